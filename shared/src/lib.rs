@@ -3,3 +3,9 @@
 
 pub mod ids;
 pub mod keys;
+pub mod error;
+pub mod fields;
+pub mod http;
+pub mod money;
+pub mod params;
+pub mod port;

@@ -1,0 +1,73 @@
+//! The one error shape of the API: `{"error":{"type","code","message","param"?,"decline_code"?}}`
+//! with the status codes of seed 000's table.
+
+use serde_json::{Map, Value, json};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiError {
+    pub status: u16,
+    pub kind: &'static str,
+    pub code: &'static str,
+    pub message: String,
+    pub param: Option<String>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(status: u16, kind: &'static str, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, kind, code, message: message.into(), param: None }
+    }
+
+    pub fn with_param(mut self, param: impl Into<String>) -> Self {
+        self.param = Some(param.into());
+        self
+    }
+
+    /// 400 for a bad parameter, naming it.
+    pub fn invalid(param: &str, code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(400, "invalid_request_error", code, message).with_param(param)
+    }
+
+    pub fn missing(param: &str) -> Self {
+        Self::invalid(param, "parameter_missing", format!("Missing required param: {param}."))
+    }
+
+    pub fn not_found(param: &str, what: &str, id: &str) -> Self {
+        Self::new(404, "invalid_request_error", "resource_missing", format!("No such {what}: '{id}'")).with_param(param)
+    }
+
+    /// 400 for a transition the object's state does not allow; state stays untouched.
+    pub fn invalid_state(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(400, "invalid_request_error", code, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(500, "api_error", "internal_error", message)
+    }
+
+    pub fn to_json(&self) -> Value {
+        let mut e = Map::new();
+        e.insert("type".into(), json!(self.kind));
+        e.insert("code".into(), json!(self.code));
+        e.insert("message".into(), json!(self.message));
+        if let Some(p) = &self.param {
+            e.insert("param".into(), json!(p));
+        }
+        json!({ "error": e })
+    }
+}
+
+impl From<crate::port::DbError> for ApiError {
+    fn from(e: crate::port::DbError) -> Self {
+        match e {
+            crate::port::DbError::Conflict => ApiError::new(
+                409,
+                "invalid_request_error",
+                "concurrent_modification",
+                "The object was changed by another request at the same time; retry the request.",
+            ),
+            crate::port::DbError::Unique(m) | crate::port::DbError::Other(m) => ApiError::internal(format!("storage error: {m}")),
+        }
+    }
+}

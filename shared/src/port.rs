@@ -1,0 +1,125 @@
+//! The ports through which the domain touches the world. Each runtime supplies them: the Spin
+//! adapter over `spin:sqlite`, the Cloudflare Worker over D1, unit tests over memory.
+
+/// A value bound to or read from SQL. The subset every store (SQLite, D1) shares.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SqlValue {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+impl SqlValue {
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            SqlValue::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            SqlValue::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+}
+
+impl From<&str> for SqlValue {
+    fn from(s: &str) -> Self {
+        SqlValue::Text(s.to_owned())
+    }
+}
+impl From<String> for SqlValue {
+    fn from(s: String) -> Self {
+        SqlValue::Text(s)
+    }
+}
+impl From<&String> for SqlValue {
+    fn from(s: &String) -> Self {
+        SqlValue::Text(s.clone())
+    }
+}
+impl From<i64> for SqlValue {
+    fn from(i: i64) -> Self {
+        SqlValue::Int(i)
+    }
+}
+impl From<bool> for SqlValue {
+    fn from(b: bool) -> Self {
+        SqlValue::Int(b as i64)
+    }
+}
+impl<T: Into<SqlValue>> From<Option<T>> for SqlValue {
+    fn from(o: Option<T>) -> Self {
+        o.map_or(SqlValue::Null, Into::into)
+    }
+}
+
+pub type Row = Vec<SqlValue>;
+
+/// One SQL statement with its positional (`?`) parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stmt {
+    pub sql: &'static str,
+    pub params: Vec<SqlValue>,
+}
+
+impl Stmt {
+    pub fn new(sql: &'static str, params: Vec<SqlValue>) -> Self {
+        Stmt { sql, params }
+    }
+}
+
+/// Builds a `Vec<SqlValue>` from mixed values: `sql_params![id, 5_i64, Some("x")]`.
+#[macro_export]
+macro_rules! sql_params {
+    ($($v:expr),* $(,)?) => { vec![$($crate::port::SqlValue::from($v)),*] };
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum DbError {
+    /// A guarded transition lost a race (the `guard_one` trigger fired): re-read and decide again.
+    Conflict,
+    /// A UNIQUE constraint failed; carries the store's message.
+    Unique(String),
+    /// Anything else the store reported.
+    Other(String),
+}
+
+impl DbError {
+    /// Classifies a store's error text. Both SQLite and D1 pass SQLite's messages through.
+    pub fn from_message(msg: String) -> DbError {
+        if msg.contains("vinr_conflict") {
+            DbError::Conflict
+        } else if msg.contains("UNIQUE constraint failed") {
+            DbError::Unique(msg)
+        } else {
+            DbError::Other(msg)
+        }
+    }
+}
+
+/// The system of record. Implementations: an SQLite connection (Spin, `vinr dev`), D1.
+#[allow(async_fn_in_trait)]
+pub trait Db {
+    /// Runs one statement on its own (autocommit) and returns its rows.
+    async fn query(&self, stmt: Stmt) -> Result<Vec<Row>, DbError>;
+    /// Runs every statement in one atomic unit: all apply or none does. A failing statement
+    /// (e.g. the `guard_one` trigger) rolls the whole batch back.
+    async fn batch(&self, stmts: Vec<Stmt>) -> Result<(), DbError>;
+}
+
+/// Clock and randomness.
+pub trait Env {
+    /// Unix time in seconds.
+    fn now(&self) -> i64;
+    /// Fills `buf` with cryptographically secure random bytes.
+    fn fill_random(&self, buf: &mut [u8]);
+}
+
+/// A fresh prefixed id from the environment's randomness.
+pub fn new_id(env: &impl Env, prefix: &str) -> String {
+    crate::ids::new_id(prefix, &mut |b| env.fill_random(b))
+}
