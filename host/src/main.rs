@@ -1,1 +1,140 @@
-fn main(){}
+//! `vinr`: the local host for the VINR Spin components.
+//!
+//! `vinr dev` does what `spin up --build` would do for this project (Spin's CLI cannot be installed
+//! here, see /work/shared/TOOLCHAIN.md): build the components, open the data directory, and serve
+//! each HTTP request with a fresh component instance.
+
+mod bootstrap;
+mod components;
+mod db;
+mod kv_host;
+mod manifest;
+mod server;
+mod spin_bindings;
+mod sqlite_host;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "vinr", version, about = "Local host for the VINR WebAssembly components")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build the components, apply migrations and serve the API locally.
+    Dev {
+        /// Address to listen on (loopback).
+        #[arg(long, env = "VINR_LISTEN", default_value = "127.0.0.1:8787")]
+        listen: String,
+        /// Data directory (SQLite databases, compiled-component cache).
+        #[arg(long, env = "VINR_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// The Spin application manifest.
+        #[arg(long, default_value = "spin.toml")]
+        manifest: PathBuf,
+        /// Skip the components' build commands.
+        #[arg(long)]
+        no_build: bool,
+    },
+    /// Manage accounts.
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate {
+        #[arg(long, env = "VINR_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        #[arg(long, default_value = "spin.toml")]
+        manifest: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create a new account with a fresh set of keys and print them.
+    Create {
+        #[arg(long, env = "VINR_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        #[arg(long, default_value = "spin.toml")]
+        manifest: PathBuf,
+        /// Use this sandbox secret key instead of a random one.
+        #[arg(long)]
+        secret_key: Option<String>,
+        /// Print the account and keys as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, the whole cause chain: these errors are read by people at a terminal.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `.vinr/` under the working directory unless given.
+fn data_dir_or_default(dir: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    Ok(match dir {
+        Some(d) => d,
+        None => std::env::current_dir()?.join(".vinr"),
+    })
+}
+
+/// The directory holding `schema/migrations`: the manifest's directory.
+fn manifest_dir(manifest: &Path) -> PathBuf {
+    let abs = if manifest.is_absolute() {
+        manifest.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(manifest)
+    };
+    abs.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Dev { listen, data_dir, manifest, no_build } => {
+            let data_dir = data_dir_or_default(data_dir)?;
+            server::dev(server::DevOptions { listen, data_dir, manifest, no_build })
+        }
+        Command::Migrate { data_dir, manifest } => {
+            let data_dir = data_dir_or_default(data_dir)?;
+            let db = db::Database::open(&data_dir)?;
+            let applied = db::migrate(&db.main_path, &manifest_dir(&manifest).join("schema/migrations"))?;
+            if applied.is_empty() {
+                println!("Database is up to date ({}).", db.main_path.display());
+            }
+            for name in applied {
+                println!("Applied {name}");
+            }
+            db.close();
+            Ok(())
+        }
+        Command::Account { command: AccountCommand::Create { data_dir, manifest, secret_key, json } } => {
+            let data_dir = data_dir_or_default(data_dir)?;
+            let db = db::Database::open(&data_dir)?;
+            db::migrate(&db.main_path, &manifest_dir(&manifest).join("schema/migrations"))?;
+            let conn = db::open_connection(&db.main_path)?;
+            let created = bootstrap::create_account(&conn, "Account", secret_key.as_deref())?;
+            drop(conn);
+            db.close();
+            if json {
+                println!("{}", created.to_json());
+            } else {
+                bootstrap::print_new_account(&created);
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,6 +1,8 @@
 //! The ports through which the domain touches the world. Each runtime supplies them: the Spin
 //! adapter over `spin:sqlite`, the Cloudflare Worker over D1, unit tests over memory.
 
+use std::borrow::Cow;
+
 /// A value bound to or read from SQL. The subset every store (SQLite, D1) shares.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SqlValue {
@@ -62,13 +64,13 @@ pub type Row = Vec<SqlValue>;
 /// One SQL statement with its positional (`?`) parameters.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Stmt {
-    pub sql: &'static str,
+    pub sql: Cow<'static, str>,
     pub params: Vec<SqlValue>,
 }
 
 impl Stmt {
-    pub fn new(sql: &'static str, params: Vec<SqlValue>) -> Self {
-        Stmt { sql, params }
+    pub fn new(sql: impl Into<Cow<'static, str>>, params: Vec<SqlValue>) -> Self {
+        Stmt { sql: sql.into(), params }
     }
 }
 

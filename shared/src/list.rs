@@ -1,0 +1,83 @@
+//! Cursor pagination shared by every list endpoint: `limit` (default 10, max 100),
+//! `starting_after` / `ending_before` (object ids), newest first, `has_more`.
+
+use crate::auth::Account;
+use crate::error::{ApiError, ApiResult};
+use crate::params::Params;
+use crate::port::{Db, SqlValue, Stmt};
+use crate::sql_params;
+use serde_json::{Value, json};
+
+pub const DEFAULT_LIMIT: i64 = 10;
+pub const MAX_LIMIT: i64 = 100;
+
+pub struct Page {
+    pub limit: i64,
+    pub starting_after: Option<String>,
+    pub ending_before: Option<String>,
+}
+
+impl Page {
+    pub fn from_params(p: &Params) -> ApiResult<Page> {
+        let limit = p.integer("limit")?.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(ApiError::invalid("limit", "parameter_invalid_integer", format!("limit must be between 1 and {MAX_LIMIT}.")));
+        }
+        let starting_after = p.string("starting_after", 100)?;
+        let ending_before = p.string("ending_before", 100)?;
+        if starting_after.is_some() && ending_before.is_some() {
+            return Err(ApiError::invalid("ending_before", "parameter_invalid", "Pass starting_after or ending_before, not both."));
+        }
+        Ok(Page { limit, starting_after, ending_before })
+    }
+}
+
+/// One table's list query. `filter` adds fixed SQL conditions (e.g. `AND deleted = 0`) and
+/// `filter_params` binds their placeholders.
+pub struct ListSpec<'a> {
+    pub table: &'static str,
+    pub filter: String,
+    pub filter_params: Vec<SqlValue>,
+    pub url: &'a str,
+}
+
+/// Runs the list and returns the stored `data` JSON of each row, newest first, with `has_more`.
+pub async fn fetch(db: &impl Db, acct: &Account, spec: ListSpec<'_>, page: &Page) -> ApiResult<(Vec<Value>, bool)> {
+    let table = spec.table;
+    let (cursor_param, cursor) = match (&page.starting_after, &page.ending_before) {
+        (Some(c), _) => ("starting_after", Some(c)),
+        (_, Some(c)) => ("ending_before", Some(c)),
+        _ => ("", None),
+    };
+    let mut params = sql_params![&acct.id, acct.livemode];
+    params.extend(spec.filter_params);
+    let mut sql = format!("SELECT data FROM {table} WHERE account_id = ? AND livemode = ?{}", spec.filter);
+    let ascending = page.ending_before.is_some();
+    if let Some(c) = cursor {
+        let rows = db
+            .query(Stmt::new(format!("SELECT seq FROM {table} WHERE id = ? AND account_id = ? AND livemode = ?"), sql_params![c, &acct.id, acct.livemode]))
+            .await?;
+        let seq = rows.first().and_then(|r| r[0].as_i64()).ok_or_else(|| {
+            ApiError::invalid(cursor_param, "resource_missing", format!("No such object for {cursor_param}: '{c}'."))
+        })?;
+        sql.push_str(if ascending { " AND seq > ?" } else { " AND seq < ?" });
+        params.push(SqlValue::Int(seq));
+    }
+    sql.push_str(if ascending { " ORDER BY seq ASC LIMIT ?" } else { " ORDER BY seq DESC LIMIT ?" });
+    params.push(SqlValue::Int(page.limit + 1));
+    let rows = db.query(Stmt::new(sql, params)).await?;
+    let has_more = rows.len() as i64 > page.limit;
+    let mut data: Vec<Value> = rows
+        .iter()
+        .take(page.limit as usize)
+        .map(|r| r[0].as_str().and_then(|s| serde_json::from_str(s).ok()).ok_or_else(|| ApiError::internal("unreadable stored object")))
+        .collect::<ApiResult<_>>()?;
+    if ascending {
+        data.reverse();
+    }
+    Ok((data, has_more))
+}
+
+pub fn envelope(url: &str, data: Vec<Value>, has_more: bool) -> Value {
+    json!({ "object": "list", "url": url, "has_more": has_more, "data": data })
+}
