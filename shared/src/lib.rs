@@ -15,3 +15,5 @@ pub mod events;
 pub mod idempotency;
 pub mod list;
 pub mod processor;
+pub mod objects;
+pub mod payment_flow;

@@ -1,0 +1,298 @@
+//! The data directory: `vinr.db` (the schema in schema/migrations), `kv.db` (the key-value
+//! store), connection pools and migrations.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use rusqlite::{Connection, ErrorCode, TransactionBehavior};
+
+/// How long a writer waits for another writer's lock (`PRAGMA busy_timeout`).
+pub const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
+
+/// Idle connections kept per database. More than this many concurrent requests still works: the
+/// extra connections are opened on demand and closed when returned.
+const MAX_IDLE: usize = 64;
+
+pub fn now_unix() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// A connection with the settings every user of vinr.db/kv.db relies on.
+pub fn open_connection(path: &Path) -> anyhow::Result<Connection> {
+    let conn = Connection::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    // WAL: readers never block the writer; NORMAL is durable across application crashes (the
+    // WAL is synced at checkpoints), which is what a local dev server needs.
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .with_context(|| format!("cannot use {} (is the data directory writable?)", path.display()))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(128);
+    Ok(conn)
+}
+
+/// The open data directory.
+pub struct Database {
+    pub dir: PathBuf,
+    pub main_path: PathBuf,
+    pub main: Arc<Pool>,
+    pub kv: Arc<Pool>,
+}
+
+impl Database {
+    /// Creates the directory if needed and checks that both databases open read-write.
+    pub fn open(dir: &Path) -> anyhow::Result<Database> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+        let dir = std::path::absolute(dir)?;
+        // SQLite would only say "unable to open database file"; say which directory and why.
+        let probe = dir.join(".write-test");
+        std::fs::write(&probe, b"")
+            .with_context(|| format!("data directory {} is not writable", dir.display()))?;
+        let _ = std::fs::remove_file(&probe);
+
+        let main_path = dir.join("vinr.db");
+        let kv_path = dir.join("kv.db");
+        let main = Pool::new(main_path.clone());
+        let kv = Pool::new(kv_path.clone());
+        // Open one connection each now so that errors surface at start-up, not on a request.
+        drop(main.checkout().context("opening vinr.db")?);
+        {
+            let conn = kv.checkout().context("opening kv.db")?;
+            conn.execute_batch(
+                "CREATE TABLE IF NOT EXISTS kv (
+                    store TEXT NOT NULL,
+                    key   TEXT NOT NULL,
+                    value BLOB NOT NULL,
+                    PRIMARY KEY (store, key)
+                ) WITHOUT ROWID;",
+            )?;
+        }
+        Ok(Database { dir, main_path, main, kv })
+    }
+
+    /// Closes pooled connections and folds the WAL back into the database files.
+    pub fn close(&self) {
+        for pool in [&self.main, &self.kv] {
+            pool.close();
+            if let Ok(conn) = open_connection(&pool.path) {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+                    eprintln!("warning: checkpoint of {} failed: {e}", pool.path.display());
+                }
+            }
+        }
+    }
+}
+
+/// A pool of connections to one database file. Opening a connection (and setting its pragmas)
+/// costs ~100 µs, more than a whole request should, so connections are reused; each keeps its
+/// prepared-statement cache between requests.
+pub struct Pool {
+    pub path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl Pool {
+    pub fn new(path: PathBuf) -> Arc<Pool> {
+        Arc::new(Pool { path, idle: Mutex::new(Vec::new()), closed: Default::default() })
+    }
+
+    pub fn checkout(self: &Arc<Self>) -> anyhow::Result<Pooled> {
+        let conn = self.idle.lock().unwrap().pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => {
+                let c = open_connection(&self.path)?;
+                // Pooled connections serve components from async tasks: they fail fast on a
+                // locked database and `with_busy_retry` does the waiting off the async worker.
+                c.busy_timeout(Duration::ZERO)?;
+                c
+            }
+        };
+        Ok(Pooled { conn: Some(conn), pool: self.clone() })
+    }
+
+    fn checkin(&self, conn: Connection) {
+        // A component that ran `BEGIN` and then returned, trapped or was cancelled must not
+        // leave its transaction (and the write lock) to the next request.
+        if !conn.is_autocommit() {
+            if let Err(e) = conn.execute_batch("ROLLBACK") {
+                eprintln!("warning: rollback of abandoned transaction failed: {e}; closing the connection");
+                return;
+            }
+        }
+        if self.closed.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap();
+        if idle.len() < MAX_IDLE {
+            idle.push(conn);
+        }
+    }
+
+    fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.idle.lock().unwrap().clear();
+    }
+}
+
+/// A checked-out connection; returns to its pool when dropped.
+pub struct Pooled {
+    conn: Option<Connection>,
+    pool: Arc<Pool>,
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn.as_ref().unwrap()
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.pool.checkin(conn);
+        }
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(e.sqlite_error_code(), Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked))
+}
+
+/// Runs `f` on a pooled connection (busy timeout 0). If the database is locked by another writer,
+/// waits up to BUSY_TIMEOUT inside `block_in_place`: the tokio worker hands its other tasks
+/// (including, possibly, the request that holds the lock) to another thread before blocking, so
+/// a wait can never stall the runtime. Retrying is safe: SQLITE_BUSY is returned before a
+/// statement has changed anything.
+pub fn with_busy_retry<T>(conn: &Connection, f: impl Fn(&Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    match f(conn) {
+        Err(e) if is_busy(&e) => {
+            let slow = || {
+                conn.busy_timeout(BUSY_TIMEOUT)?;
+                let r = f(conn);
+                let _ = conn.busy_timeout(Duration::ZERO);
+                r
+            };
+            let multi_thread = tokio::runtime::Handle::try_current()
+                .map(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+                .unwrap_or(false);
+            if multi_thread { tokio::task::block_in_place(slow) } else { slow() }
+        }
+        r => r,
+    }
+}
+
+/// Applies `dir/*.sql` not yet recorded in `_vinr_migrations`, in lexical order, each file in
+/// one transaction. Returns the names applied.
+pub fn migrate(db_path: &Path, dir: &Path) -> anyhow::Result<Vec<String>> {
+    let mut conn = open_connection(db_path)?;
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS _vinr_migrations (name TEXT PRIMARY KEY, applied_at INTEGER)",
+    )?;
+    if !dir.is_dir() {
+        bail!("migrations directory {} not found", dir.display());
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+        .collect();
+    files.sort();
+
+    let mut applied = Vec::new();
+    for file in files {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        // IMMEDIATE: a second `vinr` starting at the same moment waits here instead of applying
+        // the same file twice.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let done: bool = tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM _vinr_migrations WHERE name = ?1)",
+            [&name],
+            |r| r.get(0),
+        )?;
+        if done {
+            continue;
+        }
+        let sql = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        tx.execute_batch(&sql).with_context(|| format!("migration {name} failed"))?;
+        tx.execute("INSERT INTO _vinr_migrations (name, applied_at) VALUES (?1, ?2)", rusqlite::params![name, now_unix()])?;
+        tx.commit()?;
+        applied.push(name);
+    }
+    Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("vinr-test-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn migrations_apply_once_in_order() {
+        let dir = temp_dir("mig");
+        let mig = dir.join("migrations");
+        std::fs::create_dir_all(&mig).unwrap();
+        std::fs::write(mig.join("0002_b.sql"), "INSERT INTO t (v) VALUES ('second');").unwrap();
+        std::fs::write(mig.join("0001_a.sql"), "CREATE TABLE t (v TEXT); INSERT INTO t (v) VALUES ('first');").unwrap();
+        std::fs::write(mig.join("notes.txt"), "ignored").unwrap();
+        let db = Database::open(&dir.join("data")).unwrap();
+        assert_eq!(migrate(&db.main_path, &mig).unwrap(), vec!["0001_a.sql", "0002_b.sql"]);
+        assert!(migrate(&db.main_path, &mig).unwrap().is_empty());
+        let conn = open_connection(&db.main_path).unwrap();
+        let vals: Vec<String> = conn
+            .prepare("SELECT v FROM t ORDER BY rowid").unwrap()
+            .query_map([], |r| r.get(0)).unwrap()
+            .collect::<Result<_, _>>().unwrap();
+        assert_eq!(vals, vec!["first", "second"]);
+        db.close();
+    }
+
+    #[test]
+    fn failed_migration_rolls_back_whole_file() {
+        let dir = temp_dir("migfail");
+        let mig = dir.join("migrations");
+        std::fs::create_dir_all(&mig).unwrap();
+        std::fs::write(mig.join("0001.sql"), "CREATE TABLE ok (v); CREATE TABLE broken (;").unwrap();
+        let db = Database::open(&dir.join("data")).unwrap();
+        assert!(migrate(&db.main_path, &mig).is_err());
+        let conn = open_connection(&db.main_path).unwrap();
+        let n: i64 = conn.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'ok'", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 0);
+        let n: i64 = conn.query_row("SELECT count(*) FROM _vinr_migrations", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn project_schema_applies() {
+        let dir = temp_dir("schema");
+        let db = Database::open(&dir).unwrap();
+        let mig = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema/migrations");
+        assert!(!migrate(&db.main_path, &mig).unwrap().is_empty());
+    }
+
+    #[test]
+    fn pool_rolls_back_abandoned_transaction() {
+        let dir = temp_dir("pool");
+        let db = Database::open(&dir).unwrap();
+        {
+            let c = db.main.checkout().unwrap();
+            c.execute_batch("CREATE TABLE t (v); BEGIN IMMEDIATE; INSERT INTO t VALUES (1);").unwrap();
+            assert!(!c.is_autocommit());
+        }
+        let c = db.main.checkout().unwrap();
+        assert!(c.is_autocommit());
+        let n: i64 = c.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 0);
+    }
+}
