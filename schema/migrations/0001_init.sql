@@ -59,6 +59,8 @@ CREATE TABLE payment_methods (
     account_id  TEXT NOT NULL,
     livemode    INTEGER NOT NULL,
     customer_id TEXT,
+    -- Sandbox only: how this test card behaves when charged (cards::TestBehavior code); NULL live.
+    test_behavior TEXT,
     version     INTEGER NOT NULL DEFAULT 0,
     created     INTEGER NOT NULL,
     data        TEXT NOT NULL

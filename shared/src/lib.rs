@@ -17,3 +17,4 @@ pub mod list;
 pub mod processor;
 pub mod objects;
 pub mod payment_flow;
+pub mod api;

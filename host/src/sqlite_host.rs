@@ -1,0 +1,158 @@
+//! `spin:sqlite/sqlite@3.1.0` over vinr.db.
+//!
+//! A `connection` resource owns one pooled rusqlite connection for its whole life, so a
+//! component's `BEGIN IMMEDIATE` ... `COMMIT` (ordinary statements to us) run on the same
+//! SQLite connection, in order. The connection goes back to the pool when the resource or the
+//! Store is dropped, rolled back first if the component left a transaction open.
+//!
+//! Statements run inline: they take microseconds, and a lock wait leaves the async worker
+//! through `db::with_busy_retry`. Rows are collected before returning, so the stream and future
+//! of `execute-async` are already complete when the guest reads them.
+
+use wasmtime::component::{Accessor, FutureReader, HasSelf, Resource, StreamReader};
+
+use crate::db::{Pooled, with_busy_retry};
+use crate::server::HostState;
+use crate::spin_bindings::sqlite::{self, Error, QueryResult, RowResult, Value};
+
+pub struct Connection {
+    conn: Pooled,
+}
+
+/// The only database `vinr dev` provides.
+const DEFAULT_DB: &str = "default";
+
+fn open(state: &mut HostState, database: &str) -> wasmtime::Result<Result<Resource<Connection>, Error>> {
+    // As Spin: a name the component was not granted in spin.toml is denied whether or not it
+    // exists; a granted name vinr has no database for is unknown.
+    if !state.spin.grants.sqlite_databases.iter().any(|d| d == database) {
+        return Ok(Err(Error::AccessDenied));
+    }
+    if database != DEFAULT_DB {
+        return Ok(Err(Error::NoSuchDatabase));
+    }
+    let conn = match state.spin.sqlite.checkout() {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(Error::Io(format!("{e:#}")))),
+    };
+    Ok(Ok(state.table.push(Connection { conn })?))
+}
+
+fn to_sql(v: &Value) -> rusqlite::types::ValueRef<'_> {
+    use rusqlite::types::ValueRef;
+    match v {
+        Value::Integer(i) => ValueRef::Integer(*i),
+        Value::Real(f) => ValueRef::Real(*f),
+        Value::Text(s) => ValueRef::Text(s.as_bytes()),
+        Value::Blob(b) => ValueRef::Blob(b),
+        Value::Null => ValueRef::Null,
+    }
+}
+
+fn from_sql(v: rusqlite::types::ValueRef<'_>) -> Value {
+    use rusqlite::types::ValueRef;
+    match v {
+        ValueRef::Integer(i) => Value::Integer(i),
+        ValueRef::Real(f) => Value::Real(f),
+        // SQLite text is UTF-8 unless something wrote invalid bytes; keep going rather than trap.
+        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+        ValueRef::Null => Value::Null,
+    }
+}
+
+/// SQLite's own message, verbatim: components match on it (`UNIQUE constraint failed`, and
+/// `vinr_conflict` raised by a trigger).
+fn sql_error(e: rusqlite::Error) -> Error {
+    Error::Io(e.to_string())
+}
+
+fn run(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<(Vec<String>, Vec<RowResult>), Error> {
+    with_busy_retry(conn, |conn| {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_string).collect();
+        let n = columns.len();
+        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter().map(to_sql)))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let mut values = Vec::with_capacity(n);
+            for i in 0..n {
+                values.push(from_sql(row.get_ref(i)?));
+            }
+            out.push(RowResult { values });
+        }
+        Ok((columns, out))
+    })
+    .map_err(sql_error)
+}
+
+impl sqlite::Host for HostState {}
+
+impl sqlite::HostConnection for HostState {
+    fn open(&mut self, database: String) -> wasmtime::Result<Result<Resource<Connection>, Error>> {
+        open(self, &database)
+    }
+
+    fn execute(
+        &mut self,
+        c: Resource<Connection>,
+        statement: String,
+        parameters: Vec<Value>,
+    ) -> wasmtime::Result<Result<QueryResult, Error>> {
+        let conn = &self.table.get(&c)?.conn;
+        Ok(run(conn, &statement, &parameters).map(|(columns, rows)| QueryResult { columns, rows }))
+    }
+
+    fn last_insert_rowid(&mut self, c: Resource<Connection>) -> wasmtime::Result<i64> {
+        Ok(self.table.get(&c)?.conn.last_insert_rowid())
+    }
+
+    fn changes(&mut self, c: Resource<Connection>) -> wasmtime::Result<u64> {
+        Ok(self.table.get(&c)?.conn.changes())
+    }
+
+    fn drop(&mut self, c: Resource<Connection>) -> wasmtime::Result<()> {
+        // Dropping `Connection` returns its SQLite connection to the pool.
+        self.table.delete(c)?;
+        Ok(())
+    }
+}
+
+type Rows = (Vec<String>, StreamReader<RowResult>, FutureReader<Result<(), Error>>);
+
+impl<T> sqlite::HostConnectionWithStore<T> for HasSelf<HostState> {
+    async fn open_async(accessor: &Accessor<T, Self>, database: String) -> wasmtime::Result<Result<Resource<Connection>, Error>> {
+        accessor.with(|mut a| open(a.get(), &database))
+    }
+
+    async fn execute_async(
+        accessor: &Accessor<T, Self>,
+        c: Resource<Connection>,
+        statement: String,
+        parameters: Vec<Value>,
+    ) -> wasmtime::Result<Result<Rows, Error>> {
+        accessor.with(|mut a| {
+            let result = {
+                let state = a.get();
+                let conn = &state.table.get(&c)?.conn;
+                run(conn, &statement, &parameters)
+            };
+            match result {
+                Err(e) => Ok(Err(e)),
+                Ok((columns, rows)) => {
+                    let rows = StreamReader::new(&mut a, rows)?;
+                    let done = FutureReader::new(&mut a, std::future::ready(Ok::<_, wasmtime::Error>(Ok::<(), Error>(()))))?;
+                    Ok(Ok((columns, rows, done)))
+                }
+            }
+        })
+    }
+
+    async fn last_insert_rowid_async(accessor: &Accessor<T, Self>, c: Resource<Connection>) -> wasmtime::Result<i64> {
+        accessor.with(|mut a| Ok(a.get().table.get(&c)?.conn.last_insert_rowid()))
+    }
+
+    async fn changes_async(accessor: &Accessor<T, Self>, c: Resource<Connection>) -> wasmtime::Result<u64> {
+        accessor.with(|mut a| Ok(a.get().table.get(&c)?.conn.changes()))
+    }
+}

@@ -1,0 +1,152 @@
+//! `/v1/customers`: create, retrieve, update, list, delete. One customer object is shared by
+//! every product (seed 002).
+
+use super::payment_methods::attach;
+use super::store::{Loaded, guarded_update, load_path, to_json};
+use super::{Ctx, Outcome, Route, match_route};
+use crate::error::{ApiError, ApiResult};
+use crate::events;
+use crate::fields;
+use crate::list::{self, ListSpec, Page};
+use crate::objects::{Customer, PaymentMethod};
+use crate::params::Params;
+use crate::port::{Db, Env, Stmt};
+use crate::sql_params;
+use serde_json::{Value, json};
+
+const ROUTES: &[(&str, &str, &str)] = &[
+    ("POST", "customers", "create"),
+    ("GET", "customers", "list"),
+    ("GET", "customers/:id", "retrieve"),
+    ("POST", "customers/:id", "update"),
+    ("DELETE", "customers/:id", "delete"),
+];
+
+pub fn route(method: &str, segs: &[&str]) -> ApiResult<Route> {
+    match_route(ROUTES, method, segs)
+}
+
+const LIVE: &str = " AND deleted = 0";
+
+pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> ApiResult<Outcome> {
+    let id = r.id.as_deref().unwrap_or_default();
+    match r.action {
+        "create" => create(cx, p).await,
+        "list" => list(cx, p).await,
+        "retrieve" => {
+            p.allow_only(&[])?;
+            Ok(Outcome::read(to_json(&load_path::<Customer, _, _>(cx, "customers", LIVE, "customer", id).await?.obj)))
+        }
+        "update" => update(cx, id, p).await,
+        "delete" => {
+            p.allow_only(&[])?;
+            let Loaded { obj, version } = load_path::<Customer, _, _>(cx, "customers", LIVE, "customer", id).await?;
+            let body = json!({ "id": obj.id, "object": "customer", "deleted": true });
+            let mut writes: Vec<Stmt> = guarded_update("customers", "deleted = ?", sql_params![1_i64], id, version).into();
+            writes.push(events::record(cx.env, &cx.acct, "customer.deleted", cx.now, &to_json(&obj)));
+            Ok(Outcome { body, writes })
+        }
+        _ => unreachable!("every action in ROUTES is handled"),
+    }
+}
+
+/// An optional text field in an update: absent → unchanged (None); empty or null → cleared.
+fn update_text(p: &Params, name: &str, max: usize) -> ApiResult<Option<Option<String>>> {
+    match p.root.get(name) {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(Value::String(s)) if s.is_empty() => Ok(Some(None)),
+        Some(_) => Ok(Some(p.string(name, max)?)),
+    }
+}
+
+fn checked_email(v: Option<String>) -> ApiResult<Option<String>> {
+    v.map(|e| fields::email("email", &e)).transpose()
+}
+
+async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
+    p.allow_only(&["email", "name", "phone", "description", "metadata", "payment_method"])?;
+    let mut cust = Customer {
+        id: cx.id("cust_"),
+        object: "customer".into(),
+        email: checked_email(p.string("email", 512)?)?,
+        name: p.string("name", 256)?,
+        phone: p.string("phone", 40)?,
+        description: p.string("description", 1000)?,
+        default_payment_method: None,
+        metadata: fields::new_metadata(p)?,
+        livemode: cx.acct.livemode,
+        created: cx.now,
+    };
+    let mut writes = Vec::new();
+    if let Some(pm) = p.string("payment_method", 100)? {
+        let (attached, w): (PaymentMethod, _) = attach(cx, "payment_method", &pm, &cust.id).await?;
+        cust.default_payment_method = Some(attached.id);
+        writes.extend(w);
+    }
+    let data = to_json(&cust);
+    // The customer row goes first: the attach writes refer to it.
+    writes.insert(
+        0,
+        Stmt::new(
+            "INSERT INTO customers (id, account_id, livemode, email, created, data) VALUES (?, ?, ?, ?, ?, ?)",
+            sql_params![&cust.id, &cx.acct.id, cx.acct.livemode, cust.email.clone(), cx.now, data.to_string()],
+        ),
+    );
+    writes.insert(1, events::record(cx.env, &cx.acct, "customer.created", cx.now, &data));
+    Ok(Outcome { body: data, writes })
+}
+
+async fn update<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiResult<Outcome> {
+    p.allow_only(&["email", "name", "phone", "description", "metadata", "default_payment_method"])?;
+    let Loaded { obj: mut cust, version } = load_path::<Customer, _, _>(cx, "customers", LIVE, "customer", id).await?;
+    if let Some(v) = update_text(p, "email", 512)? {
+        cust.email = checked_email(v)?;
+    }
+    if let Some(v) = update_text(p, "name", 256)? {
+        cust.name = v;
+    }
+    if let Some(v) = update_text(p, "phone", 40)? {
+        cust.phone = v;
+    }
+    if let Some(v) = update_text(p, "description", 1000)? {
+        cust.description = v;
+    }
+    if let Some(m) = fields::metadata(p)? {
+        fields::merge_metadata(&mut cust.metadata, m)?;
+    }
+    if let Some(v) = update_text(p, "default_payment_method", 100)? {
+        if let Some(pm) = &v {
+            let owned = cx
+                .db
+                .query(Stmt::new(
+                    "SELECT 1 FROM payment_methods WHERE id = ? AND account_id = ? AND livemode = ? AND customer_id = ?",
+                    sql_params![pm, &cx.acct.id, cx.acct.livemode, id],
+                ))
+                .await?;
+            if owned.is_empty() {
+                return Err(ApiError::invalid(
+                    "default_payment_method",
+                    "payment_method_not_attached",
+                    format!("Payment method '{pm}' is not attached to customer {id}; attach it first."),
+                ));
+            }
+        }
+        cust.default_payment_method = v;
+    }
+    let data = to_json(&cust);
+    let mut writes: Vec<Stmt> = guarded_update("customers", "email = ?, data = ?", sql_params![cust.email.clone(), data.to_string()], id, version).into();
+    writes.push(events::record(cx.env, &cx.acct, "customer.updated", cx.now, &data));
+    Ok(Outcome { body: data, writes })
+}
+
+async fn list<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
+    p.allow_only(&["limit", "starting_after", "ending_before", "email"])?;
+    let page = Page::from_params(p)?;
+    let (filter, filter_params) = match p.string("email", 512)? {
+        Some(e) => (format!("{LIVE} AND email = ?"), sql_params![e]),
+        None => (LIVE.to_string(), vec![]),
+    };
+    let (data, has_more) = list::fetch(cx.db, &cx.acct, ListSpec { table: "customers", filter, filter_params, url: "/v1/customers" }, &page).await?;
+    Ok(Outcome::read(list::envelope("/v1/customers", data, has_more)))
+}

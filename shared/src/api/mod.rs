@@ -1,0 +1,194 @@
+//! The request pipeline every route group shares: route, authenticate, parse, claim the
+//! idempotency key, run the handler, commit its writes (and the stored response) in one batch,
+//! re-running the handler if a guarded transition lost a race.
+
+pub mod customers;
+pub mod payment_methods;
+pub mod payments;
+mod store;
+
+use crate::auth::{Account, authenticate};
+use crate::error::{ApiError, ApiResult};
+use crate::http::{Request, Response};
+use crate::idempotency::{self, Claim};
+use crate::params::Params;
+use crate::port::{Db, DbError, Env, Stmt, new_id};
+use serde_json::Value;
+
+/// A route group: one Spin component (or one mount in the Worker) serves each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Group {
+    Payments,
+    Customers,
+    PaymentMethods,
+}
+
+/// What a handler decided: the response body and the writes that make it true.
+pub struct Outcome {
+    pub body: Value,
+    pub writes: Vec<Stmt>,
+}
+
+impl Outcome {
+    pub fn read(body: Value) -> Outcome {
+        Outcome { body, writes: Vec::new() }
+    }
+}
+
+pub struct Ctx<'a, D: Db, E: Env> {
+    pub db: &'a D,
+    pub env: &'a E,
+    pub acct: Account,
+    pub now: i64,
+}
+
+impl<D: Db, E: Env> Ctx<'_, D, E> {
+    pub fn id(&self, prefix: &str) -> String {
+        new_id(self.env, prefix)
+    }
+}
+
+/// A parsed route: which handler, with the path's object id if any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub action: &'static str,
+    pub id: Option<String>,
+}
+
+/// Matches `segs` (the path after `/v1/`) against a table of `(method, pattern, action)`, where a
+/// pattern segment `:id` captures the id. A path that matches with another method is a 405.
+pub fn match_route(table: &[(&str, &str, &'static str)], method: &str, segs: &[&str]) -> ApiResult<Route> {
+    let mut path_known = false;
+    for (m, pattern, action) in table {
+        let pat: Vec<&str> = pattern.split('/').collect();
+        if pat.len() != segs.len() {
+            continue;
+        }
+        let mut id = None;
+        let ok = pat.iter().zip(segs).all(|(p, s)| {
+            if *p == ":id" {
+                id = Some((*s).to_string());
+                !s.is_empty()
+            } else {
+                p == s
+            }
+        });
+        if ok {
+            if *m == method {
+                return Ok(Route { action, id });
+            }
+            path_known = true;
+        }
+    }
+    if path_known {
+        Err(ApiError::new(405, "invalid_request_error", "method_not_allowed", format!("{method} is not allowed on this path.")))
+    } else {
+        Err(route_not_found(method, segs))
+    }
+}
+
+fn route_not_found(method: &str, segs: &[&str]) -> ApiError {
+    ApiError::new(404, "invalid_request_error", "route_not_found", format!("Unrecognized request URL ({method}: /v1/{}).", segs.join("/")))
+}
+
+fn json_response(status: u16, body: Vec<u8>) -> Response {
+    Response { status, headers: vec![("content-type".into(), "application/json".into())], body }
+}
+
+/// Serves one request for a route group. Never fails: every error becomes its JSON response.
+pub async fn handle<D: Db, E: Env>(group: Group, req: &Request, db: &D, env: &E) -> Response {
+    let request_id = new_id(env, "req_");
+    let mut resp = match serve(group, req, db, env).await {
+        Ok(r) => r,
+        Err(e) => Response::json(e.status, &e.to_json()),
+    };
+    resp.headers.push(("request-id".into(), request_id));
+    resp
+}
+
+async fn serve<D: Db, E: Env>(group: Group, req: &Request, db: &D, env: &E) -> ApiResult<Response> {
+    let path = req.path.trim_end_matches('/');
+    let segs: Vec<&str> = match path.strip_prefix("/v1/") {
+        Some(rest) => rest.split('/').collect(),
+        None => return Err(route_not_found(&req.method, &[path.trim_start_matches('/')])),
+    };
+    let route = match group {
+        Group::Payments => payments::route(&req.method, &segs)?,
+        Group::Customers => customers::route(&req.method, &segs)?,
+        Group::PaymentMethods => payment_methods::route(&req.method, &segs)?,
+    };
+    let acct = authenticate(db, req).await?;
+    let is_post = req.method == "POST";
+    let mut params = if is_post { Params::from_body(req.header("content-type"), &req.body)? } else { Params::from_query(&req.query)? };
+    let mut key = req.header("idempotency-key").or_else(|| req.header("x-idempotency-key")).map(str::to_string);
+    if is_post {
+        // Seed 000 lists `idempotencyKey` as a create parameter; it is not part of the request's identity.
+        match params.root.remove("idempotencyKey") {
+            Some(Value::String(k)) if key.is_none() => key = Some(k),
+            Some(Value::String(_)) | None => {}
+            Some(_) => return Err(ApiError::invalid("idempotencyKey", "parameter_invalid_string", "idempotencyKey must be a string.")),
+        }
+    } else {
+        key = None;
+    }
+    let now = env.now();
+    let cx = Ctx { db, env, acct, now };
+    if let Some(k) = &key {
+        idempotency::check_key(k)?;
+        let hash = idempotency::request_hash(&req.method, path, &params.root);
+        if let Claim::Replay { status, body } = idempotency::claim(db, &cx.acct, k, &hash, now).await? {
+            let mut r = json_response(status, body);
+            r.headers.push(("idempotent-replayed".into(), "true".into()));
+            return Ok(r);
+        }
+    }
+    const ATTEMPTS: usize = 4;
+    for attempt in 1..=ATTEMPTS {
+        let result = match group {
+            Group::Payments => payments::run(&cx, &route, &params).await,
+            Group::Customers => customers::run(&cx, &route, &params).await,
+            Group::PaymentMethods => payment_methods::run(&cx, &route, &params).await,
+        };
+        match result {
+            Ok(out) => {
+                let body = serde_json::to_vec(&out.body).expect("a JSON value always serializes");
+                let mut writes = out.writes;
+                if let Some(k) = &key {
+                    writes.push(idempotency::finish(&cx.acct, k, 200, &body));
+                }
+                if writes.is_empty() {
+                    return Ok(json_response(200, body));
+                }
+                match db.batch(writes).await {
+                    Ok(()) => return Ok(json_response(200, body)),
+                    // Another request changed the object first: decide again on fresh state.
+                    Err(DbError::Conflict) if attempt < ATTEMPTS => continue,
+                    Err(e) => {
+                        release(db, &cx.acct, key.as_deref()).await;
+                        return Err(e.into());
+                    }
+                }
+            }
+            Err(e) => {
+                if let Some(k) = &key {
+                    if e.status == 409 || e.status >= 500 {
+                        release(db, &cx.acct, Some(k)).await;
+                    } else {
+                        // A 4xx is the request's final answer: replay it like a success.
+                        let body = serde_json::to_vec(&e.to_json()).expect("a JSON value always serializes");
+                        db.batch(vec![idempotency::finish(&cx.acct, k, e.status, &body)]).await?;
+                    }
+                }
+                return Err(e);
+            }
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+async fn release(db: &impl Db, acct: &Account, key: Option<&str>) {
+    if let Some(k) = key {
+        // Best effort: if this fails too, the claim goes stale and is re-claimable after a minute.
+        let _ = db.query(idempotency::release(acct, k)).await;
+    }
+}

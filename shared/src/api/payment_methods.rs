@@ -1,0 +1,282 @@
+//! `/v1/payment_methods`: create from a card (sandbox: test cards only), retrieve, list, attach to
+//! and detach from customers. Predefined test methods (`pm_card_visa`, ...) need no row.
+
+use super::store::{Loaded, guarded_update, load_param, load_path, to_json};
+use super::{Ctx, Outcome, Route, match_route};
+use crate::cards::{self, TEST_CARD_EXP, TestBehavior, test_card_by_number, test_card_by_pm};
+use crate::error::{ApiError, ApiResult};
+use crate::events;
+use crate::fields;
+use crate::list::{self, ListSpec, Page};
+use crate::objects::*;
+use crate::params::Params;
+use crate::port::{Db, Env, Stmt};
+use crate::sql_params;
+use serde_json::Value;
+
+const ROUTES: &[(&str, &str, &str)] = &[
+    ("POST", "payment_methods", "create"),
+    ("GET", "payment_methods", "list"),
+    ("GET", "payment_methods/:id", "retrieve"),
+    ("POST", "payment_methods/:id/attach", "attach"),
+    ("POST", "payment_methods/:id/detach", "detach"),
+];
+
+pub fn route(method: &str, segs: &[&str]) -> ApiResult<Route> {
+    match_route(ROUTES, method, segs)
+}
+
+pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> ApiResult<Outcome> {
+    let id = r.id.as_deref().unwrap_or_default();
+    match r.action {
+        "create" => create(cx, p).await,
+        "list" => list(cx, p).await,
+        "retrieve" => {
+            p.allow_only(&[])?;
+            match predefined(cx, id) {
+                Some(pm) => Ok(Outcome::read(to_json(&pm))),
+                None => Ok(Outcome::read(to_json(&load_path::<PaymentMethod, _, _>(cx, "payment_methods", "", "payment method", id).await?.obj))),
+            }
+        }
+        "attach" => {
+            p.allow_only(&["customer"])?;
+            let customer = p.required_string("customer", 100)?;
+            let cust = load_param::<Customer, _, _>(cx, "customers", " AND deleted = 0", "customer", "customer", &customer).await?.obj;
+            if predefined(cx, id).is_none() {
+                load_path::<PaymentMethod, _, _>(cx, "payment_methods", "", "payment method", id).await?;
+            }
+            let (pm, writes) = attach(cx, "id", id, &cust.id).await?;
+            Ok(Outcome { body: to_json(&pm), writes })
+        }
+        "detach" => {
+            p.allow_only(&[])?;
+            detach(cx, id).await
+        }
+        _ => unreachable!("every action in ROUTES is handled"),
+    }
+}
+
+/// A payment method as payments use it: its card snapshot, its test behaviour (sandbox), owner.
+pub struct ResolvedPm {
+    pub id: String,
+    pub card: Card,
+    pub behavior: Option<TestBehavior>,
+    pub customer: Option<String>,
+}
+
+fn test_card_snapshot(key: &str, tc: &cards::TestCard) -> Card {
+    Card {
+        brand: tc.brand.into(),
+        last4: tc.number[tc.number.len() - 4..].into(),
+        exp_month: TEST_CARD_EXP.0,
+        exp_year: TEST_CARD_EXP.1,
+        fingerprint: cards::fingerprint(key, tc.number),
+        funding: tc.funding.into(),
+    }
+}
+
+/// The synthesized object for a predefined test payment method id, in any environment (a live
+/// payment with it is refused later, with a clear error).
+fn predefined<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> Option<PaymentMethod> {
+    let tc = test_card_by_pm(id)?;
+    Some(PaymentMethod {
+        id: id.into(),
+        object: "payment_method".into(),
+        kind: "card".into(),
+        card: test_card_snapshot(&cx.acct.fingerprint_key, tc),
+        billing_details: BillingDetails::default(),
+        customer: None,
+        metadata: Default::default(),
+        livemode: cx.acct.livemode,
+        created: 0,
+    })
+}
+
+/// Resolves a payment method named by parameter `param` (400 naming it if unknown).
+pub async fn resolve<D: Db, E: Env>(cx: &Ctx<'_, D, E>, param: &str, id: &str) -> ApiResult<ResolvedPm> {
+    if let Some(tc) = test_card_by_pm(id) {
+        return Ok(ResolvedPm { id: id.into(), card: test_card_snapshot(&cx.acct.fingerprint_key, tc), behavior: Some(tc.behavior), customer: None });
+    }
+    let rows = cx
+        .db
+        .query(Stmt::new(
+            "SELECT data, test_behavior FROM payment_methods WHERE id = ? AND account_id = ? AND livemode = ?",
+            sql_params![id, &cx.acct.id, cx.acct.livemode],
+        ))
+        .await?;
+    let row = rows.first().ok_or_else(|| ApiError::invalid(param, "resource_missing", format!("No such payment method: '{id}'.")))?;
+    let pm: PaymentMethod = row[0].as_str().and_then(|s| serde_json::from_str(s).ok()).ok_or_else(|| ApiError::internal("unreadable stored payment method"))?;
+    Ok(ResolvedPm { id: pm.id, card: pm.card, behavior: row[1].as_str().and_then(TestBehavior::from_code), customer: pm.customer })
+}
+
+/// (year, month) of a unix time, UTC (Howard Hinnant's civil-from-days).
+fn year_month(unix: i64) -> (i64, i64) {
+    let z = unix.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m)
+}
+
+async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
+    p.allow_only(&["type", "card", "billing_details", "metadata", "customer"])?;
+    if let Some(t) = p.string("type", 20)?
+        && t != "card"
+    {
+        return Err(ApiError::invalid("type", "parameter_invalid", "Only type 'card' is supported."));
+    }
+    let card = p.object("card")?.ok_or_else(|| ApiError::missing("card"))?;
+    card.allow_only(&["number", "exp_month", "exp_year", "cvc"]).map_err(|e| ApiError { param: e.param.map(|k| format!("card[{k}]")), ..e })?;
+    let raw = card.string_named("number", "card[number]", 30)?.ok_or_else(|| ApiError::missing("card[number]"))?;
+    let number = cards::normalize_number(&raw).ok_or_else(|| ApiError::invalid("card[number]", "card_number_invalid", "The card number is not a valid card number."))?;
+    let exp_month = card.integer_named("exp_month", "card[exp_month]")?.ok_or_else(|| ApiError::missing("card[exp_month]"))?;
+    if !(1..=12).contains(&exp_month) {
+        return Err(ApiError::invalid("card[exp_month]", "invalid_expiry_month", "card[exp_month] must be 1 to 12."));
+    }
+    let mut exp_year = card.integer_named("exp_year", "card[exp_year]")?.ok_or_else(|| ApiError::missing("card[exp_year]"))?;
+    if (0..100).contains(&exp_year) {
+        exp_year += 2000;
+    }
+    let (y, m) = year_month(cx.now);
+    if !(y..=y + 50).contains(&exp_year) || (exp_year == y && exp_month < m) {
+        return Err(ApiError::invalid("card[exp_year]", "card_expired", "The card's expiry date is in the past or too far ahead."));
+    }
+    if let Some(cvc) = card.string_named("cvc", "card[cvc]", 4)?
+        && !(cvc.len() >= 3 && cvc.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(ApiError::invalid("card[cvc]", "invalid_cvc", "card[cvc] must be 3 or 4 digits."));
+    }
+    let test = test_card_by_number(&number);
+    let behavior = match (cx.acct.livemode, test) {
+        (false, Some(tc)) => Some(tc.behavior),
+        (false, None) => return Err(ApiError::invalid("card[number]", "test_card_required", "The sandbox accepts only the documented test cards (see the README).")),
+        (true, Some(_)) => return Err(ApiError::invalid("card[number]", "test_card_in_live_mode", "Test cards cannot be used with live keys.")),
+        (true, None) => None,
+    };
+    let billing_details = match p.object("billing_details")? {
+        Some(b) => {
+            b.allow_only(&["name", "email", "phone"]).map_err(|e| ApiError { param: e.param.map(|k| format!("billing_details[{k}]")), ..e })?;
+            BillingDetails {
+                name: b.string_named("name", "billing_details[name]", 256)?,
+                email: b.string_named("email", "billing_details[email]", 512)?.map(|e| fields::email("billing_details[email]", &e)).transpose()?,
+                phone: b.string_named("phone", "billing_details[phone]", 40)?,
+            }
+        }
+        None => BillingDetails::default(),
+    };
+    let customer = match p.string("customer", 100)? {
+        Some(c) => Some(load_param::<Customer, _, _>(cx, "customers", " AND deleted = 0", "customer", "customer", &c).await?.obj.id),
+        None => None,
+    };
+    let pm = PaymentMethod {
+        id: cx.id("pm_"),
+        object: "payment_method".into(),
+        kind: "card".into(),
+        card: Card {
+            brand: cards::brand_of(&number).into(),
+            last4: number[number.len() - 4..].into(),
+            exp_month,
+            exp_year,
+            fingerprint: cards::fingerprint(&cx.acct.fingerprint_key, &number),
+            funding: test.map_or("unknown", |t| t.funding).into(),
+        },
+        billing_details,
+        customer,
+        metadata: fields::new_metadata(p)?,
+        livemode: cx.acct.livemode,
+        created: cx.now,
+    };
+    let mut writes = vec![insert(cx, &pm, behavior)];
+    writes.push(events::record(cx.env, &cx.acct, "payment_method.created", cx.now, &to_json(&pm)));
+    if pm.customer.is_some() {
+        writes.push(events::record(cx.env, &cx.acct, "payment_method.attached", cx.now, &to_json(&pm)));
+    }
+    Ok(Outcome { body: to_json(&pm), writes })
+}
+
+fn insert<D: Db, E: Env>(cx: &Ctx<'_, D, E>, pm: &PaymentMethod, behavior: Option<TestBehavior>) -> Stmt {
+    Stmt::new(
+        "INSERT INTO payment_methods (id, account_id, livemode, customer_id, test_behavior, created, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        sql_params![&pm.id, &cx.acct.id, cx.acct.livemode, pm.customer.clone(), behavior.map(|b| b.code()), pm.created, to_json(pm).to_string()],
+    )
+}
+
+/// Attaches payment method `id` (named by `param`) to `customer`. A predefined test method is
+/// copied into a new `pm_` owned by the customer. Returns the attached method and the writes.
+pub async fn attach<D: Db, E: Env>(cx: &Ctx<'_, D, E>, param: &str, id: &str, customer: &str) -> ApiResult<(PaymentMethod, Vec<Stmt>)> {
+    if let Some(mut pm) = predefined(cx, id) {
+        let behavior = resolve(cx, param, id).await?.behavior;
+        pm.id = cx.id("pm_");
+        pm.customer = Some(customer.into());
+        pm.created = cx.now;
+        let writes = vec![insert(cx, &pm, behavior), events::record(cx.env, &cx.acct, "payment_method.attached", cx.now, &to_json(&pm))];
+        return Ok((pm, writes));
+    }
+    let Loaded { obj: mut pm, version } = load_param::<PaymentMethod, _, _>(cx, "payment_methods", "", "payment method", param, id).await?;
+    match pm.customer.as_deref() {
+        Some(c) if c == customer => return Ok((pm, vec![])),
+        Some(_) => {
+            return Err(ApiError::invalid(param, "payment_method_already_attached", format!("Payment method {id} is attached to another customer; detach it first.")));
+        }
+        None => {}
+    }
+    pm.customer = Some(customer.into());
+    let data = to_json(&pm);
+    let mut writes: Vec<Stmt> = guarded_update("payment_methods", "customer_id = ?, data = ?", sql_params![customer, data.to_string()], id, version).into();
+    writes.push(events::record(cx.env, &cx.acct, "payment_method.attached", cx.now, &data));
+    Ok((pm, writes))
+}
+
+async fn detach<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Outcome> {
+    if predefined(cx, id).is_some() {
+        return Err(ApiError::invalid("id", "payment_method_not_attached", "Predefined test payment methods are never attached."));
+    }
+    let Loaded { obj: mut pm, version } = load_path::<PaymentMethod, _, _>(cx, "payment_methods", "", "payment method", id).await?;
+    let Some(owner) = pm.customer.take() else {
+        return Err(ApiError::invalid("id", "payment_method_not_attached", format!("Payment method {id} is not attached to a customer.")));
+    };
+    let data = to_json(&pm);
+    let mut writes: Vec<Stmt> = guarded_update("payment_methods", "customer_id = ?, data = ?", sql_params![None::<String>, data.to_string()], id, version).into();
+    writes.push(events::record(cx.env, &cx.acct, "payment_method.detached", cx.now, &data));
+    // The customer's default must not point at a method it no longer owns.
+    if let Some(Loaded { obj: mut cust, version: cv }) = super::store::load::<Customer, _, _>(cx, "customers", "", &owner).await?
+        && cust.default_payment_method.as_deref() == Some(id)
+    {
+        cust.default_payment_method = None;
+        let cdata = to_json(&cust);
+        writes.extend(guarded_update("customers", "data = ?", sql_params![cdata.to_string()], &owner, cv));
+        writes.push(events::record(cx.env, &cx.acct, "customer.updated", cx.now, &cdata));
+    }
+    Ok(Outcome { body: data, writes })
+}
+
+async fn list<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
+    p.allow_only(&["limit", "starting_after", "ending_before", "customer", "type"])?;
+    let page = Page::from_params(p)?;
+    if let Some(t) = p.string("type", 20)?
+        && t != "card"
+    {
+        return Err(ApiError::invalid("type", "parameter_invalid", "Only type 'card' is supported."));
+    }
+    let (filter, filter_params) = match p.string("customer", 100)? {
+        Some(c) => (" AND customer_id = ?".to_string(), sql_params![c]),
+        None => (String::new(), vec![]),
+    };
+    let (data, has_more): (Vec<Value>, bool) =
+        list::fetch(cx.db, &cx.acct, ListSpec { table: "payment_methods", filter, filter_params, url: "/v1/payment_methods" }, &page).await?;
+    Ok(Outcome::read(list::envelope("/v1/payment_methods", data, has_more)))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn civil_dates() {
+        assert_eq!(super::year_month(0), (1970, 1));
+        assert_eq!(super::year_month(1_716_300_000), (2024, 5));
+        assert_eq!(super::year_month(1_795_000_000), (2026, 11));
+        assert_eq!(super::year_month(951_782_400), (2000, 2)); // 2000-02-29
+    }
+}

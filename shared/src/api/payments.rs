@@ -1,0 +1,362 @@
+//! `/v1/payments` and `/v1/charges`: create, retrieve, list, capture, confirm, cancel, adjust,
+//! reverse. Decisions live in [`crate::payment_flow`]; this module reads, validates and writes.
+
+use super::payment_methods::{ResolvedPm, resolve};
+use super::store::{Loaded, guarded_update, load, load_param, load_path, to_json};
+use super::{Ctx, Outcome, Route, match_route};
+use crate::cards::TestBehavior;
+use crate::error::{ApiError, ApiResult};
+use crate::events;
+use crate::fields;
+use crate::list::{self, ListSpec, Page};
+use crate::money::{check_amount, parse_currency};
+use crate::objects::*;
+use crate::params::Params;
+use crate::payment_flow::{self, CANCELLATION_REASONS, Transition, apply_authorization};
+use crate::port::{Db, Env, Stmt};
+use crate::processor::{self, AuthOutcome};
+use crate::sql_params;
+use serde_json::{Value, json};
+
+const ROUTES: &[(&str, &str, &str)] = &[
+    ("POST", "payments", "create"),
+    ("GET", "payments", "list"),
+    ("GET", "payments/:id", "retrieve"),
+    ("POST", "payments/:id/capture", "capture"),
+    ("POST", "payments/:id/confirm", "confirm"),
+    ("POST", "payments/:id/cancel", "cancel"),
+    ("POST", "payments/:id/adjust", "adjust"),
+    ("POST", "payments/:id/reverse", "reverse"),
+    ("GET", "charges/:id", "charge"),
+];
+
+pub fn route(method: &str, segs: &[&str]) -> ApiResult<Route> {
+    match_route(ROUTES, method, segs)
+}
+
+pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> ApiResult<Outcome> {
+    let id = r.id.as_deref().unwrap_or_default();
+    match r.action {
+        "create" => create(cx, p).await,
+        "list" => list(cx, p).await,
+        "retrieve" => {
+            p.allow_only(&["expand"])?;
+            let pay = load_path::<Payment, _, _>(cx, "payments", "", "payment", id).await?;
+            Ok(Outcome::read(render(cx, &pay.obj, &p.expand(&["customer", "latest_charge"])?, None).await?))
+        }
+        "charge" => {
+            p.allow_only(&[])?;
+            let ch = load_path::<Charge, _, _>(cx, "charges", "", "charge", id).await?;
+            Ok(Outcome::read(to_json(&ch.obj)))
+        }
+        "capture" => capture(cx, id, p).await,
+        "confirm" => confirm(cx, id, p).await,
+        "cancel" => {
+            p.allow_only(&["cancellation_reason", "expand"])?;
+            let reason = p.string("cancellation_reason", 40)?;
+            if let Some(r) = &reason
+                && !CANCELLATION_REASONS.contains(&r.as_str())
+            {
+                return Err(ApiError::invalid("cancellation_reason", "parameter_invalid", format!("cancellation_reason must be one of {}.", CANCELLATION_REASONS.join(", "))));
+            }
+            let now = cx.now;
+            transition(cx, id, p, |pay, _| payment_flow::cancel(pay, reason.clone(), now)).await
+        }
+        "adjust" => {
+            p.allow_only(&["amount", "expand"])?;
+            let amount = p.integer("amount")?.ok_or_else(|| ApiError::missing("amount"))?;
+            let now = cx.now;
+            transition(cx, id, p, |pay, ch| {
+                check_amount("amount", amount, &pay.currency)?;
+                let brand = ch.map(|c| c.payment_method_details.card.card.brand.as_str()).unwrap_or("visa");
+                payment_flow::adjust(pay, brand, amount, now)
+            })
+            .await
+        }
+        "reverse" => {
+            p.allow_only(&["amount", "expand"])?;
+            let amount = p.integer("amount")?;
+            let (now, rev) = (cx.now, cx.id("rev_"));
+            transition(cx, id, p, |pay, _| payment_flow::reverse(pay, amount, rev.clone(), now)).await
+        }
+        _ => unreachable!("every action in ROUTES is handled"),
+    }
+}
+
+const CREATE_PARAMS: &[&str] = &[
+    "amount", "currency", "payment_method", "customer", "description", "metadata", "return_url", "returnUrl",
+    "capture_method", "capture", "routing", "on_behalf_of", "statement_descriptor", "expand",
+];
+
+async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
+    p.allow_only(CREATE_PARAMS)?;
+    let amount = p.integer("amount")?.ok_or_else(|| ApiError::missing("amount"))?;
+    let currency = parse_currency("currency", &p.required_string("currency", 16)?)?;
+    check_amount("amount", amount, &currency)?;
+    let capture_method = capture_method(p)?;
+    let description = p.string("description", 1000)?;
+    let metadata = fields::new_metadata(p)?;
+    let return_url = match (p.string("return_url", 2048)?, p.string("returnUrl", 2048)?) {
+        (Some(a), Some(b)) if a != b => return Err(ApiError::invalid("returnUrl", "parameter_invalid", "return_url and returnUrl disagree; send one.")),
+        (Some(u), _) | (None, Some(u)) => Some(fields::url(if p.has("return_url") { "return_url" } else { "returnUrl" }, &u)?),
+        (None, None) => None,
+    };
+    let statement_descriptor = p.string("statement_descriptor", 100)?.map(|s| fields::statement_descriptor("statement_descriptor", &s)).transpose()?;
+    let preferred = match p.object("routing")? {
+        Some(r) => {
+            r.allow_only(&["preferred_acquirer"]).map_err(|e| ApiError { param: e.param.map(|k| format!("routing[{k}]")), ..e })?;
+            r.string_named("preferred_acquirer", "routing[preferred_acquirer]", 64)?
+        }
+        None => None,
+    };
+    let acquirer = processor::route(preferred.as_deref(), &currency)?;
+    let on_behalf_of = match p.string("on_behalf_of", 100)? {
+        Some(a) => {
+            let found = cx.db.query(Stmt::new("SELECT 1 FROM accounts WHERE id = ?", sql_params![&a])).await?;
+            if found.is_empty() {
+                return Err(ApiError::invalid("on_behalf_of", "resource_missing", format!("No such account: '{a}'.")));
+            }
+            Some(a)
+        }
+        None => None,
+    };
+    let expand = p.expand(&["customer", "latest_charge"])?;
+
+    let mut customer: Option<Customer> = match p.string("customer", 100)? {
+        Some(id) => Some(load_param::<Customer, _, _>(cx, "customers", " AND deleted = 0", "customer", "customer", &id).await?.obj),
+        None => None,
+    };
+    let pm: ResolvedPm = match (p.string("payment_method", 100)?, &customer) {
+        (Some(id), _) => resolve(cx, "payment_method", &id).await?,
+        (None, Some(c)) => match &c.default_payment_method {
+            Some(id) => resolve(cx, "customer", id).await?,
+            None => return Err(ApiError::invalid("payment_method", "parameter_missing", "Missing required param: payment_method (the customer has no default_payment_method).")),
+        },
+        (None, None) => return Err(ApiError::missing("payment_method")),
+    };
+    if let Some(owner) = &pm.customer {
+        match &customer {
+            Some(c) if &c.id != owner => {
+                return Err(ApiError::invalid("payment_method", "payment_method_customer_mismatch", format!("Payment method {} belongs to another customer.", pm.id)));
+            }
+            Some(_) => {}
+            None => customer = Some(load_param::<Customer, _, _>(cx, "customers", " AND deleted = 0", "customer", "payment_method", owner).await?.obj),
+        }
+    }
+    let behavior = live_guard(cx, &pm)?;
+
+    let mut pay = Payment {
+        id: cx.id("pay_"),
+        object: "payment".into(),
+        amount,
+        amount_authorized: 0,
+        amount_capturable: 0,
+        amount_received: 0,
+        amount_reversed: 0,
+        currency,
+        status: PaymentStatus::Processing,
+        capture_method,
+        customer: customer.as_ref().map(|c| c.id.clone()),
+        payment_method: Some(pm.id.clone()),
+        latest_charge: None,
+        description,
+        metadata,
+        return_url,
+        routing: Routing { preferred_acquirer: preferred, acquirer: acquirer.id.into() },
+        on_behalf_of,
+        statement_descriptor,
+        next_action: None,
+        last_payment_error: None,
+        adjustment: None,
+        reversal: None,
+        canceled_at: None,
+        cancellation_reason: None,
+        livemode: cx.acct.livemode,
+        created: cx.now,
+    };
+    let outcome = processor::authorize(behavior, false, &random6(cx));
+    let details = PaymentMethodDetails { kind: "card".into(), card: CardDetails { card: pm.card.clone(), three_d_secure: None } };
+    let (charge, evts) = apply_authorization(&mut pay, outcome, details, cx.id("ch_"), cx.now);
+
+    let data = to_json(&pay);
+    let mut writes = vec![Stmt::new(
+        "INSERT INTO payments (id, account_id, livemode, customer_id, status, created, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        sql_params![&pay.id, &cx.acct.id, cx.acct.livemode, pay.customer.clone(), pay.status.as_str(), cx.now, data.to_string()],
+    )];
+    if let Some(ch) = &charge {
+        writes.push(insert_charge(cx, ch));
+    }
+    writes.extend(evts.iter().map(|t| events::record(cx.env, &cx.acct, t, cx.now, &data)));
+    let body = render(cx, &pay, &expand, Some((customer.as_ref(), charge.as_ref()))).await?;
+    Ok(Outcome { body, writes })
+}
+
+fn capture_method(p: &Params) -> ApiResult<CaptureMethod> {
+    let explicit = match p.string("capture_method", 20)?.as_deref() {
+        None => None,
+        Some("automatic") => Some(CaptureMethod::Automatic),
+        Some("manual") => Some(CaptureMethod::Manual),
+        Some(_) => return Err(ApiError::invalid("capture_method", "parameter_invalid", "capture_method must be 'automatic' or 'manual'.")),
+    };
+    // Seed 000's `capture: false` means manual capture.
+    let legacy = p.boolean("capture")?.map(|c| if c { CaptureMethod::Automatic } else { CaptureMethod::Manual });
+    match (explicit, legacy) {
+        (Some(a), Some(b)) if a != b => Err(ApiError::invalid("capture", "parameter_invalid", "capture and capture_method disagree; send one.")),
+        (a, b) => Ok(a.or(b).unwrap_or(CaptureMethod::Automatic)),
+    }
+}
+
+/// Sandbox: the test card's behaviour. Live: refuse, since there is no acquirer connection.
+fn live_guard<D: Db, E: Env>(cx: &Ctx<'_, D, E>, pm: &ResolvedPm) -> ApiResult<TestBehavior> {
+    match (cx.acct.livemode, pm.behavior) {
+        (false, Some(b)) => Ok(b),
+        (false, None) => Err(ApiError::invalid("payment_method", "test_card_required", "The sandbox only charges test cards.")),
+        (true, Some(_)) => Err(ApiError::invalid("payment_method", "test_card_in_live_mode", "Test cards cannot be used with live keys.")),
+        (true, None) => Err(ApiError::new(
+            403,
+            "permission_error",
+            "live_processing_unavailable",
+            "This account has no live acquirer connection, so live payments cannot be processed. Use your sandbox keys (sk_test_...).",
+        )),
+    }
+}
+
+fn random6<D: Db, E: Env>(cx: &Ctx<'_, D, E>) -> [u8; 6] {
+    let mut r = [0u8; 6];
+    cx.env.fill_random(&mut r);
+    r
+}
+
+fn insert_charge<D: Db, E: Env>(cx: &Ctx<'_, D, E>, ch: &Charge) -> Stmt {
+    Stmt::new(
+        "INSERT INTO charges (id, account_id, livemode, payment_id, created, data) VALUES (?, ?, ?, ?, ?, ?)",
+        sql_params![&ch.id, &cx.acct.id, cx.acct.livemode, &ch.payment, ch.created, to_json(ch).to_string()],
+    )
+}
+
+/// Loads the payment and its charge, applies `step`, and writes the result behind a version guard.
+async fn transition<D: Db, E: Env>(
+    cx: &Ctx<'_, D, E>,
+    id: &str,
+    p: &Params,
+    step: impl FnOnce(&Payment, Option<&Charge>) -> ApiResult<Transition>,
+) -> ApiResult<Outcome> {
+    let expand = p.expand(&["customer", "latest_charge"])?;
+    let Loaded { obj: pay, version } = load_path::<Payment, _, _>(cx, "payments", "", "payment", id).await?;
+    let charge = match &pay.latest_charge {
+        Some(ch) => load::<Charge, _, _>(cx, "charges", "", ch).await?.map(|l| l.obj),
+        None => None,
+    };
+    let t = step(&pay, charge.as_ref())?;
+    commit(cx, version, t, charge.is_some(), &expand).await
+}
+
+async fn commit<D: Db, E: Env>(cx: &Ctx<'_, D, E>, version: i64, t: Transition, charge_existed: bool, expand: &[String]) -> ApiResult<Outcome> {
+    let data = to_json(&t.payment);
+    let mut writes: Vec<Stmt> =
+        guarded_update("payments", "status = ?, data = ?", sql_params![t.payment.status.as_str(), data.to_string()], &t.payment.id, version).into();
+    if let Some(ch) = &t.charge {
+        writes.push(if charge_existed {
+            Stmt::new("UPDATE charges SET data = ? WHERE id = ? AND account_id = ?", sql_params![to_json(ch).to_string(), &ch.id, &cx.acct.id])
+        } else {
+            insert_charge(cx, ch)
+        });
+    }
+    writes.extend(t.events.iter().map(|e| events::record(cx.env, &cx.acct, e, cx.now, &data)));
+    let body = render(cx, &t.payment, expand, t.charge.as_ref().map(|c| (None, Some(c)))).await?;
+    Ok(Outcome { body, writes })
+}
+
+async fn capture<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiResult<Outcome> {
+    p.allow_only(&["amount_to_capture", "expand"])?;
+    let amount = p.integer("amount_to_capture")?;
+    transition(cx, id, p, |pay, ch| {
+        let ch = ch.ok_or_else(|| ApiError::invalid_state("payment_invalid_state", format!("This payment's status is {}; it cannot be captured.", pay.status.as_str())))?;
+        payment_flow::capture(pay, ch, amount)
+    })
+    .await
+}
+
+/// Finishes a 3-D Secure challenge: `details[result]` is `authenticated` or `failed`.
+async fn confirm<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiResult<Outcome> {
+    p.allow_only(&["details", "expand"])?;
+    let details = p.object("details")?.ok_or_else(|| ApiError::missing("details"))?;
+    details.allow_only(&["result"]).map_err(|e| ApiError { param: e.param.map(|k| format!("details[{k}]")), ..e })?;
+    let result = details.string_named("result", "details[result]", 20)?.ok_or_else(|| ApiError::missing("details[result]"))?;
+    let authenticated = match result.as_str() {
+        "authenticated" => true,
+        "failed" => false,
+        _ => return Err(ApiError::invalid("details[result]", "parameter_invalid", "details[result] must be 'authenticated' or 'failed'.")),
+    };
+    let expand = p.expand(&["customer", "latest_charge"])?;
+    let Loaded { obj: pay, version } = load_path::<Payment, _, _>(cx, "payments", "", "payment", id).await?;
+    if pay.status != PaymentStatus::RequiresAction {
+        return Err(ApiError::invalid_state("payment_invalid_state", format!("This payment's status is {}; it cannot be confirmed.", pay.status.as_str())));
+    }
+    if !authenticated {
+        return commit(cx, version, payment_flow::fail_authentication(&pay)?, false, &expand).await;
+    }
+    let pm_id = pay.payment_method.clone().unwrap_or_default();
+    let pm = resolve(cx, "payment_method", &pm_id).await?;
+    let behavior = live_guard(cx, &pm)?;
+    let mut next = pay.clone();
+    let outcome = processor::authorize(behavior, true, &random6(cx));
+    let approved = matches!(outcome, AuthOutcome::Approved { .. });
+    let three_ds = Some(ThreeDsResult { version: "2.2.0".into(), result: "authenticated".into() });
+    let details = PaymentMethodDetails { kind: "card".into(), card: CardDetails { card: pm.card.clone(), three_d_secure: three_ds } };
+    let (charge, events) = apply_authorization(&mut next, outcome, details, cx.id("ch_"), cx.now);
+    debug_assert!(approved || charge.as_ref().is_some_and(|c| c.status == ChargeStatus::Failed));
+    commit(cx, version, Transition { payment: next, charge, events }, false, &expand).await
+}
+
+async fn list<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
+    p.allow_only(&["limit", "starting_after", "ending_before", "customer", "expand"])?;
+    let page = Page::from_params(p)?;
+    let expand: Vec<String> = p
+        .expand(&["data.customer", "data.latest_charge"])?
+        .into_iter()
+        .map(|e| e.trim_start_matches("data.").to_string())
+        .collect();
+    let (filter, filter_params) = match p.string("customer", 100)? {
+        Some(c) => (" AND customer_id = ?".to_string(), sql_params![c]),
+        None => (String::new(), vec![]),
+    };
+    let (rows, has_more) = list::fetch(cx.db, &cx.acct, ListSpec { table: "payments", filter, filter_params, url: "/v1/payments" }, &page).await?;
+    let mut data = Vec::with_capacity(rows.len());
+    for row in rows {
+        if expand.is_empty() {
+            data.push(row);
+        } else {
+            let pay: Payment = serde_json::from_value(row).map_err(|_| ApiError::internal("unreadable stored payment"))?;
+            data.push(render(cx, &pay, &expand, None).await?);
+        }
+    }
+    Ok(Outcome::read(list::envelope("/v1/payments", data, has_more)))
+}
+
+/// The payment as returned, with `customer` / `latest_charge` expanded when asked. `known`
+/// supplies objects already in hand (just created) so they need not be read back.
+async fn render<D: Db, E: Env>(cx: &Ctx<'_, D, E>, pay: &Payment, expand: &[String], known: Option<(Option<&Customer>, Option<&Charge>)>) -> ApiResult<Value> {
+    let mut v = to_json(pay);
+    for field in expand {
+        match (field.as_str(), &pay.customer, &pay.latest_charge) {
+            ("customer", Some(id), _) => {
+                v["customer"] = match known.and_then(|k| k.0).filter(|c| &c.id == id) {
+                    Some(c) => to_json(c),
+                    None => match load::<Customer, _, _>(cx, "customers", " AND deleted = 0", id).await? {
+                        Some(c) => to_json(&c.obj),
+                        None => json!({ "id": id, "object": "customer", "deleted": true }),
+                    },
+                }
+            }
+            ("latest_charge", _, Some(id)) => {
+                v["latest_charge"] = match known.and_then(|k| k.1).filter(|c| &c.id == id) {
+                    Some(c) => to_json(c),
+                    None => load::<Charge, _, _>(cx, "charges", "", id).await?.map(|c| to_json(&c.obj)).unwrap_or(Value::Null),
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(v)
+}

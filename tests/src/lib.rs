@@ -1,0 +1,16 @@
+//! Harness of the VINR conformance suite. Tests talk HTTP only, to a runtime started by
+//! [`runtime::start`] (or shared per test binary by [`runtime::shared`]).
+//!
+//! - `runtime`: starting a runtime (`VINR_TEST_RUNTIME`, default `vinr` = `vinr dev`).
+//! - `http`: a tiny HTTP/1.1 client over `std::net::TcpStream` (exact bytes on the wire, so tests
+//!   can send bodies without a content type, oversized bodies, odd methods) and assertions.
+//! - `fixtures`: helpers that create fresh objects, so that tests never share data.
+
+pub mod fixtures;
+pub mod http;
+pub mod runtime;
+
+pub use fixtures::*;
+pub use http::{Req, Resp};
+pub use runtime::{Runtime, shared, start};
+pub use serde_json::{Value, json};
