@@ -1,0 +1,150 @@
+//! The Spin side of every route-group component: converts the spin-sdk request into the shared
+//! domain's [`Request`], supplies the ports ([`Db`] over `spin:sqlite`, [`Env`] over WASI clocks
+//! and randomness), and converts the answer back. No business logic lives here.
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http_body_util::Full;
+use spin_sdk::http::body::IncomingBodyExt;
+use spin_sdk::sqlite::{Connection, Value};
+use vinr_shared::api::{Group, handle};
+use vinr_shared::error::ApiError;
+use vinr_shared::http::{Request, Response};
+use vinr_shared::params::MAX_BODY_BYTES;
+use vinr_shared::port::{Db, DbError, Env, Row, SqlValue, Stmt};
+
+/// `Db` over one `spin:sqlite` connection to the `default` database.
+pub struct SpinDb {
+    conn: Connection,
+}
+
+fn to_spin(v: SqlValue) -> Value {
+    match v {
+        SqlValue::Null => Value::Null,
+        SqlValue::Int(i) => Value::Integer(i),
+        SqlValue::Real(f) => Value::Real(f),
+        SqlValue::Text(s) => Value::Text(s),
+        SqlValue::Blob(b) => Value::Blob(b),
+    }
+}
+
+fn from_spin(v: Value) -> SqlValue {
+    match v {
+        Value::Null => SqlValue::Null,
+        Value::Integer(i) => SqlValue::Int(i),
+        Value::Real(f) => SqlValue::Real(f),
+        Value::Text(s) => SqlValue::Text(s),
+        Value::Blob(b) => SqlValue::Blob(b),
+    }
+}
+
+fn db_error(e: spin_sdk::sqlite::Error) -> DbError {
+    use spin_sdk::sqlite::Error as E;
+    match e {
+        E::Io(msg) => DbError::from_message(msg),
+        other => DbError::Other(format!("{other:?}")),
+    }
+}
+
+impl SpinDb {
+    pub async fn open() -> Result<SpinDb, DbError> {
+        Ok(SpinDb { conn: Connection::open_default().await.map_err(db_error)? })
+    }
+
+    async fn exec(&self, sql: &str, params: Vec<SqlValue>) -> Result<Vec<Row>, DbError> {
+        let result = self.conn.execute(sql, params.into_iter().map(to_spin)).await.map_err(db_error)?;
+        let rows = result.collect().await.map_err(db_error)?;
+        Ok(rows.into_iter().map(|r| r.values.into_iter().map(from_spin).collect()).collect())
+    }
+}
+
+impl Db for SpinDb {
+    async fn query(&self, stmt: Stmt) -> Result<Vec<Row>, DbError> {
+        self.exec(&stmt.sql, stmt.params).await
+    }
+
+    async fn batch(&self, stmts: Vec<Stmt>) -> Result<(), DbError> {
+        // IMMEDIATE takes the write lock up front, so the batch cannot fail half-way on a
+        // lock upgrade; any failing statement rolls everything back.
+        self.exec("BEGIN IMMEDIATE", vec![]).await?;
+        for s in stmts {
+            if let Err(e) = self.exec(&s.sql, s.params).await {
+                let _ = self.exec("ROLLBACK", vec![]).await;
+                return Err(e);
+            }
+        }
+        if let Err(e) = self.exec("COMMIT", vec![]).await {
+            let _ = self.exec("ROLLBACK", vec![]).await;
+            return Err(e);
+        }
+        Ok(())
+    }
+}
+
+/// Clock and randomness from WASI.
+pub struct WasiEnv;
+
+impl Env for WasiEnv {
+    fn now(&self) -> i64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    }
+
+    fn fill_random(&self, buf: &mut [u8]) {
+        getrandom::fill(buf).expect("WASI random is always available");
+    }
+}
+
+fn respond(r: Response) -> http::Response<Full<Bytes>> {
+    let mut b = http::Response::builder().status(r.status);
+    for (k, v) in &r.headers {
+        b = b.header(k.as_str(), v.as_str());
+    }
+    b.body(Full::new(Bytes::from(r.body))).unwrap_or_else(|_| {
+        let mut resp = http::Response::new(Full::new(Bytes::from_static(b"{\"error\":{\"type\":\"api_error\",\"code\":\"internal_error\",\"message\":\"invalid response header\"}}")));
+        *resp.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+        resp
+    })
+}
+
+fn error_response(e: ApiError) -> http::Response<Full<Bytes>> {
+    let mut r = Response::json(e.status, &e.to_json());
+    let mut id = [0u8; 48];
+    WasiEnv.fill_random(&mut id);
+    r.headers.push(("request-id".into(), format!("req_{}", vinr_shared::ids::base62(&id, 24))));
+    respond(r)
+}
+
+/// Serves one HTTP request for `group`: the whole body of each component's handler.
+pub async fn serve(group: Group, req: spin_sdk::http::Request) -> http::Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    // Read at most MAX_BODY_BYTES + 1 bytes: enough to know the body is too large.
+    let mut buf = Vec::new();
+    let mut stream = body.stream();
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(c) => {
+                buf.extend_from_slice(&c);
+                if buf.len() > MAX_BODY_BYTES {
+                    break;
+                }
+            }
+            Err(_) => return error_response(ApiError::new(400, "invalid_request_error", "body_unreadable", "The request body could not be read.")),
+        }
+    }
+    let request = Request {
+        method: parts.method.as_str().to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().unwrap_or("").to_string(),
+        headers: parts
+            .headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_ascii_lowercase(), v.to_str().ok()?.to_string())))
+            .collect(),
+        body: buf,
+    };
+    let db = match SpinDb::open().await {
+        Ok(db) => db,
+        Err(e) => return error_response(ApiError::from(e)),
+    };
+    respond(handle(group, &request, &db, &WasiEnv).await)
+}
