@@ -87,6 +87,7 @@ CREATE TABLE charges (
     account_id TEXT NOT NULL,
     livemode   INTEGER NOT NULL,
     payment_id TEXT NOT NULL,
+    version    INTEGER NOT NULL DEFAULT 0,
     created    INTEGER NOT NULL,
     data       TEXT NOT NULL
 );
