@@ -94,12 +94,19 @@ pub fn print_new_account(a: &NewAccount) {
     println!("  Keys are stored hashed: copy them now, they will not be shown again.");
 }
 
-/// On `vinr dev`: makes sure there is an account and prints what can be printed.
-pub fn ensure_sandbox_account(conn: &Connection) -> anyhow::Result<()> {
-    let env_key = std::env::var("VINR_DEV_SECRET_KEY").ok().filter(|k| !k.is_empty());
-    if let Some(k) = &env_key {
+/// `VINR_DEV_SECRET_KEY`, checked: a fixed sandbox key lets tests and scripts skip reading the
+/// start-up output.
+pub fn dev_secret_key_from_env() -> anyhow::Result<Option<String>> {
+    let key = std::env::var("VINR_DEV_SECRET_KEY").ok().filter(|k| !k.is_empty());
+    if let Some(k) = &key {
         check_test_secret_key(k).context("VINR_DEV_SECRET_KEY")?;
     }
+    Ok(key)
+}
+
+/// On `vinr dev`: makes sure there is an account and prints what can be printed.
+pub fn ensure_sandbox_account(conn: &Connection) -> anyhow::Result<()> {
+    let env_key = dev_secret_key_from_env()?;
     let first: Option<String> = conn
         .query_row("SELECT id FROM accounts ORDER BY created, rowid LIMIT 1", [], |r| r.get(0))
         .optional()?;

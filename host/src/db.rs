@@ -91,13 +91,17 @@ impl Database {
 /// prepared-statement cache between requests.
 pub struct Pool {
     pub path: PathBuf,
+    /// One writer at a time, queued in the host rather than in SQLite: SQLite's busy handler
+    /// sleeps 1, 2, 5, 10... ms between retries, which under concurrent writers turns a 100 µs
+    /// transaction into a tail of tens of milliseconds. See `sqlite_host::needs_writer_lock`.
+    pub writer: Arc<tokio::sync::Mutex<()>>,
     idle: Mutex<Vec<Connection>>,
     closed: std::sync::atomic::AtomicBool,
 }
 
 impl Pool {
     pub fn new(path: PathBuf) -> Arc<Pool> {
-        Arc::new(Pool { path, idle: Mutex::new(Vec::new()), closed: Default::default() })
+        Arc::new(Pool { path, writer: Default::default(), idle: Mutex::new(Vec::new()), closed: Default::default() })
     }
 
     pub fn checkout(self: &Arc<Self>) -> anyhow::Result<Pooled> {

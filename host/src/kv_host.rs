@@ -18,6 +18,13 @@ fn other(e: impl std::fmt::Display) -> Error {
     Error::Other(e.to_string())
 }
 
+fn kv_error(e: rusqlite::Error) -> Error {
+    match e {
+        rusqlite::Error::SqliteFailure(_, Some(msg)) => Error::Other(msg),
+        e => other(e),
+    }
+}
+
 /// Runs `f` on a pooled kv.db connection for the store behind `s`.
 fn with_store<R>(
     state: &mut HostState,
@@ -29,7 +36,7 @@ fn with_store<R>(
         Ok(c) => c,
         Err(e) => return Ok(Err(other(format!("{e:#}")))),
     };
-    Ok(with_busy_retry(&conn, |c| f(c, &label)).map_err(other))
+    Ok(with_busy_retry(&conn, |c| f(c, &label)).map_err(kv_error))
 }
 
 impl kv::Host for HostState {}

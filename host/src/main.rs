@@ -42,6 +42,11 @@ enum Command {
         #[arg(long)]
         no_build: bool,
     },
+    /// Run the components' build commands from the manifest (as `spin build`) and exit.
+    Build {
+        #[arg(long, default_value = "spin.toml")]
+        manifest: PathBuf,
+    },
     /// Manage accounts.
     Account {
         #[command(subcommand)]
@@ -108,6 +113,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let data_dir = data_dir_or_default(data_dir)?;
             server::dev(server::DevOptions { listen, data_dir, manifest, no_build })
         }
+        Command::Build { manifest } => components::run_builds(&manifest::Manifest::load(&manifest)?),
         Command::Migrate { data_dir, manifest } => {
             let data_dir = data_dir_or_default(data_dir)?;
             let db = db::Database::open(&data_dir)?;

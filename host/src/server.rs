@@ -10,7 +10,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -81,6 +80,10 @@ impl WasiHttpView for HostState {
     }
 }
 
+/// `VINR_TRACE_INSTANTIATION=1` logs how long each Store + instance took to create.
+static TRACE_INSTANTIATION: std::sync::LazyLock<bool> =
+    std::sync::LazyLock::new(|| std::env::var_os("VINR_TRACE_INSTANTIATION").is_some_and(|v| v != "0"));
+
 /// One per component: makes a Store and an instance per request.
 struct ComponentHandler {
     engine: Engine,
@@ -98,6 +101,7 @@ impl HandlerState for ComponentHandler {
     async fn instantiate(&self) -> wasmtime::Result<Instance<HostState, Expiration, SingleUse>> {
         // Component logs (println!/eprintln!) go to vinr's own stdout/stderr. No environment
         // variables and no preopened directories: state lives behind spin:sqlite/key-value.
+        let t0 = Instant::now();
         let wasi = WasiCtxBuilder::new().inherit_stdout().inherit_stderr().build();
         let mut store = Store::new(
             &self.engine,
@@ -109,6 +113,9 @@ impl HandlerState for ComponentHandler {
             },
         );
         let proxy = self.pre.instantiate_async(&mut store).await?;
+        if *TRACE_INSTANTIATION {
+            eprintln!("instantiate: {:.1} µs", t0.elapsed().as_secs_f64() * 1e6);
+        }
         Ok(Instance {
             store,
             proxy,
@@ -143,7 +150,7 @@ impl WorkerState for SingleUse {
         // Errors before the response are logged with the request; this catches traps after it
         // (e.g. while streaming the body or in post-return work).
         if let Err(e) = result {
-            eprintln!("component instance failed: {e:?}");
+            eprintln!("component instance failed: {e:#}");
         }
         // Dropping the store drops its resources: pooled SQLite connections go back to the pool
         // (rolled back if a transaction was left open).
@@ -254,7 +261,7 @@ async fn handle(app: &App, req: hyper::Request<hyper::body::Incoming>, client: S
             match handler.handle((), req).await {
                 Ok(resp) => resp,
                 Err(e) => {
-                    eprintln!("error: {method} {path}: component {} failed: {e:?}", route.component);
+                    eprintln!("error: {method} {path}: component {} failed: {e:#}", route.component);
                     json_error(
                         StatusCode::INTERNAL_SERVER_ERROR,
                         "api_error",
@@ -305,6 +312,8 @@ fn bind(listen: &str) -> anyhow::Result<std::net::TcpListener> {
 
 pub fn dev(opts: DevOptions) -> anyhow::Result<()> {
     let manifest = Manifest::load(&opts.manifest)?;
+    // A malformed VINR_DEV_SECRET_KEY should fail before a build, not after.
+    crate::bootstrap::dev_secret_key_from_env()?;
     // Bind first: a port in use should fail at once, not after a build.
     let std_listener = bind(&opts.listen)?;
     let listen = std_listener.local_addr()?;
@@ -357,6 +366,19 @@ async fn serve(manifest: Manifest, db: Arc<Database>, std_listener: std::net::Tc
                 kv: db.kv.clone(),
             }),
         );
+    }
+    // Instantiate each component once now: it proves the component links and starts, and it
+    // takes the first-touch page faults on the compiled code (~20 ms) off the first request.
+    for (name, handler) in &handlers {
+        let warm = Instant::now();
+        handler
+            .state()
+            .instantiate()
+            .await
+            .map_err(|e| anyhow::anyhow!("component {name} cannot be instantiated: {e:#}"))?;
+        if *TRACE_INSTANTIATION {
+            eprintln!("warm-up {name}: {:.1} ms", warm.elapsed().as_secs_f64() * 1000.0);
+        }
     }
     let app = Arc::new(App { routes: manifest.routes.clone(), handlers, listen });
 

@@ -16,7 +16,26 @@ use crate::server::HostState;
 use crate::spin_bindings::sqlite::{self, Error, QueryResult, RowResult, Value};
 
 pub struct Connection {
+    // Field order matters: on drop the connection is rolled back and returned to the pool
+    // first, and only then is the writer lock released.
     conn: Pooled,
+    /// Held from a write's start (`BEGIN IMMEDIATE`, or an autocommit write) until the
+    /// connection is back in autocommit mode.
+    writer: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+/// Does `sql` start writing on a connection that does not hold the writer lock yet? True for
+/// `BEGIN IMMEDIATE` / `BEGIN EXCLUSIVE`, and for any statement that may write (SQLite's own
+/// `sqlite3_stmt_readonly`) - transaction control statements count as read-only there.
+fn needs_writer_lock(conn: &rusqlite::Connection, sql: &str) -> bool {
+    let head = sql.trim_start().get(..16).unwrap_or(sql.trim_start()).to_ascii_uppercase();
+    if head.starts_with("BEGIN") {
+        return head.contains("IMMEDIATE") || head.contains("EXCLUSIVE");
+    }
+    if head.starts_with("COMMIT") || head.starts_with("END") || head.starts_with("ROLLBACK") {
+        return false;
+    }
+    conn.prepare_cached(sql).map(|s| !s.readonly()).unwrap_or(false)
 }
 
 /// The only database `vinr dev` provides.
@@ -35,7 +54,7 @@ fn open(state: &mut HostState, database: &str) -> wasmtime::Result<Result<Resour
         Ok(c) => c,
         Err(e) => return Ok(Err(Error::Io(format!("{e:#}")))),
     };
-    Ok(Ok(state.table.push(Connection { conn })?))
+    Ok(Ok(state.table.push(Connection { conn, writer: None })?))
 }
 
 fn to_sql(v: &Value) -> rusqlite::types::ValueRef<'_> {
@@ -46,6 +65,15 @@ fn to_sql(v: &Value) -> rusqlite::types::ValueRef<'_> {
         Value::Text(s) => ValueRef::Text(s.as_bytes()),
         Value::Blob(b) => ValueRef::Blob(b),
         Value::Null => ValueRef::Null,
+    }
+}
+
+/// Binds a WIT value without copying it.
+struct Param<'a>(&'a Value);
+
+impl rusqlite::ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::Borrowed(to_sql(self.0)))
     }
 }
 
@@ -64,7 +92,11 @@ fn from_sql(v: rusqlite::types::ValueRef<'_>) -> Value {
 /// SQLite's own message, verbatim: components match on it (`UNIQUE constraint failed`, and
 /// `vinr_conflict` raised by a trigger).
 fn sql_error(e: rusqlite::Error) -> Error {
-    Error::Io(e.to_string())
+    match e {
+        // rusqlite's Display appends ": Error code N: ..."; keep only SQLite's text.
+        rusqlite::Error::SqliteFailure(_, Some(msg)) => Error::Io(msg),
+        e => Error::Io(e.to_string()),
+    }
 }
 
 fn run(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<(Vec<String>, Vec<RowResult>), Error> {
@@ -72,7 +104,7 @@ fn run(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<(Vec<
         let mut stmt = conn.prepare_cached(sql)?;
         let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_string).collect();
         let n = columns.len();
-        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter().map(to_sql)))?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter().map(Param)))?;
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
             let mut values = Vec::with_capacity(n);
@@ -131,11 +163,29 @@ impl<T> sqlite::HostConnectionWithStore<T> for HasSelf<HostState> {
         statement: String,
         parameters: Vec<Value>,
     ) -> wasmtime::Result<Result<Rows, Error>> {
+        // Queue for the writer lock (asynchronously, outside the store) before a write starts.
+        let lock = accessor.with(|mut a| -> wasmtime::Result<_> {
+            let state = a.get();
+            let pool = state.spin.sqlite.clone();
+            let entry = state.table.get(&c)?;
+            Ok((entry.writer.is_none() && needs_writer_lock(&entry.conn, &statement)).then(|| pool.writer.clone()))
+        })?;
+        let guard = match lock {
+            Some(l) => Some(l.lock_owned().await),
+            None => None,
+        };
         accessor.with(|mut a| {
             let result = {
                 let state = a.get();
-                let conn = &state.table.get(&c)?.conn;
-                run(conn, &statement, &parameters)
+                let entry = state.table.get_mut(&c)?;
+                if guard.is_some() {
+                    entry.writer = guard;
+                }
+                let r = run(&entry.conn, &statement, &parameters);
+                if entry.conn.is_autocommit() {
+                    entry.writer = None;
+                }
+                r
             };
             match result {
                 Err(e) => Ok(Err(e)),

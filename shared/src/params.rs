@@ -236,7 +236,7 @@ impl Params {
                     return Ok(None);
                 }
                 let digits = s.strip_prefix('-').unwrap_or(s);
-                if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                if digits.is_empty() || digits.len() > 19 || !digits.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(bad());
                 }
                 s.parse().map(Some).map_err(|_| bad())

@@ -36,6 +36,10 @@ pub trait Backend: Send + Sync {
     fn log_path(&self) -> Option<PathBuf> {
         None
     }
+    /// What to do at process exit for a runtime that is never dropped (the shared one).
+    fn exit_cleanup(&self) -> Box<dyn Fn() + Send + Sync> {
+        Box::new(|| {})
+    }
 }
 
 pub struct Runtime {
@@ -92,11 +96,23 @@ pub fn shared() -> &'static Runtime {
             })
             .expect("spawn runtime owner thread");
         match rx.recv().expect("runtime owner thread") {
-            Ok(rt) => rt,
+            Ok(rt) => {
+                // Statics are never dropped: stop the server and remove its data at exit.
+                extern "C" fn at_exit() {
+                    if let Some(cleanup) = SHARED_CLEANUP.get() {
+                        cleanup();
+                    }
+                }
+                let _ = SHARED_CLEANUP.set(rt.backend.exit_cleanup());
+                unsafe { libc::atexit(at_exit) };
+                rt
+            }
             Err(e) => std::panic::resume_unwind(e),
         }
     })
 }
+
+static SHARED_CLEANUP: OnceLock<Box<dyn Fn() + Send + Sync>> = OnceLock::new();
 
 /// The workspace root (the directory holding spin.toml).
 pub fn workspace_root() -> PathBuf {
@@ -223,6 +239,26 @@ impl Backend for VinrDev {
     }
     fn log_path(&self) -> Option<PathBuf> {
         Some(self.log_file())
+    }
+    fn exit_cleanup(&self) -> Box<dyn Fn() + Send + Sync> {
+        let pid = self.child.as_ref().map(|c| c.id() as libc::pid_t);
+        let dir = self.data_dir.clone();
+        Box::new(move || {
+            if let Some(pid) = pid {
+                unsafe {
+                    libc::kill(pid, libc::SIGTERM);
+                    for _ in 0..200 {
+                        if libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) != 0 {
+                            break;
+                        }
+                        libc::usleep(25_000);
+                    }
+                }
+            }
+            if std::env::var_os("VINR_KEEP_DATA").is_none() {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+        })
     }
 }
 

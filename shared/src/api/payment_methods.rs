@@ -208,6 +208,9 @@ fn insert<D: Db, E: Env>(cx: &Ctx<'_, D, E>, pm: &PaymentMethod, behavior: Optio
 /// copied into a new `pm_` owned by the customer. Returns the attached method and the writes.
 pub async fn attach<D: Db, E: Env>(cx: &Ctx<'_, D, E>, param: &str, id: &str, customer: &str) -> ApiResult<(PaymentMethod, Vec<Stmt>)> {
     if let Some(mut pm) = predefined(cx, id) {
+        if cx.acct.livemode {
+            return Err(ApiError::invalid(param, "test_card_in_live_mode", "Test cards cannot be used with live keys."));
+        }
         let behavior = resolve(cx, param, id).await?.behavior;
         pm.id = cx.id("pm_");
         pm.customer = Some(customer.into());

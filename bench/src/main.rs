@@ -1,0 +1,337 @@
+//! `vinr-bench`: drives concurrent create-payment requests at `vinr dev` and prints throughput,
+//! latency percentiles and the size of each component.
+//!
+//! It starts `vinr dev` itself (as the conformance harness does: two `vinr account create`, a free
+//! port, a fresh data dir, stopped at exit), or attaches to a running server with `--url`/`--key`.
+//! The client is raw HTTP/1.1 keep-alive over `std::net::TcpStream`, one thread per connection.
+//! To show the client is not the bottleneck it reports its own CPU use, and `--baseline` first
+//! runs the same load against trivial routes (a host-level 404 and an unauthenticated 401).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+struct Opts {
+    url: Option<String>,
+    key: Option<String>,
+    connections: usize,
+    duration: f64,
+    warmup: f64,
+    baseline: bool,
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: vinr-bench [--url http://127.0.0.1:8787 --key sk_test_...] [--connections 8] [--duration 10] [--warmup 2] [--baseline]\n\
+         Without --url, starts `vinr dev` (binary: $VINR_BIN or target/release/vinr) on a fresh data dir."
+    );
+    std::process::exit(2)
+}
+
+fn parse_opts() -> Opts {
+    let mut o = Opts { url: None, key: None, connections: 8, duration: 10.0, warmup: 2.0, baseline: false };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || args.next().unwrap_or_else(|| usage());
+        match a.as_str() {
+            "--url" => o.url = Some(val()),
+            "--key" => o.key = Some(val()),
+            "--connections" | "-c" => o.connections = val().parse().unwrap_or_else(|_| usage()),
+            "--duration" | "-d" => o.duration = val().parse().unwrap_or_else(|_| usage()),
+            "--warmup" => o.warmup = val().parse().unwrap_or_else(|_| usage()),
+            "--baseline" => o.baseline = true,
+            _ => usage(),
+        }
+    }
+    if o.url.is_some() != o.key.is_some() || o.connections == 0 {
+        usage();
+    }
+    o
+}
+
+#[derive(Clone, Copy)]
+enum Load {
+    CreatePayment,
+    NotFound,
+    Unauthenticated,
+}
+
+impl Load {
+    fn name(self) -> &'static str {
+        match self {
+            Load::CreatePayment => "POST /v1/payments (create, unique Idempotency-Key)",
+            Load::NotFound => "GET /v1/nope (host 404, baseline)",
+            Load::Unauthenticated => "GET /v1/payments without a key (component 401, baseline)",
+        }
+    }
+    fn expected(self) -> u16 {
+        match self {
+            Load::CreatePayment => 200,
+            Load::NotFound => 404,
+            Load::Unauthenticated => 401,
+        }
+    }
+}
+
+const BODY: &str = "amount=5000&currency=EUR&payment_method=pm_card_visa";
+
+/// One keep-alive connection.
+struct Conn {
+    host: String,
+    stream: Option<TcpStream>,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    fn new(host: &str) -> Conn {
+        Conn { host: host.into(), stream: None, buf: Vec::with_capacity(16 * 1024) }
+    }
+
+    fn stream(&mut self) -> std::io::Result<&mut TcpStream> {
+        if self.stream.is_none() {
+            let s = TcpStream::connect(&self.host)?;
+            s.set_nodelay(true)?;
+            s.set_read_timeout(Some(Duration::from_secs(30)))?;
+            self.stream = Some(s);
+            self.buf.clear();
+        }
+        Ok(self.stream.as_mut().unwrap())
+    }
+
+    /// Sends one request and reads the whole response; returns the status.
+    fn roundtrip(&mut self, req: &[u8]) -> std::io::Result<u16> {
+        let r = self.try_roundtrip(req);
+        if r.is_err() {
+            self.stream = None;
+        }
+        r
+    }
+
+    fn try_roundtrip(&mut self, req: &[u8]) -> std::io::Result<u16> {
+        self.stream()?.write_all(req)?;
+        let head_end = loop {
+            if let Some(p) = find(&self.buf, b"\r\n\r\n") {
+                break p;
+            }
+            self.fill()?;
+        };
+        let head = std::str::from_utf8(&self.buf[..head_end]).map_err(|_| bad("non-UTF-8 headers"))?;
+        let status: u16 = head.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| bad("bad status line"))?;
+        let mut content_length = None;
+        let mut chunked = false;
+        let mut close = false;
+        for line in head.split("\r\n").skip(1) {
+            let Some((k, v)) = line.split_once(':') else { continue };
+            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_ascii_lowercase());
+            match k.as_str() {
+                "content-length" => content_length = v.parse::<usize>().ok(),
+                "transfer-encoding" => chunked = v.contains("chunked"),
+                "connection" => close = v.contains("close"),
+                _ => {}
+            }
+        }
+        self.buf.drain(..head_end + 4);
+        if chunked {
+            loop {
+                let nl = loop {
+                    if let Some(p) = find(&self.buf, b"\r\n") {
+                        break p;
+                    }
+                    self.fill()?;
+                };
+                let size_line = std::str::from_utf8(&self.buf[..nl]).map_err(|_| bad("chunk size"))?;
+                let size = usize::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16).map_err(|_| bad("chunk size"))?;
+                while self.buf.len() < nl + 2 + size + 2 {
+                    self.fill()?;
+                }
+                self.buf.drain(..nl + 2 + size + 2);
+                if size == 0 {
+                    break;
+                }
+            }
+        } else if let Some(len) = content_length {
+            while self.buf.len() < len {
+                self.fill()?;
+            }
+            self.buf.drain(..len);
+        } else {
+            close = true;
+        }
+        if close {
+            self.stream = None;
+        }
+        Ok(status)
+    }
+
+    fn fill(&mut self) -> std::io::Result<()> {
+        let mut tmp = [0u8; 16 * 1024];
+        let n = self.stream.as_mut().ok_or_else(|| bad("no connection"))?.read(&mut tmp)?;
+        if n == 0 {
+            return Err(bad("connection closed"));
+        }
+        self.buf.extend_from_slice(&tmp[..n]);
+        Ok(())
+    }
+}
+
+fn find(h: &[u8], n: &[u8]) -> Option<usize> {
+    h.windows(n.len()).position(|w| w == n)
+}
+
+fn bad(m: &str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string())
+}
+
+fn request(load: Load, host: &str, key: &str, worker: usize, n: u64, run: u64) -> Vec<u8> {
+    match load {
+        Load::CreatePayment => format!(
+            "POST /v1/payments HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\nIdempotency-Key: bench-{run}-{worker}-{n}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{BODY}",
+            BODY.len()
+        )
+        .into_bytes(),
+        Load::NotFound => format!("GET /v1/nope HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\n\r\n").into_bytes(),
+        Load::Unauthenticated => format!("GET /v1/payments HTTP/1.1\r\nHost: {host}\r\n\r\n").into_bytes(),
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    ok: u64,
+    other: std::collections::BTreeMap<String, u64>,
+    lat_us: Vec<u32>,
+}
+
+fn cpu_seconds() -> f64 {
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+fn run_load(load: Load, host: &str, key: &str, o: &Opts) -> Tally {
+    let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let start = Instant::now();
+    let measure_from = start + Duration::from_secs_f64(o.warmup);
+    let end = measure_from + Duration::from_secs_f64(o.duration);
+    let stop = Arc::new(AtomicBool::new(false));
+    let handles: Vec<_> = (0..o.connections)
+        .map(|w| {
+            let (host, key, stop) = (host.to_string(), key.to_string(), stop.clone());
+            std::thread::spawn(move || {
+                let mut conn = Conn::new(&host);
+                let mut t = Tally::default();
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let req = request(load, &host, &key, w, n, run);
+                    n += 1;
+                    let t0 = Instant::now();
+                    let res = conn.roundtrip(&req);
+                    let t1 = Instant::now();
+                    if t1 >= end {
+                        break;
+                    }
+                    if t0 < measure_from {
+                        continue;
+                    }
+                    match res {
+                        Ok(s) if s == load.expected() => {
+                            t.ok += 1;
+                            t.lat_us.push((t1 - t0).as_micros().min(u32::MAX as u128) as u32);
+                        }
+                        Ok(s) => *t.other.entry(format!("HTTP {s}")).or_default() += 1,
+                        Err(e) => *t.other.entry(format!("error: {e}")).or_default() += 1,
+                    }
+                }
+                t
+            })
+        })
+        .collect();
+    let cpu0 = cpu_seconds();
+    std::thread::sleep(end.saturating_duration_since(Instant::now()));
+    stop.store(true, Ordering::Relaxed);
+    let mut total = Tally::default();
+    for h in handles {
+        let t = h.join().expect("worker");
+        total.ok += t.ok;
+        total.lat_us.extend(t.lat_us);
+        for (k, v) in t.other {
+            *total.other.entry(k).or_default() += v;
+        }
+    }
+    let client_cpu = cpu_seconds() - cpu0;
+    report(load, &mut total, o, client_cpu, start.elapsed().as_secs_f64());
+    total
+}
+
+fn report(load: Load, t: &mut Tally, o: &Opts, client_cpu: f64, wall: f64) {
+    t.lat_us.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        if t.lat_us.is_empty() {
+            return 0.0;
+        }
+        let i = ((p / 100.0) * (t.lat_us.len() - 1) as f64).round() as usize;
+        t.lat_us[i] as f64 / 1000.0
+    };
+    let others: u64 = t.other.values().sum();
+    println!("== {}", load.name());
+    println!("   {} connections, {:.0} s measured after {:.0} s warm-up", o.connections, o.duration, o.warmup);
+    println!("   throughput: {:.0} req/s with HTTP {} ({} in total); other answers: {}", t.ok as f64 / o.duration, load.expected(), t.ok, others);
+    for (k, v) in &t.other {
+        println!("     {v} x {k}");
+    }
+    println!(
+        "   latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
+        pct(50.0),
+        pct(90.0),
+        pct(99.0),
+        t.lat_us.last().map(|&v| v as f64 / 1000.0).unwrap_or(0.0)
+    );
+    println!("   client CPU: {:.2} s over {:.1} s wall = {:.0}% of one core", client_cpu, wall, 100.0 * client_cpu / wall);
+}
+
+fn wasm_sizes(root: &std::path::Path) {
+    let dir = root.join("target/wasm32-wasip2/wasm");
+    println!("== components ({})", dir.display());
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map(|d| d.flatten().filter(|e| e.path().extension().is_some_and(|x| x == "wasm")).collect())
+        .unwrap_or_default();
+    files.sort_by_key(|e| e.file_name());
+    if files.is_empty() {
+        println!("   (none)");
+    }
+    for f in files {
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        println!("   {:<36} {:>9} bytes ({:.1} KiB)", f.file_name().to_string_lossy(), len, len as f64 / 1024.0);
+    }
+}
+
+fn main() {
+    let o = parse_opts();
+    let root = vinr_conformance::runtime::workspace_root();
+    let mut _server = None;
+    let (url, key) = match (&o.url, &o.key) {
+        (Some(u), Some(k)) => (u.clone(), k.clone()),
+        _ => {
+            eprintln!("starting vinr dev ({})...", vinr_conformance::runtime::VinrDev::bin().display());
+            let rt = vinr_conformance::runtime::start();
+            let pair = (rt.base_url.clone(), rt.secret_key.clone());
+            eprintln!("vinr dev on {}", rt.base_url);
+            _server = Some(rt);
+            pair
+        }
+    };
+    let host = url.trim_start_matches("http://").trim_end_matches('/').to_string();
+    println!("vinr-bench against {url} ({} cores on this machine)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    if o.baseline {
+        run_load(Load::NotFound, &host, &key, &o);
+        run_load(Load::Unauthenticated, &host, &key, &o);
+    }
+    let t = run_load(Load::CreatePayment, &host, &key, &o);
+    wasm_sizes(&root);
+    if t.ok == 0 {
+        std::process::exit(1);
+    }
+}
