@@ -59,6 +59,9 @@ fn base_config() -> Config {
 /// The engine, with the pooling allocator when the OS lets it reserve its address space:
 /// instantiation from pre-reserved slots (copy-on-write memory images, no mmap per request) is
 /// what makes an instance per request cheap.
+/// Bytes of each memory slot kept resident between instances (see `make_engine`).
+const KEEP_RESIDENT: usize = 2 << 20;
+
 pub fn make_engine() -> anyhow::Result<(Engine, bool)> {
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(POOL_INSTANCES);
@@ -75,8 +78,11 @@ pub fn make_engine() -> anyhow::Result<(Engine, bool)> {
     pool.max_component_instance_size(1 << 20);
     pool.max_core_instance_size(1 << 20);
     pool.table_elements(20_000);
-    // Memory slots are reset with madvise (the default, keep_resident 0): measured faster
-    // end-to-end than memset-ing a resident first MiB for these ~1-2 MiB heaps.
+    // Keep the first pages of each slot resident and reset them with memset: madvise-ing them
+    // away makes every request fault its heap back in, and each unmap costs a TLB shootdown
+    // across the server's threads (the top kernel cost under 8 concurrent connections).
+    pool.linear_memory_keep_resident(KEEP_RESIDENT);
+    pool.table_keep_resident(64 << 10);
 
     let mut config = base_config();
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
