@@ -60,7 +60,7 @@ fn base_config() -> Config {
 /// instantiation from pre-reserved slots (copy-on-write memory images, no mmap per request) is
 /// what makes an instance per request cheap.
 /// Bytes of each memory slot kept resident between instances (see `make_engine`).
-const KEEP_RESIDENT: usize = 2 << 20;
+const KEEP_RESIDENT: usize = 1 << 20;
 
 pub fn make_engine() -> anyhow::Result<(Engine, bool)> {
     let mut pool = PoolingAllocationConfig::default();

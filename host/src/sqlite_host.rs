@@ -11,7 +11,7 @@
 
 use wasmtime::component::{Accessor, FutureReader, HasSelf, Resource, StreamReader};
 
-use crate::db::{Pooled, with_busy_retry};
+use crate::db::{Pool, Pooled, with_busy_retry};
 use crate::server::HostState;
 use crate::spin_bindings::sqlite::{self, Error, QueryResult, RowResult, Value};
 
@@ -19,9 +19,27 @@ pub struct Connection {
     // Field order matters: on drop the connection is rolled back and returned to the pool
     // first, and only then is the writer lock released.
     conn: Pooled,
-    /// Held from a write's start (`BEGIN IMMEDIATE`, or an autocommit write) until the
-    /// connection is back in autocommit mode.
-    writer: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// Held from a write's start (`BEGIN IMMEDIATE`, or an autocommit write) until the writer
+    /// connection is back in autocommit mode; meanwhile every statement runs on it.
+    writer: Option<WriterGuard>,
+    /// `changes()` / `last_insert_rowid()` of whichever connection ran the last statement.
+    changes: u64,
+    last_rowid: i64,
+}
+
+type WriterGuard = tokio::sync::OwnedMutexGuard<Option<rusqlite::Connection>>;
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // A component that trapped or returned mid-transaction must not leave it open on the
+        // shared writer connection.
+        if let Some(c) = self.writer.as_ref().and_then(|g| g.as_ref())
+            && !c.is_autocommit()
+            && let Err(e) = c.execute_batch("ROLLBACK")
+        {
+            eprintln!("warning: rollback of abandoned write transaction failed: {e}");
+        }
+    }
 }
 
 /// Does `sql` start writing on a connection that does not hold the writer lock yet? True for
@@ -54,7 +72,7 @@ fn open(state: &mut HostState, database: &str) -> wasmtime::Result<Result<Resour
         Ok(c) => c,
         Err(e) => return Ok(Err(Error::Io(format!("{e:#}")))),
     };
-    Ok(Ok(state.table.push(Connection { conn, writer: None })?))
+    Ok(Ok(state.table.push(Connection { conn, writer: None, changes: 0, last_rowid: 0 })?))
 }
 
 fn to_sql(v: &Value) -> rusqlite::types::ValueRef<'_> {
@@ -118,6 +136,35 @@ fn run(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<(Vec<
     .map_err(sql_error)
 }
 
+/// Runs a statement: on the writer connection while this resource holds the writer lock
+/// (newly taken: `guard`), else on its pooled connection. The lock is released as soon as the
+/// writer connection is back in autocommit mode.
+fn run_holding(
+    entry: &mut Connection,
+    pool: &Pool,
+    guard: Option<WriterGuard>,
+    sql: &str,
+    params: &[Value],
+) -> Result<(Vec<String>, Vec<RowResult>), Error> {
+    if let Some(mut g) = guard {
+        if g.is_none() {
+            *g = Some(pool.open_writer().map_err(|e| Error::Io(format!("{e:#}")))?);
+        }
+        entry.writer = Some(g);
+    }
+    let conn: &rusqlite::Connection = match entry.writer.as_ref().and_then(|g| g.as_ref()) {
+        Some(w) => w,
+        None => &entry.conn,
+    };
+    let r = run(conn, sql, params);
+    entry.changes = conn.changes();
+    entry.last_rowid = conn.last_insert_rowid();
+    if conn.is_autocommit() {
+        entry.writer = None;
+    }
+    r
+}
+
 impl sqlite::Host for HostState {}
 
 impl sqlite::HostConnection for HostState {
@@ -131,16 +178,29 @@ impl sqlite::HostConnection for HostState {
         statement: String,
         parameters: Vec<Value>,
     ) -> wasmtime::Result<Result<QueryResult, Error>> {
-        let conn = &self.table.get(&c)?.conn;
-        Ok(run(conn, &statement, &parameters).map(|(columns, rows)| QueryResult { columns, rows }))
+        let lock = {
+            let pool = self.spin.sqlite.clone();
+            let entry = self.table.get(&c)?;
+            (entry.writer.is_none() && needs_writer_lock(&entry.conn, &statement)).then(|| pool.writer.clone())
+        };
+        // A synchronous call cannot await: take the lock at once if it is free, else wait off
+        // the async workers (block_in_place hands this worker's other tasks, possibly the
+        // lock holder, to another thread first).
+        let guard = lock.map(|l| match l.clone().try_lock_owned() {
+            Ok(g) => g,
+            Err(_) => tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(l.lock_owned())),
+        });
+        let pool = self.spin.sqlite.clone();
+        let result = run_holding(self.table.get_mut(&c)?, &pool, guard, &statement, &parameters);
+        Ok(result.map(|(columns, rows)| QueryResult { columns, rows }))
     }
 
     fn last_insert_rowid(&mut self, c: Resource<Connection>) -> wasmtime::Result<i64> {
-        Ok(self.table.get(&c)?.conn.last_insert_rowid())
+        Ok(self.table.get(&c)?.last_rowid)
     }
 
     fn changes(&mut self, c: Resource<Connection>) -> wasmtime::Result<u64> {
-        Ok(self.table.get(&c)?.conn.changes())
+        Ok(self.table.get(&c)?.changes)
     }
 
     fn drop(&mut self, c: Resource<Connection>) -> wasmtime::Result<()> {
@@ -175,18 +235,9 @@ impl<T> sqlite::HostConnectionWithStore<T> for HasSelf<HostState> {
             None => None,
         };
         accessor.with(|mut a| {
-            let result = {
-                let state = a.get();
-                let entry = state.table.get_mut(&c)?;
-                if guard.is_some() {
-                    entry.writer = guard;
-                }
-                let r = run(&entry.conn, &statement, &parameters);
-                if entry.conn.is_autocommit() {
-                    entry.writer = None;
-                }
-                r
-            };
+            let state = a.get();
+            let pool = state.spin.sqlite.clone();
+            let result = run_holding(state.table.get_mut(&c)?, &pool, guard, &statement, &parameters);
             match result {
                 Err(e) => Ok(Err(e)),
                 Ok((columns, rows)) => {
@@ -199,10 +250,10 @@ impl<T> sqlite::HostConnectionWithStore<T> for HasSelf<HostState> {
     }
 
     async fn last_insert_rowid_async(accessor: &Accessor<T, Self>, c: Resource<Connection>) -> wasmtime::Result<i64> {
-        accessor.with(|mut a| Ok(a.get().table.get(&c)?.conn.last_insert_rowid()))
+        accessor.with(|mut a| Ok(a.get().table.get(&c)?.last_rowid))
     }
 
     async fn changes_async(accessor: &Accessor<T, Self>, c: Resource<Connection>) -> wasmtime::Result<u64> {
-        accessor.with(|mut a| Ok(a.get().table.get(&c)?.conn.changes()))
+        accessor.with(|mut a| Ok(a.get().table.get(&c)?.changes))
     }
 }
