@@ -38,7 +38,6 @@ CREATE TABLE idempotency_keys (
     created      INTEGER NOT NULL,
     PRIMARY KEY (account_id, livemode, key)
 ) WITHOUT ROWID;
-CREATE INDEX idempotency_keys_created ON idempotency_keys(created);
 
 CREATE TABLE customers (
     seq        INTEGER PRIMARY KEY,
@@ -79,7 +78,8 @@ CREATE TABLE payments (
     data        TEXT NOT NULL
 );
 CREATE INDEX payments_list ON payments(account_id, livemode, seq);
-CREATE INDEX payments_customer ON payments(account_id, livemode, customer_id, seq);
+-- Partial: payments without a customer (guest checkouts) cost no index write.
+CREATE INDEX payments_customer ON payments(account_id, livemode, customer_id, seq) WHERE customer_id IS NOT NULL;
 
 CREATE TABLE charges (
     seq        INTEGER PRIMARY KEY,
@@ -91,7 +91,6 @@ CREATE TABLE charges (
     created    INTEGER NOT NULL,
     data       TEXT NOT NULL
 );
-CREATE INDEX charges_payment ON charges(payment_id);
 
 -- The transactional outbox: every state change writes its event here in the same commit.
 CREATE TABLE events (
