@@ -22,6 +22,9 @@ pub fn now_unix() -> i64 {
 /// A connection with the settings every user of vinr.db/kv.db relies on.
 pub fn open_connection(path: &Path) -> anyhow::Result<Connection> {
     let conn = Connection::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    // First, so that the pragmas below wait for (not fail on) a connection opened at the same
+    // moment, e.g. the pool's checkpointer switching a new database to WAL.
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     // WAL: readers never block the writer; NORMAL is durable across application crashes (the
     // WAL is synced at checkpoints), which is what a local dev server needs.
     conn.pragma_update(None, "journal_mode", "WAL")
@@ -30,7 +33,6 @@ pub fn open_connection(path: &Path) -> anyhow::Result<Connection> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // No mmap_size: SQLite re-maps the whole file whenever it grows, and every munmap is a TLB
     // shootdown across the server's threads (measured: ~10% of CPU under load).
-    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.set_prepared_statement_cache_capacity(128);
     Ok(conn)
 }
