@@ -23,6 +23,7 @@ const WASMTIME_VERSION: &str = "wasmtime-48.0.8";
 /// Runs each distinct build command once, in the manifest's directory, as `spin up --build`
 /// does. Cargo returns in well under a second when nothing changed.
 pub fn run_builds(manifest: &Manifest) -> anyhow::Result<()> {
+    ensure_wasm_target(manifest)?;
     let mut seen = BTreeSet::new();
     for (name, c) in &manifest.components {
         let Some(cmd) = &c.build_command else { continue };
@@ -39,6 +40,27 @@ pub fn run_builds(manifest: &Manifest) -> anyhow::Result<()> {
         if !status.success() {
             bail!("build of component {name} failed ({status}): {cmd}");
         }
+    }
+    Ok(())
+}
+
+/// A newcomer's first `vinr dev` must work on a machine that has only Rust: if a build command
+/// targets wasm32-wasip2 and rustup lacks that target, add it (as `spin build` needs you to).
+fn ensure_wasm_target(manifest: &Manifest) -> anyhow::Result<()> {
+    const TARGET: &str = "wasm32-wasip2";
+    if !manifest.components.values().any(|c| c.build_command.as_deref().is_some_and(|b| b.contains(TARGET))) {
+        return Ok(());
+    }
+    let Ok(out) = Command::new("rustup").args(["target", "list", "--installed"]).output() else {
+        return Ok(()); // no rustup: the toolchain is managed otherwise; cargo will say what is missing
+    };
+    if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == TARGET) {
+        return Ok(());
+    }
+    eprintln!("Adding the Rust target {TARGET} (rustup target add {TARGET})");
+    let status = Command::new("rustup").args(["target", "add", TARGET]).status().context("cannot run rustup")?;
+    if !status.success() {
+        bail!("rustup target add {TARGET} failed ({status})");
     }
     Ok(())
 }

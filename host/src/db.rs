@@ -116,10 +116,15 @@ pub struct Pool {
 
 impl Pool {
     pub fn new(path: PathBuf) -> Arc<Pool> {
-        let pool = Arc::new(Pool { path, writer: Default::default(), idle: Mutex::new(Vec::new()), closed: Default::default() });
-        let weak = Arc::downgrade(&pool);
+        Arc::new(Pool { path, writer: Default::default(), idle: Mutex::new(Vec::new()), closed: Default::default() })
+    }
+
+    /// Starts the background checkpointer (see `checkpointer`). Only the server needs it, and
+    /// only once the database exists: two connections switching a new file to WAL at the same
+    /// moment can fail at once with "database is locked" (SQLite skips the busy handler there).
+    pub fn spawn_checkpointer(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
         std::thread::spawn(move || checkpointer(weak));
-        pool
     }
 
     pub fn checkout(self: &Arc<Self>) -> anyhow::Result<Pooled> {

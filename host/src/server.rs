@@ -334,6 +334,8 @@ pub fn dev(opts: DevOptions) -> anyhow::Result<()> {
         let conn = crate::db::open_connection(&db.main_path)?;
         crate::bootstrap::ensure_sandbox_account(&conn)?;
     }
+    db.main.spawn_checkpointer();
+    db.kv.spawn_checkpointer();
 
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = rt.block_on(serve(manifest, db.clone(), std_listener, listen));

@@ -180,6 +180,11 @@ impl Params {
         }
     }
 
+    /// As `allow_only`, for a nested object: unknown keys are named `parent[key]`.
+    pub fn allow_only_in(&self, parent: &str, allowed: &[&str]) -> ApiResult<()> {
+        self.allow_only(allowed).map_err(|e| ApiError { param: e.param.map(|k| format!("{parent}[{k}]")), ..e })
+    }
+
     pub fn has(&self, name: &str) -> bool {
         self.root.contains_key(name)
     }

@@ -129,7 +129,7 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
         return Err(ApiError::invalid("type", "parameter_invalid", "Only type 'card' is supported."));
     }
     let card = p.object("card")?.ok_or_else(|| ApiError::missing("card"))?;
-    card.allow_only(&["number", "exp_month", "exp_year", "cvc"]).map_err(|e| ApiError { param: e.param.map(|k| format!("card[{k}]")), ..e })?;
+    card.allow_only_in("card", &["number", "exp_month", "exp_year", "cvc"])?;
     let raw = card.string_named("number", "card[number]", 30)?.ok_or_else(|| ApiError::missing("card[number]"))?;
     let number = cards::normalize_number(&raw).ok_or_else(|| ApiError::invalid("card[number]", "card_number_invalid", "The card number is not a valid card number."))?;
     let exp_month = card.integer_named("exp_month", "card[exp_month]")?.ok_or_else(|| ApiError::missing("card[exp_month]"))?;
@@ -158,7 +158,7 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
     };
     let billing_details = match p.object("billing_details")? {
         Some(b) => {
-            b.allow_only(&["name", "email", "phone"]).map_err(|e| ApiError { param: e.param.map(|k| format!("billing_details[{k}]")), ..e })?;
+            b.allow_only_in("billing_details", &["name", "email", "phone"])?;
             BillingDetails {
                 name: b.string_named("name", "billing_details[name]", 256)?,
                 email: b.string_named("email", "billing_details[email]", 512)?.map(|e| fields::email("billing_details[email]", &e)).transpose()?,

@@ -104,7 +104,7 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
     let statement_descriptor = p.string("statement_descriptor", 100)?.map(|s| fields::statement_descriptor("statement_descriptor", &s)).transpose()?;
     let preferred = match p.object("routing")? {
         Some(r) => {
-            r.allow_only(&["preferred_acquirer"]).map_err(|e| ApiError { param: e.param.map(|k| format!("routing[{k}]")), ..e })?;
+            r.allow_only_in("routing", &["preferred_acquirer"])?;
             r.string_named("preferred_acquirer", "routing[preferred_acquirer]", 64)?
         }
         None => None,
@@ -281,7 +281,7 @@ async fn capture<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> Api
 async fn confirm<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiResult<Outcome> {
     p.allow_only(&["details", "expand"])?;
     let details = p.object("details")?.ok_or_else(|| ApiError::missing("details"))?;
-    details.allow_only(&["result"]).map_err(|e| ApiError { param: e.param.map(|k| format!("details[{k}]")), ..e })?;
+    details.allow_only_in("details", &["result"])?;
     let result = details.string_named("result", "details[result]", 20)?.ok_or_else(|| ApiError::missing("details[result]"))?;
     let authenticated = match result.as_str() {
         "authenticated" => true,
