@@ -1,12 +1,15 @@
-//! Events (`evt_`): written to the outbox table in the same batch as the change that caused them.
+//! Events (`evt_`): written to the outbox in the same batch as the change that caused them,
+//! together with one pending delivery per webhook endpoint that subscribes to the type. A
+//! committed event therefore always has its deliveries; no later fan-out step can be lost.
 
 use crate::auth::Account;
 use crate::port::{Env, Stmt, new_id};
 use crate::sql_params;
 use serde_json::{Value, json};
 
-/// The INSERT for one event whose `data` is the full object that changed.
-pub fn record(env: &impl Env, acct: &Account, kind: &str, now: i64, object: &Value) -> Stmt {
+/// The event payload as stored and delivered: `{id, object, type, created, livemode, data}`
+/// where `data` is the full object that changed.
+pub fn record(env: &impl Env, acct: &Account, kind: &str, now: i64, object: &Value) -> [Stmt; 2] {
     let id = new_id(env, "evt_");
     let event = json!({
         "id": id,
@@ -16,8 +19,20 @@ pub fn record(env: &impl Env, acct: &Account, kind: &str, now: i64, object: &Val
         "livemode": acct.livemode,
         "data": object,
     });
-    Stmt::new(
-        "INSERT INTO events (id, account_id, livemode, type, created, data) VALUES (?, ?, ?, ?, ?, ?)",
-        sql_params![id, &acct.id, acct.livemode, kind, now, event.to_string()],
-    )
+    let now_ms = now.saturating_mul(1000);
+    [
+        Stmt::new(
+            "INSERT INTO events (id, account_id, livemode, type, created, data) VALUES (?, ?, ?, ?, ?, ?)",
+            sql_params![&id, &acct.id, acct.livemode, kind, now, event.to_string()],
+        ),
+        // Ids are made in SQL because the number of subscribed endpoints is not known here.
+        Stmt::new(
+            "INSERT INTO webhook_deliveries (id, account_id, livemode, endpoint_id, event_id, status, attempts, next_attempt_at, created_ms, created) \
+             SELECT 'wd_' || lower(hex(randomblob(12))), e.account_id, e.livemode, e.id, ?, 'pending', 0, ?, ?, ? \
+             FROM webhook_endpoints e \
+             WHERE e.account_id = ? AND e.livemode = ? AND e.deleted = 0 AND e.disabled = 0 \
+             AND EXISTS (SELECT 1 FROM json_each(e.enabled_events) j WHERE j.value = ? OR j.value = '*')",
+            sql_params![&id, now_ms, now_ms, now, &acct.id, acct.livemode, kind],
+        ),
+    ]
 }

@@ -18,3 +18,4 @@ pub mod processor;
 pub mod objects;
 pub mod payment_flow;
 pub mod api;
+pub mod webhooks;

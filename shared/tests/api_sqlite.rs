@@ -104,7 +104,7 @@ fn account(db: &SqliteDb, env: &TestEnv, id: &str) -> (String, String, String) {
 
 fn world() -> World {
     let conn = rusqlite::Connection::open_in_memory().unwrap();
-    for f in ["../schema/migrations/0001_init.sql"] {
+    for f in ["../schema/migrations/0001_init.sql", "../schema/migrations/0002_webhooks.sql"] {
         conn.execute_batch(&std::fs::read_to_string(f).unwrap()).unwrap();
     }
     let db = SqliteDb(conn);

@@ -43,7 +43,7 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
             let Loaded { obj, version } = load_path::<Customer, _, _>(cx, "customers", LIVE, "customer", id).await?;
             let body = json!({ "id": obj.id, "object": "customer", "deleted": true });
             let mut writes: Vec<Stmt> = guarded_update("customers", "deleted = ?", sql_params![1_i64], id, version).into();
-            writes.push(events::record(cx.env, &cx.acct, "customer.deleted", cx.now, &to_json(&obj)));
+            writes.extend(events::record(cx.env, &cx.acct, "customer.deleted", cx.now, &to_json(&obj)));
             Ok(Outcome { body, writes })
         }
         _ => unreachable!("every action in ROUTES is handled"),
@@ -93,7 +93,7 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
             sql_params![&cust.id, &cx.acct.id, cx.acct.livemode, cust.email.clone(), cx.now, data.to_string()],
         ),
     );
-    writes.insert(1, events::record(cx.env, &cx.acct, "customer.created", cx.now, &data));
+    writes.splice(1..1, events::record(cx.env, &cx.acct, "customer.created", cx.now, &data));
     Ok(Outcome { body: data, writes })
 }
 
@@ -136,7 +136,7 @@ async fn update<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiR
     }
     let data = to_json(&cust);
     let mut writes: Vec<Stmt> = guarded_update("customers", "email = ?, data = ?", sql_params![cust.email.clone(), data.to_string()], id, version).into();
-    writes.push(events::record(cx.env, &cx.acct, "customer.updated", cx.now, &data));
+    writes.extend(events::record(cx.env, &cx.acct, "customer.updated", cx.now, &data));
     Ok(Outcome { body: data, writes })
 }
 

@@ -190,9 +190,9 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
         created: cx.now,
     };
     let mut writes = vec![insert(cx, &pm, behavior)];
-    writes.push(events::record(cx.env, &cx.acct, "payment_method.created", cx.now, &to_json(&pm)));
+    writes.extend(events::record(cx.env, &cx.acct, "payment_method.created", cx.now, &to_json(&pm)));
     if pm.customer.is_some() {
-        writes.push(events::record(cx.env, &cx.acct, "payment_method.attached", cx.now, &to_json(&pm)));
+        writes.extend(events::record(cx.env, &cx.acct, "payment_method.attached", cx.now, &to_json(&pm)));
     }
     Ok(Outcome { body: to_json(&pm), writes })
 }
@@ -215,7 +215,8 @@ pub async fn attach<D: Db, E: Env>(cx: &Ctx<'_, D, E>, param: &str, id: &str, cu
         pm.id = cx.id("pm_");
         pm.customer = Some(customer.into());
         pm.created = cx.now;
-        let writes = vec![insert(cx, &pm, behavior), events::record(cx.env, &cx.acct, "payment_method.attached", cx.now, &to_json(&pm))];
+        let mut writes = vec![insert(cx, &pm, behavior)];
+        writes.extend(events::record(cx.env, &cx.acct, "payment_method.attached", cx.now, &to_json(&pm)));
         return Ok((pm, writes));
     }
     let Loaded { obj: mut pm, version } = load_param::<PaymentMethod, _, _>(cx, "payment_methods", "", "payment method", param, id).await?;
@@ -229,7 +230,7 @@ pub async fn attach<D: Db, E: Env>(cx: &Ctx<'_, D, E>, param: &str, id: &str, cu
     pm.customer = Some(customer.into());
     let data = to_json(&pm);
     let mut writes: Vec<Stmt> = guarded_update("payment_methods", "customer_id = ?, data = ?", sql_params![customer, data.to_string()], id, version).into();
-    writes.push(events::record(cx.env, &cx.acct, "payment_method.attached", cx.now, &data));
+    writes.extend(events::record(cx.env, &cx.acct, "payment_method.attached", cx.now, &data));
     Ok((pm, writes))
 }
 
@@ -243,7 +244,7 @@ async fn detach<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Outcom
     };
     let data = to_json(&pm);
     let mut writes: Vec<Stmt> = guarded_update("payment_methods", "customer_id = ?, data = ?", sql_params![None::<String>, data.to_string()], id, version).into();
-    writes.push(events::record(cx.env, &cx.acct, "payment_method.detached", cx.now, &data));
+    writes.extend(events::record(cx.env, &cx.acct, "payment_method.detached", cx.now, &data));
     // The customer's default must not point at a method it no longer owns.
     if let Some(Loaded { obj: mut cust, version: cv }) = super::store::load::<Customer, _, _>(cx, "customers", "", &owner).await?
         && cust.default_payment_method.as_deref() == Some(id)
@@ -251,7 +252,7 @@ async fn detach<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Outcom
         cust.default_payment_method = None;
         let cdata = to_json(&cust);
         writes.extend(guarded_update("customers", "data = ?", sql_params![cdata.to_string()], &owner, cv));
-        writes.push(events::record(cx.env, &cx.acct, "customer.updated", cx.now, &cdata));
+        writes.extend(events::record(cx.env, &cx.acct, "customer.updated", cx.now, &cdata));
     }
     Ok(Outcome { body: data, writes })
 }

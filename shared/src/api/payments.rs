@@ -186,7 +186,7 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
     if let Some(ch) = &charge {
         writes.push(insert_charge(cx, ch));
     }
-    writes.extend(evts.iter().map(|t| events::record(cx.env, &cx.acct, t, cx.now, &data)));
+    writes.extend(evts.iter().flat_map(|t| events::record(cx.env, &cx.acct, t, cx.now, &data)));
     let body = render(cx, &pay, &expand, Some((customer.as_ref(), charge.as_ref()))).await?;
     Ok(Outcome { body, writes })
 }
@@ -262,7 +262,7 @@ async fn commit<D: Db, E: Env>(cx: &Ctx<'_, D, E>, version: i64, t: Transition, 
             insert_charge(cx, ch)
         });
     }
-    writes.extend(t.events.iter().map(|e| events::record(cx.env, &cx.acct, e, cx.now, &data)));
+    writes.extend(t.events.iter().flat_map(|e| events::record(cx.env, &cx.acct, e, cx.now, &data)));
     let body = render(cx, &t.payment, expand, t.charge.as_ref().map(|c| (None, Some(c)))).await?;
     Ok(Outcome { body, writes })
 }
