@@ -15,6 +15,8 @@ CREATE TABLE webhook_endpoints (
     secret              TEXT NOT NULL,
     previous_secret     TEXT,
     previous_expires_at INTEGER,
+    -- Set when a delivery to this endpoint gave up after 72 h; cleared by its next success.
+    failing_since  INTEGER,
     deleted        INTEGER NOT NULL DEFAULT 0,
     version        INTEGER NOT NULL DEFAULT 0,
     created        INTEGER NOT NULL,
