@@ -7,6 +7,24 @@ use crate::port::{Env, Stmt, new_id};
 use crate::sql_params;
 use serde_json::{Value, json};
 
+/// Every event type the API emits; webhook endpoints may subscribe to these or to `*`.
+pub const TYPES: &[&str] = &[
+    "payment.succeeded",
+    "payment.authorized",
+    "payment.requires_action",
+    "payment.failed",
+    "payment.captured",
+    "payment.canceled",
+    "payment.adjusted",
+    "payment.reversed",
+    "customer.created",
+    "customer.updated",
+    "customer.deleted",
+    "payment_method.created",
+    "payment_method.attached",
+    "payment_method.detached",
+];
+
 /// The event payload as stored and delivered: `{id, object, type, created, livemode, data}`
 /// where `data` is the full object that changed.
 pub fn record(env: &impl Env, acct: &Account, kind: &str, now: i64, object: &Value) -> [Stmt; 2] {

@@ -43,6 +43,16 @@ pub struct ListSpec<'a> {
 
 /// Runs the list and returns the stored `data` JSON of each row, newest first, with `has_more`.
 pub async fn fetch(db: &impl Db, acct: &Account, spec: ListSpec<'_>, page: &Page) -> ApiResult<(Vec<Value>, bool)> {
+    let (rows, has_more) = fetch_rows(db, acct, spec, page, "data").await?;
+    let data = rows
+        .iter()
+        .map(|r| r[0].as_str().and_then(|s| serde_json::from_str(s).ok()).ok_or_else(|| ApiError::internal("unreadable stored object")))
+        .collect::<ApiResult<_>>()?;
+    Ok((data, has_more))
+}
+
+/// As `fetch`, returning the raw `columns` of each row (for tables without a `data` column).
+pub async fn fetch_rows(db: &impl Db, acct: &Account, spec: ListSpec<'_>, page: &Page, columns: &str) -> ApiResult<(Vec<crate::port::Row>, bool)> {
     let table = spec.table;
     let (cursor_param, cursor) = match (&page.starting_after, &page.ending_before) {
         (Some(c), _) => ("starting_after", Some(c)),
@@ -51,7 +61,7 @@ pub async fn fetch(db: &impl Db, acct: &Account, spec: ListSpec<'_>, page: &Page
     };
     let mut params = sql_params![&acct.id, acct.livemode];
     params.extend(spec.filter_params);
-    let mut sql = format!("SELECT data FROM {table} WHERE account_id = ? AND livemode = ?{}", spec.filter);
+    let mut sql = format!("SELECT {columns} FROM {table} WHERE account_id = ? AND livemode = ?{}", spec.filter);
     let ascending = page.ending_before.is_some();
     if let Some(c) = cursor {
         let rows = db
@@ -65,17 +75,13 @@ pub async fn fetch(db: &impl Db, acct: &Account, spec: ListSpec<'_>, page: &Page
     }
     sql.push_str(if ascending { " ORDER BY seq ASC LIMIT ?" } else { " ORDER BY seq DESC LIMIT ?" });
     params.push(SqlValue::Int(page.limit + 1));
-    let rows = db.query(Stmt::new(sql, params)).await?;
+    let mut rows = db.query(Stmt::new(sql, params)).await?;
     let has_more = rows.len() as i64 > page.limit;
-    let mut data: Vec<Value> = rows
-        .iter()
-        .take(page.limit as usize)
-        .map(|r| r[0].as_str().and_then(|s| serde_json::from_str(s).ok()).ok_or_else(|| ApiError::internal("unreadable stored object")))
-        .collect::<ApiResult<_>>()?;
+    rows.truncate(page.limit as usize);
     if ascending {
-        data.reverse();
+        rows.reverse();
     }
-    Ok((data, has_more))
+    Ok((rows, has_more))
 }
 
 pub fn envelope(url: &str, data: Vec<Value>, has_more: bool) -> Value {

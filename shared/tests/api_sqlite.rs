@@ -117,6 +117,8 @@ fn world() -> World {
 fn group_of(path: &str) -> Group {
     if path.starts_with("/v1/customers") {
         Group::Customers
+    } else if path.starts_with("/v1/webhooks") || path.starts_with("/v1/events") {
+        Group::Webhooks
     } else if path.starts_with("/v1/payment_methods") {
         Group::PaymentMethods
     } else {
@@ -249,4 +251,37 @@ fn lists_paginate_newest_first() {
     let got: Vec<&str> = back["data"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
     assert_eq!(got, [ids[4].as_str(), ids[3].as_str()]);
     assert_eq!(w.get("/v1/payments?limit=0").0, 400);
+}
+
+#[test]
+fn webhook_endpoints_fan_out_events_in_the_same_commit() {
+    let w = world();
+    let (s, ep) = w.post("/v1/webhooks", "url=http://127.0.0.1:9/hook&enabled_events[]=payment.failed");
+    assert_eq!(s, 200, "{ep}");
+    assert!(ep["secret"].as_str().unwrap().starts_with("whsec_"));
+    let (s, all) = w.post("/v1/webhooks", "url=http://127.0.0.1:9/all&enabled_events[]=*");
+    assert_eq!(s, 200, "{all}");
+    let (s, e) = w.post("/v1/webhooks", "url=http://127.0.0.1:9/x&enabled_events[]=payment.nope");
+    assert_eq!((s, e["error"]["code"].as_str()), (400, Some("event_type_unknown")));
+    let (s, e, _) = w.call("POST", "/v1/webhooks", &w.live, "url=http://example.com/x&enabled_events[]=*", &[]);
+    assert_eq!((s, e["error"]["code"].as_str()), (400, Some("url_insecure")));
+    w.post("/v1/payments", "amount=5000&currency=EUR&payment_method=pm_card_visa");
+    w.post("/v1/payments", "amount=5000&currency=EUR&payment_method=pm_card_declined");
+    let per = |id: &str| w.count(&format!("SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = '{id}'"));
+    assert_eq!(per(ep["id"].as_str().unwrap()), 1);
+    assert_eq!(per(all["id"].as_str().unwrap()), 2);
+    let (_, evs) = w.get("/v1/events?type=payment.failed");
+    assert_eq!(evs["data"].as_array().unwrap().len(), 1);
+    let evt = evs["data"][0]["id"].as_str().unwrap();
+    assert_eq!(w.get(&format!("/v1/events/{evt}")).1["data"]["status"], "failed");
+    let (s, d) = w.get(&format!("/v1/webhooks/{}/deliveries", ep["id"].as_str().unwrap()));
+    assert_eq!((s, d["data"][0]["event"].as_str()), (200, Some(evt)));
+    let (s, _, _) = w.call("GET", &format!("/v1/events/{evt}"), &w.other, "", &[]);
+    assert_eq!(s, 404);
+    // Disabling closes what is pending; nothing new is fanned out to it.
+    let (s, _) = w.post(&format!("/v1/webhooks/{}", all["id"].as_str().unwrap()), "disabled=true");
+    assert_eq!(s, 200);
+    w.post("/v1/payments", "amount=5000&currency=EUR&payment_method=pm_card_visa");
+    assert_eq!(per(all["id"].as_str().unwrap()), 2);
+    assert_eq!(w.count("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'"), 1);
 }

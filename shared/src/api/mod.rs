@@ -6,6 +6,7 @@ pub mod customers;
 pub mod payment_methods;
 pub mod payments;
 mod store;
+pub mod webhooks;
 
 use crate::auth::{Account, authenticate};
 use crate::error::{ApiError, ApiResult};
@@ -21,6 +22,8 @@ pub enum Group {
     Payments,
     Customers,
     PaymentMethods,
+    /// `/v1/webhooks` and `/v1/events`.
+    Webhooks,
 }
 
 /// What a handler decided: the response body and the writes that make it true.
@@ -116,6 +119,7 @@ async fn serve<D: Db, E: Env>(group: Group, req: &Request, db: &D, env: &E) -> A
         Group::Payments => payments::route(&req.method, &segs)?,
         Group::Customers => customers::route(&req.method, &segs)?,
         Group::PaymentMethods => payment_methods::route(&req.method, &segs)?,
+        Group::Webhooks => webhooks::route(&req.method, &segs)?,
     };
     let acct = authenticate(db, req).await?;
     let is_post = req.method == "POST";
@@ -148,6 +152,7 @@ async fn serve<D: Db, E: Env>(group: Group, req: &Request, db: &D, env: &E) -> A
             Group::Payments => payments::run(&cx, &route, &params).await,
             Group::Customers => customers::run(&cx, &route, &params).await,
             Group::PaymentMethods => payment_methods::run(&cx, &route, &params).await,
+            Group::Webhooks => webhooks::run(&cx, &route, &params).await,
         };
         match result {
             Ok(out) => {

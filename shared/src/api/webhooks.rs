@@ -1,0 +1,314 @@
+//! `/v1/webhooks` (endpoints, their secrets and deliveries) and `/v1/events`. Delivery itself is
+//! the runtime's dispatcher (host/src/dispatcher.rs locally); the rows it works from are made in
+//! the same batch as each event (crate::events).
+
+use super::store::{Loaded, guarded_update, load_path, to_json};
+use super::{Ctx, Outcome, Route, match_route};
+use crate::error::{ApiError, ApiResult};
+use crate::events::TYPES;
+use crate::list::{self, ListSpec, Page};
+use crate::params::Params;
+use crate::port::{Db, Env, Row, SqlValue, Stmt};
+use crate::sql_params;
+use crate::webhooks::url_policy;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+const ROUTES: &[(&str, &str, &str)] = &[
+    ("POST", "webhooks", "create"),
+    ("GET", "webhooks", "list"),
+    ("GET", "webhooks/:id", "retrieve"),
+    ("POST", "webhooks/:id", "update"),
+    ("DELETE", "webhooks/:id", "delete"),
+    ("POST", "webhooks/:id/roll_secret", "roll_secret"),
+    ("GET", "webhooks/:id/deliveries", "deliveries"),
+    ("POST", "webhooks/:id/resend", "resend"),
+    ("GET", "events", "events"),
+    ("GET", "events/:id", "event"),
+];
+
+pub fn route(method: &str, segs: &[&str]) -> ApiResult<Route> {
+    match_route(ROUTES, method, segs)
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WebhookEndpoint {
+    pub id: String,
+    pub object: String,
+    pub url: String,
+    pub enabled_events: Vec<String>,
+    pub description: Option<String>,
+    pub disabled: bool,
+    pub livemode: bool,
+    pub created: i64,
+}
+
+const LIVE: &str = " AND deleted = 0";
+/// How long a rolled secret keeps signing by default, and at most.
+const DEFAULT_GRACE_SECS: i64 = 24 * 3600;
+const MAX_GRACE_SECS: i64 = 7 * 24 * 3600;
+const MAX_ENDPOINTS: i64 = 16;
+
+pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> ApiResult<Outcome> {
+    let id = r.id.as_deref().unwrap_or_default();
+    match r.action {
+        "create" => create(cx, p).await,
+        "list" => {
+            p.allow_only(&["limit", "starting_after", "ending_before"])?;
+            let page = Page::from_params(p)?;
+            let spec = ListSpec { table: "webhook_endpoints", filter: LIVE.into(), filter_params: vec![], url: "/v1/webhooks" };
+            let (rows, has_more) = list::fetch_rows(cx.db, &cx.acct, spec, &page, "data, failing_since").await?;
+            let data = rows.iter().map(render_row).collect::<ApiResult<_>>()?;
+            Ok(Outcome::read(list::envelope("/v1/webhooks", data, has_more)))
+        }
+        "retrieve" => {
+            p.allow_only(&[])?;
+            Ok(Outcome::read(load_rendered(cx, id).await?))
+        }
+        "update" => update(cx, id, p).await,
+        "delete" => {
+            p.allow_only(&[])?;
+            let ep = load_path::<WebhookEndpoint, _, _>(cx, "webhook_endpoints", LIVE, "webhook endpoint", id).await?;
+            let mut writes: Vec<Stmt> = guarded_update("webhook_endpoints", "deleted = ?", sql_params![1_i64], id, ep.version).into();
+            writes.push(stop_pending(id, "endpoint deleted"));
+            Ok(Outcome { body: json!({ "id": id, "object": "webhook_endpoint", "deleted": true }), writes })
+        }
+        "roll_secret" => {
+            p.allow_only(&["expire_previous_after"])?;
+            let grace = p.integer("expire_previous_after")?.unwrap_or(DEFAULT_GRACE_SECS);
+            if !(0..=MAX_GRACE_SECS).contains(&grace) {
+                return Err(ApiError::invalid("expire_previous_after", "parameter_invalid_integer", format!("expire_previous_after must be 0 to {MAX_GRACE_SECS} seconds.")));
+            }
+            let ep = load_path::<WebhookEndpoint, _, _>(cx, "webhook_endpoints", LIVE, "webhook endpoint", id).await?;
+            let secret = new_secret(cx);
+            // The previous secret is read inside the UPDATE itself, so a racing roll cannot lose it.
+            let writes: Vec<Stmt> = guarded_update(
+                "webhook_endpoints",
+                "previous_secret = secret, previous_expires_at = ?, secret = ?",
+                sql_params![cx.now + grace, &secret],
+                id,
+                ep.version,
+            )
+            .into();
+            let mut body = render(&ep.obj, None);
+            body["secret"] = json!(secret);
+            body["previous_secret_expires_at"] = json!(cx.now + grace);
+            Ok(Outcome { body, writes })
+        }
+        "deliveries" => deliveries(cx, id, p).await,
+        "resend" => {
+            p.allow_only(&["event"])?;
+            let event = p.required_string("event", 100)?;
+            load_path::<WebhookEndpoint, _, _>(cx, "webhook_endpoints", LIVE, "webhook endpoint", id).await?;
+            let found = cx.db.query(Stmt::new("SELECT 1 FROM events WHERE id = ? AND account_id = ? AND livemode = ?", sql_params![&event, &cx.acct.id, cx.acct.livemode])).await?;
+            if found.is_empty() {
+                return Err(ApiError::invalid("event", "resource_missing", format!("No such event: '{event}'.")));
+            }
+            let wd = cx.id("wd_");
+            let now_ms = cx.now.saturating_mul(1000);
+            let writes = vec![Stmt::new(
+                "INSERT INTO webhook_deliveries (id, account_id, livemode, endpoint_id, event_id, status, attempts, next_attempt_at, created_ms, created) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)",
+                sql_params![&wd, &cx.acct.id, cx.acct.livemode, id, &event, now_ms, now_ms, cx.now],
+            )];
+            let body = json!({
+                "id": wd, "object": "webhook_delivery", "event": event, "endpoint": id, "status": "pending", "attempts": 0,
+                "next_attempt_at": cx.now, "last_status_code": null, "last_error": null, "last_duration_ms": null,
+                "last_attempt_at": null, "created": cx.now,
+            });
+            Ok(Outcome { body, writes })
+        }
+        "events" => events(cx, p).await,
+        "event" => {
+            p.allow_only(&[])?;
+            let rows = cx.db.query(Stmt::new("SELECT data FROM events WHERE id = ? AND account_id = ? AND livemode = ?", sql_params![id, &cx.acct.id, cx.acct.livemode])).await?;
+            let data = rows.first().and_then(|r| r[0].as_str()).ok_or_else(|| ApiError::not_found("id", "event", id))?;
+            Ok(Outcome::read(serde_json::from_str(data).map_err(|_| ApiError::internal("unreadable stored event"))?))
+        }
+        _ => unreachable!("every action in ROUTES is handled"),
+    }
+}
+
+fn new_secret<D: Db, E: Env>(cx: &Ctx<'_, D, E>) -> String {
+    let mut buf = [0u8; 64];
+    cx.env.fill_random(&mut buf);
+    format!("whsec_{}", crate::ids::base62(&buf, 32))
+}
+
+/// `enabled_events`: a non-empty list of known event types, or `*`.
+fn enabled_events(p: &Params) -> ApiResult<Option<Vec<String>>> {
+    let items = match p.raw("enabled_events") {
+        None => return Ok(None),
+        Some(Value::Array(a)) => a.clone(),
+        Some(Value::String(s)) if p.form => vec![Value::String(s.clone())],
+        Some(_) => return Err(ApiError::invalid("enabled_events", "parameter_invalid", "enabled_events must be a list of event types.")),
+    };
+    if items.is_empty() || items.len() > TYPES.len() + 1 {
+        return Err(ApiError::invalid("enabled_events", "parameter_invalid", "enabled_events must list 1 or more event types (or '*')."));
+    }
+    let mut out = Vec::new();
+    for v in items {
+        match v {
+            Value::String(s) if s == "*" || TYPES.contains(&s.as_str()) => {
+                if !out.contains(&s) {
+                    out.push(s);
+                }
+            }
+            Value::String(s) => return Err(ApiError::invalid("enabled_events", "event_type_unknown", format!("Unknown event type '{s}'. Known: *, {}.", TYPES.join(", ")))),
+            _ => return Err(ApiError::invalid("enabled_events", "parameter_invalid", "enabled_events must be a list of strings.")),
+        }
+    }
+    Ok(Some(out))
+}
+
+fn render(ep: &WebhookEndpoint, failing_since: Option<i64>) -> Value {
+    let mut v = to_json(ep);
+    v["status"] = json!(if ep.disabled { "disabled" } else { "enabled" });
+    v["failing_since"] = json!(failing_since);
+    v
+}
+
+fn render_row(r: &Row) -> ApiResult<Value> {
+    let ep: WebhookEndpoint = r[0].as_str().and_then(|s| serde_json::from_str(s).ok()).ok_or_else(|| ApiError::internal("unreadable stored endpoint"))?;
+    Ok(render(&ep, r[1].as_i64()))
+}
+
+async fn load_rendered<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Value> {
+    let rows = cx
+        .db
+        .query(Stmt::new(
+            "SELECT data, failing_since FROM webhook_endpoints WHERE id = ? AND account_id = ? AND livemode = ? AND deleted = 0",
+            sql_params![id, &cx.acct.id, cx.acct.livemode],
+        ))
+        .await?;
+    render_row(rows.first().ok_or_else(|| ApiError::not_found("id", "webhook endpoint", id))?)
+}
+
+/// Pending deliveries of an endpoint that stops receiving are closed, not left to retry.
+fn stop_pending(endpoint: &str, why: &str) -> Stmt {
+    Stmt::new(
+        "UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, last_error = ? WHERE endpoint_id = ? AND status = 'pending'",
+        sql_params![why, endpoint],
+    )
+}
+
+async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
+    p.allow_only(&["url", "enabled_events", "description"])?;
+    let url = url_policy::check("url", &p.required_string("url", 2048)?, cx.acct.livemode)?;
+    let events = enabled_events(p)?.ok_or_else(|| ApiError::missing("enabled_events"))?;
+    let count = cx
+        .db
+        .query(Stmt::new("SELECT COUNT(*) FROM webhook_endpoints WHERE account_id = ? AND livemode = ? AND deleted = 0", sql_params![&cx.acct.id, cx.acct.livemode]))
+        .await?;
+    if count.first().and_then(|r| r[0].as_i64()).unwrap_or(0) >= MAX_ENDPOINTS {
+        return Err(ApiError::invalid("url", "webhook_endpoint_limit", format!("An environment can have at most {MAX_ENDPOINTS} webhook endpoints.")));
+    }
+    let ep = WebhookEndpoint {
+        id: cx.id("we_"),
+        object: "webhook_endpoint".into(),
+        url,
+        enabled_events: events,
+        description: p.string("description", 1000)?,
+        disabled: false,
+        livemode: cx.acct.livemode,
+        created: cx.now,
+    };
+    let secret = new_secret(cx);
+    let data = to_json(&ep);
+    let writes = vec![Stmt::new(
+        "INSERT INTO webhook_endpoints (id, account_id, livemode, url, enabled_events, secret, created, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        sql_params![&ep.id, &cx.acct.id, cx.acct.livemode, &ep.url, json!(ep.enabled_events).to_string(), &secret, cx.now, data.to_string()],
+    )];
+    // The secret is shown once, here (and again only when rolled).
+    let mut body = render(&ep, None);
+    body["secret"] = json!(secret);
+    Ok(Outcome { body, writes })
+}
+
+async fn update<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiResult<Outcome> {
+    p.allow_only(&["url", "enabled_events", "description", "disabled"])?;
+    let Loaded { obj: mut ep, version } = load_path::<WebhookEndpoint, _, _>(cx, "webhook_endpoints", LIVE, "webhook endpoint", id).await?;
+    if let Some(u) = p.string("url", 2048)? {
+        ep.url = url_policy::check("url", &u, cx.acct.livemode)?;
+    }
+    if let Some(e) = enabled_events(p)? {
+        ep.enabled_events = e;
+    }
+    if p.has("description") {
+        ep.description = p.string("description", 1000)?;
+    }
+    let was_disabled = ep.disabled;
+    if let Some(d) = p.boolean("disabled")? {
+        ep.disabled = d;
+    }
+    let data = to_json(&ep);
+    let mut writes: Vec<Stmt> = guarded_update(
+        "webhook_endpoints",
+        "url = ?, enabled_events = ?, disabled = ?, data = ?",
+        sql_params![&ep.url, json!(ep.enabled_events).to_string(), ep.disabled, data.to_string()],
+        id,
+        version,
+    )
+    .into();
+    if ep.disabled && !was_disabled {
+        writes.push(stop_pending(id, "endpoint disabled"));
+    }
+    let failing = cx.db.query(Stmt::new("SELECT failing_since FROM webhook_endpoints WHERE id = ?", sql_params![id])).await?;
+    Ok(Outcome { body: render(&ep, failing.first().and_then(|r| r[0].as_i64())), writes })
+}
+
+async fn deliveries<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiResult<Outcome> {
+    p.allow_only(&["limit", "starting_after", "ending_before", "status"])?;
+    let page = Page::from_params(p)?;
+    load_path::<WebhookEndpoint, _, _>(cx, "webhook_endpoints", "", "webhook endpoint", id).await?;
+    let mut filter = " AND endpoint_id = ?".to_string();
+    let mut filter_params = sql_params![id];
+    if let Some(s) = p.string("status", 20)? {
+        if !["pending", "succeeded", "failed"].contains(&s.as_str()) {
+            return Err(ApiError::invalid("status", "parameter_invalid", "status must be pending, succeeded or failed."));
+        }
+        filter.push_str(" AND status = ?");
+        filter_params.push(SqlValue::Text(s));
+    }
+    let url = format!("/v1/webhooks/{id}/deliveries");
+    let spec = ListSpec { table: "webhook_deliveries", filter, filter_params, url: &url };
+    let cols = "id, event_id, endpoint_id, status, attempts, next_attempt_at, last_status_code, last_error, last_duration_ms, last_attempt_at, created";
+    let (rows, has_more) = list::fetch_rows(cx.db, &cx.acct, spec, &page, cols).await?;
+    let secs = |v: &SqlValue| v.as_i64().map(|ms| ms / 1000);
+    let data = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r[0].as_str(), "object": "webhook_delivery", "event": r[1].as_str(), "endpoint": r[2].as_str(),
+                "status": r[3].as_str(), "attempts": r[4].as_i64(), "next_attempt_at": secs(&r[5]),
+                "last_status_code": r[6].as_i64(), "last_error": r[7].as_str(), "last_duration_ms": r[8].as_i64(),
+                "last_attempt_at": secs(&r[9]), "created": r[10].as_i64(),
+            })
+        })
+        .collect();
+    Ok(Outcome::read(list::envelope(&url, data, has_more)))
+}
+
+async fn events<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
+    p.allow_only(&["limit", "starting_after", "ending_before", "type", "created"])?;
+    let page = Page::from_params(p)?;
+    let mut filter = String::new();
+    let mut filter_params = Vec::new();
+    if let Some(t) = p.string("type", 100)? {
+        filter.push_str(" AND type = ?");
+        filter_params.push(SqlValue::Text(t));
+    }
+    if let Some(c) = p.object("created")? {
+        c.allow_only_in("created", &["gt", "gte", "lt", "lte"])?;
+        for (op, sql) in [("gt", " AND created > ?"), ("gte", " AND created >= ?"), ("lt", " AND created < ?"), ("lte", " AND created <= ?")] {
+            if let Some(v) = c.integer_named(op, &format!("created[{op}]"))? {
+                filter.push_str(sql);
+                filter_params.push(SqlValue::Int(v));
+            }
+        }
+    } else if let Some(v) = p.integer("created")? {
+        filter.push_str(" AND created = ?");
+        filter_params.push(SqlValue::Int(v));
+    }
+    let (data, has_more) = list::fetch(cx.db, &cx.acct, ListSpec { table: "events", filter, filter_params, url: "/v1/events" }, &page).await?;
+    Ok(Outcome::read(list::envelope("/v1/events", data, has_more)))
+}
