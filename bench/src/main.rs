@@ -6,6 +6,10 @@
 //! The client is raw HTTP/1.1 keep-alive over `std::net::TcpStream`, one thread per connection.
 //! To show the client is not the bottleneck it reports its own CPU use, and `--baseline` first
 //! runs the same load against trivial routes (a host-level 404 and an unauthenticated 401).
+//!
+//! `--webhooks` registers a webhook endpoint (payment.succeeded) pointing at a fast receiver
+//! inside the bench, creates payments at full speed, and reports deliveries per second and the
+//! time from the create response reaching the client to the webhook reaching the receiver.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -20,18 +24,19 @@ struct Opts {
     duration: f64,
     warmup: f64,
     baseline: bool,
+    webhooks: bool,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: vinr-bench [--url http://127.0.0.1:8787 --key sk_test_...] [--connections 8] [--duration 10] [--warmup 2] [--baseline]\n\
+        "usage: vinr-bench [--url http://127.0.0.1:8787 --key sk_test_...] [--connections 8] [--duration 10] [--warmup 2] [--baseline] [--webhooks]\n\
          Without --url, starts `vinr dev` (binary: $VINR_BIN or target/release/vinr) on a fresh data dir."
     );
     std::process::exit(2)
 }
 
 fn parse_opts() -> Opts {
-    let mut o = Opts { url: None, key: None, connections: 8, duration: 10.0, warmup: 2.0, baseline: false };
+    let mut o = Opts { url: None, key: None, connections: 8, duration: 10.0, warmup: 2.0, baseline: false, webhooks: false };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().unwrap_or_else(|| usage());
@@ -42,6 +47,7 @@ fn parse_opts() -> Opts {
             "--duration" | "-d" => o.duration = val().parse().unwrap_or_else(|_| usage()),
             "--warmup" => o.warmup = val().parse().unwrap_or_else(|_| usage()),
             "--baseline" => o.baseline = true,
+            "--webhooks" => o.webhooks = true,
             _ => usage(),
         }
     }
@@ -54,6 +60,8 @@ fn parse_opts() -> Opts {
 #[derive(Clone, Copy)]
 enum Load {
     CreatePayment,
+    /// Create a payment tagged `metadata[bench]=<worker>-<n>` (for webhook latency).
+    CreateTagged,
     NotFound,
     Unauthenticated,
 }
@@ -62,13 +70,14 @@ impl Load {
     fn name(self) -> &'static str {
         match self {
             Load::CreatePayment => "POST /v1/payments (create, unique Idempotency-Key)",
+            Load::CreateTagged => "POST /v1/payments (create, tagged; a webhook endpoint subscribed)",
             Load::NotFound => "GET /v1/nope (host 404, baseline)",
             Load::Unauthenticated => "GET /v1/payments without a key (component 401, baseline)",
         }
     }
     fn expected(self) -> u16 {
         match self {
-            Load::CreatePayment => 200,
+            Load::CreatePayment | Load::CreateTagged => 200,
             Load::NotFound => 404,
             Load::Unauthenticated => 401,
         }
@@ -192,6 +201,15 @@ fn request(load: Load, host: &str, key: &str, worker: usize, n: u64, run: u64) -
             BODY.len()
         )
         .into_bytes(),
+        Load::CreateTagged => {
+            let body = format!("{BODY}&metadata[bench]={worker}-{n}");
+            format!(
+                "POST /v1/payments HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\nIdempotency-Key: bench-{run}-{worker}-{n}\r\n\
+                 Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes()
+        }
         Load::NotFound => format!("GET /v1/nope HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\n\r\n").into_bytes(),
         Load::Unauthenticated => format!("GET /v1/payments HTTP/1.1\r\nHost: {host}\r\n\r\n").into_bytes(),
     }
@@ -202,6 +220,9 @@ struct Tally {
     ok: u64,
     other: std::collections::BTreeMap<String, u64>,
     lat_us: Vec<u32>,
+    /// `--webhooks`: when each successful create's response arrived, by tag (all of them,
+    /// warm-up included).
+    answered: Vec<((usize, u64), Instant)>,
 }
 
 fn cpu_seconds() -> f64 {
@@ -230,6 +251,9 @@ fn run_load(load: Load, host: &str, key: &str, o: &Opts) -> Tally {
                     let t0 = Instant::now();
                     let res = conn.roundtrip(&req);
                     let t1 = Instant::now();
+                    if matches!(res, Ok(200)) && matches!(load, Load::CreateTagged) {
+                        t.answered.push(((w, n - 1), t1));
+                    }
                     if t1 >= end {
                         break;
                     }
@@ -257,6 +281,7 @@ fn run_load(load: Load, host: &str, key: &str, o: &Opts) -> Tally {
         let t = h.join().expect("worker");
         total.ok += t.ok;
         total.lat_us.extend(t.lat_us);
+        total.answered.extend(t.answered);
         for (k, v) in t.other {
             *total.other.entry(k).or_default() += v;
         }
@@ -329,9 +354,137 @@ fn main() {
         run_load(Load::NotFound, &host, &key, &o);
         run_load(Load::Unauthenticated, &host, &key, &o);
     }
-    let t = run_load(Load::CreatePayment, &host, &key, &o);
+    let t = if o.webhooks {
+        webhooks(&url, &host, &key, &o)
+    } else {
+        run_load(Load::CreatePayment, &host, &key, &o)
+    };
     wasm_sizes(&root);
     if t.ok == 0 {
         std::process::exit(1);
     }
+}
+
+/// The bench's webhook receiver: answers 200 at once and notes when each tagged event arrived.
+struct Sink {
+    port: u16,
+    got: Arc<std::sync::Mutex<Vec<((usize, u64), Instant)>>>,
+}
+
+fn sink() -> Sink {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind receiver");
+    let port = listener.local_addr().unwrap().port();
+    let got = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let g = got.clone();
+    std::thread::spawn(move || {
+        for s in listener.incoming().flatten() {
+            let g = g.clone();
+            std::thread::spawn(move || sink_conn(s, g));
+        }
+    });
+    Sink { port, got }
+}
+
+fn sink_conn(mut s: TcpStream, got: Arc<std::sync::Mutex<Vec<((usize, u64), Instant)>>>) {
+    let _ = s.set_nodelay(true);
+    let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut tmp = [0u8; 16 * 1024];
+    loop {
+        // One request: head, then content-length bytes.
+        let (head_end, len) = loop {
+            if let Some(p) = find(&buf, b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..p]).to_ascii_lowercase();
+                let len = head
+                    .split("\r\n")
+                    .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                    .unwrap_or(0);
+                break (p + 4, len);
+            }
+            match s.read(&mut tmp) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&tmp[..n]),
+            }
+        };
+        while buf.len() < head_end + len {
+            match s.read(&mut tmp) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&tmp[..n]),
+            }
+        }
+        let at = Instant::now();
+        let body = &buf[head_end..head_end + len];
+        const KEY: &[u8] = b"\"bench\":\"";
+        if let Some(p) = find(body, KEY) {
+            let rest = &body[p + KEY.len()..];
+            let tag = rest.iter().position(|&b| b == b'"').map(|e| String::from_utf8_lossy(&rest[..e]).into_owned());
+            if let Some((w, n)) = tag.as_deref().and_then(|t| t.split_once('-'))
+                && let (Ok(w), Ok(n)) = (w.parse(), n.parse())
+            {
+                got.lock().unwrap().push(((w, n), at));
+            }
+        }
+        buf.drain(..head_end + len);
+        if s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").is_err() {
+            return;
+        }
+    }
+}
+
+fn webhooks(url: &str, host: &str, key: &str, o: &Opts) -> Tally {
+    let sink = sink();
+    let form = format!("url=http%3A%2F%2F127.0.0.1%3A{}%2Fhook&enabled_events[]=payment.succeeded", sink.port);
+    let ep = vinr_conformance::Req::new(url, "POST", "/v1/webhooks").key(key).form(&form).send().ok();
+    println!("== webhooks: endpoint {} -> receiver on 127.0.0.1:{}", ep["id"].as_str().unwrap_or("?"), sink.port);
+    let load_start = Instant::now();
+    let mut t = run_load(Load::CreateTagged, host, key, o);
+    let load_end = Instant::now();
+    let measure_from = load_start + Duration::from_secs_f64(o.warmup);
+    // Wait for the outbox to drain (every create has exactly one delivery).
+    let expected = t.answered.len();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sink.got.lock().unwrap().len() < expected && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let got = sink.got.lock().unwrap().clone();
+    let last = got.iter().map(|g| g.1).max().unwrap_or(load_end);
+    let in_window = got.iter().filter(|g| g.1 >= measure_from && g.1 < load_end).count();
+    let answered: std::collections::HashMap<(usize, u64), Instant> = t.answered.iter().cloned().collect();
+    let mut lat_us: Vec<i64> = Vec::with_capacity(got.len());
+    let mut early = 0;
+    for (tag, at) in &got {
+        if let Some(resp) = answered.get(tag) {
+            if at < resp {
+                early += 1;
+                lat_us.push(-((*resp - *at).as_micros() as i64));
+            } else {
+                lat_us.push((*at - *resp).as_micros() as i64);
+            }
+        }
+    }
+    lat_us.sort_unstable();
+    let pct = |p: f64| if lat_us.is_empty() { 0.0 } else { lat_us[((p / 100.0) * (lat_us.len() - 1) as f64).round() as usize] as f64 / 1000.0 };
+    let mut uniq: Vec<_> = got.iter().map(|g| g.0).collect();
+    uniq.sort_unstable();
+    uniq.dedup();
+    println!("== webhook deliveries (payment.succeeded, one endpoint)");
+    println!(
+        "   received {} of {} ({} distinct); {:.0} deliveries/s during the measured load; outbox drained {:.2} s after the load ended",
+        got.len(),
+        expected,
+        uniq.len(),
+        in_window as f64 / o.duration,
+        last.saturating_duration_since(load_end).as_secs_f64()
+    );
+    println!(
+        "   create response -> webhook received, ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}  ({} arrived before the client read the response)",
+        pct(50.0),
+        pct(90.0),
+        pct(99.0),
+        lat_us.last().map(|&v| v as f64 / 1000.0).unwrap_or(0.0),
+        early
+    );
+    if got.len() < expected {
+        t.other.insert("webhooks not delivered".into(), (expected - got.len()) as u64);
+    }
+    t
 }

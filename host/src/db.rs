@@ -110,13 +110,18 @@ pub struct Pool {
     /// has committed, so writes spread over the pool re-read their b-trees every time
     /// (measured: ~200 µs of a ~215 µs write). Opened on first use. See `sqlite_host`.
     pub writer: Arc<tokio::sync::Mutex<Option<Connection>>>,
+    /// Notified whenever a write on the writer connection ends (back in autocommit mode), so
+    /// that the webhook dispatcher looks for new deliveries at once instead of at its next poll.
+    /// `notify_one` keeps a permit when nobody waits: a commit during a dispatcher round is
+    /// never missed.
+    pub committed: tokio::sync::Notify,
     idle: Mutex<Vec<Connection>>,
     closed: std::sync::atomic::AtomicBool,
 }
 
 impl Pool {
     pub fn new(path: PathBuf) -> Arc<Pool> {
-        Arc::new(Pool { path, writer: Default::default(), idle: Mutex::new(Vec::new()), closed: Default::default() })
+        Arc::new(Pool { path, writer: Default::default(), committed: Default::default(), idle: Mutex::new(Vec::new()), closed: Default::default() })
     }
 
     /// Starts the background checkpointer (see `checkpointer`). Only the server needs it, and

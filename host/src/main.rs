@@ -7,6 +7,7 @@
 mod bootstrap;
 mod components;
 mod db;
+mod dispatcher;
 mod kv_host;
 mod manifest;
 mod server;

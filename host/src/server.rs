@@ -314,6 +314,7 @@ pub fn dev(opts: DevOptions) -> anyhow::Result<()> {
     let manifest = Manifest::load(&opts.manifest)?;
     // A malformed VINR_DEV_SECRET_KEY should fail before a build, not after.
     crate::bootstrap::dev_secret_key_from_env()?;
+    let webhooks = crate::dispatcher::Config::from_env()?;
     // Bind first: a port in use should fail at once, not after a build.
     let std_listener = bind(&opts.listen)?;
     let listen = std_listener.local_addr()?;
@@ -338,14 +339,20 @@ pub fn dev(opts: DevOptions) -> anyhow::Result<()> {
     db.kv.spawn_checkpointer();
 
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let result = rt.block_on(serve(manifest, db.clone(), std_listener, listen));
+    let result = rt.block_on(serve(manifest, db.clone(), std_listener, listen, webhooks));
     // Stop workers still finishing post-return work before closing the database.
     rt.shutdown_timeout(Duration::from_secs(1));
     db.close();
     result
 }
 
-async fn serve(manifest: Manifest, db: Arc<Database>, std_listener: std::net::TcpListener, listen: SocketAddr) -> anyhow::Result<()> {
+async fn serve(
+    manifest: Manifest,
+    db: Arc<Database>,
+    std_listener: std::net::TcpListener,
+    listen: SocketAddr,
+    webhooks: crate::dispatcher::Config,
+) -> anyhow::Result<()> {
     let start = Instant::now();
     let (engine, pooling) = components::make_engine()?;
     let loaded = components::load_all(&engine, &manifest, &db.dir.join("cache"))?;
@@ -391,6 +398,12 @@ async fn serve(manifest: Manifest, db: Arc<Database>, std_listener: std::net::Tc
         println!("  {:<28} -> {}", r.raw, r.component);
     }
     println!("Data directory: {}", db.dir.display());
+    // Webhook deliveries pending from a previous run (retries, or attempts cut off by a stop)
+    // are simply due again: the dispatcher picks them up on its first round.
+    let dispatcher = crate::dispatcher::Dispatcher::spawn(db.main.clone(), webhooks.clone())?;
+    if webhooks.retry_scale != 1.0 {
+        println!("Webhook retries scaled by VINR_RETRY_SCALE={}", webhooks.retry_scale);
+    }
     println!("Press Ctrl-C to stop.");
 
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -429,10 +442,13 @@ async fn serve(manifest: Manifest, db: Arc<Database>, std_listener: std::net::Tc
     }
 
     drop(listener);
-    eprintln!("Shutting down: finishing in-flight requests...");
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
-        eprintln!("warning: requests still running after {}s; stopping anyway", SHUTDOWN_GRACE.as_secs());
-    }
+    eprintln!("Shutting down: finishing in-flight requests and webhook attempts...");
+    let requests = async {
+        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+            eprintln!("warning: requests still running after {}s; stopping anyway", SHUTDOWN_GRACE.as_secs());
+        }
+    };
+    tokio::join!(requests, dispatcher.shutdown());
     Ok(())
 }
 

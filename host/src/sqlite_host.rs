@@ -159,8 +159,9 @@ fn run_holding(
     let r = run(conn, sql, params);
     entry.changes = conn.changes();
     entry.last_rowid = conn.last_insert_rowid();
-    if conn.is_autocommit() {
-        entry.writer = None;
+    if conn.is_autocommit() && entry.writer.take().is_some() {
+        // A write (or a write transaction) just ended: wake the webhook dispatcher.
+        pool.committed.notify_one();
     }
     r
 }

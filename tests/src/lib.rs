@@ -4,13 +4,16 @@
 //! - `runtime`: starting a runtime (`VINR_TEST_RUNTIME`, default `vinr` = `vinr dev`).
 //! - `http`: a tiny HTTP/1.1 client over `std::net::TcpStream` (exact bytes on the wire, so tests
 //!   can send bodies without a content type, oversized bodies, odd methods) and assertions.
+//! - `receiver`: a webhook receiver on loopback that records requests and answers scripted statuses.
 //! - `fixtures`: helpers that create fresh objects, so that tests never share data.
 
 pub mod fixtures;
 pub mod http;
+pub mod receiver;
 pub mod runtime;
 
 pub use fixtures::*;
 pub use http::{Req, Resp};
-pub use runtime::{Runtime, shared, start};
+pub use receiver::{Hit, Receiver};
+pub use runtime::{Runtime, shared, start, start_with_env};
 pub use serde_json::{Value, json};

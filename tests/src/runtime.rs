@@ -72,9 +72,16 @@ impl Runtime {
 
 /// The runtime chosen by `VINR_TEST_RUNTIME`, started fresh for the caller (stopped on drop).
 pub fn start() -> Runtime {
+    start_with_env(&[])
+}
+
+/// As [`start`], with extra environment variables for the server (kept across `restart()`), e.g.
+/// `VINR_RETRY_SCALE=0.001` so that webhook retries come milliseconds apart.
+pub fn start_with_env(env: &[(&str, &str)]) -> Runtime {
     let which = std::env::var("VINR_TEST_RUNTIME").unwrap_or_else(|_| "vinr".into());
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     match which.as_str() {
-        "vinr" => VinrDev::start(),
+        "vinr" => VinrDev::start(env),
         other => panic!("VINR_TEST_RUNTIME={other}: unknown runtime (known: vinr). Add a Backend in tests/src/runtime.rs."),
     }
 }
@@ -130,6 +137,8 @@ pub struct VinrDev {
     data_dir: PathBuf,
     port: u16,
     child: Option<Child>,
+    /// Extra environment variables of the server.
+    env: Vec<(String, String)>,
 }
 
 impl VinrDev {
@@ -137,14 +146,14 @@ impl VinrDev {
         std::env::var_os("VINR_BIN").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target/release/vinr"))
     }
 
-    fn start() -> Runtime {
+    fn start(env: Vec<(String, String)>) -> Runtime {
         let root = workspace_root();
         let bin = Self::bin();
         assert!(bin.exists(), "{} does not exist: build it (cargo build --release -p vinr) or set VINR_BIN", bin.display());
         let data_dir = new_data_dir(&root);
         let a = create_account(&bin, &root, &data_dir);
         let b = create_account(&bin, &root, &data_dir);
-        let mut dev = VinrDev { bin, root, data_dir, port: 0, child: None };
+        let mut dev = VinrDev { bin, root, data_dir, port: 0, child: None, env };
         dev.spawn();
         Runtime {
             base_url: dev.base_url(),
@@ -174,6 +183,7 @@ impl VinrDev {
             .current_dir(&self.root)
             .env_remove("VINR_LISTEN")
             .env_remove("VINR_DATA_DIR")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log fd"))
             .stderr(log);

@@ -1,0 +1,575 @@
+//! The webhook dispatcher of `vinr dev`: works the outbox (`webhook_deliveries`) continuously.
+//!
+//! What to send, how to sign it, when to retry and how to judge the answer are decided in
+//! `vinr_shared::webhooks`; this module only schedules and does the I/O:
+//!
+//! 1. **Claim.** Due rows (`status = 'pending' AND next_attempt_at <= now`, oldest first, at most
+//!    as many as there are free send slots) are read on a pooled connection and *leased* in one
+//!    write transaction on the pool's writer connection: `next_attempt_at` moves to
+//!    now + attempt timeout + margin, guarded by its old value (rows affected = 1), so a delivery
+//!    is never sent twice at once, and one whose sender died (process killed mid-send) is simply
+//!    due again when its lease runs out. Nothing else is needed after a restart.
+//! 2. **Send.** One task per delivery, at most `MAX_IN_FLIGHT` at once, over a keep-alive
+//!    hyper client (HTTP/1.1, pooled per host; https through rustls with the webpki roots). Live
+//!    endpoints may only reach public addresses (`url_policy::ip_allowed_live`), checked on the
+//!    resolved addresses at send time, and the live client's resolver drops any other address.
+//! 3. **Record.** Results are written by one recorder task, many per transaction when they
+//!    arrive together: attempts + 1 and the last_* columns; a 2xx succeeds (and clears the
+//!    endpoint's `failing_since`), anything else gets its next attempt from
+//!    `retry::next_attempt_at`, or is marked failed when the 72 h window is over (and the
+//!    endpoint's `failing_since` set).
+//!
+//! The claim loop wakes on `Pool::committed` (notified by `sqlite_host` whenever a write ends),
+//! so a first attempt starts within milliseconds of the commit; otherwise it sleeps until the
+//! earliest `next_attempt_at`, at most `MAX_SLEEP`. The writer lock is never held across
+//! network I/O.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::dns::{GaiResolver, Name};
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
+use vinr_shared::webhooks::{retry, signature, url_policy};
+
+use crate::db::Pool;
+
+/// Deliveries being sent at once (and the most claimed in one round).
+pub const MAX_IN_FLIGHT: usize = 64;
+/// A lease lasts the attempt timeout plus this margin (time to record the result).
+const LEASE_MARGIN_MS: i64 = 5_000;
+/// The longest the claim loop sleeps without a wake-up (a safety net: commits made by other
+/// processes on the same data directory are not notified).
+const MAX_SLEEP: Duration = Duration::from_millis(500);
+/// After a commit wakes the claim loop, it waits this long for more commits to batch with.
+const COALESCE: Duration = Duration::from_millis(2);
+/// How long shutdown waits for attempts in flight before handing their deliveries back.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// Bytes of a receiver's response body that are read (and discarded) so the connection can be
+/// reused.
+const MAX_RESPONSE_BODY: usize = 64 * 1024;
+const USER_AGENT: &str = "VINR-Webhooks/1.0";
+const NOT_ALLOWED: &str = "address not allowed";
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `VINR_RETRY_SCALE`: multiplies every backoff delay and the 72 h window.
+    pub retry_scale: f64,
+    pub attempt_timeout: Duration,
+}
+
+impl Config {
+    /// From the environment: `VINR_RETRY_SCALE` (a positive float, default 1).
+    pub fn from_env() -> anyhow::Result<Config> {
+        let retry_scale = match std::env::var("VINR_RETRY_SCALE") {
+            Err(_) => 1.0,
+            Ok(s) => match s.trim().parse::<f64>() {
+                Ok(v) if v.is_finite() && v > 0.0 => v,
+                _ => anyhow::bail!("VINR_RETRY_SCALE={s:?}: expected a positive number such as 0.001"),
+            },
+        };
+        Ok(Config { retry_scale, attempt_timeout: Duration::from_millis(retry::ATTEMPT_TIMEOUT_MS) })
+    }
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config { retry_scale: 1.0, attempt_timeout: Duration::from_millis(retry::ATTEMPT_TIMEOUT_MS) }
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+fn jitter() -> f64 {
+    let mut b = [0u8; 8];
+    crate::bootstrap::fill(&mut b);
+    (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// A claimed (leased) delivery with everything needed to send it.
+#[derive(Debug, Clone)]
+struct Job {
+    id: String,
+    event_id: String,
+    endpoint_id: String,
+    /// The `next_attempt_at` this dispatcher wrote: the guard of every later update.
+    lease: i64,
+    attempts: i64,
+    created_ms: i64,
+    body: String,
+    url: String,
+    secret: String,
+    previous_secret: Option<String>,
+    previous_expires_at: Option<i64>,
+    livemode: bool,
+    disabled: bool,
+    deleted: bool,
+}
+
+/// The outcome of one attempt.
+#[derive(Debug)]
+struct Outcome {
+    job: Job,
+    status: Option<u16>,
+    error: Option<String>,
+    duration_ms: i64,
+    at_ms: i64,
+}
+
+/// The running dispatcher; `shutdown` stops it.
+pub struct Dispatcher {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Dispatcher {
+    /// Starts the dispatcher on the current tokio runtime.
+    pub fn spawn(pool: Arc<Pool>, cfg: Config) -> anyhow::Result<Dispatcher> {
+        let clients = Clients::new()?;
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(run(pool, cfg, clients, stop_rx));
+        Ok(Dispatcher { stop, task })
+    }
+
+    /// Stops claiming, waits up to SHUTDOWN_GRACE for attempts in flight, records their
+    /// results, and hands the deliveries still in flight back (due at once on the next start).
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        if let Err(e) = self.task.await {
+            eprintln!("warning: webhook dispatcher ended abnormally: {e}");
+        }
+    }
+}
+
+struct Shared {
+    pool: Arc<Pool>,
+    cfg: Config,
+    clients: Clients,
+    /// Leases of the deliveries being sent, by id.
+    in_flight: Mutex<HashMap<String, i64>>,
+    /// Wakes the claim loop when a retry was scheduled sooner than it planned to look.
+    wake: Notify,
+}
+
+async fn run(pool: Arc<Pool>, cfg: Config, clients: Clients, mut stop: watch::Receiver<bool>) {
+    let shared = Arc::new(Shared { pool, cfg, clients, in_flight: Mutex::new(HashMap::new()), wake: Notify::new() });
+    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let (tx, rx) = mpsc::unbounded_channel::<Outcome>();
+    let (rec_stop_tx, rec_stop_rx) = watch::channel(false);
+    let recorder = tokio::spawn(recorder(shared.clone(), rx, rec_stop_rx));
+
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        // Claim as long as full batches come back and slots are free.
+        let mut next_due = None;
+        loop {
+            let free = slots.available_permits();
+            if free == 0 {
+                break;
+            }
+            let jobs = match claim(&shared, free).await {
+                Ok(j) => j,
+                Err(e) => {
+                    eprintln!("warning: webhook dispatcher: claiming deliveries failed: {e:#}");
+                    break;
+                }
+            };
+            let n = jobs.len();
+            for job in jobs {
+                let permit = slots.clone().try_acquire_owned().expect("claimed no more than the free slots");
+                let (shared, tx) = (shared.clone(), tx.clone());
+                tokio::spawn(async move {
+                    let out = attempt(&shared, job).await;
+                    let _ = tx.send(out);
+                    drop(permit);
+                });
+            }
+            if n < free {
+                next_due = earliest_due(&shared.pool).unwrap_or(None);
+                break;
+            }
+        }
+        let sleep = match next_due {
+            Some(at) => Duration::from_millis((at - now_ms()).clamp(1, MAX_SLEEP.as_millis() as i64) as u64),
+            None => MAX_SLEEP,
+        };
+        tokio::select! {
+            _ = stop.changed() => {}
+            _ = shared.pool.committed.notified() => {
+                // Let the commits of the next few ms join this round: fewer, larger claims and
+                // lease transactions under load, for a few ms of latency.
+                tokio::time::sleep(COALESCE).await;
+            }
+            _ = shared.wake.notified() => {}
+            // A slot freed: more may be claimed.
+            p = slots.clone().acquire_owned(), if slots.available_permits() == 0 => drop(p),
+            _ = tokio::time::sleep(sleep) => {}
+        }
+    }
+
+    // Shutdown: wait for the attempts in flight (their results go to the recorder).
+    drop(tx);
+    let all = u32::try_from(MAX_IN_FLIGHT).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, slots.acquire_many(all)).await;
+    let _ = rec_stop_tx.send(true);
+    let _ = recorder.await;
+    // Deliveries still in flight: give their leases back so they are due at once after a restart.
+    let left: Vec<(String, i64)> = shared.in_flight.lock().unwrap().drain().collect();
+    if !left.is_empty() {
+        let now = now_ms();
+        let r = with_writer(&shared.pool, |w| {
+            let tx = w.unchecked_transaction()?;
+            for (id, lease) in &left {
+                tx.execute(
+                    "UPDATE webhook_deliveries SET next_attempt_at = ?1 WHERE id = ?2 AND status = 'pending' AND next_attempt_at = ?3",
+                    params![now, id, lease],
+                )?;
+            }
+            tx.commit()
+        })
+        .await;
+        if let Err(e) = r {
+            eprintln!("warning: webhook dispatcher: releasing {} leases failed: {e:#} (they are retried when the lease ends)", left.len());
+        }
+    }
+}
+
+/// Runs `f` on the pool's writer connection, taken with the writer lock (asynchronously).
+async fn with_writer<T>(pool: &Pool, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> anyhow::Result<T> {
+    let mut guard = pool.writer.clone().lock_owned().await;
+    if guard.is_none() {
+        *guard = Some(pool.open_writer()?);
+    }
+    let conn = guard.as_ref().unwrap();
+    let r = f(conn);
+    if !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    Ok(r?)
+}
+
+const DUE_SQL: &str = "SELECT d.id, d.event_id, d.endpoint_id, d.next_attempt_at, d.attempts, d.created_ms, e.data, \
+     w.url, w.secret, w.previous_secret, w.previous_expires_at, w.livemode, w.disabled, w.deleted \
+     FROM webhook_deliveries d \
+     JOIN events e ON e.id = d.event_id \
+     JOIN webhook_endpoints w ON w.id = d.endpoint_id \
+     WHERE d.status = 'pending' AND d.next_attempt_at <= ?1 \
+     ORDER BY d.next_attempt_at LIMIT ?2";
+
+/// Reads up to `limit` due deliveries and leases them in one write transaction.
+async fn claim(shared: &Shared, limit: usize) -> anyhow::Result<Vec<Job>> {
+    let now = now_ms();
+    let mut jobs = {
+        let conn = shared.pool.checkout()?;
+        let mut stmt = conn.prepare_cached(DUE_SQL)?;
+        let rows = stmt.query_map(params![now, limit as i64], |r| {
+            Ok(Job {
+                id: r.get(0)?,
+                event_id: r.get(1)?,
+                endpoint_id: r.get(2)?,
+                lease: r.get(3)?,
+                attempts: r.get(4)?,
+                created_ms: r.get(5)?,
+                body: r.get(6)?,
+                url: r.get(7)?,
+                secret: r.get(8)?,
+                previous_secret: r.get(9)?,
+                previous_expires_at: r.get(10)?,
+                livemode: r.get::<_, i64>(11)? != 0,
+                disabled: r.get::<_, i64>(12)? != 0,
+                deleted: r.get::<_, i64>(13)? != 0,
+            })
+        })?;
+        rows.collect::<rusqlite::Result<Vec<Job>>>()?
+    };
+    if jobs.is_empty() {
+        return Ok(jobs);
+    }
+    let lease = now + shared.cfg.attempt_timeout.as_millis() as i64 + LEASE_MARGIN_MS;
+    let leased = with_writer(&shared.pool, |w| {
+        let tx = w.unchecked_transaction()?;
+        let mut ok = Vec::with_capacity(jobs.len());
+        {
+            let mut up = tx.prepare_cached(
+                "UPDATE webhook_deliveries SET next_attempt_at = ?1 WHERE id = ?2 AND status = 'pending' AND next_attempt_at = ?3",
+            )?;
+            for j in &jobs {
+                ok.push(up.execute(params![lease, j.id, j.lease])? == 1);
+            }
+        }
+        tx.commit()?;
+        Ok(ok)
+    })
+    .await?;
+    let mut it = leased.into_iter();
+    jobs.retain(|_| it.next().unwrap_or(false));
+    let mut in_flight = shared.in_flight.lock().unwrap();
+    for j in &mut jobs {
+        j.lease = lease;
+        in_flight.insert(j.id.clone(), lease);
+    }
+    Ok(jobs)
+}
+
+/// The earliest `next_attempt_at` of a pending delivery (leases included).
+fn earliest_due(pool: &Arc<Pool>) -> anyhow::Result<Option<i64>> {
+    let conn = pool.checkout()?;
+    let v: Option<i64> = conn
+        .prepare_cached("SELECT min(next_attempt_at) FROM webhook_deliveries WHERE status = 'pending'")?
+        .query_row([], |r| r.get(0))
+        .optional()?
+        .flatten();
+    Ok(v)
+}
+
+/// One attempt: never fails, every problem becomes the outcome's error.
+async fn attempt(shared: &Shared, job: Job) -> Outcome {
+    let start = Instant::now();
+    let at_ms = now_ms();
+    let (status, error) = if job.deleted {
+        (None, Some("endpoint deleted".to_string()))
+    } else if job.disabled {
+        (None, Some("endpoint disabled".to_string()))
+    } else {
+        match tokio::time::timeout(shared.cfg.attempt_timeout, send(shared, &job)).await {
+            Ok(Ok(status)) => (Some(status), (!retry::acknowledged(Some(status))).then(|| format!("HTTP {status}"))),
+            Ok(Err(e)) => (None, Some(e)),
+            Err(_) => (None, Some(format!("timed out after {} s", shared.cfg.attempt_timeout.as_secs_f64()))),
+        }
+    };
+    Outcome { job, status, error, duration_ms: start.elapsed().as_millis() as i64, at_ms }
+}
+
+/// Sends the POST and returns the response status (the body is read, up to a limit, and dropped).
+async fn send(shared: &Shared, job: &Job) -> Result<u16, String> {
+    let Some((_, host)) = url_policy::scheme_and_host(&job.url) else {
+        return Err("invalid endpoint URL".into());
+    };
+    if job.livemode {
+        // Checked here on the resolved addresses; the live client's resolver also drops any
+        // address that is not public, so a name that changes its answer cannot slip through.
+        let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
+            Ok(ip) => vec![ip],
+            Err(_) => match tokio::net::lookup_host((host.as_str(), 443)).await {
+                Ok(a) => a.map(|s| s.ip()).collect(),
+                Err(e) => return Err(short(&format!("DNS lookup failed: {e}"))),
+            },
+        };
+        if addrs.is_empty() || addrs.iter().any(|ip| !url_policy::ip_allowed_live(*ip)) {
+            return Err(NOT_ALLOWED.into());
+        }
+    }
+    let t = now_ms().div_euclid(1000);
+    let mut secrets = vec![job.secret.as_str()];
+    if let (Some(prev), Some(exp)) = (&job.previous_secret, job.previous_expires_at)
+        && exp > t
+    {
+        secrets.push(prev);
+    }
+    let sig = signature::sign(&secrets, t, job.body.as_bytes());
+    let req = http::Request::post(job.url.as_str())
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::USER_AGENT, USER_AGENT)
+        .header(signature::HEADER, sig)
+        .header("x-vinr-event-id", &job.event_id)
+        .header("x-vinr-delivery-id", &job.id)
+        .body(Full::new(Bytes::from(job.body.clone())))
+        .map_err(|e| short(&format!("invalid request: {e}")))?;
+    let resp = if job.livemode { shared.clients.live.request(req).await } else { shared.clients.sandbox.request(req).await };
+    let resp = resp.map_err(|e| describe(&e))?;
+    let status = resp.status().as_u16();
+    // Read the body so the connection goes back to the pool; its content does not matter.
+    let _ = Limited::new(resp.into_body(), MAX_RESPONSE_BODY).collect().await;
+    Ok(status)
+}
+
+/// A short text for an error and its causes.
+fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut src = e.source();
+    while let Some(s) = src {
+        parts.push(s.to_string());
+        src = s.source();
+    }
+    if parts.iter().any(|p| p.contains(NOT_ALLOWED)) {
+        return NOT_ALLOWED.into();
+    }
+    parts.dedup();
+    short(&parts.join(": "))
+}
+
+fn short(s: &str) -> String {
+    const MAX: usize = 200;
+    if s.len() <= MAX {
+        return s.to_string();
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &s[..end])
+}
+
+/// Writes outcomes, all that are waiting in one transaction.
+async fn recorder(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Outcome>, mut stop: watch::Receiver<bool>) {
+    let mut buf = Vec::with_capacity(512);
+    loop {
+        tokio::select! {
+            biased;
+            n = rx.recv_many(&mut buf, 512) => if n == 0 { return },
+            _ = stop.changed() => {
+                // Drain what is queued, then end.
+                while let Ok(o) = rx.try_recv() {
+                    buf.push(o);
+                }
+                record(&shared, std::mem::take(&mut buf)).await;
+                return;
+            }
+        }
+        record(&shared, std::mem::take(&mut buf)).await;
+    }
+}
+
+async fn record(shared: &Shared, outcomes: Vec<Outcome>) {
+    if outcomes.is_empty() {
+        return;
+    }
+    let scale = shared.cfg.retry_scale;
+    let now = now_ms();
+    let r = with_writer(&shared.pool, |w| {
+        let tx = w.unchecked_transaction()?;
+        let mut retry_soon = false;
+        for o in &outcomes {
+            let j = &o.job;
+            let attempts = j.attempts + 1;
+            if retry::acknowledged(o.status) {
+                let n = tx.prepare_cached(
+                    "UPDATE webhook_deliveries SET status = 'succeeded', attempts = ?1, next_attempt_at = NULL, \
+                     last_status_code = ?2, last_error = NULL, last_duration_ms = ?3, last_attempt_at = ?4 \
+                     WHERE id = ?5 AND status = 'pending' AND next_attempt_at = ?6",
+                )?
+                .execute(params![attempts, o.status, o.duration_ms, o.at_ms, j.id, j.lease])?;
+                if n == 1 {
+                    tx.prepare_cached("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL")?
+                        .execute(params![j.endpoint_id])?;
+                }
+            } else {
+                let next = retry::next_attempt_at(attempts.clamp(1, u32::MAX as i64) as u32, j.created_ms, now, jitter(), scale);
+                let n = tx.prepare_cached(
+                    "UPDATE webhook_deliveries SET status = ?1, attempts = ?2, next_attempt_at = ?3, \
+                     last_status_code = ?4, last_error = ?5, last_duration_ms = ?6, last_attempt_at = ?7 \
+                     WHERE id = ?8 AND status = 'pending' AND next_attempt_at = ?9",
+                )?
+                .execute(params![
+                    if next.is_some() { "pending" } else { "failed" },
+                    attempts,
+                    next,
+                    o.status,
+                    o.error,
+                    o.duration_ms,
+                    o.at_ms,
+                    j.id,
+                    j.lease
+                ])?;
+                if n == 1 && next.is_none() {
+                    tx.prepare_cached("UPDATE webhook_endpoints SET failing_since = ?1 WHERE id = ?2 AND failing_since IS NULL")?
+                        .execute(params![now, j.endpoint_id])?;
+                }
+                retry_soon |= n == 1 && next.is_some_and(|at| at - now < MAX_SLEEP.as_millis() as i64);
+            }
+        }
+        tx.commit()?;
+        Ok(retry_soon)
+    })
+    .await;
+    {
+        let mut in_flight = shared.in_flight.lock().unwrap();
+        for o in &outcomes {
+            in_flight.remove(&o.job.id);
+        }
+    }
+    match r {
+        Ok(true) => shared.wake.notify_one(),
+        Ok(false) => {}
+        // The leases run out and the deliveries are attempted again: at-least-once.
+        Err(e) => eprintln!("warning: webhook dispatcher: recording {} results failed: {e:#}", outcomes.len()),
+    }
+}
+
+/// Two HTTP clients: sandbox endpoints may be anywhere (loopback included); live ones only
+/// reach public addresses.
+struct Clients {
+    sandbox: Client<hyper_rustls::HttpsConnector<HttpConnector<GaiResolver>>, Full<Bytes>>,
+    live: Client<hyper_rustls::HttpsConnector<HttpConnector<PublicOnly>>, Full<Bytes>>,
+}
+
+impl Clients {
+    fn new() -> anyhow::Result<Clients> {
+        fn tls() -> rustls::ClientConfig {
+            let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .expect("ring supports the default TLS versions")
+                .with_root_certificates(roots)
+                .with_no_client_auth()
+        }
+        fn connector<R: Clone>(mut http: HttpConnector<R>) -> hyper_rustls::HttpsConnector<HttpConnector<R>> {
+            http.enforce_http(false);
+            http.set_nodelay(true);
+            http.set_connect_timeout(Some(Duration::from_secs(10)));
+            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls()).https_or_http().enable_http1().wrap_connector(http)
+        }
+        let builder = || {
+            let mut b = Client::builder(hyper_util::rt::TokioExecutor::new());
+            b.pool_idle_timeout(Duration::from_secs(60)).pool_max_idle_per_host(MAX_IN_FLIGHT).timer(hyper_util::rt::TokioTimer::new());
+            b
+        };
+        Ok(Clients {
+            sandbox: builder().build(connector(HttpConnector::new())),
+            live: builder().build(connector(HttpConnector::new_with_resolver(PublicOnly))),
+        })
+    }
+}
+
+/// A resolver that keeps only the addresses live endpoints may reach.
+#[derive(Clone)]
+struct PublicOnly;
+
+impl tower_service::Service<Name> for PublicOnly {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0))
+                .await?
+                .filter(|a| url_policy::ip_allowed_live(a.ip()))
+                .collect();
+            if addrs.is_empty() {
+                return Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, NOT_ALLOWED));
+            }
+            Ok(addrs.into_iter())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
