@@ -37,16 +37,16 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::dns::{GaiResolver, Name};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
-use vinr_shared::webhooks::{retry, signature, url_policy};
+use vinr_shared::port::{Row, SqlValue, Stmt};
+use vinr_shared::webhooks::delivery::{self, Attempt, DUE_SQL, EARLIEST_DUE_SQL, Job, LEASE_MARGIN_MS, NOT_ALLOWED};
+use vinr_shared::webhooks::{retry, url_policy};
 
 use crate::db::Pool;
 
 /// Deliveries being sent at once (and the most claimed in one round).
 pub const MAX_IN_FLIGHT: usize = 64;
-/// A lease lasts the attempt timeout plus this margin (time to record the result).
-const LEASE_MARGIN_MS: i64 = 5_000;
 /// The longest the claim loop sleeps without a wake-up (a safety net: commits made by other
 /// processes on the same data directory are not notified).
 const MAX_SLEEP: Duration = Duration::from_millis(500);
@@ -57,8 +57,6 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// Bytes of a receiver's response body that are read (and discarded) so the connection can be
 /// reused.
 const MAX_RESPONSE_BODY: usize = 64 * 1024;
-const USER_AGENT: &str = "VINR-Webhooks/1.0";
-const NOT_ALLOWED: &str = "address not allowed";
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -97,34 +95,11 @@ fn jitter() -> f64 {
     (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// A claimed (leased) delivery with everything needed to send it.
-#[derive(Debug, Clone)]
-struct Job {
-    id: String,
-    event_id: String,
-    endpoint_id: String,
-    /// The `next_attempt_at` this dispatcher wrote: the guard of every later update.
-    lease: i64,
-    attempts: i64,
-    created_ms: i64,
-    body: String,
-    url: String,
-    secret: String,
-    previous_secret: Option<String>,
-    previous_expires_at: Option<i64>,
-    livemode: bool,
-    disabled: bool,
-    deleted: bool,
-}
-
 /// The outcome of one attempt.
 #[derive(Debug)]
 struct Outcome {
     job: Job,
-    status: Option<u16>,
-    error: Option<String>,
-    duration_ms: i64,
-    at_ms: i64,
+    attempt: Attempt,
 }
 
 /// The running dispatcher; `shutdown` stops it.
@@ -233,10 +208,7 @@ async fn run(pool: Arc<Pool>, cfg: Config, clients: Clients, mut stop: watch::Re
         let r = with_writer(&shared.pool, |w| {
             let tx = w.unchecked_transaction()?;
             for (id, lease) in &left {
-                tx.execute(
-                    "UPDATE webhook_deliveries SET next_attempt_at = ?1 WHERE id = ?2 AND status = 'pending' AND next_attempt_at = ?3",
-                    params![now, id, lease],
-                )?;
+                exec(&tx, &delivery::release_stmt(id, *lease, now))?;
             }
             tx.commit()
         })
@@ -261,39 +233,15 @@ async fn with_writer<T>(pool: &Pool, f: impl FnOnce(&Connection) -> rusqlite::Re
     Ok(r?)
 }
 
-const DUE_SQL: &str = "SELECT d.id, d.event_id, d.endpoint_id, d.next_attempt_at, d.attempts, d.created_ms, e.data, \
-     w.url, w.secret, w.previous_secret, w.previous_expires_at, w.livemode, w.disabled, w.deleted \
-     FROM webhook_deliveries d \
-     JOIN events e ON e.id = d.event_id \
-     JOIN webhook_endpoints w ON w.id = d.endpoint_id \
-     WHERE d.status = 'pending' AND d.next_attempt_at <= ?1 \
-     ORDER BY d.next_attempt_at LIMIT ?2";
-
 /// Reads up to `limit` due deliveries and leases them in one write transaction.
 async fn claim(shared: &Shared, limit: usize) -> anyhow::Result<Vec<Job>> {
     let now = now_ms();
     let mut jobs = {
         let conn = shared.pool.checkout()?;
-        let mut stmt = conn.prepare_cached(DUE_SQL)?;
-        let rows = stmt.query_map(params![now, limit as i64], |r| {
-            Ok(Job {
-                id: r.get(0)?,
-                event_id: r.get(1)?,
-                endpoint_id: r.get(2)?,
-                lease: r.get(3)?,
-                attempts: r.get(4)?,
-                created_ms: r.get(5)?,
-                body: r.get(6)?,
-                url: r.get(7)?,
-                secret: r.get(8)?,
-                previous_secret: r.get(9)?,
-                previous_expires_at: r.get(10)?,
-                livemode: r.get::<_, i64>(11)? != 0,
-                disabled: r.get::<_, i64>(12)? != 0,
-                deleted: r.get::<_, i64>(13)? != 0,
-            })
-        })?;
-        rows.collect::<rusqlite::Result<Vec<Job>>>()?
+        query(&conn, &Stmt::new(DUE_SQL, vec![SqlValue::Int(now), SqlValue::Int(limit as i64)]))?
+            .iter()
+            .filter_map(Job::from_row)
+            .collect::<Vec<Job>>()
     };
     if jobs.is_empty() {
         return Ok(jobs);
@@ -302,13 +250,8 @@ async fn claim(shared: &Shared, limit: usize) -> anyhow::Result<Vec<Job>> {
     let leased = with_writer(&shared.pool, |w| {
         let tx = w.unchecked_transaction()?;
         let mut ok = Vec::with_capacity(jobs.len());
-        {
-            let mut up = tx.prepare_cached(
-                "UPDATE webhook_deliveries SET next_attempt_at = ?1 WHERE id = ?2 AND status = 'pending' AND next_attempt_at = ?3",
-            )?;
-            for j in &jobs {
-                ok.push(up.execute(params![lease, j.id, j.lease])? == 1);
-            }
+        for j in &jobs {
+            ok.push(exec(&tx, &j.lease_stmt(lease))? == 1);
         }
         tx.commit()?;
         Ok(ok)
@@ -328,7 +271,7 @@ async fn claim(shared: &Shared, limit: usize) -> anyhow::Result<Vec<Job>> {
 fn earliest_due(pool: &Arc<Pool>) -> anyhow::Result<Option<i64>> {
     let conn = pool.checkout()?;
     let v: Option<i64> = conn
-        .prepare_cached("SELECT min(next_attempt_at) FROM webhook_deliveries WHERE status = 'pending'")?
+        .prepare_cached(EARLIEST_DUE_SQL)?
         .query_row([], |r| r.get(0))
         .optional()?
         .flatten();
@@ -339,10 +282,8 @@ fn earliest_due(pool: &Arc<Pool>) -> anyhow::Result<Option<i64>> {
 async fn attempt(shared: &Shared, job: Job) -> Outcome {
     let start = Instant::now();
     let at_ms = now_ms();
-    let (status, error) = if job.deleted {
-        (None, Some("endpoint deleted".to_string()))
-    } else if job.disabled {
-        (None, Some("endpoint disabled".to_string()))
+    let (status, error) = if let Some(why) = job.refusal() {
+        (None, Some(why.to_string()))
     } else {
         match tokio::time::timeout(shared.cfg.attempt_timeout, send(shared, &job)).await {
             Ok(Ok(status)) => (Some(status), (!retry::acknowledged(Some(status))).then(|| format!("HTTP {status}"))),
@@ -350,7 +291,7 @@ async fn attempt(shared: &Shared, job: Job) -> Outcome {
             Err(_) => (None, Some(format!("timed out after {} s", shared.cfg.attempt_timeout.as_secs_f64()))),
         }
     };
-    Outcome { job, status, error, duration_ms: start.elapsed().as_millis() as i64, at_ms }
+    Outcome { job, attempt: Attempt { status, error, duration_ms: start.elapsed().as_millis() as i64, at_ms } }
 }
 
 /// Sends the POST and returns the response status (the body is read, up to a limit, and dropped).
@@ -372,20 +313,11 @@ async fn send(shared: &Shared, job: &Job) -> Result<u16, String> {
             return Err(NOT_ALLOWED.into());
         }
     }
-    let t = now_ms().div_euclid(1000);
-    let mut secrets = vec![job.secret.as_str()];
-    if let (Some(prev), Some(exp)) = (&job.previous_secret, job.previous_expires_at)
-        && exp > t
-    {
-        secrets.push(prev);
+    let mut req = http::Request::post(job.url.as_str());
+    for (k, v) in job.headers(now_ms().div_euclid(1000)) {
+        req = req.header(k, v);
     }
-    let sig = signature::sign(&secrets, t, job.body.as_bytes());
-    let req = http::Request::post(job.url.as_str())
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .header(http::header::USER_AGENT, USER_AGENT)
-        .header(signature::HEADER, sig)
-        .header("x-vinr-event-id", &job.event_id)
-        .header("x-vinr-delivery-id", &job.id)
+    let req = req
         .body(Full::new(Bytes::from(job.body.clone())))
         .map_err(|e| short(&format!("invalid request: {e}")))?;
     let resp = if job.livemode { shared.clients.live.request(req).await } else { shared.clients.sandbox.request(req).await };
@@ -453,43 +385,11 @@ async fn record(shared: &Shared, outcomes: Vec<Outcome>) {
         let tx = w.unchecked_transaction()?;
         let mut retry_soon = false;
         for o in &outcomes {
-            let j = &o.job;
-            let attempts = j.attempts + 1;
-            if retry::acknowledged(o.status) {
-                let n = tx.prepare_cached(
-                    "UPDATE webhook_deliveries SET status = 'succeeded', attempts = ?1, next_attempt_at = NULL, \
-                     last_status_code = ?2, last_error = NULL, last_duration_ms = ?3, last_attempt_at = ?4 \
-                     WHERE id = ?5 AND status = 'pending' AND next_attempt_at = ?6",
-                )?
-                .execute(params![attempts, o.status, o.duration_ms, o.at_ms, j.id, j.lease])?;
-                if n == 1 {
-                    tx.prepare_cached("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL")?
-                        .execute(params![j.endpoint_id])?;
-                }
-            } else {
-                let next = retry::next_attempt_at(attempts.clamp(1, u32::MAX as i64) as u32, j.created_ms, now, jitter(), scale);
-                let n = tx.prepare_cached(
-                    "UPDATE webhook_deliveries SET status = ?1, attempts = ?2, next_attempt_at = ?3, \
-                     last_status_code = ?4, last_error = ?5, last_duration_ms = ?6, last_attempt_at = ?7 \
-                     WHERE id = ?8 AND status = 'pending' AND next_attempt_at = ?9",
-                )?
-                .execute(params![
-                    if next.is_some() { "pending" } else { "failed" },
-                    attempts,
-                    next,
-                    o.status,
-                    o.error,
-                    o.duration_ms,
-                    o.at_ms,
-                    j.id,
-                    j.lease
-                ])?;
-                if n == 1 && next.is_none() {
-                    tx.prepare_cached("UPDATE webhook_endpoints SET failing_since = ?1 WHERE id = ?2 AND failing_since IS NULL")?
-                        .execute(params![now, j.endpoint_id])?;
-                }
-                retry_soon |= n == 1 && next.is_some_and(|at| at - now < MAX_SLEEP.as_millis() as i64);
+            let (stmts, next) = delivery::record(&o.job, &o.attempt, now, jitter(), scale);
+            for st in &stmts {
+                exec(&tx, st)?;
             }
+            retry_soon |= next.is_some_and(|at| at - now < MAX_SLEEP.as_millis() as i64);
         }
         tx.commit()?;
         Ok(retry_soon)
@@ -573,3 +473,42 @@ impl tower_service::Service<Name> for PublicOnly {
 
 #[cfg(test)]
 mod tests;
+
+fn to_sql(v: &SqlValue) -> rusqlite::types::Value {
+    match v {
+        SqlValue::Null => rusqlite::types::Value::Null,
+        SqlValue::Int(i) => rusqlite::types::Value::Integer(*i),
+        SqlValue::Real(f) => rusqlite::types::Value::Real(*f),
+        SqlValue::Text(t) => rusqlite::types::Value::Text(t.clone()),
+        SqlValue::Blob(b) => rusqlite::types::Value::Blob(b.clone()),
+    }
+}
+
+/// Runs one of the shared domain's statements; returns the rows it changed.
+fn exec(conn: &Connection, st: &Stmt) -> rusqlite::Result<usize> {
+    conn.prepare_cached(&st.sql)?.execute(rusqlite::params_from_iter(st.params.iter().map(to_sql)))
+}
+
+/// Runs one of the shared domain's queries.
+fn query(conn: &Connection, st: &Stmt) -> rusqlite::Result<Vec<Row>> {
+    let mut stmt = conn.prepare_cached(&st.sql)?;
+    let n = stmt.column_count();
+    let mut rows = stmt.query(rusqlite::params_from_iter(st.params.iter().map(to_sql)))?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(
+            (0..n)
+                .map(|i| {
+                    Ok(match r.get::<_, rusqlite::types::Value>(i)? {
+                        rusqlite::types::Value::Null => SqlValue::Null,
+                        rusqlite::types::Value::Integer(i) => SqlValue::Int(i),
+                        rusqlite::types::Value::Real(f) => SqlValue::Real(f),
+                        rusqlite::types::Value::Text(t) => SqlValue::Text(t),
+                        rusqlite::types::Value::Blob(b) => SqlValue::Blob(b),
+                    })
+                })
+                .collect::<rusqlite::Result<Row>>()?,
+        );
+    }
+    Ok(out)
+}

@@ -10,6 +10,8 @@ use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 
 use super::*;
+use rusqlite::params;
+use vinr_shared::webhooks::signature;
 use crate::db::Database;
 
 fn temp_db(tag: &str) -> (PathBuf, Database) {
