@@ -25,6 +25,14 @@ pub const TYPES: &[&str] = &[
     "payment_method.detached",
 ];
 
+/// Seed 002 names an event differently from seed 001; accepted as input, stored canonically.
+pub fn canonical_type(t: &str) -> &str {
+    match t {
+        "payment.completed" => "payment.succeeded",
+        other => other,
+    }
+}
+
 /// The event payload as stored and delivered: `{id, object, type, created, livemode, data}`
 /// where `data` is the full object that changed.
 pub fn record(env: &impl Env, acct: &Account, kind: &str, now: i64, object: &Value) -> [Stmt; 2] {

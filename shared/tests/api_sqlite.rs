@@ -270,6 +270,9 @@ fn webhook_endpoints_fan_out_events_in_the_same_commit() {
     let per = |id: &str| w.count(&format!("SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = '{id}'"));
     assert_eq!(per(ep["id"].as_str().unwrap()), 1);
     assert_eq!(per(all["id"].as_str().unwrap()), 2);
+    let (s, alias) = w.post("/v1/webhooks", "url=http://127.0.0.1:9/c&enabled_events[]=payment.completed");
+    assert_eq!((s, alias["enabled_events"][0].as_str()), (200, Some("payment.succeeded")), "{alias}");
+    assert_eq!(w.get("/v1/events?type=payment.completed").1["data"].as_array().unwrap().len(), 1);
     let (_, evs) = w.get("/v1/events?type=payment.failed");
     assert_eq!(evs["data"].as_array().unwrap().len(), 1);
     let evt = evs["data"][0]["id"].as_str().unwrap();
@@ -283,5 +286,6 @@ fn webhook_endpoints_fan_out_events_in_the_same_commit() {
     assert_eq!(s, 200);
     w.post("/v1/payments", "amount=5000&currency=EUR&payment_method=pm_card_visa");
     assert_eq!(per(all["id"].as_str().unwrap()), 2);
-    assert_eq!(w.count("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'"), 1);
+    // Pending: the failed payment's event for `ep`, and the last payment's for the alias endpoint.
+    assert_eq!(w.count("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'"), 2);
 }

@@ -5,7 +5,7 @@
 use super::store::{Loaded, guarded_update, load_path, to_json};
 use super::{Ctx, Outcome, Route, match_route};
 use crate::error::{ApiError, ApiResult};
-use crate::events::TYPES;
+use crate::events::{TYPES, canonical_type};
 use crate::list::{self, ListSpec, Page};
 use crate::params::Params;
 use crate::port::{Db, Env, Row, SqlValue, Stmt};
@@ -148,7 +148,8 @@ fn enabled_events(p: &Params) -> ApiResult<Option<Vec<String>>> {
     let mut out = Vec::new();
     for v in items {
         match v {
-            Value::String(s) if s == "*" || TYPES.contains(&s.as_str()) => {
+            Value::String(s) if s == "*" || TYPES.contains(&canonical_type(&s)) => {
+                let s = canonical_type(&s).to_string();
                 if !out.contains(&s) {
                     out.push(s);
                 }
@@ -295,7 +296,7 @@ async fn events<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
     let mut filter_params = Vec::new();
     if let Some(t) = p.string("type", 100)? {
         filter.push_str(" AND type = ?");
-        filter_params.push(SqlValue::Text(t));
+        filter_params.push(SqlValue::Text(canonical_type(&t).to_string()));
     }
     if let Some(c) = p.object("created")? {
         c.allow_only_in("created", &["gt", "gte", "lt", "lte"])?;
