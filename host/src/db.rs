@@ -150,11 +150,14 @@ impl Pool {
         Ok(Pooled { conn: Some(conn), pool: self.clone() })
     }
 
-    /// Opens the writer connection (once, under the writer lock).
-    pub fn open_writer(&self) -> anyhow::Result<Connection> {
-        let c = open_connection(&self.path)?;
-        c.pragma_update(None, "wal_autocheckpoint", 0)?;
-        Ok(c)
+    /// Opens the writer connection in `slot` (the content of a held writer lock) on first use.
+    pub fn ensure_writer(&self, slot: &mut Option<Connection>) -> anyhow::Result<()> {
+        if slot.is_none() {
+            let c = open_connection(&self.path)?;
+            c.pragma_update(None, "wal_autocheckpoint", 0)?;
+            *slot = Some(c);
+        }
+        Ok(())
     }
 
     fn checkin(&self, conn: Connection) {

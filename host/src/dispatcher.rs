@@ -222,9 +222,7 @@ async fn run(pool: Arc<Pool>, cfg: Config, clients: Clients, mut stop: watch::Re
 /// Runs `f` on the pool's writer connection, taken with the writer lock (asynchronously).
 async fn with_writer<T>(pool: &Pool, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> anyhow::Result<T> {
     let mut guard = pool.writer.clone().lock_owned().await;
-    if guard.is_none() {
-        *guard = Some(pool.open_writer()?);
-    }
+    pool.ensure_writer(&mut guard)?;
     let conn = guard.as_ref().unwrap();
     let r = f(conn);
     if !conn.is_autocommit() {

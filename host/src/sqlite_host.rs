@@ -147,9 +147,7 @@ fn run_holding(
     params: &[Value],
 ) -> Result<(Vec<String>, Vec<RowResult>), Error> {
     if let Some(mut g) = guard {
-        if g.is_none() {
-            *g = Some(pool.open_writer().map_err(|e| Error::Io(format!("{e:#}")))?);
-        }
+        pool.ensure_writer(&mut g).map_err(|e| Error::Io(format!("{e:#}")))?;
         entry.writer = Some(g);
     }
     let conn: &rusqlite::Connection = match entry.writer.as_ref().and_then(|g| g.as_ref()) {

@@ -34,15 +34,14 @@ impl Page {
 
 /// One table's list query. `filter` adds fixed SQL conditions (e.g. `AND deleted = 0`) and
 /// `filter_params` binds their placeholders.
-pub struct ListSpec<'a> {
+pub struct ListSpec {
     pub table: &'static str,
     pub filter: String,
     pub filter_params: Vec<SqlValue>,
-    pub url: &'a str,
 }
 
 /// Runs the list and returns the stored `data` JSON of each row, newest first, with `has_more`.
-pub async fn fetch(db: &impl Db, acct: &Account, spec: ListSpec<'_>, page: &Page) -> ApiResult<(Vec<Value>, bool)> {
+pub async fn fetch(db: &impl Db, acct: &Account, spec: ListSpec, page: &Page) -> ApiResult<(Vec<Value>, bool)> {
     let (rows, has_more) = fetch_rows(db, acct, spec, page, "data").await?;
     let data = rows
         .iter()
@@ -52,7 +51,7 @@ pub async fn fetch(db: &impl Db, acct: &Account, spec: ListSpec<'_>, page: &Page
 }
 
 /// As `fetch`, returning the raw `columns` of each row (for tables without a `data` column).
-pub async fn fetch_rows(db: &impl Db, acct: &Account, spec: ListSpec<'_>, page: &Page, columns: &str) -> ApiResult<(Vec<crate::port::Row>, bool)> {
+pub async fn fetch_rows(db: &impl Db, acct: &Account, spec: ListSpec, page: &Page, columns: &str) -> ApiResult<(Vec<crate::port::Row>, bool)> {
     let table = spec.table;
     let (cursor_param, cursor) = match (&page.starting_after, &page.ending_before) {
         (Some(c), _) => ("starting_after", Some(c)),

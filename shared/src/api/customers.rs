@@ -147,6 +147,6 @@ async fn list<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcom
         Some(e) => (format!("{LIVE} AND email = ?"), sql_params![e]),
         None => (LIVE.to_string(), vec![]),
     };
-    let (data, has_more) = list::fetch(cx.db, &cx.acct, ListSpec { table: "customers", filter, filter_params, url: "/v1/customers" }, &page).await?;
+    let (data, has_more) = list::fetch(cx.db, &cx.acct, ListSpec { table: "customers", filter, filter_params }, &page).await?;
     Ok(Outcome::read(list::envelope("/v1/customers", data, has_more)))
 }

@@ -270,7 +270,7 @@ async fn list<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcom
         None => (String::new(), vec![]),
     };
     let (data, has_more): (Vec<Value>, bool) =
-        list::fetch(cx.db, &cx.acct, ListSpec { table: "payment_methods", filter, filter_params, url: "/v1/payment_methods" }, &page).await?;
+        list::fetch(cx.db, &cx.acct, ListSpec { table: "payment_methods", filter, filter_params }, &page).await?;
     Ok(Outcome::read(list::envelope("/v1/payment_methods", data, has_more)))
 }
 

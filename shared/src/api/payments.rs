@@ -321,7 +321,7 @@ async fn list<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcom
         Some(c) => (" AND customer_id = ?".to_string(), sql_params![c]),
         None => (String::new(), vec![]),
     };
-    let (rows, has_more) = list::fetch(cx.db, &cx.acct, ListSpec { table: "payments", filter, filter_params, url: "/v1/payments" }, &page).await?;
+    let (rows, has_more) = list::fetch(cx.db, &cx.acct, ListSpec { table: "payments", filter, filter_params }, &page).await?;
     let mut data = Vec::with_capacity(rows.len());
     for row in rows {
         if expand.is_empty() {

@@ -56,7 +56,7 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
         "list" => {
             p.allow_only(&["limit", "starting_after", "ending_before"])?;
             let page = Page::from_params(p)?;
-            let spec = ListSpec { table: "webhook_endpoints", filter: LIVE.into(), filter_params: vec![], url: "/v1/webhooks" };
+            let spec = ListSpec { table: "webhook_endpoints", filter: LIVE.into(), filter_params: vec![] };
             let (rows, has_more) = list::fetch_rows(cx.db, &cx.acct, spec, &page, "data, failing_since").await?;
             let data = rows.iter().map(render_row).collect::<ApiResult<_>>()?;
             Ok(Outcome::read(list::envelope("/v1/webhooks", data, has_more)))
@@ -271,7 +271,7 @@ async fn deliveries<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> 
         filter_params.push(SqlValue::Text(s));
     }
     let url = format!("/v1/webhooks/{id}/deliveries");
-    let spec = ListSpec { table: "webhook_deliveries", filter, filter_params, url: &url };
+    let spec = ListSpec { table: "webhook_deliveries", filter, filter_params };
     let cols = "id, event_id, endpoint_id, status, attempts, next_attempt_at, last_status_code, last_error, last_duration_ms, last_attempt_at, created";
     let (rows, has_more) = list::fetch_rows(cx.db, &cx.acct, spec, &page, cols).await?;
     let secs = |v: &SqlValue| v.as_i64().map(|ms| ms / 1000);
@@ -310,6 +310,6 @@ async fn events<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
         filter.push_str(" AND created = ?");
         filter_params.push(SqlValue::Int(v));
     }
-    let (data, has_more) = list::fetch(cx.db, &cx.acct, ListSpec { table: "events", filter, filter_params, url: "/v1/events" }, &page).await?;
+    let (data, has_more) = list::fetch(cx.db, &cx.acct, ListSpec { table: "events", filter, filter_params }, &page).await?;
     Ok(Outcome::read(list::envelope("/v1/events", data, has_more)))
 }
