@@ -17,6 +17,7 @@ mod sqlite_host;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -66,6 +67,7 @@ enum Command {
 enum AccountCommand {
     /// Create a new account with a fresh set of keys and print them.
     Create {
+        /// Ignored with --sql.
         #[arg(long, env = "VINR_DATA_DIR")]
         data_dir: Option<PathBuf>,
         #[arg(long, default_value = "spin.toml")]
@@ -76,6 +78,11 @@ enum AccountCommand {
         /// Print the account and keys as one JSON object.
         #[arg(long)]
         json: bool,
+        /// Write the account's INSERT statements to FILE instead of storing it in the data
+        /// directory (which is then not opened): for a database this command cannot reach,
+        /// e.g. `wrangler d1 execute vinr --file FILE` (Cloudflare D1). No BEGIN/COMMIT.
+        #[arg(long, value_name = "FILE")]
+        sql: Option<PathBuf>,
     },
 }
 
@@ -131,7 +138,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             db.close();
             Ok(())
         }
-        Command::Account { command: AccountCommand::Create { data_dir, manifest, secret_key, json } } => {
+        Command::Account { command: AccountCommand::Create { sql: Some(file), secret_key, json, .. } } => {
+            let (created, sql) = bootstrap::create_account_sql("Account", secret_key.as_deref())?;
+            std::fs::write(&file, sql).with_context(|| format!("cannot write {}", file.display()))?;
+            if json {
+                println!("{}", created.to_json());
+            } else {
+                bootstrap::print_new_account(&created);
+                println!("  Not stored yet: run the SQL in {} on the database.", file.display());
+            }
+            Ok(())
+        }
+        Command::Account { command: AccountCommand::Create { data_dir, manifest, secret_key, json, sql: None } } => {
             let data_dir = data_dir_or_default(data_dir)?;
             let db = db::Database::open(&data_dir)?;
             db::migrate(&db.main_path, &manifest_dir(&manifest).join("schema/migrations"))?;

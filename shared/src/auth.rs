@@ -3,7 +3,7 @@
 use crate::error::{ApiError, ApiResult};
 use crate::http::Request;
 use crate::keys::{KeyKind, hash_key, key_shape};
-use crate::port::{Db, Stmt};
+use crate::port::{Cache, Db, Stmt};
 use crate::sql_params;
 
 /// The caller: one account in one environment. Every query is scoped by both.
@@ -32,24 +32,70 @@ pub fn presented_key(req: &Request) -> Option<&str> {
 /// Resolves the request's key to its account. Missing, malformed, unknown or revoked: 401.
 /// A public key: 403, since every endpoint served here is a server endpoint.
 pub async fn authenticate(db: &impl Db, req: &Request) -> ApiResult<Account> {
-    let key = presented_key(req).ok_or_else(|| {
-        unauthorized("api_key_missing", "No API key provided. Send 'Authorization: Bearer sk_test_...' or 'X-Api-Key: sk_test_...'.")
-    })?;
-    let shape = key_shape(key).ok_or_else(|| unauthorized("api_key_invalid", "Invalid API key provided."))?;
+    let key = presented_key(req).ok_or_else(missing_key)?;
+    let shape = key_shape(key).ok_or_else(invalid_key)?;
+    lookup(db, &hash_key(key), &shape).await
+}
+
+fn missing_key() -> ApiError {
+    unauthorized("api_key_missing", "No API key provided. Send 'Authorization: Bearer sk_test_...' or 'X-Api-Key: sk_test_...'.")
+}
+
+fn invalid_key() -> ApiError {
+    unauthorized("api_key_invalid", "Invalid API key provided.")
+}
+
+/// How long a cached key lookup is trusted: a revoked key stops working at most this long after
+/// the revocation is committed. The bound is checked against the time stored in the entry, so
+/// it holds however long the cache itself keeps (or propagates) the value.
+pub const KEY_CACHE_SECS: i64 = 30;
+
+/// As [`authenticate`], with successful secret-key lookups cached for [`KEY_CACHE_SECS`]. Only
+/// successes are cached (a new key works at once; unknown keys cannot fill the cache), under
+/// the key's hash, never the key itself.
+pub async fn authenticate_cached(db: &impl Db, cache: &impl Cache, now: i64, req: &Request) -> ApiResult<Account> {
+    let key = presented_key(req).ok_or_else(missing_key)?;
+    let shape = key_shape(key).ok_or_else(invalid_key)?;
+    let hash = hash_key(key);
+    if shape.kind != KeyKind::Secret {
+        return lookup(db, &hash, &shape).await;
+    }
+    let cache_key = format!("apikey:{hash}");
+    if let Some(acct) = cache.get(&cache_key).await.and_then(|v| from_cache(&v, now, shape.livemode)) {
+        return Ok(acct);
+    }
+    let acct = lookup(db, &hash, &shape).await?;
+    let entry = serde_json::json!({
+        "account": acct.id, "livemode": acct.livemode, "fingerprint_key": acct.fingerprint_key, "until": now + KEY_CACHE_SECS,
+    });
+    cache.put(&cache_key, entry.to_string()).await;
+    Ok(acct)
+}
+
+/// A cache entry that is still fresh and agrees with the key's own prefix.
+fn from_cache(v: &str, now: i64, livemode: bool) -> Option<Account> {
+    let v: serde_json::Value = serde_json::from_str(v).ok()?;
+    if v["until"].as_i64()? < now || v["livemode"].as_bool()? != livemode {
+        return None;
+    }
+    Some(Account { id: v["account"].as_str()?.to_string(), livemode, fingerprint_key: v["fingerprint_key"].as_str()?.to_string() })
+}
+
+async fn lookup(db: &impl Db, hash: &str, shape: &crate::keys::KeyShape) -> ApiResult<Account> {
     let rows = db
         .query(Stmt::new(
             "SELECT k.account_id, k.livemode, k.kind, k.revoked_at, a.fingerprint_key FROM api_keys k JOIN accounts a ON a.id = k.account_id WHERE k.key_hash = ?",
-            sql_params![hash_key(key)],
+            sql_params![hash],
         ))
         .await?;
-    let row = rows.first().ok_or_else(|| unauthorized("api_key_invalid", "Invalid API key provided."))?;
+    let row = rows.first().ok_or_else(invalid_key)?;
     if !matches!(row[3], crate::port::SqlValue::Null) {
         return Err(unauthorized("api_key_revoked", "This API key has been revoked."));
     }
     let livemode = row[1].as_i64() == Some(1);
     if livemode != shape.livemode || row[2].as_str() != Some(shape.kind.as_str()) {
         // The stored key disagrees with its own prefix: treat as unknown rather than trust either.
-        return Err(unauthorized("api_key_invalid", "Invalid API key provided."));
+        return Err(invalid_key());
     }
     if shape.kind == KeyKind::Public {
         return Err(ApiError::new(

@@ -33,6 +33,10 @@ pub fn canonical_type(t: &str) -> &str {
     }
 }
 
+/// The statement that stores an event; its first parameter is the event id. The pipeline finds
+/// the events a batch committed by it (the Worker hands them to its webhook queue).
+pub const INSERT_SQL: &str = "INSERT INTO events (id, account_id, livemode, type, created, data) VALUES (?, ?, ?, ?, ?, ?)";
+
 /// The event payload as stored and delivered: `{id, object, type, created, livemode, data}`
 /// where `data` is the full object that changed.
 pub fn record(env: &impl Env, acct: &Account, kind: &str, now: i64, object: &Value) -> [Stmt; 2] {
@@ -47,10 +51,7 @@ pub fn record(env: &impl Env, acct: &Account, kind: &str, now: i64, object: &Val
     });
     let now_ms = now.saturating_mul(1000);
     [
-        Stmt::new(
-            "INSERT INTO events (id, account_id, livemode, type, created, data) VALUES (?, ?, ?, ?, ?, ?)",
-            sql_params![&id, &acct.id, acct.livemode, kind, now, event.to_string()],
-        ),
+        Stmt::new(INSERT_SQL, sql_params![&id, &acct.id, acct.livemode, kind, now, event.to_string()]),
         // Ids are made in SQL because the number of subscribed endpoints is not known here.
         Stmt::new(
             "INSERT INTO webhook_deliveries (id, account_id, livemode, endpoint_id, event_id, status, attempts, next_attempt_at, created_ms, created) \

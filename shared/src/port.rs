@@ -80,6 +80,10 @@ macro_rules! sql_params {
     ($($v:expr),* $(,)?) => { vec![$($crate::port::SqlValue::from($v)),*] };
 }
 
+/// Appended after a conditional write: the `guard_one` view's trigger aborts the whole batch
+/// (as [`DbError::Conflict`]) unless that write changed exactly one row.
+pub const GUARD_ONE_SQL: &str = "INSERT INTO guard_one (n) VALUES (changes())";
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum DbError {
     /// A guarded transition lost a race (the `guard_one` trigger fired): re-read and decide again.
@@ -119,6 +123,29 @@ pub trait Env {
     fn now(&self) -> i64;
     /// Fills `buf` with cryptographically secure random bytes.
     fn fill_random(&self, buf: &mut [u8]);
+    /// Unix time in milliseconds (webhook schedules); runtimes with a finer clock override it.
+    fn now_ms(&self) -> i64 {
+        self.now().saturating_mul(1000)
+    }
+}
+
+/// A cache where staleness is harmless (Workers KV): values may be old or missing, so callers
+/// store their own freshness bound in the value and fall back to the [`Db`] on a miss.
+#[allow(async_fn_in_trait)]
+pub trait Cache {
+    async fn get(&self, key: &str) -> Option<String>;
+    /// Best effort: a failed put only costs a later miss.
+    async fn put(&self, key: &str, value: String);
+}
+
+/// No cache at all (SQLite runtimes, where the database read is as cheap as a cache read).
+pub struct NoCache;
+
+impl Cache for NoCache {
+    async fn get(&self, _key: &str) -> Option<String> {
+        None
+    }
+    async fn put(&self, _key: &str, _value: String) {}
 }
 
 /// A fresh prefixed id from the environment's randomness.

@@ -5,7 +5,10 @@ use std::cell::{Cell, RefCell};
 use vinr_shared::api::{Group, handle};
 use vinr_shared::http::{Request, Response};
 use vinr_shared::keys::{KeyKind, hash_key, new_key};
-use vinr_shared::port::{Db, DbError, Env, Row, SqlValue, Stmt};
+use vinr_shared::auth;
+use vinr_shared::port::{Cache, Db, DbError, Env, Row, SqlValue, Stmt};
+use vinr_shared::webhooks::runner::{self, Report, Scope, Transport};
+use vinr_shared::webhooks::signature;
 
 struct SqliteDb(rusqlite::Connection);
 
@@ -104,7 +107,9 @@ fn account(db: &SqliteDb, env: &TestEnv, id: &str) -> (String, String, String) {
 
 fn world() -> World {
     let conn = rusqlite::Connection::open_in_memory().unwrap();
-    for f in ["../schema/migrations/0001_init.sql", "../schema/migrations/0002_webhooks.sql"] {
+    let mut files: Vec<_> = std::fs::read_dir("../schema/migrations").unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    for f in files.iter().filter(|f| f.extension().is_some_and(|x| x == "sql")) {
         conn.execute_batch(&std::fs::read_to_string(f).unwrap()).unwrap();
     }
     let db = SqliteDb(conn);
@@ -115,15 +120,7 @@ fn world() -> World {
 }
 
 fn group_of(path: &str) -> Group {
-    if path.starts_with("/v1/customers") {
-        Group::Customers
-    } else if path.starts_with("/v1/webhooks") || path.starts_with("/v1/events") {
-        Group::Webhooks
-    } else if path.starts_with("/v1/payment_methods") {
-        Group::PaymentMethods
-    } else {
-        Group::Payments
-    }
+    Group::for_path(path).unwrap_or(Group::Payments)
 }
 
 impl World {
@@ -288,4 +285,89 @@ fn webhook_endpoints_fan_out_events_in_the_same_commit() {
     assert_eq!(per(all["id"].as_str().unwrap()), 2);
     // Pending: the failed payment's event for `ep`, and the last payment's for the alias endpoint.
     assert_eq!(w.count("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'"), 2);
+}
+
+/// The Worker's delivery path (webhooks::runner) over real SQL, with a scripted HTTP client.
+struct FakeTransport<'a> {
+    db: &'a SqliteDb,
+    now: &'a Cell<i64>,
+    statuses: RefCell<Vec<Result<u16, String>>>,
+    sent: RefCell<Vec<(String, Vec<(&'static str, String)>, String)>>,
+}
+
+impl Transport for FakeTransport<'_> {
+    async fn post(&self, url: &str, headers: Vec<(&'static str, String)>, body: String, _timeout_ms: u64) -> Result<u16, String> {
+        // While an attempt is in flight its delivery is leased: no other consumer sees it as due.
+        let now_ms = self.now.get() * 1000;
+        let due = self.db.0.query_row("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?", [now_ms], |r| r.get::<_, i64>(0)).unwrap();
+        assert_eq!(due, 0, "a leased delivery is not due for anyone else");
+        self.sent.borrow_mut().push((url.to_string(), headers, body));
+        self.statuses.borrow_mut().remove(0)
+    }
+}
+
+#[test]
+fn runner_sends_signed_leases_and_reschedules() {
+    let w = world();
+    let (_, ep) = w.post("/v1/webhooks", "url=http://127.0.0.1:9/hook&enabled_events[]=payment.succeeded");
+    let secret = ep["secret"].as_str().unwrap().to_string();
+    w.post("/v1/payments", "amount=5000&currency=EUR&payment_method=pm_card_visa");
+    let (_, evs) = w.get("/v1/events?type=payment.succeeded");
+    let evt = evs["data"][0]["id"].as_str().unwrap().to_string();
+    let t = FakeTransport { db: &w.db, now: &w.env.now, statuses: RefCell::new(vec![Ok(500), Err("connection refused".into()), Ok(204)]), sent: RefCell::new(vec![]) };
+    let run = |scope| pollster::block_on(runner::run(&w.db, &w.env, &t, scope, 10, 1.0)).unwrap();
+
+    let r = run(Scope::Event(&evt));
+    assert_eq!((r.attempted, r.succeeded), (1, 0));
+    let next = r.next_due.expect("a failed attempt is retried");
+    assert_eq!(w.count("SELECT attempts FROM webhook_deliveries"), 1);
+    {
+        let sent = t.sent.borrow();
+        let (url, headers, body) = &sent[0];
+        assert_eq!(url, "http://127.0.0.1:9/hook");
+        let sig = &headers.iter().find(|(k, _)| *k == signature::HEADER).unwrap().1;
+        assert_eq!(signature::verify(&secret, sig, body.as_bytes(), w.env.now.get(), 300), Ok(()));
+        assert_eq!(serde_json::from_str::<serde_json::Value>(body).unwrap()["id"], evt.as_str());
+    }
+    // Not due yet: nothing is sent.
+    assert_eq!(run(Scope::Event(&evt)).attempted, 0);
+    w.env.now.set(next.div_euclid(1000) + 1);
+    let r = run(Scope::AllDue);
+    assert_eq!((r.attempted, r.succeeded), (1, 0));
+    w.env.now.set(r.next_due.unwrap().div_euclid(1000) + 1);
+    let r = run(Scope::Event(&evt));
+    assert_eq!((r.attempted, r.succeeded, r.next_due), (1, 1, None));
+    assert_eq!(w.count("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'succeeded' AND attempts = 3 AND last_status_code = 204"), 1);
+    assert_eq!(run(Scope::AllDue), Report::default());
+}
+
+#[derive(Default)]
+struct MemCache(RefCell<std::collections::HashMap<String, String>>);
+
+impl Cache for MemCache {
+    async fn get(&self, key: &str) -> Option<String> {
+        self.0.borrow().get(key).cloned()
+    }
+    async fn put(&self, key: &str, value: String) {
+        self.0.borrow_mut().insert(key.to_string(), value);
+    }
+}
+
+#[test]
+fn cached_key_lookups_expire_so_revocation_takes_effect() {
+    let w = world();
+    let cache = MemCache::default();
+    let req = |key: &str| Request { method: "GET".into(), path: "/v1/payments".into(), query: String::new(), headers: vec![("authorization".into(), format!("Bearer {key}"))], body: vec![] };
+    let auth = |key: &str, now: i64| pollster::block_on(auth::authenticate_cached(&w.db, &cache, now, &req(key)));
+    let t0 = w.env.now.get();
+    assert_eq!(auth(&w.sk, t0).unwrap().id, "acct_A");
+    assert_eq!(cache.0.borrow().len(), 1, "a secret key's lookup is cached");
+    assert!(!cache.0.borrow().keys().next().unwrap().contains(&w.sk), "the cache key is the key's hash");
+    assert_eq!(auth(&w.pk, t0).unwrap_err().status, 403);
+    assert_eq!(auth("sk_test_unknownunknownunknown", t0).unwrap_err().code, "api_key_invalid");
+    assert_eq!(cache.0.borrow().len(), 1, "failures and public keys are not cached");
+    w.db.0.execute("UPDATE api_keys SET revoked_at = 1 WHERE account_id = 'acct_A'", []).unwrap();
+    // Within the bound the cached answer stands; after it, the revocation is seen.
+    assert!(auth(&w.sk, t0 + auth::KEY_CACHE_SECS).is_ok());
+    assert_eq!(auth(&w.sk, t0 + auth::KEY_CACHE_SECS + 1).unwrap_err().code, "api_key_revoked");
 }

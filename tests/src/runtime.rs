@@ -3,9 +3,23 @@
 //!
 //! - `vinr` (default): `vinr dev` from this workspace (binary from `VINR_BIN`, default
 //!   `<workspace>/target/release/vinr`), on a fresh data directory and a free loopback port.
+//! - `wrangler`: the Cloudflare Worker under `wrangler dev --local` (workerd with local D1, KV,
+//!   Queues and Durable Objects), state in a fresh `--persist-to` directory. Needs the toolchain
+//!   of `scripts/cloudflare-tools.sh`; every wrangler command runs through
+//!   `scripts/cloudflare-env.sh`. The accounts are made by `vinr account create --sql` and loaded
+//!   with `wrangler d1 execute`. `wrangler dev` never fires cron triggers, so the backend plays
+//!   Cloudflare's scheduler: while it runs, a thread calls `GET /__scheduled?cron=*+*+*+*+*`
+//!   (exposed by `--test-scheduled`) every second, where production fires every minute. See
+//!   [`wrangler`].
 //!
-//! To add a runtime (e.g. `wrangler dev`), implement [`Backend`] and add an arm to [`start`].
+//! Every server runs in its own session (process group), which is what `stop` signals, so that
+//! helpers it starts (wrangler's node processes, workerd) go with it; it also gets
+//! `PR_SET_PDEATHSIG`, and carries `VINR_CONFORMANCE_DIR=<its dir>` in its environment so that
+//! a later run can find and end what a killed test process left behind.
+//!
+//! To add a runtime, implement [`Backend`] and add an arm to [`start_with_env`].
 
+use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -15,6 +29,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+pub mod wrangler;
 
 /// Keys of one account as `vinr account create --json` prints them.
 #[derive(Clone, Debug)]
@@ -82,7 +98,10 @@ pub fn start_with_env(env: &[(&str, &str)]) -> Runtime {
     let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     match which.as_str() {
         "vinr" => VinrDev::start(env),
-        other => panic!("VINR_TEST_RUNTIME={other}: unknown runtime (known: vinr). Add a Backend in tests/src/runtime.rs."),
+        "wrangler" => wrangler::Wrangler::start(env),
+        other => panic!(
+            "VINR_TEST_RUNTIME={other}: unknown runtime (known: vinr, wrangler). Add a Backend in tests/src/runtime.rs."
+        ),
     }
 }
 
@@ -130,13 +149,28 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("bind a free port").port()
 }
 
+/// Both accounts' keys and the backend that serves them, as the tests see them.
+fn runtime(a: AccountKeys, b: AccountKeys, backend: Box<dyn Backend>) -> Runtime {
+    Runtime {
+        base_url: backend.base_url(),
+        secret_key: a.secret_key,
+        public_key: a.public_key,
+        live_secret_key: a.live_secret_key,
+        live_public_key: a.live_public_key,
+        account: a.account,
+        b_secret_key: b.secret_key,
+        b_account: b.account,
+        backend,
+    }
+}
+
 /// `vinr dev` on its own data directory.
 pub struct VinrDev {
     bin: PathBuf,
     root: PathBuf,
     data_dir: PathBuf,
     port: u16,
-    child: Option<Child>,
+    server: Option<Server>,
     /// Extra environment variables of the server.
     env: Vec<(String, String)>,
 }
@@ -146,26 +180,27 @@ impl VinrDev {
         std::env::var_os("VINR_BIN").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target/release/vinr"))
     }
 
-    fn start(env: Vec<(String, String)>) -> Runtime {
-        let root = workspace_root();
+    /// [`Self::bin`], which must exist.
+    fn checked_bin() -> PathBuf {
         let bin = Self::bin();
         assert!(bin.exists(), "{} does not exist: build it (cargo build --release -p vinr) or set VINR_BIN", bin.display());
+        bin
+    }
+
+    fn start(env: Vec<(String, String)>) -> Runtime {
+        let root = workspace_root();
+        let bin = Self::checked_bin();
         let data_dir = new_data_dir(&root);
-        let a = create_account(&bin, &root, &data_dir);
-        let b = create_account(&bin, &root, &data_dir);
-        let mut dev = VinrDev { bin, root, data_dir, port: 0, child: None, env };
+        let create = |dir: &Path| {
+            let mut args = vec![OsString::from("--data-dir")];
+            args.push(dir.into());
+            create_account(&bin, &root, &args)
+        };
+        let a = create(&data_dir);
+        let b = create(&data_dir);
+        let mut dev = VinrDev { bin, root, data_dir, port: 0, server: None, env };
         dev.spawn();
-        Runtime {
-            base_url: dev.base_url(),
-            secret_key: a.secret_key,
-            public_key: a.public_key,
-            live_secret_key: a.live_secret_key,
-            live_public_key: a.live_public_key,
-            account: a.account,
-            b_secret_key: b.secret_key,
-            b_account: b.account,
-            backend: Box::new(dev),
-        }
+        runtime(a, b, Box::new(dev))
     }
 
     fn log_file(&self) -> PathBuf {
@@ -174,7 +209,6 @@ impl VinrDev {
 
     fn spawn(&mut self) {
         self.port = free_port();
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_file()).expect("open server log");
         let mut cmd = Command::new(&self.bin);
         cmd.args(["dev", "--no-build", "--listen"])
             .arg(format!("127.0.0.1:{}", self.port))
@@ -183,58 +217,15 @@ impl VinrDev {
             .current_dir(&self.root)
             .env_remove("VINR_LISTEN")
             .env_remove("VINR_DATA_DIR")
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log fd"))
-            .stderr(log);
-        #[cfg(target_os = "linux")]
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            // The server dies with the thread that started it (see `shared`).
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                Ok(())
-            });
-        }
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {}: {e}", self.bin.display()));
-        self.child = Some(child);
-        self.wait_ready();
-    }
-
-    /// Polls (up to 60 s) until the server answers an HTTP request.
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                panic!("vinr dev exited early ({status}); log {}:\n{}", self.log_file().display(), tail(&self.log_file()));
-            }
-            if probe(self.port) {
-                return;
-            }
-            if Instant::now() > deadline {
-                panic!("vinr dev did not answer on port {} within 60 s; log:\n{}", self.port, tail(&self.log_file()));
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        let server = Server::spawn(&mut cmd, &self.data_dir, &self.log_file(), "vinr dev");
+        let server = self.server.insert(server);
+        server.wait_ready(self.port, Duration::from_secs(60));
     }
 
     fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            unsafe {
-                libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
-            }
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                match child.try_wait() {
-                    Ok(Some(_)) => break,
-                    Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-                    _ => {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        break;
-                    }
-                }
-            }
+        if let Some(server) = self.server.take() {
+            server.stop();
         }
     }
 }
@@ -251,23 +242,13 @@ impl Backend for VinrDev {
         Some(self.log_file())
     }
     fn exit_cleanup(&self) -> Box<dyn Fn() + Send + Sync> {
-        let pid = self.child.as_ref().map(|c| c.id() as libc::pid_t);
+        let pgid = self.server.as_ref().map(|s| s.pgid);
         let dir = self.data_dir.clone();
         Box::new(move || {
-            if let Some(pid) = pid {
-                unsafe {
-                    libc::kill(pid, libc::SIGTERM);
-                    for _ in 0..200 {
-                        if libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) != 0 {
-                            break;
-                        }
-                        libc::usleep(25_000);
-                    }
-                }
+            if let Some(pgid) = pgid {
+                kill_group(pgid, Duration::from_secs(5));
             }
-            if std::env::var_os("VINR_KEEP_DATA").is_none() {
-                let _ = std::fs::remove_dir_all(&dir);
-            }
+            remove_data_dir(&dir);
         })
     }
 }
@@ -275,24 +256,173 @@ impl Backend for VinrDev {
 impl Drop for VinrDev {
     fn drop(&mut self) {
         self.stop();
-        if std::env::var_os("VINR_KEEP_DATA").is_none() {
-            let _ = std::fs::remove_dir_all(&self.data_dir);
+        remove_data_dir(&self.data_dir);
+    }
+}
+
+/// Unless `VINR_KEEP_DATA` is set.
+fn remove_data_dir(dir: &Path) {
+    if std::env::var_os("VINR_KEEP_DATA").is_none() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// A server process, leader of its own session and so of a process group that also holds
+/// whatever it starts.
+struct Server {
+    child: Child,
+    pgid: libc::pid_t,
+    log: PathBuf,
+    what: &'static str,
+}
+
+impl Server {
+    /// Spawns `cmd` with stdin from /dev/null and stdout+stderr appended to `log`, in a new
+    /// session. It gets SIGTERM when the thread that started it ends (see [`shared`]), and
+    /// `VINR_CONFORMANCE_DIR=dir` (inherited by its children) for [`kill_strays`].
+    fn spawn(cmd: &mut Command, dir: &Path, log: &Path, what: &'static str) -> Server {
+        let out = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("open server log");
+        cmd.env(STRAY_MARKER, dir).stdin(Stdio::null()).stdout(out.try_clone().expect("log fd")).stderr(out);
+        #[cfg(target_os = "linux")]
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                if libc::setsid() < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {what} ({:?}): {e}", cmd.get_program()));
+        let pgid = child.id() as libc::pid_t;
+        Server { child, pgid, log: log.to_path_buf(), what }
+    }
+
+    /// Polls until the server answers an HTTP request on `port`.
+    fn wait_ready(&mut self, port: u16, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                kill_group(self.pgid, Duration::from_secs(2));
+                panic!("{} exited early ({status}); log {}:\n{}", self.what, self.log.display(), tail(&self.log));
+            }
+            if probe(port) {
+                return;
+            }
+            if Instant::now() > deadline {
+                kill_group(self.pgid, Duration::from_secs(5));
+                let _ = self.child.wait();
+                panic!(
+                    "{} did not answer on port {port} within {} s; log {}:\n{}",
+                    self.what,
+                    within.as_secs(),
+                    self.log.display(),
+                    tail(&self.log)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGTERM to the whole group; SIGKILL to what is left after a grace period.
+    fn stop(mut self) {
+        kill_group(self.pgid, Duration::from_secs(10));
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The environment variable that marks a server's processes with its data directory.
+const STRAY_MARKER: &str = "VINR_CONFORMANCE_DIR";
+
+/// SIGTERM to process group `pgid`, then SIGKILL once `grace` has passed with members left.
+/// Reaps the leader if it is our child (the others are reparented and reaped by init).
+fn kill_group(pgid: libc::pid_t, grace: Duration) {
+    unsafe {
+        if libc::kill(-pgid, libc::SIGTERM) != 0 {
+            return; // no such group
+        }
+    }
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        unsafe {
+            libc::waitpid(pgid, std::ptr::null_mut(), libc::WNOHANG);
+        }
+        if !group_alive(pgid) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    unsafe {
+        libc::kill(-pgid, libc::SIGKILL);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && group_alive(pgid) {
+        unsafe {
+            libc::waitpid(pgid, std::ptr::null_mut(), libc::WNOHANG);
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Whether process group `pgid` has a member that is not a zombie.
+fn group_alive(pgid: libc::pid_t) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return unsafe { libc::kill(-pgid, 0) == 0 };
+    };
+    entries.flatten().any(|e| {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { return false };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+        // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { return false };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        fields.len() > 2 && fields[0] != "Z" && fields[2].parse::<libc::pid_t>() == Ok(pgid)
+    })
+}
+
+/// Ends the processes that carry `VINR_CONFORMANCE_DIR=dir`: servers of a test process that was
+/// killed before it could stop them (e.g. workerd, which outlives a killed wrangler).
+fn kill_strays(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return };
+    let marker = format!("{STRAY_MARKER}={}", dir.display()).into_bytes();
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<libc::pid_t>().ok()) else { continue };
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
+        if environ.split(|b| *b == 0).any(|kv| kv == marker.as_slice()) {
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
         }
     }
 }
 
 /// Any HTTP answer at all means the server is up.
 fn probe(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    if s.write_all(b"GET /v1/payments HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").is_err() {
-        return false;
-    }
-    let mut buf = [0u8; 16];
-    matches!(s.read(&mut buf), Ok(n) if n >= 12 && buf.starts_with(b"HTTP/1."))
+    http_get(port, "/v1/payments", Duration::from_secs(5)).is_some()
 }
 
-/// `target/conformance/<pid>-<n>`; directories of processes that are gone are removed first.
+/// `GET path` on loopback; the status line and headers of the answer (or None: no HTTP answer).
+fn http_get(port: u16, path: &str, timeout: Duration) -> Option<String> {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    let _ = s.set_read_timeout(Some(timeout));
+    let _ = s.set_write_timeout(Some(timeout));
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").as_bytes()).ok()?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    // Up to the end of the headers (the body does not matter here).
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    (buf.len() >= 12 && buf.starts_with(b"HTTP/1.")).then(|| String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// `target/conformance/<pid>-<n>`; directories of processes that are gone are removed first
+/// (with any server process of theirs still running).
 fn new_data_dir(root: &Path) -> PathBuf {
     static N: AtomicU32 = AtomicU32::new(0);
     let base = root.join("target/conformance");
@@ -303,6 +433,7 @@ fn new_data_dir(root: &Path) -> PathBuf {
                 && pid != std::process::id()
                 && !Path::new(&format!("/proc/{pid}")).exists()
             {
+                kill_strays(&e.path());
                 let _ = std::fs::remove_dir_all(e.path());
             }
         }
@@ -313,10 +444,11 @@ fn new_data_dir(root: &Path) -> PathBuf {
     dir
 }
 
-fn create_account(bin: &Path, root: &Path, data_dir: &Path) -> AccountKeys {
+/// `vinr account create --json <args>`: the new account's keys.
+fn create_account(bin: &Path, root: &Path, args: &[OsString]) -> AccountKeys {
     let out = Command::new(bin)
-        .args(["account", "create", "--json", "--data-dir"])
-        .arg(data_dir)
+        .args(["account", "create", "--json"])
+        .args(args)
         .current_dir(root)
         .env_remove("VINR_DATA_DIR")
         .output()

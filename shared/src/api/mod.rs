@@ -8,12 +8,12 @@ pub mod payments;
 mod store;
 pub mod webhooks;
 
-use crate::auth::{Account, authenticate};
+use crate::auth::{Account, authenticate_cached};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{Request, Response};
 use crate::idempotency::{self, Claim};
 use crate::params::Params;
-use crate::port::{Db, DbError, Env, Stmt, new_id};
+use crate::port::{Cache, Db, DbError, Env, NoCache, SqlValue, Stmt, new_id};
 use serde_json::Value;
 
 /// A route group: one Spin component (or one mount in the Worker) serves each.
@@ -24,6 +24,22 @@ pub enum Group {
     PaymentMethods,
     /// `/v1/webhooks` and `/v1/events`.
     Webhooks,
+}
+
+impl Group {
+    /// The group serving `path`: spin.toml's routes, for runtimes that mount every group in one
+    /// program (the Worker). None for paths outside the API.
+    pub fn for_path(path: &str) -> Option<Group> {
+        let rest = path.strip_prefix("/v1/")?;
+        let first = rest.split('/').next().unwrap_or("");
+        Some(match first {
+            "payments" | "charges" => Group::Payments,
+            "customers" => Group::Customers,
+            "payment_methods" => Group::PaymentMethods,
+            "webhooks" | "events" => Group::Webhooks,
+            _ => return None,
+        })
+    }
 }
 
 /// What a handler decided: the response body and the writes that make it true.
@@ -100,16 +116,41 @@ fn json_response(status: u16, body: Vec<u8>) -> Response {
 
 /// Serves one request for a route group. Never fails: every error becomes its JSON response.
 pub async fn handle<D: Db, E: Env>(group: Group, req: &Request, db: &D, env: &E) -> Response {
+    handle_cached(group, req, db, env, &NoCache).await.response
+}
+
+/// A served request and the ids of the events its committed writes stored (in order), for a
+/// runtime that pushes events to a queue once they are durable.
+pub struct Served {
+    pub response: Response,
+    pub events: Vec<String>,
+}
+
+/// As [`handle`], with API-key lookups cached in `cache`.
+pub async fn handle_cached<D: Db, E: Env, C: Cache>(group: Group, req: &Request, db: &D, env: &E, cache: &C) -> Served {
     let request_id = new_id(env, "req_");
-    let mut resp = match serve(group, req, db, env).await {
+    let mut events = Vec::new();
+    let mut response = match serve(group, req, db, env, cache, &mut events).await {
         Ok(r) => r,
         Err(e) => Response::json(e.status, &e.to_json()),
     };
-    resp.headers.push(("request-id".into(), request_id));
-    resp
+    response.headers.push(("request-id".into(), request_id));
+    Served { response, events }
 }
 
-async fn serve<D: Db, E: Env>(group: Group, req: &Request, db: &D, env: &E) -> ApiResult<Response> {
+/// The ids of the events that `writes` store.
+fn event_ids(writes: &[Stmt]) -> Vec<String> {
+    writes
+        .iter()
+        .filter(|s| s.sql == crate::events::INSERT_SQL)
+        .filter_map(|s| match s.params.first() {
+            Some(SqlValue::Text(id)) => Some(id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn serve<D: Db, E: Env, C: Cache>(group: Group, req: &Request, db: &D, env: &E, cache: &C, events: &mut Vec<String>) -> ApiResult<Response> {
     let path = req.path.trim_end_matches('/');
     let segs: Vec<&str> = match path.strip_prefix("/v1/") {
         Some(rest) => rest.split('/').collect(),
@@ -121,7 +162,8 @@ async fn serve<D: Db, E: Env>(group: Group, req: &Request, db: &D, env: &E) -> A
         Group::PaymentMethods => payment_methods::route(&req.method, &segs)?,
         Group::Webhooks => webhooks::route(&req.method, &segs)?,
     };
-    let acct = authenticate(db, req).await?;
+    let now = env.now();
+    let acct = authenticate_cached(db, cache, now, req).await?;
     let is_post = req.method == "POST";
     let mut params = if is_post { Params::from_body(req.header("content-type"), &req.body)? } else { Params::from_query(&req.query)? };
     let mut key = req.header("idempotency-key").or_else(|| req.header("x-idempotency-key")).map(str::to_string);
@@ -135,7 +177,6 @@ async fn serve<D: Db, E: Env>(group: Group, req: &Request, db: &D, env: &E) -> A
     } else {
         key = None;
     }
-    let now = env.now();
     let cx = Ctx { db, env, acct, now };
     if let Some(k) = &key {
         idempotency::check_key(k)?;
@@ -164,8 +205,12 @@ async fn serve<D: Db, E: Env>(group: Group, req: &Request, db: &D, env: &E) -> A
                 if writes.is_empty() {
                     return Ok(json_response(200, body));
                 }
+                let stored = event_ids(&writes);
                 match db.batch(writes).await {
-                    Ok(()) => return Ok(json_response(200, body)),
+                    Ok(()) => {
+                        *events = stored;
+                        return Ok(json_response(200, body));
+                    }
                     // Another request changed the object first: decide again on fresh state.
                     Err(DbError::Conflict) if attempt < ATTEMPTS => continue,
                     Err(e) => {

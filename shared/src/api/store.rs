@@ -45,7 +45,7 @@ pub fn guarded_update(table: &'static str, set: &'static str, mut set_params: Ve
     set_params.extend(sql_params![id, version]);
     [
         Stmt::new(format!("UPDATE {table} SET {set}, version = version + 1 WHERE id = ? AND version = ?"), set_params),
-        Stmt::new("INSERT INTO guard_one (n) VALUES (changes())", vec![]),
+        Stmt::new(crate::port::GUARD_ONE_SQL, vec![]),
     ]
 }
 

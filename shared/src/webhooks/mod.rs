@@ -4,5 +4,6 @@
 
 pub mod delivery;
 pub mod retry;
+pub mod runner;
 pub mod signature;
 pub mod url_policy;

@@ -1,0 +1,139 @@
+//! The Cloudflare Worker: the same API as the Spin components, one Worker for every route group.
+//! The domain is `vinr_shared`; this crate only translates requests and supplies the ports
+//! (D1, KV, the JS clock and CSPRNG, `fetch`).
+//!
+//! - `fetch`: serves `/v1/...`; every event a request commits is put on the `WEBHOOKS` queue after
+//!   the response is sent.
+//! - `queue`: sends the deliveries of each queued event (webhooks::runner) and queues the event
+//!   again for its next retry.
+//! - `scheduled` (cron, every minute): sends everything due, whatever the queue missed.
+
+mod d1;
+mod platform;
+mod terminal;
+
+use d1::D1Db;
+use platform::{FetchTransport, KvCache, WorkerEnv};
+use serde::{Deserialize, Serialize};
+use vinr_shared::api::{Group, handle_cached};
+use vinr_shared::http::Request as ApiRequest;
+use vinr_shared::params::MAX_BODY_BYTES;
+use vinr_shared::webhooks::runner::{self, Scope};
+use worker::{Context, Env, Headers, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent, event};
+
+pub use terminal::TerminalSession;
+
+/// A queue message: "deliver this event's webhooks".
+#[derive(Serialize, Deserialize)]
+struct Delivery {
+    event: String,
+}
+
+const QUEUE: &str = "WEBHOOKS";
+/// Deliveries one run sends at most (a queue message's event has one per endpoint).
+const RUN_LIMIT: i64 = 100;
+/// Cloudflare Queues delays a message by at most 12 hours.
+const MAX_QUEUE_DELAY_SECS: i64 = 12 * 3600;
+
+fn db(env: &Env) -> Result<D1Db> {
+    Ok(D1Db(env.d1("DB")?))
+}
+
+fn retry_scale(env: &Env) -> f64 {
+    env.var("VINR_RETRY_SCALE").ok().and_then(|v| v.to_string().parse::<f64>().ok()).filter(|s| *s > 0.0).unwrap_or(1.0)
+}
+
+#[event(fetch)]
+async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
+    let url = req.url()?;
+    let path = url.path().to_string();
+    let mut body = req.bytes().await.unwrap_or_default();
+    // The domain rejects anything longer than the limit; no need to keep more.
+    body.truncate(MAX_BODY_BYTES + 1);
+    let request = ApiRequest {
+        method: req.method().to_string(),
+        query: url.query().unwrap_or("").to_string(),
+        headers: req.headers().entries().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect(),
+        body,
+        path,
+    };
+    // Paths outside every group get the pipeline's own 404 (through any group's route table).
+    let group = Group::for_path(&request.path).unwrap_or(Group::Payments);
+    let cache = KvCache(env.kv("CACHE").ok());
+    let served = handle_cached(group, &request, &db(&env)?, &WorkerEnv, &cache).await;
+    if !served.events.is_empty() {
+        // After the response: the events are committed already, and the cron sweep delivers them
+        // even if this send is lost.
+        let events = served.events;
+        ctx.wait_until(async move {
+            if let Err(e) = enqueue(&env, events, 0).await {
+                worker::console_error!("webhook queue: send failed ({e}); the cron sweep will deliver");
+            }
+        });
+    }
+    let r = served.response;
+    let headers = Headers::new();
+    for (k, v) in &r.headers {
+        headers.append(k, v)?;
+    }
+    Ok(Response::from_bytes(r.body)?.with_status(r.status).with_headers(headers))
+}
+
+async fn enqueue(env: &Env, events: Vec<String>, delay_secs: u32) -> Result<()> {
+    let queue = env.queue(QUEUE)?;
+    let batch = worker::BatchMessageBuilder::new().messages(events.into_iter().map(|event| Delivery { event })).delay_seconds(delay_secs).build();
+    queue.send_batch(batch).await
+}
+
+#[event(queue)]
+async fn queue(batch: MessageBatch<Delivery>, env: Env, _ctx: Context) -> Result<()> {
+    let db = db(&env)?;
+    let scale = retry_scale(&env);
+    for msg in batch.messages()? {
+        let event = msg.into_body().event;
+        deliver_event(&env, &db, &event, scale).await?;
+    }
+    Ok(())
+}
+
+/// Runs the event's due deliveries; if some are still pending, looks again when the next one is
+/// due: at once (waiting in place) if that is under a second away, else by queueing the event
+/// again with a delay. A failure returns Err, so the queue retries the message.
+async fn deliver_event(env: &Env, db: &D1Db, event: &str, scale: f64) -> Result<()> {
+    // Sub-second retries only happen with a shrunk schedule (tests); bound the waiting anyway.
+    for _ in 0..50 {
+        let report = runner::run(db, &WorkerEnv, &FetchTransport, Scope::Event(event), RUN_LIMIT, scale).await.map_err(|e| worker::Error::RustError(format!("{e:?}")))?;
+        let Some(next) = report.next_due else { return Ok(()) };
+        let wait_ms = next - js_sys::Date::now() as i64;
+        if wait_ms >= 1000 {
+            let secs = (wait_ms + 999) / 1000;
+            // Beyond the queue's 12 h limit the cron sweep picks it up.
+            if secs <= MAX_QUEUE_DELAY_SECS {
+                enqueue(env, vec![event.to_string()], secs as u32).await?;
+            }
+            return Ok(());
+        }
+        if wait_ms > 0 {
+            worker::Delay::from(std::time::Duration::from_millis(wait_ms as u64)).await;
+        }
+    }
+    enqueue(env, vec![event.to_string()], 1).await
+}
+
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let Ok(db) = db(&env) else { return };
+    let scale = retry_scale(&env);
+    let started = js_sys::Date::now();
+    // Up to ~20 s of sweeping per invocation; the next minute's run continues.
+    while js_sys::Date::now() - started < 20_000.0 {
+        match runner::run(&db, &WorkerEnv, &FetchTransport, Scope::AllDue, RUN_LIMIT, scale).await {
+            Ok(r) if r.attempted > 0 => continue,
+            Ok(_) => break,
+            Err(e) => {
+                worker::console_error!("webhook sweep: {e:?}");
+                break;
+            }
+        }
+    }
+}

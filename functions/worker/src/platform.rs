@@ -1,0 +1,91 @@
+//! The Worker's side of the other ports: clock and randomness from the JS runtime, the API-key
+//! cache over KV, and webhook POSTs over `fetch`.
+
+use futures_util::future::{Either, select};
+use std::time::Duration;
+use vinr_shared::port::{Cache, Env};
+use vinr_shared::webhooks::runner::Transport;
+use wasm_bindgen::prelude::wasm_bindgen;
+use worker::kv::KvStore;
+use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit};
+
+#[wasm_bindgen]
+extern "C" {
+    /// Web Crypto's CSPRNG (the same source `crypto.randomUUID` uses).
+    #[wasm_bindgen(js_namespace = crypto, js_name = getRandomValues)]
+    fn get_random_values(buf: &mut [u8]);
+}
+
+pub struct WorkerEnv;
+
+impl Env for WorkerEnv {
+    fn now(&self) -> i64 {
+        self.now_ms().div_euclid(1000)
+    }
+    fn now_ms(&self) -> i64 {
+        js_sys::Date::now() as i64
+    }
+    fn fill_random(&self, buf: &mut [u8]) {
+        // getRandomValues fills at most 65,536 bytes per call.
+        for chunk in buf.chunks_mut(65_536) {
+            get_random_values(chunk);
+        }
+    }
+}
+
+/// KV as the API-key cache. Entries carry their own freshness bound (auth::KEY_CACHE_SECS);
+/// the KV TTL only keeps the namespace from filling up (60 s is KV's minimum).
+pub struct KvCache(pub Option<KvStore>);
+
+const KV_TTL_SECS: u64 = 60;
+
+impl Cache for KvCache {
+    async fn get(&self, key: &str) -> Option<String> {
+        self.0.as_ref()?.get(key).text().await.ok().flatten()
+    }
+    async fn put(&self, key: &str, value: String) {
+        if let Some(kv) = &self.0
+            && let Ok(put) = kv.put(key, value)
+        {
+            let _ = put.expiration_ttl(KV_TTL_SECS).execute().await;
+        }
+    }
+}
+
+/// Webhook POSTs through the Workers `fetch`.
+pub struct FetchTransport;
+
+impl Transport for FetchTransport {
+    async fn post(&self, url: &str, headers: Vec<(&'static str, String)>, body: String, timeout_ms: u64) -> Result<u16, String> {
+        let h = Headers::new();
+        for (k, v) in &headers {
+            h.set(k, v).map_err(|e| format!("invalid header {k}: {e}"))?;
+        }
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post).with_headers(h).with_body(Some(body.into()));
+        let req = Request::new_with_init(url, &init).map_err(|e| format!("invalid request: {e}"))?;
+        let controller = AbortController::default();
+        let signal = controller.signal();
+        let send = Fetch::Request(req);
+        let sending = std::pin::pin!(send.send_with_signal(&signal));
+        let timeout = Delay::from(Duration::from_millis(timeout_ms));
+        match select(sending, timeout).await {
+            Either::Left((Ok(mut resp), _)) => {
+                let status = resp.status_code();
+                // Drain the body so the connection can be reused; its content does not matter.
+                let _ = resp.bytes().await;
+                Ok(status)
+            }
+            Either::Left((Err(e), _)) => Err(short(&e.to_string())),
+            Either::Right(_) => {
+                controller.abort();
+                Err(format!("timed out after {} s", timeout_ms as f64 / 1000.0))
+            }
+        }
+    }
+}
+
+fn short(s: &str) -> String {
+    let s = s.trim();
+    if s.len() <= 200 { s.to_string() } else { format!("{}…", &s[..s.char_indices().nth(200).map_or(s.len(), |(i, _)| i)]) }
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The Cloudflare Worker (functions/worker), with the tools of scripts/cloudflare-tools.sh:
+#   bash scripts/worker.sh build    build functions/worker/build/ (a no-op when up to date);
+#                                   wrangler.toml's [build] command, so `wrangler dev` and
+#                                   `wrangler deploy` run it themselves
+#   bash scripts/worker.sh dev      local D1 migrations, then `wrangler dev --local` on
+#                                   127.0.0.1:${PORT:-8787} (state in .wrangler/state)
+#   bash scripts/worker.sh size     the bundle's size, raw and gzipped
+set -euo pipefail
+source "$(dirname "$0")/cloudflare-env.sh"
+cd "$VINR_ROOT"
+out=functions/worker/build
+case "${1:-}" in
+build)
+    if [ -f "$out/worker/shim.mjs" ] && [ -z "$(find shared functions/worker/src functions/worker/Cargo.toml Cargo.toml Cargo.lock \
+        -newer "$out/worker/shim.mjs" -name '*.rs' -o -newer "$out/worker/shim.mjs" -name 'Cargo.*' | head -1)" ]; then
+        echo "worker: up to date ($out)"
+        exit 0
+    fi
+    # --profile worker: opt-level "s" + LTO (Cargo.toml); worker-build then runs wasm-bindgen and
+    # wasm-opt (WASM_BINDGEN_BIN / WASM_OPT_BIN from cloudflare-env.sh).
+    (cd functions/worker && worker-build --profile worker)
+    ;;
+dev)
+    npx wrangler d1 migrations apply vinr --local
+    exec npx wrangler dev --local --ip 127.0.0.1 --port "${PORT:-8787}" --show-interactive-dev-session=false "${@:2}"
+    ;;
+size)
+    for f in "$out"/worker/*.wasm "$out"/worker/*.mjs "$out"/*.js; do
+        [ -f "$f" ] && printf '%-50s %9d bytes  %9d gzipped\n' "$f" "$(wc -c < "$f")" "$(gzip -9 -c "$f" | wc -c)"
+    done
+    ;;
+*)
+    echo "usage: $0 build|dev|size" >&2
+    exit 2
+    ;;
+esac
