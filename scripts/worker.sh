@@ -26,7 +26,7 @@ dev)
     exec npx wrangler dev --local --ip 127.0.0.1 --port "${PORT:-8787}" --show-interactive-dev-session=false "${@:2}"
     ;;
 size)
-    for f in "$out"/worker/*.wasm "$out"/worker/*.mjs "$out"/*.js; do
+    for f in "$out"/*.wasm "$out"/*.js; do
         [ -f "$f" ] && printf '%-50s %9d bytes  %9d gzipped\n' "$f" "$(wc -c < "$f")" "$(gzip -9 -c "$f" | wc -c)"
     done
     ;;

@@ -25,18 +25,23 @@ struct Opts {
     warmup: f64,
     baseline: bool,
     webhooks: bool,
+    /// `--runtimes vinr,wrangler`: the same create load against each runtime in turn (each started
+    /// fresh by the conformance harness), then a side-by-side table.
+    runtimes: Vec<String>,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: vinr-bench [--url http://127.0.0.1:8787 --key sk_test_...] [--connections 8] [--duration 10] [--warmup 2] [--baseline] [--webhooks]\n\
-         Without --url, starts `vinr dev` (binary: $VINR_BIN or target/release/vinr) on a fresh data dir."
+        "usage: vinr-bench [--url http://127.0.0.1:8787 --key sk_test_...] [--connections 8] [--duration 10] [--warmup 2] [--baseline] [--webhooks] [--runtimes vinr,wrangler]\n\
+         Without --url, starts `vinr dev` (binary: $VINR_BIN or target/release/vinr) on a fresh data dir,\n\
+         or each runtime of --runtimes in turn (as VINR_TEST_RUNTIME names them; wrangler needs\n\
+         scripts/cloudflare-tools.sh and scripts/worker.sh build first)."
     );
     std::process::exit(2)
 }
 
 fn parse_opts() -> Opts {
-    let mut o = Opts { url: None, key: None, connections: 8, duration: 10.0, warmup: 2.0, baseline: false, webhooks: false };
+    let mut o = Opts { url: None, key: None, connections: 8, duration: 10.0, warmup: 2.0, baseline: false, webhooks: false, runtimes: Vec::new() };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().unwrap_or_else(|| usage());
@@ -48,6 +53,7 @@ fn parse_opts() -> Opts {
             "--warmup" => o.warmup = val().parse().unwrap_or_else(|_| usage()),
             "--baseline" => o.baseline = true,
             "--webhooks" => o.webhooks = true,
+            "--runtimes" => o.runtimes = val().split(',').map(str::to_string).collect(),
             _ => usage(),
         }
     }
@@ -336,6 +342,9 @@ fn wasm_sizes(root: &std::path::Path) {
 fn main() {
     let o = parse_opts();
     let root = vinr_conformance::runtime::workspace_root();
+    if !o.runtimes.is_empty() {
+        return side_by_side(&o, &root);
+    }
     let mut _server = None;
     let (url, key) = match (&o.url, &o.key) {
         (Some(u), Some(k)) => (u.clone(), k.clone()),
@@ -362,6 +371,50 @@ fn main() {
     wasm_sizes(&root);
     if t.ok == 0 {
         std::process::exit(1);
+    }
+}
+
+/// `--runtimes`: create-payment load against each runtime, one after the other on the same
+/// machine, then one table.
+fn side_by_side(o: &Opts, root: &std::path::Path) {
+    let mut rows = Vec::new();
+    for name in &o.runtimes {
+        eprintln!("starting runtime {name}...");
+        // The harness picks its runtime from this variable; nothing else runs yet.
+        unsafe { std::env::set_var("VINR_TEST_RUNTIME", name) };
+        let rt = vinr_conformance::runtime::start();
+        let host = rt.base_url.trim_start_matches("http://").trim_end_matches('/').to_string();
+        println!("vinr-bench: runtime {name} at {}", rt.base_url);
+        // run_load reports, which leaves the latencies sorted.
+        let t = run_load(Load::CreatePayment, &host, &rt.secret_key, o);
+        let pct = |p: f64| if t.lat_us.is_empty() { 0.0 } else { t.lat_us[((p / 100.0) * (t.lat_us.len() - 1) as f64).round() as usize] as f64 / 1000.0 };
+        rows.push((name.clone(), t.ok as f64 / o.duration, pct(50.0), pct(99.0), t.other.values().sum::<u64>()));
+        drop(rt);
+    }
+    println!("== create payment, {} connections, {:.0} s each", o.connections, o.duration);
+    println!("   {:<10} {:>10} {:>9} {:>9} {:>8}", "runtime", "req/s", "p50 ms", "p99 ms", "errors");
+    for (name, rps, p50, p99, errs) in &rows {
+        println!("   {name:<10} {rps:>10.0} {p50:>9.2} {p99:>9.2} {errs:>8}");
+    }
+    wasm_sizes(root);
+    worker_size(root);
+    if rows.iter().any(|r| r.1 == 0.0) {
+        std::process::exit(1);
+    }
+}
+
+/// The Worker bundle (scripts/worker.sh build), raw and gzipped as Cloudflare counts it.
+fn worker_size(root: &std::path::Path) {
+    let dir = root.join("functions/worker/build");
+    println!("== worker bundle ({})", dir.display());
+    for f in ["index_bg.wasm", "index.js"] {
+        let path = dir.join(f);
+        let Ok(raw) = std::fs::read(&path) else {
+            println!("   {f}: not built");
+            continue;
+        };
+        let gz = std::process::Command::new("gzip").args(["-9", "-c"]).arg(&path).output().map(|o| o.stdout.len()).unwrap_or(0);
+        println!("   {f:<36} {:>9} bytes, {:>9} gzipped ({:.1} KiB)", raw.len(), gz, gz as f64 / 1024.0);
     }
 }
 
