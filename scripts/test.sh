@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Runs every test: domain unit tests, the native SQLite pipeline tests, the host's tests, and
-# the black-box conformance suite against `vinr dev`. Works on a fresh machine: it installs the
-# wasm target itself and builds everything it needs.
+# Runs every test: domain unit tests, the native SQLite pipeline tests, the host's tests, and the
+# black-box conformance suite against `vinr dev`, then the same conformance suite against the
+# Cloudflare Worker under `wrangler dev --local`. Works on a fresh machine: it installs the wasm
+# targets and the Workers toolchain itself (scripts/cloudflare-tools.sh, cached in
+# $VINR_TOOLS_DIR, default ~/.cache/vinr-tools) and builds everything it needs.
+# VINR_SKIP_WRANGLER=1 skips the second run (a quick local loop on `vinr dev` only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,3 +15,13 @@ cargo build --release -p vinr
 # Default members: shared, host, tests (conformance), bench. The conformance suite starts
 # target/release/vinr itself on free loopback ports with temporary data dirs.
 cargo test --release -- --test-threads=4
+
+if [ "${VINR_SKIP_WRANGLER:-}" = 1 ]; then
+    echo "VINR_SKIP_WRANGLER=1: not running the suite on wrangler dev"
+    exit 0
+fi
+bash scripts/cloudflare-tools.sh
+bash scripts/worker.sh build
+bash scripts/worker.sh size
+# The same suite, every test, against the Worker on workerd (local D1, KV, Queues, DO).
+VINR_TEST_RUNTIME=wrangler cargo test --release -p vinr-conformance -- --test-threads=4

@@ -28,7 +28,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
@@ -129,16 +129,24 @@ impl Wrangler {
             .arg(self.port.to_string())
             .arg("--inspector-port")
             .arg(inspector.to_string())
+            .args(["--inspector-ip", "127.0.0.1"])
             .arg("--persist-to")
             .arg(self.dir.join("state"))
             .args(["--show-interactive-dev-session=false", "--test-scheduled"]);
         for (k, v) in &self.vars {
             cmd.arg("--var").arg(format!("{k}:{v}"));
         }
+        // `wrangler dev` runs wrangler.toml's `[build]` command: the first start in this process
+        // may really build the Worker, and the runtimes started beside it must not build it too.
+        static FIRST_START: Mutex<bool> = Mutex::new(false);
+        let first_start = Some(FIRST_START.lock().unwrap_or_else(|e| e.into_inner())).filter(|started| !**started);
         let server = Server::spawn(&mut cmd, &self.dir, &self.log_file(), "wrangler dev");
         self.pgid.store(server.pgid, Ordering::SeqCst);
         let server = self.server.insert(server);
         server.wait_ready(self.port, READY_WITHIN);
+        if let Some(mut started) = first_start {
+            *started = true;
+        }
         self.cron_port.store(self.port, Ordering::SeqCst);
     }
 
@@ -206,7 +214,14 @@ fn wrangler_command(root: &Path, dir: &Path) -> Command {
         // Plain logs; wrangler's own debug log files beside ours instead of in ~/.wrangler.
         .env("NO_COLOR", "1")
         .env("FORCE_COLOR", "0")
-        .env("WRANGLER_LOG_PATH", dir.join("wrangler-logs"));
+        .env("WRANGLER_LOG_PATH", dir.join("wrangler-logs"))
+        // Loopback only: no banner (it checks npm for a newer wrangler), and no fetch of the
+        // `Request.cf` object from workers.cloudflare.com (the placeholder is used instead).
+        .env("WRANGLER_HIDE_BANNER", "true")
+        .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+        // Its own dev registry (Workers started by other `wrangler dev`s, for service bindings):
+        // runtimes started side by side are all "vinr-edge" and must not see one another.
+        .env("WRANGLER_REGISTRY_PATH", dir.join("registry"));
     cmd
 }
 
