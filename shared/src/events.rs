@@ -33,9 +33,15 @@ pub fn canonical_type(t: &str) -> &str {
     }
 }
 
-/// The statement that stores an event; its first parameter is the event id. The pipeline finds
-/// the events a batch committed by it (the Worker hands them to its webhook queue).
-pub const INSERT_SQL: &str = "INSERT INTO events (id, account_id, livemode, type, created, data) VALUES (?, ?, ?, ?, ?, ?)";
+const INSERT_SQL: &str = "INSERT INTO events (id, account_id, livemode, type, created, data) VALUES (?, ?, ?, ?, ?, ?)";
+
+/// The statement that creates an event's pending deliveries, one per subscribed endpoint; its
+/// first parameter is the event id, and the rows it changed are the deliveries it created.
+pub const FAN_OUT_SQL: &str = "INSERT INTO webhook_deliveries (id, account_id, livemode, endpoint_id, event_id, status, attempts, next_attempt_at, created_ms, created) \
+     SELECT 'wd_' || lower(hex(randomblob(12))), e.account_id, e.livemode, e.id, ?, 'pending', 0, ?, ?, ? \
+     FROM webhook_endpoints e \
+     WHERE e.account_id = ? AND e.livemode = ? AND e.deleted = 0 AND e.disabled = 0 \
+     AND EXISTS (SELECT 1 FROM json_each(e.enabled_events) j WHERE j.value = ? OR j.value = '*')";
 
 /// The event payload as stored and delivered: `{id, object, type, created, livemode, data}`
 /// where `data` is the full object that changed.
@@ -54,11 +60,7 @@ pub fn record(env: &impl Env, acct: &Account, kind: &str, now: i64, object: &Val
         Stmt::new(INSERT_SQL, sql_params![&id, &acct.id, acct.livemode, kind, now, event.to_string()]),
         // Ids are made in SQL because the number of subscribed endpoints is not known here.
         Stmt::new(
-            "INSERT INTO webhook_deliveries (id, account_id, livemode, endpoint_id, event_id, status, attempts, next_attempt_at, created_ms, created) \
-             SELECT 'wd_' || lower(hex(randomblob(12))), e.account_id, e.livemode, e.id, ?, 'pending', 0, ?, ?, ? \
-             FROM webhook_endpoints e \
-             WHERE e.account_id = ? AND e.livemode = ? AND e.deleted = 0 AND e.disabled = 0 \
-             AND EXISTS (SELECT 1 FROM json_each(e.enabled_events) j WHERE j.value = ? OR j.value = '*')",
+            FAN_OUT_SQL,
             sql_params![&id, now_ms, now_ms, now, &acct.id, acct.livemode, kind],
         ),
     ]

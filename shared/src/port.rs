@@ -115,6 +115,11 @@ pub trait Db {
     /// Runs every statement in one atomic unit: all apply or none does. A failing statement
     /// (e.g. the `guard_one` trigger) rolls the whole batch back.
     async fn batch(&self, stmts: Vec<Stmt>) -> Result<(), DbError>;
+    /// As [`Db::batch`], also returning how many rows each statement changed where the store
+    /// reports that for free (D1 does); None where it does not.
+    async fn batch_counted(&self, stmts: Vec<Stmt>) -> Result<Option<Vec<u64>>, DbError> {
+        self.batch(stmts).await.map(|()| None)
+    }
 }
 
 /// Clock and randomness.

@@ -2,7 +2,7 @@
 //! components send, without a wasm host. The black-box suite in tests/ covers the served product.
 
 use std::cell::{Cell, RefCell};
-use vinr_shared::api::{Group, handle};
+use vinr_shared::api::{self, Group, handle};
 use vinr_shared::http::{Request, Response};
 use vinr_shared::keys::{KeyKind, hash_key, new_key};
 use vinr_shared::auth;
@@ -60,6 +60,20 @@ impl Db for SqliteDb {
             }
         }
         self.0.execute_batch("COMMIT").map_err(|e| DbError::Other(e.to_string()))
+    }
+    // Counts like D1 does, so the pipeline's use of the counts is exercised here.
+    async fn batch_counted(&self, stmts: Vec<Stmt>) -> Result<Option<Vec<u64>>, DbError> {
+        self.0.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let mut counts = Vec::new();
+        for s in &stmts {
+            if let Err(e) = self.run(s) {
+                self.0.execute_batch("ROLLBACK").unwrap();
+                return Err(e);
+            }
+            counts.push(self.0.changes());
+        }
+        self.0.execute_batch("COMMIT").map_err(|e| DbError::Other(e.to_string()))?;
+        Ok(Some(counts))
     }
 }
 
@@ -370,4 +384,23 @@ fn cached_key_lookups_expire_so_revocation_takes_effect() {
     // Within the bound the cached answer stands; after it, the revocation is seen.
     assert!(auth(&w.sk, t0 + auth::KEY_CACHE_SECS).is_ok());
     assert_eq!(auth(&w.sk, t0 + auth::KEY_CACHE_SECS + 1).unwrap_err().code, "api_key_revoked");
+}
+
+#[test]
+fn served_events_are_those_with_deliveries_to_make() {
+    let w = world();
+    let create = || {
+        let body = "amount=5000&currency=EUR&payment_method=pm_card_visa";
+        let headers = vec![("authorization".into(), format!("Bearer {}", w.sk)), ("content-type".into(), "application/x-www-form-urlencoded".into())];
+        let req = Request { method: "POST".into(), path: "/v1/payments".into(), query: String::new(), headers, body: body.into() };
+        pollster::block_on(api::handle_cached(Group::Payments, &req, &w.db, &w.env, &vinr_shared::port::NoCache))
+    };
+    let s = create();
+    assert_eq!((s.response.status, s.events.len()), (200, 0), "no endpoint: nothing to queue");
+    w.post("/v1/webhooks", "url=http://127.0.0.1:9/f&enabled_events[]=payment.failed");
+    assert!(create().events.is_empty(), "no endpoint subscribes to payment.succeeded");
+    w.post("/v1/webhooks", "url=http://127.0.0.1:9/s&enabled_events[]=payment.succeeded");
+    let s = create();
+    let evt = w.get("/v1/events?type=payment.succeeded&limit=1").1["data"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(s.events, [evt]);
 }

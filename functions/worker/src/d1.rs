@@ -60,11 +60,18 @@ impl Db for D1Db {
     }
 
     async fn batch(&self, stmts: Vec<Stmt>) -> Result<(), DbError> {
+        self.batch_counted(stmts).await.map(|_| ())
+    }
+
+    async fn batch_counted(&self, stmts: Vec<Stmt>) -> Result<Option<Vec<u64>>, DbError> {
         let prepared = stmts.iter().map(|s| self.prepare(s)).collect::<Result<Vec<_>, _>>()?;
         let results = self.0.batch(prepared).await.map_err(db_error)?;
-        match results.iter().find_map(|r| r.error()) {
-            Some(e) => Err(DbError::from_message(e)),
-            None => Ok(()),
+        if let Some(e) = results.iter().find_map(|r| r.error()) {
+            return Err(DbError::from_message(e));
         }
+        // Every result carries `meta.changes`; if one cannot be read, report nothing rather than
+        // a wrong count.
+        let counts: Option<Vec<u64>> = results.iter().map(|r| r.meta().ok().flatten().and_then(|m| m.changes).map(|c| c as u64)).collect();
+        Ok(counts)
     }
 }

@@ -119,7 +119,8 @@ pub async fn handle<D: Db, E: Env>(group: Group, req: &Request, db: &D, env: &E)
     handle_cached(group, req, db, env, &NoCache).await.response
 }
 
-/// A served request and the ids of the events its committed writes stored (in order), for a
+/// A served request and the ids of the events its committed writes stored that have webhook
+/// deliveries to make (all of them where the store does not count rows), in order: for a
 /// runtime that pushes events to a queue once they are durable.
 pub struct Served {
     pub response: Response,
@@ -138,13 +139,14 @@ pub async fn handle_cached<D: Db, E: Env, C: Cache>(group: Group, req: &Request,
     Served { response, events }
 }
 
-/// The ids of the events that `writes` store.
-fn event_ids(writes: &[Stmt]) -> Vec<String> {
+/// The events whose deliveries `writes` fan out: (event id, index of the fan-out statement).
+fn fan_outs(writes: &[Stmt]) -> Vec<(String, usize)> {
     writes
         .iter()
-        .filter(|s| s.sql == crate::events::INSERT_SQL)
-        .filter_map(|s| match s.params.first() {
-            Some(SqlValue::Text(id)) => Some(id.clone()),
+        .enumerate()
+        .filter(|(_, s)| s.sql == crate::events::FAN_OUT_SQL)
+        .filter_map(|(i, s)| match s.params.first() {
+            Some(SqlValue::Text(id)) => Some((id.clone(), i)),
             _ => None,
         })
         .collect()
@@ -205,10 +207,11 @@ async fn serve<D: Db, E: Env, C: Cache>(group: Group, req: &Request, db: &D, env
                 if writes.is_empty() {
                     return Ok(json_response(200, body));
                 }
-                let stored = event_ids(&writes);
-                match db.batch(writes).await {
-                    Ok(()) => {
-                        *events = stored;
+                let fan_outs = fan_outs(&writes);
+                match db.batch_counted(writes).await {
+                    Ok(changed) => {
+                        // An event no endpoint subscribes to has nothing to deliver.
+                        *events = fan_outs.into_iter().filter(|(_, i)| changed.as_ref().is_none_or(|c| c.get(*i).is_none_or(|n| *n > 0))).map(|(id, _)| id).collect();
                         return Ok(json_response(200, body));
                     }
                     // Another request changed the object first: decide again on fresh state.
