@@ -3,8 +3,9 @@
 #   bash scripts/worker.sh build    build functions/worker/build/ (a no-op when up to date);
 #                                   wrangler.toml's [build] command, so `wrangler dev` and
 #                                   `wrangler deploy` run it themselves
-#   bash scripts/worker.sh dev      local D1 migrations, then `wrangler dev --local` on
-#                                   127.0.0.1:${PORT:-8787} (state in .wrangler/state)
+#   bash scripts/worker.sh dev      local D1 migrations, a sandbox account on first start, then
+#                                   `wrangler dev --local` on 127.0.0.1:${PORT:-8787} (state in
+#                                   .wrangler/state; extra arguments go to wrangler dev)
 #   bash scripts/worker.sh size     the bundle's size, raw and gzipped
 set -euo pipefail
 source "$(dirname "$0")/cloudflare-env.sh"
@@ -22,8 +23,18 @@ build)
     (cd functions/worker && worker-build --profile worker)
     ;;
 dev)
+    export CI=1 CLOUDFLARE_CF_FETCH_ENABLED=false WRANGLER_HIDE_BANNER=true
     npx wrangler d1 migrations apply vinr --local
-    exec npx wrangler dev --local --ip 127.0.0.1 --port "${PORT:-8787}" --show-interactive-dev-session=false "${@:2}"
+    # Like `vinr dev`: a sandbox account on first start (VINR_DEV_SECRET_KEY picks its secret key).
+    accounts=$(npx wrangler d1 execute vinr --local --json --command "SELECT count(*) AS n FROM accounts" | grep -o '"n": *[0-9]*' | grep -o '[0-9]*$')
+    if [ "${accounts:-0}" = 0 ]; then
+        cargo build --release -p vinr
+        ./target/release/vinr account create --sql .wrangler/account.sql ${VINR_DEV_SECRET_KEY:+--secret-key "$VINR_DEV_SECRET_KEY"}
+        npx wrangler d1 execute vinr --local --file .wrangler/account.sql >/dev/null
+        rm -f .wrangler/account.sql
+    fi
+    # --test-scheduled: GET /__scheduled runs the cron sweep (wrangler dev never fires crons).
+    exec npx wrangler dev --local --ip 127.0.0.1 --port "${PORT:-8787}" --show-interactive-dev-session=false --test-scheduled "${@:2}"
     ;;
 size)
     for f in "$out"/*.wasm "$out"/*.js; do
