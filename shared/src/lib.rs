@@ -19,3 +19,4 @@ pub mod objects;
 pub mod payment_flow;
 pub mod api;
 pub mod webhooks;
+pub mod openapi;

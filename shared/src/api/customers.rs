@@ -14,7 +14,7 @@ use crate::port::{Db, Env, Stmt};
 use crate::sql_params;
 use serde_json::{Value, json};
 
-const ROUTES: &[(&str, &str, &str)] = &[
+pub const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "customers", "create"),
     ("GET", "customers", "list"),
     ("GET", "customers/:id", "retrieve"),

@@ -27,13 +27,26 @@ pub enum Group {
 }
 
 impl Group {
+    pub const ALL: [Group; 4] = [Group::Payments, Group::Customers, Group::PaymentMethods, Group::Webhooks];
+
+    /// The group's route table: (method, pattern after `/v1/`, action).
+    pub fn routes(self) -> &'static [(&'static str, &'static str, &'static str)] {
+        match self {
+            Group::Payments => payments::ROUTES,
+            Group::Customers => customers::ROUTES,
+            Group::PaymentMethods => payment_methods::ROUTES,
+            Group::Webhooks => webhooks::ROUTES,
+        }
+    }
+
     /// The group serving `path`: spin.toml's routes, for runtimes that mount every group in one
     /// program (the Worker). None for paths outside the API.
     pub fn for_path(path: &str) -> Option<Group> {
         let rest = path.strip_prefix("/v1/")?;
         let first = rest.split('/').next().unwrap_or("");
         Some(match first {
-            "payments" | "charges" => Group::Payments,
+            // The OpenAPI document is served by the pipeline itself, in any group.
+            "payments" | "charges" | "openapi.json" => Group::Payments,
             "customers" => Group::Customers,
             "payment_methods" => Group::PaymentMethods,
             "webhooks" | "events" => Group::Webhooks,
@@ -158,6 +171,10 @@ async fn serve<D: Db, E: Env, C: Cache>(group: Group, req: &Request, db: &D, env
         Some(rest) => rest.split('/').collect(),
         None => return Err(route_not_found(&req.method, &[path.trim_start_matches('/')])),
     };
+    if req.method == "GET" && segs == ["openapi.json"] {
+        // Public: clients and mock generators fetch it without a key.
+        return Ok(json_response(200, crate::openapi::SERVED.as_bytes().to_vec()));
+    }
     let route = match group {
         Group::Payments => payments::route(&req.method, &segs)?,
         Group::Customers => customers::route(&req.method, &segs)?,

@@ -14,7 +14,7 @@ use crate::port::{Db, Env, Stmt};
 use crate::sql_params;
 use serde_json::Value;
 
-const ROUTES: &[(&str, &str, &str)] = &[
+pub const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "payment_methods", "create"),
     ("GET", "payment_methods", "list"),
     ("GET", "payment_methods/:id", "retrieve"),

@@ -18,7 +18,7 @@ use crate::processor::{self, AuthOutcome};
 use crate::sql_params;
 use serde_json::{Value, json};
 
-const ROUTES: &[(&str, &str, &str)] = &[
+pub const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "payments", "create"),
     ("GET", "payments", "list"),
     ("GET", "payments/:id", "retrieve"),

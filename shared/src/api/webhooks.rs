@@ -14,7 +14,7 @@ use crate::webhooks::url_policy;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-const ROUTES: &[(&str, &str, &str)] = &[
+pub const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "webhooks", "create"),
     ("GET", "webhooks", "list"),
     ("GET", "webhooks/:id", "retrieve"),
