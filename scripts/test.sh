@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: domain unit tests, the native SQLite pipeline tests, the host's tests, and the
-# black-box conformance suite against `vinr dev`, then the same conformance suite against the
+# black-box conformance suite against `vinr dev`, schema-driven fuzzing of `vinr dev` with
+# schemathesis (scripts/fuzz.sh), then the same conformance suite against the
 # Cloudflare Worker under `wrangler dev --local`. Works on a fresh machine: it installs the wasm
 # targets and the Workers toolchain itself (scripts/cloudflare-tools.sh, cached in
 # $VINR_TOOLS_DIR, default ~/.cache/vinr-tools) and builds everything it needs.
@@ -15,6 +16,8 @@ cargo build --release -p vinr
 # Default members: shared, host, tests (conformance), bench. The conformance suite starts
 # target/release/vinr itself on free loopback ports with temporary data dirs.
 cargo test --release -- --test-threads=4
+# Schemathesis over the served OpenAPI document against `vinr dev` (fixed seed, bounded).
+bash scripts/fuzz.sh
 
 if [ "${VINR_SKIP_WRANGLER:-}" = 1 ]; then
     echo "VINR_SKIP_WRANGLER=1: not running the suite on wrangler dev"

@@ -10,13 +10,15 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub param: Option<String>,
+    /// For a 405: the methods the path does allow (the response's `Allow` header, RFC 9110).
+    pub allow: Option<String>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: u16, kind: &'static str, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, kind, code, message: message.into(), param: None }
+        ApiError { status, kind, code, message: message.into(), param: None, allow: None }
     }
 
     pub fn with_param(mut self, param: impl Into<String>) -> Self {

@@ -53,7 +53,7 @@ fn schemas() -> Value {
     let mut card_details = card.clone();
     card_details["properties"]["three_d_secure"] = json!({ "anyOf": [{ "type": "null" }, object(json!({ "version": { "type": "string" }, "result": { "type": "string" } }))] });
     card_details["required"].as_array_mut().unwrap().push(json!("three_d_secure"));
-    json!({
+    let mut all = json!({
         "Error": object(json!({ "error": {
             "type": "object",
             "required": ["type", "code", "message"],
@@ -141,7 +141,42 @@ fn schemas() -> Value {
         "WebhookEndpointList": list_of("WebhookEndpoint"),
         "WebhookDeliveryList": list_of("WebhookDelivery"),
         "EventList": list_of("Event"),
-    })
+    });
+    for (name, example) in examples() {
+        all[name]["examples"] = json!([example]);
+    }
+    all
+}
+
+/// One real response body per main object (taken from the sandbox), shown in the reference.
+fn examples() -> Vec<(&'static str, Value)> {
+    let customer = json!({
+        "id": "cust_UHSVoJDcj5cNexvJ9BnLPxdK", "object": "customer", "email": "jenny.rosen@example.com", "name": "Jenny Rosen",
+        "phone": null, "description": null, "default_payment_method": null, "metadata": {}, "livemode": false, "created": 1795272391,
+    });
+    vec![
+        ("Error", json!({ "error": { "type": "invalid_request_error", "code": "parameter_missing", "message": "Missing required param: amount.", "param": "amount" } })),
+        ("Customer", customer),
+        ("PaymentMethod", json!({
+            "id": "pm_DdDmLNq092R7BusVeeI2BOqC", "object": "payment_method", "type": "card",
+            "card": { "brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2034, "fingerprint": "1Zp3v24OnqUAIt82", "funding": "credit" },
+            "billing_details": { "name": null, "email": null, "phone": null }, "customer": "cust_UHSVoJDcj5cNexvJ9BnLPxdK",
+            "metadata": {}, "livemode": false, "created": 1795272391,
+        })),
+        ("Payment", json!({
+            "id": "pay_fq3kJ94WcJdm1DOQWCvIFtN2", "object": "payment", "amount": 5000, "amount_authorized": 5000, "amount_capturable": 0,
+            "amount_received": 5000, "amount_reversed": 0, "currency": "EUR", "status": "succeeded", "capture_method": "automatic",
+            "customer": null, "payment_method": "pm_card_visa", "latest_charge": "ch_dLePC5XOKVC0dViHXtB8AWso", "description": null,
+            "metadata": { "order_id": "6735" }, "return_url": null, "routing": { "preferred_acquirer": null, "acquirer": "acq_eu_1" },
+            "on_behalf_of": null, "statement_descriptor": null, "next_action": null, "last_payment_error": null, "adjustment": null,
+            "reversal": null, "canceled_at": null, "cancellation_reason": null, "livemode": false, "created": 1795272394,
+        })),
+        ("WebhookEndpoint", json!({
+            "id": "we_kb79Q58k7dbrzKqdQQjGBVRS", "object": "webhook_endpoint", "url": "https://example.com/vinr/webhooks", "description": null,
+            "enabled_events": ["payment.succeeded", "payment.failed"], "disabled": false, "status": "enabled", "failing_since": null,
+            "livemode": false, "created": 1795272391, "secret": "whsec_aBLGIDdVZkqRyOKdLG9zXSuBK41QPttr",
+        })),
+    ]
 }
 
 /// What one operation takes and returns.
@@ -193,7 +228,7 @@ fn op(group: Group, action: &str) -> Op {
                     "capture": { "type": "boolean", "description": "Seed 000: false means capture_method=manual." },
                     "routing": { "type": "object", "properties": { "preferred_acquirer": string(64) }, "additionalProperties": false },
                     "on_behalf_of": string(100), "statement_descriptor": string(22), "expand": expand(),
-                    "idempotencyKey": { "type": "string", "maxLength": 255, "description": "Seed 000: the same as the Idempotency-Key header." },
+                    "idempotencyKey": { "type": "string", "pattern": "^[!-~]{1,255}$", "description": "Seed 000: the same as the Idempotency-Key header." },
                 }),
                 vec!["amount", "currency", "payment_method"],
             )),
@@ -286,6 +321,26 @@ fn op(group: Group, action: &str) -> Op {
     }
 }
 
+/// A request body that succeeds in the sandbox (`examples` of the request body; schemathesis's
+/// examples phase sends them).
+fn body_example(group: Group, action: &str) -> Option<Value> {
+    Some(match (group, action) {
+        (Group::Payments, "create") => json!({ "amount": 5000, "currency": "EUR", "payment_method": "pm_card_visa", "metadata": { "order_id": "6735" } }),
+        (Group::Payments, "capture") => json!({ "amount_to_capture": 4000 }),
+        (Group::Payments, "confirm") => json!({ "details": { "result": "authenticated" } }),
+        (Group::Payments, "cancel") => json!({ "cancellation_reason": "requested_by_customer" }),
+        (Group::Payments, "adjust") => json!({ "amount": 4500 }),
+        (Group::Payments, "reverse") => json!({ "amount": 1000 }),
+        (Group::Customers, "create") => json!({ "email": "jenny.rosen@example.com", "name": "Jenny Rosen" }),
+        (Group::Customers, "update") => json!({ "description": "Prefers email", "metadata": { "tier": "gold" } }),
+        (Group::PaymentMethods, "create") => json!({ "type": "card", "card": { "number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123" } }),
+        (Group::Webhooks, "create") => json!({ "url": "https://example.com/vinr/webhooks", "enabled_events": ["payment.succeeded", "payment.failed"] }),
+        (Group::Webhooks, "update") => json!({ "disabled": true }),
+        (Group::Webhooks, "roll_secret") => json!({ "expire_previous_after": 3600 }),
+        _ => return None,
+    })
+}
+
 fn error_response(description: &str) -> Value {
     json!({ "description": description, "content": { "application/json": { "schema": r("Error") } } })
 }
@@ -343,6 +398,11 @@ fn operation(group: Group, method: &str, pattern: &str, action: &str) -> Value {
                 "application/json": { "schema": schema },
             },
         });
+        if let Some(ex) = body_example(group, action) {
+            for media in ["application/x-www-form-urlencoded", "application/json"] {
+                o["requestBody"]["content"][media]["example"] = ex.clone();
+            }
+        }
     }
     o
 }
@@ -396,7 +456,7 @@ pub fn document() -> Value {
                 "IdempotencyKey": {
                     "name": "Idempotency-Key", "in": "header", "required": false,
                     "description": "Makes the POST safe to retry: the first response is stored and replayed (header idempotent-replayed: true) for 24 h or more.",
-                    "schema": { "type": "string", "minLength": 1, "maxLength": 255 },
+                    "schema": { "type": "string", "pattern": "^[!-~]{1,255}$" },
                 },
             },
             "schemas": schemas(),

@@ -236,10 +236,8 @@ impl Params {
         match self.raw(name) {
             None => Ok(None),
             Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(bad),
+            // An empty value (`limit=`) is not an integer: 400 rather than silently "absent".
             Some(Value::String(s)) if self.form => {
-                if s.is_empty() {
-                    return Ok(None);
-                }
                 let digits = s.strip_prefix('-').unwrap_or(s);
                 if digits.is_empty() || digits.len() > 19 || !digits.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(bad());

@@ -146,7 +146,9 @@ fn routes_and_methods() {
     rt.get("/").send().err(404, "route_not_found");
     rt.get("/v1/payments/pay_000000000000000000000000/explode").send().err(404, "route_not_found");
     rt.post("/v1/payments/pay_000000000000000000000000/explode").send().err(404, "route_not_found");
-    rt.req("DELETE", "/v1/payments").send().err(405, "method_not_allowed");
+    let r = rt.req("DELETE", "/v1/payments").send();
+    r.err(405, "method_not_allowed");
+    assert_eq!(r.header("allow"), Some("POST, GET"), "a 405 lists the allowed methods (RFC 9110){}", r.show());
     rt.req("PUT", "/v1/payments/pay_000000000000000000000000").send().err(405, "method_not_allowed");
     rt.get("/v1/payments/pay_000000000000000000000000/capture").send().err(405, "method_not_allowed");
     rt.req("PATCH", "/v1/customers").send().err(405, "method_not_allowed");
@@ -178,4 +180,13 @@ fn form_encoding_details() {
     create_form(rt, "amount=5000&currency=EUR&payment_method=pm_card_visa&description=%FF").err_param(400, "parameter_invalid", "description");
     let r = create_form(rt, "amount=5000&currency=EUR&payment_method=pm_card_visa&metadata[a]]=1");
     r.err_in(&[400], &["parameter_invalid", "parameter_unknown"]);
+}
+
+/// Found by schemathesis: `created[gte]=` (empty) was taken as "no filter" and answered 200.
+#[test]
+fn empty_integers_are_invalid_not_absent() {
+    let rt = shared();
+    rt.get("/v1/events?created[gte]=").send().err_param(400, "parameter_invalid_integer", "created[gte]");
+    rt.get("/v1/payments?limit=").send().err_param(400, "parameter_invalid_integer", "limit");
+    create_form(rt, "amount=&currency=EUR&payment_method=pm_card_visa").err_param(400, "parameter_invalid_integer", "amount");
 }

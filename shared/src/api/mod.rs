@@ -90,7 +90,7 @@ pub struct Route {
 /// Matches `segs` (the path after `/v1/`) against a table of `(method, pattern, action)`, where a
 /// pattern segment `:id` captures the id. A path that matches with another method is a 405.
 pub fn match_route(table: &[(&str, &str, &'static str)], method: &str, segs: &[&str]) -> ApiResult<Route> {
-    let mut path_known = false;
+    let mut allowed: Vec<&str> = Vec::new();
     for (m, pattern, action) in table {
         let pat: Vec<&str> = pattern.split('/').collect();
         if pat.len() != segs.len() {
@@ -109,11 +109,13 @@ pub fn match_route(table: &[(&str, &str, &'static str)], method: &str, segs: &[&
             if *m == method {
                 return Ok(Route { action, id });
             }
-            path_known = true;
+            allowed.push(m);
         }
     }
-    if path_known {
-        Err(ApiError::new(405, "invalid_request_error", "method_not_allowed", format!("{method} is not allowed on this path.")))
+    if !allowed.is_empty() {
+        let mut e = ApiError::new(405, "invalid_request_error", "method_not_allowed", format!("{method} is not allowed on this path."));
+        e.allow = Some(allowed.join(", "));
+        Err(e)
     } else {
         Err(route_not_found(method, segs))
     }
@@ -146,7 +148,13 @@ pub async fn handle_cached<D: Db, E: Env, C: Cache>(group: Group, req: &Request,
     let mut events = Vec::new();
     let mut response = match serve(group, req, db, env, cache, &mut events).await {
         Ok(r) => r,
-        Err(e) => Response::json(e.status, &e.to_json()),
+        Err(e) => {
+            let mut r = Response::json(e.status, &e.to_json());
+            if let Some(allow) = e.allow {
+                r.headers.push(("allow".into(), allow));
+            }
+            r
+        }
     };
     response.headers.push(("request-id".into(), request_id));
     Served { response, events }
