@@ -243,7 +243,7 @@ fn op(group: Group, action: &str) -> Op {
             Some((json!({ "details": { "type": "object", "properties": { "result": { "type": "string", "enum": ["authenticated", "failed"] } }, "additionalProperties": false }, "expand": expand() }), vec![])),
             r("Payment"),
         ),
-        (Group::Payments, "cancel") => o("Cancel a payment", vec![], Some((json!({ "cancellation_reason": string(100), "expand": expand() }), vec![])), r("Payment")),
+        (Group::Payments, "cancel") => o("Cancel a payment", vec![], Some((json!({ "cancellation_reason": { "type": "string", "enum": crate::payment_flow::CANCELLATION_REASONS }, "expand": expand() }), vec![])), r("Payment")),
         (Group::Payments, "adjust") => o("Adjust an authorized amount", vec![], Some((json!({ "amount": amount(), "expand": expand() }), vec!["amount"])), r("Payment")),
         (Group::Payments, "reverse") => o("Reverse (release) all or part of an authorization", vec![], Some((json!({ "amount": amount(), "expand": expand() }), vec![])), r("Payment")),
         (Group::Payments, "charge") => o("Retrieve a charge", vec![], None, r("Charge")),

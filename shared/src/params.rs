@@ -222,6 +222,16 @@ impl Params {
         }
     }
 
+    /// A string that must be one of `allowed`. Unlike free text, an empty value is not
+    /// "absent": `status=` is an invalid status (400), not a missing filter.
+    pub fn one_of(&self, name: &str, allowed: &[&str]) -> ApiResult<Option<String>> {
+        match self.raw(name) {
+            None => Ok(None),
+            Some(Value::String(s)) if allowed.contains(&s.as_str()) => Ok(Some(s.clone())),
+            Some(_) => Err(ApiError::invalid(name, "parameter_invalid", format!("{name} must be one of: {}.", allowed.join(", ")))),
+        }
+    }
+
     pub fn required_string(&self, name: &str, max: usize) -> ApiResult<String> {
         self.string(name, max)?.ok_or_else(|| ApiError::missing(name))
     }

@@ -190,3 +190,19 @@ fn empty_integers_are_invalid_not_absent() {
     rt.get("/v1/payments?limit=").send().err_param(400, "parameter_invalid_integer", "limit");
     create_form(rt, "amount=&currency=EUR&payment_method=pm_card_visa").err_param(400, "parameter_invalid_integer", "amount");
 }
+
+/// Found by schemathesis: `status=` (empty) on deliveries was taken as "no filter". An empty
+/// value of an enumerated parameter is invalid, wherever it appears.
+#[test]
+fn empty_enumerated_values_are_invalid_not_absent() {
+    let rt = shared();
+    let we = rt.post("/v1/webhooks").form("url=http://127.0.0.1:9/x&enabled_events[]=*").send().ok();
+    let we = we["id"].as_str().unwrap();
+    rt.get(&format!("/v1/webhooks/{we}/deliveries?status=")).send().err_param(400, "parameter_invalid", "status");
+    rt.get("/v1/payment_methods?type=").send().err_param(400, "parameter_invalid", "type");
+    create_form(rt, "amount=5000&currency=EUR&payment_method=pm_card_visa&capture_method=").err_param(400, "parameter_invalid", "capture_method");
+    let held = create_form(rt, "amount=5000&currency=EUR&payment_method=pm_card_visa&capture_method=manual").ok();
+    let id = held["id"].as_str().unwrap();
+    rt.post(&format!("/v1/payments/{id}/cancel")).form("cancellation_reason=").send().err_param(400, "parameter_invalid", "cancellation_reason");
+    assert_eq!(get_payment(rt, id)["status"], "requires_capture", "the refused cancel changed nothing");
+}

@@ -123,11 +123,8 @@ fn year_month(unix: i64) -> (i64, i64) {
 
 async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
     p.allow_only(&["type", "card", "billing_details", "metadata", "customer"])?;
-    if let Some(t) = p.string("type", 20)?
-        && t != "card"
-    {
-        return Err(ApiError::invalid("type", "parameter_invalid", "Only type 'card' is supported."));
-    }
+    // Only cards exist.
+    p.one_of("type", &["card"])?;
     let card = p.object("card")?.ok_or_else(|| ApiError::missing("card"))?;
     card.allow_only_in("card", &["number", "exp_month", "exp_year", "cvc"])?;
     let raw = card.string_named("number", "card[number]", 30)?.ok_or_else(|| ApiError::missing("card[number]"))?;
@@ -260,11 +257,8 @@ async fn detach<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Outcom
 async fn list<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
     p.allow_only(&["limit", "starting_after", "ending_before", "customer", "type"])?;
     let page = Page::from_params(p)?;
-    if let Some(t) = p.string("type", 20)?
-        && t != "card"
-    {
-        return Err(ApiError::invalid("type", "parameter_invalid", "Only type 'card' is supported."));
-    }
+    // Only cards exist.
+    p.one_of("type", &["card"])?;
     let (filter, filter_params) = match p.string("customer", 100)? {
         Some(c) => (" AND customer_id = ?".to_string(), sql_params![c]),
         None => (String::new(), vec![]),

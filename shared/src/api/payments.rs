@@ -53,12 +53,7 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
         "confirm" => confirm(cx, id, p).await,
         "cancel" => {
             p.allow_only(&["cancellation_reason", "expand"])?;
-            let reason = p.string("cancellation_reason", 40)?;
-            if let Some(r) = &reason
-                && !CANCELLATION_REASONS.contains(&r.as_str())
-            {
-                return Err(ApiError::invalid("cancellation_reason", "parameter_invalid", format!("cancellation_reason must be one of {}.", CANCELLATION_REASONS.join(", "))));
-            }
+            let reason = p.one_of("cancellation_reason", CANCELLATION_REASONS)?;
             let now = cx.now;
             transition(cx, id, p, |pay, _| payment_flow::cancel(pay, reason.clone(), now)).await
         }
@@ -192,11 +187,10 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
 }
 
 fn capture_method(p: &Params) -> ApiResult<CaptureMethod> {
-    let explicit = match p.string("capture_method", 20)?.as_deref() {
-        None => None,
-        Some("automatic") => Some(CaptureMethod::Automatic),
+    let explicit = match p.one_of("capture_method", &["automatic", "manual"])?.as_deref() {
         Some("manual") => Some(CaptureMethod::Manual),
-        Some(_) => return Err(ApiError::invalid("capture_method", "parameter_invalid", "capture_method must be 'automatic' or 'manual'.")),
+        Some(_) => Some(CaptureMethod::Automatic),
+        None => None,
     };
     // Seed 000's `capture: false` means manual capture.
     let legacy = p.boolean("capture")?.map(|c| if c { CaptureMethod::Automatic } else { CaptureMethod::Manual });

@@ -263,10 +263,7 @@ async fn deliveries<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> 
     load_path::<WebhookEndpoint, _, _>(cx, "webhook_endpoints", "", "webhook endpoint", id).await?;
     let mut filter = " AND endpoint_id = ?".to_string();
     let mut filter_params = sql_params![id];
-    if let Some(s) = p.string("status", 20)? {
-        if !["pending", "succeeded", "failed"].contains(&s.as_str()) {
-            return Err(ApiError::invalid("status", "parameter_invalid", "status must be pending, succeeded or failed."));
-        }
+    if let Some(s) = p.one_of("status", &["pending", "succeeded", "failed"])? {
         filter.push_str(" AND status = ?");
         filter_params.push(SqlValue::Text(s));
     }
