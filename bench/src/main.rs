@@ -297,15 +297,17 @@ fn run_load(load: Load, host: &str, key: &str, o: &Opts) -> Tally {
     total
 }
 
+/// The `p`th percentile (0-100) of sorted microsecond latencies, in milliseconds; 0 if none.
+fn percentile_ms(sorted_us: &[u32], p: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return 0.0;
+    }
+    sorted_us[((p / 100.0) * (sorted_us.len() - 1) as f64).round() as usize] as f64 / 1000.0
+}
+
 fn report(load: Load, t: &mut Tally, o: &Opts, client_cpu: f64, wall: f64) {
     t.lat_us.sort_unstable();
-    let pct = |p: f64| -> f64 {
-        if t.lat_us.is_empty() {
-            return 0.0;
-        }
-        let i = ((p / 100.0) * (t.lat_us.len() - 1) as f64).round() as usize;
-        t.lat_us[i] as f64 / 1000.0
-    };
+    let pct = |p: f64| percentile_ms(&t.lat_us, p);
     let others: u64 = t.other.values().sum();
     println!("== {}", load.name());
     println!("   {} connections, {:.0} s measured after {:.0} s warm-up", o.connections, o.duration, o.warmup);
@@ -387,7 +389,7 @@ fn side_by_side(o: &Opts, root: &std::path::Path) {
         println!("vinr-bench: runtime {name} at {}", rt.base_url);
         // run_load reports, which leaves the latencies sorted.
         let t = run_load(Load::CreatePayment, &host, &rt.secret_key, o);
-        let pct = |p: f64| if t.lat_us.is_empty() { 0.0 } else { t.lat_us[((p / 100.0) * (t.lat_us.len() - 1) as f64).round() as usize] as f64 / 1000.0 };
+        let pct = |p: f64| percentile_ms(&t.lat_us, p);
         rows.push((name.clone(), t.ok as f64 / o.duration, pct(50.0), pct(99.0), t.other.values().sum::<u64>()));
         drop(rt);
     }

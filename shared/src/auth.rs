@@ -29,14 +29,6 @@ pub fn presented_key(req: &Request) -> Option<&str> {
     req.header("x-api-key").map(str::trim)
 }
 
-/// Resolves the request's key to its account. Missing, malformed, unknown or revoked: 401.
-/// A public key: 403, since every endpoint served here is a server endpoint.
-pub async fn authenticate(db: &impl Db, req: &Request) -> ApiResult<Account> {
-    let key = presented_key(req).ok_or_else(missing_key)?;
-    let shape = key_shape(key).ok_or_else(invalid_key)?;
-    lookup(db, &hash_key(key), &shape).await
-}
-
 fn missing_key() -> ApiError {
     unauthorized("api_key_missing", "No API key provided. Send 'Authorization: Bearer sk_test_...' or 'X-Api-Key: sk_test_...'.")
 }
@@ -50,10 +42,13 @@ fn invalid_key() -> ApiError {
 /// it holds however long the cache itself keeps (or propagates) the value.
 pub const KEY_CACHE_SECS: i64 = 30;
 
-/// As [`authenticate`], with successful secret-key lookups cached for [`KEY_CACHE_SECS`]. Only
-/// successes are cached (a new key works at once; unknown keys cannot fill the cache), under
-/// the key's hash, never the key itself.
-pub async fn authenticate_cached(db: &impl Db, cache: &impl Cache, now: i64, req: &Request) -> ApiResult<Account> {
+/// Resolves the request's key to its account. Missing, malformed, unknown or revoked: 401.
+/// A public key: 403, since every endpoint served here is a server endpoint.
+///
+/// Successful secret-key lookups are cached in `cache` (pass `NoCache` for none) for
+/// [`KEY_CACHE_SECS`]. Only successes are cached (a new key works at once; unknown keys cannot
+/// fill the cache), under the key's hash, never the key itself.
+pub async fn authenticate(db: &impl Db, cache: &impl Cache, now: i64, req: &Request) -> ApiResult<Account> {
     let key = presented_key(req).ok_or_else(missing_key)?;
     let shape = key_shape(key).ok_or_else(invalid_key)?;
     let hash = hash_key(key);

@@ -416,12 +416,17 @@ fn group_name(g: Group) -> &'static str {
     }
 }
 
+/// A route table pattern (`payments/:id/capture`) as an OpenAPI path (`/v1/payments/{id}/capture`).
+fn path_of(pattern: &str) -> String {
+    format!("/v1/{}", pattern.replace(":id", "{id}"))
+}
+
 /// The whole document.
 pub fn document() -> Value {
     let mut paths: Map<String, Value> = Map::new();
     for group in Group::ALL {
         for (method, pattern, action) in group.routes() {
-            let path = format!("/v1/{}", pattern.replace(":id", "{id}"));
+            let path = path_of(pattern);
             let entry = paths.entry(path).or_insert_with(|| json!({}));
             entry[method.to_ascii_lowercase()] = operation(group, method, pattern, action);
         }
@@ -490,7 +495,7 @@ mod tests {
         }
         let mut served: Vec<(String, String)> = Group::ALL
             .iter()
-            .flat_map(|g| g.routes().iter().map(|(m, p, _)| (m.to_string(), format!("/v1/{}", p.replace(":id", "{id}")))))
+            .flat_map(|g| g.routes().iter().map(|(m, p, _)| (m.to_string(), path_of(p))))
             .collect();
         served.push(("GET".into(), "/v1/openapi.json".into()));
         documented.sort();

@@ -8,7 +8,7 @@ pub mod payments;
 mod store;
 pub mod webhooks;
 
-use crate::auth::{Account, authenticate_cached};
+use crate::auth::{Account, authenticate};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{Request, Response};
 use crate::idempotency::{self, Claim};
@@ -190,7 +190,7 @@ async fn serve<D: Db, E: Env, C: Cache>(group: Group, req: &Request, db: &D, env
         Group::Webhooks => webhooks::route(&req.method, &segs)?,
     };
     let now = env.now();
-    let acct = authenticate_cached(db, cache, now, req).await?;
+    let acct = authenticate(db, cache, now, req).await?;
     let is_post = req.method == "POST";
     let mut params = if is_post { Params::from_body(req.header("content-type"), &req.body)? } else { Params::from_query(&req.query)? };
     let mut key = req.header("idempotency-key").or_else(|| req.header("x-idempotency-key")).map(str::to_string);

@@ -13,14 +13,25 @@ pub const USER_AGENT: &str = "VINR-Webhooks/1.0";
 /// `last_error` of an attempt refused because a live endpoint resolved to a non-public address.
 pub const NOT_ALLOWED: &str = "address not allowed";
 
+/// The due-deliveries query with an extra `WHERE` condition (a string literal) first: the rows
+/// [`Job::from_row`] reads, oldest first.
+#[macro_export]
+macro_rules! due_deliveries_sql {
+    ($condition:literal) => {
+        concat!(
+            "SELECT d.id, d.event_id, d.endpoint_id, d.next_attempt_at, d.attempts, d.created_ms, e.data, ",
+            "w.url, w.secret, w.previous_secret, w.previous_expires_at, w.livemode, w.disabled, w.deleted ",
+            "FROM webhook_deliveries d ",
+            "JOIN events e ON e.id = d.event_id ",
+            "JOIN webhook_endpoints w ON w.id = d.endpoint_id ",
+            "WHERE ", $condition, " d.status = 'pending' AND d.next_attempt_at <= ? ",
+            "ORDER BY d.next_attempt_at LIMIT ?"
+        )
+    };
+}
+
 /// Due deliveries, oldest first, with everything needed to send them. Binds: now (unix ms), limit.
-pub const DUE_SQL: &str = "SELECT d.id, d.event_id, d.endpoint_id, d.next_attempt_at, d.attempts, d.created_ms, e.data, \
-     w.url, w.secret, w.previous_secret, w.previous_expires_at, w.livemode, w.disabled, w.deleted \
-     FROM webhook_deliveries d \
-     JOIN events e ON e.id = d.event_id \
-     JOIN webhook_endpoints w ON w.id = d.endpoint_id \
-     WHERE d.status = 'pending' AND d.next_attempt_at <= ? \
-     ORDER BY d.next_attempt_at LIMIT ?";
+pub const DUE_SQL: &str = due_deliveries_sql!("");
 
 /// The earliest pending attempt (leases included), to know how long a dispatcher may sleep.
 pub const EARLIEST_DUE_SQL: &str = "SELECT min(next_attempt_at) FROM webhook_deliveries WHERE status = 'pending'";

@@ -8,14 +8,8 @@ use super::{retry, url_policy};
 use crate::port::{Db, DbError, Env, GUARD_ONE_SQL, Stmt};
 use crate::sql_params;
 
-/// [`DUE_SQL`] for one event's deliveries. Binds: now (unix ms), event id, limit.
-pub const DUE_FOR_EVENT_SQL: &str = "SELECT d.id, d.event_id, d.endpoint_id, d.next_attempt_at, d.attempts, d.created_ms, e.data, \
-     w.url, w.secret, w.previous_secret, w.previous_expires_at, w.livemode, w.disabled, w.deleted \
-     FROM webhook_deliveries d \
-     JOIN events e ON e.id = d.event_id \
-     JOIN webhook_endpoints w ON w.id = d.endpoint_id \
-     WHERE d.event_id = ? AND d.status = 'pending' AND d.next_attempt_at <= ? \
-     ORDER BY d.next_attempt_at LIMIT ?";
+/// [`DUE_SQL`] for one event's deliveries. Binds: event id, now (unix ms), limit.
+pub const DUE_FOR_EVENT_SQL: &str = crate::due_deliveries_sql!("d.event_id = ? AND");
 
 /// The runtime's HTTP client.
 #[allow(async_fn_in_trait)]
