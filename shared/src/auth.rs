@@ -12,6 +12,15 @@ pub struct Account {
     pub id: String,
     pub livemode: bool,
     pub fingerprint_key: String,
+    /// Seconds the sandbox clock runs ahead of real time (the test clock); always 0 live.
+    pub clock_offset: i64,
+}
+
+impl Account {
+    /// The account's clock: real time `wall` plus its sandbox offset.
+    pub fn clock(&self, wall: i64) -> i64 {
+        wall.saturating_add(self.clock_offset)
+    }
 }
 
 fn unauthorized(code: &'static str, msg: &str) -> ApiError {
@@ -45,14 +54,15 @@ pub const KEY_CACHE_SECS: i64 = 30;
 /// Resolves the request's key to its account. Missing, malformed, unknown or revoked: 401.
 /// A public key: 403, since every endpoint served here is a server endpoint.
 ///
-/// Successful secret-key lookups are cached in `cache` (pass `NoCache` for none) for
+/// Successful live secret-key lookups are cached in `cache` (pass `NoCache` for none) for
 /// [`KEY_CACHE_SECS`]. Only successes are cached (a new key works at once; unknown keys cannot
-/// fill the cache), under the key's hash, never the key itself.
+/// fill the cache), under the key's hash, never the key itself. Sandbox keys are always looked
+/// up: the lookup also reads the sandbox clock, which a test-clock advance moves at once.
 pub async fn authenticate(db: &impl Db, cache: &impl Cache, now: i64, req: &Request) -> ApiResult<Account> {
     let key = presented_key(req).ok_or_else(missing_key)?;
     let shape = key_shape(key).ok_or_else(invalid_key)?;
     let hash = hash_key(key);
-    if shape.kind != KeyKind::Secret {
+    if shape.kind != KeyKind::Secret || !shape.livemode {
         return lookup(db, &hash, &shape).await;
     }
     let cache_key = format!("apikey:{hash}");
@@ -73,13 +83,13 @@ fn from_cache(v: &str, now: i64, livemode: bool) -> Option<Account> {
     if v["until"].as_i64()? < now || v["livemode"].as_bool()? != livemode {
         return None;
     }
-    Some(Account { id: v["account"].as_str()?.to_string(), livemode, fingerprint_key: v["fingerprint_key"].as_str()?.to_string() })
+    Some(Account { id: v["account"].as_str()?.to_string(), livemode, fingerprint_key: v["fingerprint_key"].as_str()?.to_string(), clock_offset: 0 })
 }
 
 async fn lookup(db: &impl Db, hash: &str, shape: &crate::keys::KeyShape) -> ApiResult<Account> {
     let rows = db
         .query(Stmt::new(
-            "SELECT k.account_id, k.livemode, k.kind, k.revoked_at, a.fingerprint_key FROM api_keys k JOIN accounts a ON a.id = k.account_id WHERE k.key_hash = ?",
+            "SELECT k.account_id, k.livemode, k.kind, k.revoked_at, a.fingerprint_key, a.clock_offset FROM api_keys k JOIN accounts a ON a.id = k.account_id WHERE k.key_hash = ?",
             sql_params![hash],
         ))
         .await?;
@@ -104,5 +114,6 @@ async fn lookup(db: &impl Db, hash: &str, shape: &crate::keys::KeyShape) -> ApiR
         id: row[0].as_str().unwrap_or_default().to_string(),
         livemode,
         fingerprint_key: row[4].as_str().unwrap_or_default().to_string(),
+        clock_offset: if livemode { 0 } else { row[5].as_i64().unwrap_or(0) },
     })
 }

@@ -11,6 +11,10 @@ pub enum TestBehavior {
     Decline(&'static str),
     /// The issuer demands a 3-D Secure challenge before authorising.
     RequireThreeDs,
+    /// Approves; refunds of the payment fail shortly after they are made (docs/money.md).
+    RefundFails,
+    /// Approves; the payment is disputed shortly after it is captured (docs/money.md).
+    Disputed,
 }
 
 impl TestBehavior {
@@ -20,6 +24,8 @@ impl TestBehavior {
             TestBehavior::Approve => "approve",
             TestBehavior::Decline(c) => c,
             TestBehavior::RequireThreeDs => "three_d_secure",
+            TestBehavior::RefundFails => "refund_fail",
+            TestBehavior::Disputed => "dispute",
         }
     }
 
@@ -48,6 +54,8 @@ pub const TEST_CARDS: &[TestCard] = &[
     TestCard { number: "4000000000000069", brand: "visa", funding: "credit", behavior: TestBehavior::Decline("expired_card"), pm_id: "pm_card_expired" },
     TestCard { number: "4100000000000019", brand: "visa", funding: "credit", behavior: TestBehavior::Decline("lost_or_stolen"), pm_id: "pm_card_lost_or_stolen" },
     TestCard { number: "4000002760003184", brand: "visa", funding: "credit", behavior: TestBehavior::RequireThreeDs, pm_id: "pm_card_threeds" },
+    TestCard { number: "4000000000005126", brand: "visa", funding: "credit", behavior: TestBehavior::RefundFails, pm_id: "pm_card_refund_fail" },
+    TestCard { number: "4000000000000259", brand: "visa", funding: "credit", behavior: TestBehavior::Disputed, pm_id: "pm_card_dispute" },
 ];
 
 pub fn test_card_by_number(number: &str) -> Option<&'static TestCard> {

@@ -23,6 +23,19 @@ pub const TYPES: &[&str] = &[
     "payment_method.created",
     "payment_method.attached",
     "payment_method.detached",
+    "payment.refunded",
+    "refund.created",
+    "refund.failed",
+    "dispute.created",
+    "dispute.updated",
+    "dispute.closed",
+    "dispute.funds_withdrawn",
+    "dispute.funds_reinstated",
+    "settlement.created",
+    "payout.created",
+    "payout.updated",
+    "payout.paid",
+    "payout.failed",
 ];
 
 /// Seed 002 names an event differently from seed 001; accepted as input, stored canonically.
@@ -55,7 +68,8 @@ pub fn record(env: &impl Env, acct: &Account, kind: &str, now: i64, object: &Val
         "livemode": acct.livemode,
         "data": object,
     });
-    let now_ms = now.saturating_mul(1000);
+    // Deliveries run on the wall clock, whatever the account's sandbox clock says.
+    let now_ms = env.now_ms();
     [
         Stmt::new(INSERT_SQL, sql_params![&id, &acct.id, acct.livemode, kind, now, event.to_string()]),
         // Ids are made in SQL because the number of subscribed endpoints is not known here.

@@ -139,12 +139,26 @@ pub struct Payment {
     pub amount_received: i64,
     /// Released by reversals.
     pub amount_reversed: i64,
+    /// Refunded and not failed (docs/money.md).
+    #[serde(default)]
+    pub amount_refunded: i64,
+    /// Withdrawn by a dispute.
+    #[serde(default)]
+    pub amount_disputed: i64,
     pub currency: String,
     pub status: PaymentStatus,
     pub capture_method: CaptureMethod,
     pub customer: Option<String>,
     pub payment_method: Option<String>,
     pub latest_charge: Option<String>,
+    /// The `re_` ids of its refunds, oldest first.
+    #[serde(default)]
+    pub refunds: Vec<String>,
+    #[serde(default)]
+    pub dispute: Option<String>,
+    /// The `txn_` of its capture.
+    #[serde(default)]
+    pub balance_transaction: Option<String>,
     pub description: Option<String>,
     pub metadata: Metadata,
     pub return_url: Option<String>,
@@ -213,6 +227,136 @@ pub struct Charge {
     pub outcome: Outcome,
     pub payment_method: Option<String>,
     pub payment_method_details: PaymentMethodDetails,
+    pub livemode: bool,
+    pub created: i64,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundStatus {
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+impl RefundStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundStatus::Pending => "pending",
+            RefundStatus::Succeeded => "succeeded",
+            RefundStatus::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Refund {
+    pub id: String,
+    pub object: String,
+    pub amount: i64,
+    pub currency: String,
+    pub payment: String,
+    pub status: RefundStatus,
+    pub reason: Option<String>,
+    pub failure_reason: Option<String>,
+    pub balance_transaction: Option<String>,
+    pub failure_balance_transaction: Option<String>,
+    pub metadata: Metadata,
+    pub livemode: bool,
+    pub created: i64,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DisputeStatus {
+    NeedsResponse,
+    UnderReview,
+    Won,
+    Lost,
+}
+
+impl DisputeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisputeStatus::NeedsResponse => "needs_response",
+            DisputeStatus::UnderReview => "under_review",
+            DisputeStatus::Won => "won",
+            DisputeStatus::Lost => "lost",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+pub struct Evidence {
+    pub product_description: Option<String>,
+    pub customer_communication: Option<String>,
+    pub refund_policy: Option<String>,
+    pub shipping_tracking_number: Option<String>,
+    pub uncategorized_text: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EvidenceDetails {
+    pub due_by: i64,
+    pub submission_count: i64,
+    pub submitted_at: Option<i64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Dispute {
+    pub id: String,
+    pub object: String,
+    pub amount: i64,
+    pub currency: String,
+    pub payment: String,
+    pub status: DisputeStatus,
+    pub reason: String,
+    pub evidence: Evidence,
+    pub evidence_details: EvidenceDetails,
+    pub fee: i64,
+    pub balance_transactions: Vec<String>,
+    pub metadata: Metadata,
+    pub closed_at: Option<i64>,
+    pub livemode: bool,
+    pub created: i64,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PayoutStatus {
+    Pending,
+    InTransit,
+    Paid,
+    Failed,
+}
+
+impl PayoutStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayoutStatus::Pending => "pending",
+            PayoutStatus::InTransit => "in_transit",
+            PayoutStatus::Paid => "paid",
+            PayoutStatus::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Payout {
+    pub id: String,
+    pub object: String,
+    pub amount: i64,
+    pub currency: String,
+    pub status: PayoutStatus,
+    pub automatic: bool,
+    pub destination: String,
+    pub arrival_date: i64,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub balance_transaction: Option<String>,
+    pub failure_balance_transaction: Option<String>,
+    pub description: Option<String>,
+    pub metadata: Metadata,
     pub livemode: bool,
     pub created: i64,
 }

@@ -84,6 +84,9 @@ macro_rules! sql_params {
 /// (as [`DbError::Conflict`]) unless that write changed exactly one row.
 pub const GUARD_ONE_SQL: &str = "INSERT INTO guard_one (n) VALUES (changes())";
 
+/// As [`GUARD_ONE_SQL`] for a write that must change exactly `?` rows (bind the count).
+pub const GUARD_CHANGES_SQL: &str = "INSERT INTO guard_one (n) VALUES (changes() = ?)";
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum DbError {
     /// A guarded transition lost a race (the `guard_one` trigger fired): re-read and decide again.

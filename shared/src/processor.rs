@@ -62,7 +62,7 @@ pub fn authorize(behavior: TestBehavior, authenticated: bool, random: &[u8; 6]) 
     match behavior {
         TestBehavior::Decline(code) => AuthOutcome::Declined { decline_code: code },
         TestBehavior::RequireThreeDs if !authenticated => AuthOutcome::ChallengeRequired,
-        TestBehavior::Approve | TestBehavior::RequireThreeDs => {
+        TestBehavior::Approve | TestBehavior::RequireThreeDs | TestBehavior::RefundFails | TestBehavior::Disputed => {
             const DIGITS: &[u8] = b"0123456789ABCDEFGHJKLMNPQRSTUVWXYZ";
             let code = random.iter().map(|b| DIGITS[*b as usize % DIGITS.len()] as char).collect();
             AuthOutcome::Approved { authorization_code: code }

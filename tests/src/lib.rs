@@ -9,11 +9,13 @@
 
 pub mod fixtures;
 pub mod http;
+pub mod money;
 pub mod receiver;
 pub mod runtime;
 
 pub use fixtures::*;
 pub use http::{Req, Resp};
+pub use money::*;
 pub use receiver::{Hit, Receiver};
 pub use runtime::{Runtime, shared, start, start_with_env};
 pub use serde_json::{Value, json};

@@ -44,7 +44,7 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
             let body = json!({ "id": obj.id, "object": "customer", "deleted": true });
             let mut writes: Vec<Stmt> = guarded_update("customers", "deleted = ?", sql_params![1_i64], id, version).into();
             writes.extend(events::record(cx.env, &cx.acct, "customer.deleted", cx.now, &to_json(&obj)));
-            Ok(Outcome { body, writes })
+            Ok(Outcome::write(body, writes))
         }
         _ => unreachable!("every action in ROUTES is handled"),
     }
@@ -94,7 +94,7 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
         ),
     );
     writes.splice(1..1, events::record(cx.env, &cx.acct, "customer.created", cx.now, &data));
-    Ok(Outcome { body: data, writes })
+    Ok(Outcome::write(data, writes))
 }
 
 async fn update<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiResult<Outcome> {
@@ -137,7 +137,7 @@ async fn update<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiR
     let data = to_json(&cust);
     let mut writes: Vec<Stmt> = guarded_update("customers", "email = ?, data = ?", sql_params![cust.email.clone(), data.to_string()], id, version).into();
     writes.extend(events::record(cx.env, &cx.acct, "customer.updated", cx.now, &data));
-    Ok(Outcome { body: data, writes })
+    Ok(Outcome::write(data, writes))
 }
 
 async fn list<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {

@@ -2,10 +2,15 @@
 //! idempotency key, run the handler, commit its writes (and the stored response) in one batch,
 //! re-running the handler if a guarded transition lost a race.
 
+pub mod balance;
 pub mod customers;
+pub mod disputes;
 pub mod payment_methods;
 pub mod payments;
+pub mod payouts;
+pub mod refunds;
 mod store;
+pub mod test_clock;
 pub mod webhooks;
 
 use crate::auth::{Account, authenticate};
@@ -24,10 +29,15 @@ pub enum Group {
     PaymentMethods,
     /// `/v1/webhooks` and `/v1/events`.
     Webhooks,
+    /// `/v1/refunds` and `/v1/disputes`.
+    Refunds,
+    /// `/v1/balance`, `/v1/transactions`, `/v1/settlements`, `/v1/payouts`,
+    /// `/v1/processing_plan` and `/v1/test_helpers`.
+    Balance,
 }
 
 impl Group {
-    pub const ALL: [Group; 4] = [Group::Payments, Group::Customers, Group::PaymentMethods, Group::Webhooks];
+    pub const ALL: [Group; 6] = [Group::Payments, Group::Customers, Group::PaymentMethods, Group::Webhooks, Group::Refunds, Group::Balance];
 
     /// The group's route table: (method, pattern after `/v1/`, action).
     pub fn routes(self) -> &'static [(&'static str, &'static str, &'static str)] {
@@ -36,6 +46,8 @@ impl Group {
             Group::Customers => customers::ROUTES,
             Group::PaymentMethods => payment_methods::ROUTES,
             Group::Webhooks => webhooks::ROUTES,
+            Group::Refunds => refunds::ROUTES,
+            Group::Balance => balance::ROUTES,
         }
     }
 
@@ -50,6 +62,8 @@ impl Group {
             "customers" => Group::Customers,
             "payment_methods" => Group::PaymentMethods,
             "webhooks" | "events" => Group::Webhooks,
+            "refunds" | "disputes" => Group::Refunds,
+            "balance" | "transactions" | "settlements" | "payouts" | "processing_plan" | "test_helpers" => Group::Balance,
             _ => return None,
         })
     }
@@ -59,11 +73,18 @@ impl Group {
 pub struct Outcome {
     pub body: Value,
     pub writes: Vec<Stmt>,
+    /// A body that is not JSON: (content type, bytes). Such answers are never stored for
+    /// idempotent replay.
+    pub raw: Option<(&'static str, Vec<u8>)>,
 }
 
 impl Outcome {
     pub fn read(body: Value) -> Outcome {
-        Outcome { body, writes: Vec::new() }
+        Outcome { body, writes: Vec::new(), raw: None }
+    }
+
+    pub fn write(body: Value, writes: Vec<Stmt>) -> Outcome {
+        Outcome { body, writes, raw: None }
     }
 }
 
@@ -71,7 +92,11 @@ pub struct Ctx<'a, D: Db, E: Env> {
     pub db: &'a D,
     pub env: &'a E,
     pub acct: Account,
+    /// The account's clock (unix seconds): real time plus its sandbox offset. Every object and
+    /// event of the account is stamped with it.
     pub now: i64,
+    /// Real time (unix seconds), for what runs on the wall clock: webhook deliveries.
+    pub wall: i64,
 }
 
 impl<D: Db, E: Env> Ctx<'_, D, E> {
@@ -188,6 +213,8 @@ async fn serve<D: Db, E: Env, C: Cache>(group: Group, req: &Request, db: &D, env
         Group::Customers => customers::route(&req.method, &segs)?,
         Group::PaymentMethods => payment_methods::route(&req.method, &segs)?,
         Group::Webhooks => webhooks::route(&req.method, &segs)?,
+        Group::Refunds => refunds::route(&req.method, &segs)?,
+        Group::Balance => balance::route(&req.method, &segs)?,
     };
     let now = env.now();
     let acct = authenticate(db, cache, now, req).await?;
@@ -204,7 +231,7 @@ async fn serve<D: Db, E: Env, C: Cache>(group: Group, req: &Request, db: &D, env
     } else {
         key = None;
     }
-    let cx = Ctx { db, env, acct, now };
+    let cx = Ctx { db, env, now: acct.clock(now), wall: now, acct };
     if let Some(k) = &key {
         idempotency::check_key(k)?;
         let hash = idempotency::request_hash(&req.method, path, &params.root);
@@ -214,16 +241,25 @@ async fn serve<D: Db, E: Env, C: Cache>(group: Group, req: &Request, db: &D, env
             return Ok(r);
         }
     }
-    const ATTEMPTS: usize = 4;
+    // Each lost race means another request committed, so a request loses at most once per
+    // competitor; 16 covers a burst of concurrent refunds of one payment (tests/tests/refunds.rs).
+    const ATTEMPTS: usize = 16;
     for attempt in 1..=ATTEMPTS {
         let result = match group {
             Group::Payments => payments::run(&cx, &route, &params).await,
             Group::Customers => customers::run(&cx, &route, &params).await,
             Group::PaymentMethods => payment_methods::run(&cx, &route, &params).await,
             Group::Webhooks => webhooks::run(&cx, &route, &params).await,
+            Group::Refunds => refunds::run(&cx, &route, &params).await,
+            Group::Balance => balance::run(&cx, &route, &params).await,
         };
         match result {
             Ok(out) => {
+                if let Some((content_type, bytes)) = out.raw {
+                    // Only reads answer raw bodies (downloads); a replay could not restore the type.
+                    release(db, &cx.acct, key.as_deref()).await;
+                    return Ok(Response { status: 200, headers: vec![("content-type".into(), content_type.into())], body: bytes });
+                }
                 let body = serde_json::to_vec(&out.body).expect("a JSON value always serializes");
                 let mut writes = out.writes;
                 if let Some(k) = &key {

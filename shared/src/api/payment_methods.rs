@@ -46,7 +46,7 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
                 load_path::<PaymentMethod, _, _>(cx, "payment_methods", "", "payment method", id).await?;
             }
             let (pm, writes) = attach(cx, "id", id, &cust.id).await?;
-            Ok(Outcome { body: to_json(&pm), writes })
+            Ok(Outcome::write(to_json(&pm), writes))
         }
         "detach" => {
             p.allow_only(&[])?;
@@ -191,7 +191,7 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
     if pm.customer.is_some() {
         writes.extend(events::record(cx.env, &cx.acct, "payment_method.attached", cx.now, &to_json(&pm)));
     }
-    Ok(Outcome { body: to_json(&pm), writes })
+    Ok(Outcome::write(to_json(&pm), writes))
 }
 
 fn insert<D: Db, E: Env>(cx: &Ctx<'_, D, E>, pm: &PaymentMethod, behavior: Option<TestBehavior>) -> Stmt {
@@ -251,7 +251,7 @@ async fn detach<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Outcom
         writes.extend(guarded_update("customers", "data = ?", sql_params![cdata.to_string()], &owner, cv));
         writes.extend(events::record(cx.env, &cx.acct, "customer.updated", cx.now, &cdata));
     }
-    Ok(Outcome { body: data, writes })
+    Ok(Outcome::write(data, writes))
 }
 
 async fn list<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {

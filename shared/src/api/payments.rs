@@ -8,6 +8,9 @@ use crate::cards::TestBehavior;
 use crate::error::{ApiError, ApiResult};
 use crate::events;
 use crate::fields;
+use crate::jobs;
+use crate::ledger::{self, NewTxn};
+use crate::plan;
 use crate::list::{self, ListSpec, Page};
 use crate::money::{check_amount, parse_currency};
 use crate::objects::*;
@@ -148,12 +151,17 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
         amount_capturable: 0,
         amount_received: 0,
         amount_reversed: 0,
+        amount_refunded: 0,
+        amount_disputed: 0,
         currency,
         status: PaymentStatus::Processing,
         capture_method,
         customer: customer.as_ref().map(|c| c.id.clone()),
         payment_method: Some(pm.id.clone()),
         latest_charge: None,
+        refunds: Vec::new(),
+        dispute: None,
+        balance_transaction: None,
         description,
         metadata,
         return_url,
@@ -172,6 +180,7 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
     let outcome = processor::authorize(behavior, false, &random6(cx));
     let details = PaymentMethodDetails { kind: "card".into(), card: CardDetails { card: pm.card.clone(), three_d_secure: None } };
     let (charge, evts) = apply_authorization(&mut pay, outcome, details, cx.id("ch_"), cx.now);
+    let money = capture_money(cx, &mut pay, Some(behavior));
 
     let data = to_json(&pay);
     let mut writes = vec![Stmt::new(
@@ -181,9 +190,10 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
     if let Some(ch) = &charge {
         writes.push(insert_charge(cx, ch));
     }
+    writes.extend(money);
     writes.extend(evts.iter().flat_map(|t| events::record(cx.env, &cx.acct, t, cx.now, &data)));
     let body = render(cx, &pay, &expand, Some((customer.as_ref(), charge.as_ref()))).await?;
-    Ok(Outcome { body, writes })
+    Ok(Outcome::write(body, writes))
 }
 
 fn capture_method(p: &Params) -> ApiResult<CaptureMethod> {
@@ -215,6 +225,35 @@ fn live_guard<D: Db, E: Env>(cx: &Ctx<'_, D, E>, pm: &ResolvedPm) -> ApiResult<T
     }
 }
 
+/// The money of a payment's first capture: its `payment` transaction (amount captured, the
+/// plan's fee) and, for the sandbox's dispute card, the dispute that follows. Sets the payment's
+/// `balance_transaction`. Nothing for a payment that is not (or already was) captured.
+fn capture_money<D: Db, E: Env>(cx: &Ctx<'_, D, E>, pay: &mut Payment, behavior: Option<TestBehavior>) -> Vec<Stmt> {
+    if pay.status != PaymentStatus::Succeeded || pay.balance_transaction.is_some() {
+        return Vec::new();
+    }
+    let txn = cx.id("txn_");
+    pay.balance_transaction = Some(txn.clone());
+    let mut writes = ledger::record_txn(
+        &cx.acct,
+        &NewTxn {
+            id: &txn,
+            source_type: "payment",
+            source_id: &pay.id,
+            currency: &pay.currency,
+            amount: pay.amount_received,
+            fee: plan::capture_fee(pay.amount_received),
+            description: pay.description.as_deref().unwrap_or("Payment"),
+            payout_id: None,
+            created: cx.now,
+        },
+    );
+    if behavior == Some(TestBehavior::Disputed) {
+        writes.push(jobs::schedule_once(&cx.acct, "dispute_open", &pay.id, cx.now, cx.now));
+    }
+    writes
+}
+
 fn random6<D: Db, E: Env>(cx: &Ctx<'_, D, E>) -> [u8; 6] {
     let mut r = [0u8; 6];
     cx.env.fill_random(&mut r);
@@ -242,10 +281,15 @@ async fn transition<D: Db, E: Env>(
         None => None,
     };
     let t = step(&pay, charge.as_ref())?;
-    commit(cx, version, t, charge.is_some(), &expand).await
+    let behavior = match (&t.payment.status, &t.payment.payment_method) {
+        (PaymentStatus::Succeeded, Some(pm)) if t.payment.balance_transaction.is_none() => resolve(cx, "payment_method", pm).await.ok().and_then(|p| p.behavior),
+        _ => None,
+    };
+    commit(cx, version, t, charge.is_some(), &expand, behavior).await
 }
 
-async fn commit<D: Db, E: Env>(cx: &Ctx<'_, D, E>, version: i64, t: Transition, charge_existed: bool, expand: &[String]) -> ApiResult<Outcome> {
+async fn commit<D: Db, E: Env>(cx: &Ctx<'_, D, E>, version: i64, mut t: Transition, charge_existed: bool, expand: &[String], behavior: Option<TestBehavior>) -> ApiResult<Outcome> {
+    let money = capture_money(cx, &mut t.payment, behavior);
     let data = to_json(&t.payment);
     let mut writes: Vec<Stmt> =
         guarded_update("payments", "status = ?, data = ?", sql_params![t.payment.status.as_str(), data.to_string()], &t.payment.id, version).into();
@@ -256,9 +300,10 @@ async fn commit<D: Db, E: Env>(cx: &Ctx<'_, D, E>, version: i64, t: Transition, 
             insert_charge(cx, ch)
         });
     }
+    writes.extend(money);
     writes.extend(t.events.iter().flat_map(|e| events::record(cx.env, &cx.acct, e, cx.now, &data)));
     let body = render(cx, &t.payment, expand, t.charge.as_ref().map(|c| (None, Some(c)))).await?;
-    Ok(Outcome { body, writes })
+    Ok(Outcome::write(body, writes))
 }
 
 async fn capture<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiResult<Outcome> {
@@ -288,7 +333,7 @@ async fn confirm<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> Api
         return Err(ApiError::invalid_state("payment_invalid_state", format!("This payment's status is {}; it cannot be confirmed.", pay.status.as_str())));
     }
     if !authenticated {
-        return commit(cx, version, payment_flow::fail_authentication(&pay)?, false, &expand).await;
+        return commit(cx, version, payment_flow::fail_authentication(&pay)?, false, &expand, None).await;
     }
     let pm_id = pay.payment_method.clone().unwrap_or_default();
     let pm = resolve(cx, "payment_method", &pm_id).await?;
@@ -300,7 +345,7 @@ async fn confirm<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> Api
     let details = PaymentMethodDetails { kind: "card".into(), card: CardDetails { card: pm.card.clone(), three_d_secure: three_ds } };
     let (charge, events) = apply_authorization(&mut next, outcome, details, cx.id("ch_"), cx.now);
     debug_assert!(approved || charge.as_ref().is_some_and(|c| c.status == ChargeStatus::Failed));
-    commit(cx, version, Transition { payment: next, charge, events }, false, &expand).await
+    commit(cx, version, Transition { payment: next, charge, events }, false, &expand, Some(behavior)).await
 }
 
 async fn list<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {

@@ -71,7 +71,7 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
             let ep = load_path::<WebhookEndpoint, _, _>(cx, "webhook_endpoints", LIVE, "webhook endpoint", id).await?;
             let mut writes: Vec<Stmt> = guarded_update("webhook_endpoints", "deleted = ?", sql_params![1_i64], id, ep.version).into();
             writes.push(stop_pending(id, "endpoint deleted"));
-            Ok(Outcome { body: json!({ "id": id, "object": "webhook_endpoint", "deleted": true }), writes })
+            Ok(Outcome::write(json!({ "id": id, "object": "webhook_endpoint", "deleted": true }), writes))
         }
         "roll_secret" => {
             p.allow_only(&["expire_previous_after"])?;
@@ -85,15 +85,15 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
             let writes: Vec<Stmt> = guarded_update(
                 "webhook_endpoints",
                 "previous_secret = secret, previous_expires_at = ?, secret = ?",
-                sql_params![cx.now + grace, &secret],
+                sql_params![cx.wall + grace, &secret],
                 id,
                 ep.version,
             )
             .into();
             let mut body = render(&ep.obj, None);
             body["secret"] = json!(secret);
-            body["previous_secret_expires_at"] = json!(cx.now + grace);
-            Ok(Outcome { body, writes })
+            body["previous_secret_expires_at"] = json!(cx.wall + grace);
+            Ok(Outcome::write(body, writes))
         }
         "deliveries" => deliveries(cx, id, p).await,
         "resend" => {
@@ -105,17 +105,17 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
                 return Err(ApiError::invalid("event", "resource_missing", format!("No such event: '{event}'.")));
             }
             let wd = cx.id("wd_");
-            let now_ms = cx.now.saturating_mul(1000);
+            let now_ms = cx.env.now_ms();
             let writes = vec![Stmt::new(
                 "INSERT INTO webhook_deliveries (id, account_id, livemode, endpoint_id, event_id, status, attempts, next_attempt_at, created_ms, created) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)",
                 sql_params![&wd, &cx.acct.id, cx.acct.livemode, id, &event, now_ms, now_ms, cx.now],
             )];
             let body = json!({
                 "id": wd, "object": "webhook_delivery", "event": event, "endpoint": id, "status": "pending", "attempts": 0,
-                "next_attempt_at": cx.now, "last_status_code": null, "last_error": null, "last_duration_ms": null,
+                "next_attempt_at": now_ms / 1000, "last_status_code": null, "last_error": null, "last_duration_ms": null,
                 "last_attempt_at": null, "created": cx.now,
             });
-            Ok(Outcome { body, writes })
+            Ok(Outcome::write(body, writes))
         }
         "events" => events(cx, p).await,
         "event" => {
@@ -222,7 +222,7 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
     // The secret is shown once, here (and again only when rolled).
     let mut body = render(&ep, None);
     body["secret"] = json!(secret);
-    Ok(Outcome { body, writes })
+    Ok(Outcome::write(body, writes))
 }
 
 async fn update<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiResult<Outcome> {
@@ -254,7 +254,7 @@ async fn update<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiR
         writes.push(stop_pending(id, "endpoint disabled"));
     }
     let failing = cx.db.query(Stmt::new("SELECT failing_since FROM webhook_endpoints WHERE id = ?", sql_params![id])).await?;
-    Ok(Outcome { body: render(&ep, failing.first().and_then(|r| r[0].as_i64())), writes })
+    Ok(Outcome::write(render(&ep, failing.first().and_then(|r| r[0].as_i64())), writes))
 }
 
 async fn deliveries<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiResult<Outcome> {

@@ -1,0 +1,194 @@
+//! The double-entry ledger. Every movement of money is a posting whose lines sum to zero in its
+//! currency; the statements that write it join the batch of the change that caused it, so money
+//! and state never disagree. A movement of the merchant's balance is also a balance transaction
+//! (`txn_`, the API's transaction object); settlements and paid payouts are postings only.
+//!
+//! Two shapes cover every transaction (docs/money.md has the table):
+//! - card money (`payment`, `refund`, `refund_failure`, `dispute`, `dispute_reversal`):
+//!   `cardholders −amount`, `vinr_fees +fee`, `merchant_pending +net`; settled later.
+//! - bank money (`payout`, `payout_failure`): `payouts_in_transit −amount`,
+//!   `merchant_available +amount`; settled at once.
+
+use crate::auth::Account;
+use crate::port::{GUARD_ONE_SQL, SqlValue, Stmt};
+use crate::sql_params;
+use serde_json::{Value, json};
+
+pub const CARDHOLDERS: &str = "cardholders";
+pub const VINR_FEES: &str = "vinr_fees";
+pub const PENDING: &str = "merchant_pending";
+pub const AVAILABLE: &str = "merchant_available";
+pub const IN_TRANSIT: &str = "payouts_in_transit";
+pub const BANK: &str = "merchant_bank";
+
+pub const DAY: i64 = 86_400;
+
+/// Every source type a transaction can have (the search filter accepts these).
+pub const SOURCE_TYPES: &[&str] = &["payment", "refund", "refund_failure", "dispute", "dispute_reversal", "payout", "payout_failure"];
+
+/// When a transaction created at `created` (account clock) is settled: the daily 00:00 UTC batch
+/// of the day after next (T+1).
+pub fn available_on(created: i64) -> i64 {
+    (created.div_euclid(DAY) + 2) * DAY
+}
+
+/// The next 00:00 UTC strictly after `t`.
+pub fn next_midnight(t: i64) -> i64 {
+    (t.div_euclid(DAY) + 1) * DAY
+}
+
+/// A new balance transaction.
+#[derive(Clone, Debug)]
+pub struct NewTxn<'a> {
+    pub id: &'a str,
+    pub source_type: &'static str,
+    pub source_id: &'a str,
+    pub currency: &'a str,
+    /// Signed effect on the merchant's balance before the fee.
+    pub amount: i64,
+    pub fee: i64,
+    pub description: &'a str,
+    pub payout_id: Option<&'a str>,
+    pub created: i64,
+}
+
+impl NewTxn<'_> {
+    pub fn net(&self) -> i64 {
+        self.amount - self.fee
+    }
+
+    /// Bank money touches the available balance directly and is never part of a settlement.
+    fn is_bank(&self) -> bool {
+        matches!(self.source_type, "payout" | "payout_failure")
+    }
+
+    /// The posting's lines: (ledger account, signed amount). They sum to zero.
+    pub fn lines(&self) -> Vec<(&'static str, i64)> {
+        if self.is_bank() {
+            vec![(IN_TRANSIT, -self.amount), (AVAILABLE, self.amount)]
+        } else {
+            let mut l = vec![(CARDHOLDERS, -self.amount), (PENDING, self.net())];
+            if self.fee != 0 {
+                l.push((VINR_FEES, self.fee));
+            }
+            l
+        }
+    }
+}
+
+/// The statements that record `t` for `acct`: the transaction, its ledger lines, the balance
+/// change, and the daily settlement step that will settle it. A payout's debit of the available
+/// balance is guarded (`available >= amount`), so the batch aborts as a conflict when another
+/// payout took the money first.
+pub fn record_txn(acct: &Account, t: &NewTxn) -> Vec<Stmt> {
+    debug_assert!(t.lines().iter().map(|l| l.1).sum::<i64>() == 0, "unbalanced posting {t:?}");
+    let bank = t.is_bank();
+    let (settlement_status, settled_at, avail_on) = if bank { ("settled", Some(t.created), t.created) } else { ("unsettled", None, available_on(t.created)) };
+    let mut out = vec![Stmt::new(
+        "INSERT INTO balance_transactions (id, account_id, livemode, currency, amount, fee, net, source_type, source_id, description, available_on, settlement_status, settled_at, payout_id, created, updated) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        sql_params![t.id, &acct.id, acct.livemode, t.currency, t.amount, t.fee, t.net(), t.source_type, t.source_id, t.description, avail_on, settlement_status, settled_at, t.payout_id, t.created, t.created],
+    )];
+    out.push(lines_stmt(acct, t.id, t.currency, &t.lines(), t.created));
+    if bank && t.amount < 0 {
+        out.push(Stmt::new(
+            "UPDATE balances SET available = available + ? WHERE account_id = ? AND livemode = ? AND currency = ? AND available >= ?",
+            sql_params![t.amount, &acct.id, acct.livemode, t.currency, -t.amount],
+        ));
+        out.push(Stmt::new(GUARD_ONE_SQL, vec![]));
+    } else {
+        let (pending, available) = if bank { (0, t.amount) } else { (t.net(), 0) };
+        out.push(balance_change(acct, t.currency, pending, available));
+    }
+    if !bank {
+        out.push(crate::jobs::schedule_once(acct, "settle", &avail_on.to_string(), avail_on, t.created));
+        // The payout schedule runs at each midnight once there is money (it stops itself when
+        // the schedule is manual and nothing is left to do).
+        out.push(crate::jobs::schedule_once(acct, "payouts", "", next_midnight(t.created), t.created));
+    }
+    out
+}
+
+/// A posting that is not a balance transaction (a settlement moving pending to available, a
+/// payout reaching the bank).
+pub fn record_transfer(acct: &Account, posting_id: &str, currency: &str, lines: &[(&'static str, i64)], now: i64) -> Vec<Stmt> {
+    debug_assert!(lines.iter().map(|l| l.1).sum::<i64>() == 0, "unbalanced transfer {posting_id}");
+    let sum = |name| lines.iter().filter(|l| l.0 == name).map(|l| l.1).sum::<i64>();
+    vec![lines_stmt(acct, posting_id, currency, lines, now), balance_change(acct, currency, sum(PENDING), sum(AVAILABLE))]
+}
+
+fn lines_stmt(acct: &Account, posting_id: &str, currency: &str, lines: &[(&'static str, i64)], now: i64) -> Stmt {
+    let mut sql = String::from("INSERT INTO ledger_entries (account_id, livemode, posting_id, ledger_account, currency, amount, created) VALUES ");
+    let mut params = Vec::with_capacity(lines.len() * 7);
+    for (i, (name, amount)) in lines.iter().enumerate() {
+        sql.push_str(if i == 0 { "(?, ?, ?, ?, ?, ?, ?)" } else { ", (?, ?, ?, ?, ?, ?, ?)" });
+        params.extend(sql_params![&acct.id, acct.livemode, posting_id, *name, currency, *amount, now]);
+    }
+    Stmt::new(sql, params)
+}
+
+fn balance_change(acct: &Account, currency: &str, pending: i64, available: i64) -> Stmt {
+    Stmt::new(
+        "INSERT INTO balances (account_id, livemode, currency, pending, available) VALUES (?, ?, ?, ?, ?) \
+         ON CONFLICT (account_id, livemode, currency) DO UPDATE SET pending = pending + excluded.pending, available = available + excluded.available",
+        sql_params![&acct.id, acct.livemode, currency, pending, available],
+    )
+}
+
+/// The columns [`txn_json`] reads, in order.
+pub const TXN_COLUMNS: &str =
+    "id, amount, fee, net, currency, source_type, source_id, description, available_on, settlement_id, settlement_status, settled_at, payout_id, created, updated";
+
+/// A stored transaction row (selected with [`TXN_COLUMNS`]) as the API returns it.
+pub fn txn_json(r: &[SqlValue]) -> Value {
+    let text = |i: usize| r[i].as_str().map(|s| json!(s)).unwrap_or(Value::Null);
+    let int = |i: usize| r[i].as_i64().map(|n| json!(n)).unwrap_or(Value::Null);
+    let settled = r[10].as_str() == Some("settled");
+    json!({
+        "id": text(0),
+        "object": "transaction",
+        "amount": int(1),
+        "fee": int(2),
+        "net": int(3),
+        "currency": text(4),
+        "source_type": text(5),
+        "source_id": text(6),
+        "description": text(7),
+        "status": if settled { "available" } else { "pending" },
+        "available_on": int(8),
+        "settlement_id": text(9),
+        "settlement_status": text(10),
+        "settled_at": int(11),
+        "payout_id": text(12),
+        "created": int(13),
+        "updated": int(14),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn txn(source_type: &'static str, amount: i64, fee: i64) -> NewTxn<'static> {
+        NewTxn { id: "txn_1", source_type, source_id: "x", currency: "EUR", amount, fee, description: "", payout_id: None, created: 0 }
+    }
+
+    #[test]
+    fn every_shape_balances() {
+        for t in [txn("payment", 5000, 175), txn("refund", -2000, 0), txn("refund_failure", 2000, 0), txn("dispute", -5000, 1500), txn("dispute_reversal", 5000, 0), txn("payout", -700, 0), txn("payout_failure", 700, 0)] {
+            assert_eq!(t.lines().iter().map(|l| l.1).sum::<i64>(), 0, "{t:?}");
+        }
+        let d = txn("dispute", -5000, 1500);
+        assert_eq!(d.net(), -6500);
+        assert!(d.lines().contains(&(PENDING, -6500)));
+    }
+
+    #[test]
+    fn settlement_dates() {
+        // 2026-11-21 10:00 UTC -> 2026-11-23 00:00 UTC.
+        let t = 1_763_719_200;
+        assert_eq!(available_on(t), (t / DAY + 2) * DAY);
+        assert_eq!(available_on(t) % DAY, 0);
+        assert_eq!(next_midnight((t / DAY) * DAY), (t / DAY + 1) * DAY);
+    }
+}
