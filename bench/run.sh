@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
-for pkg in vinr-fn-payments vinr-fn-customers vinr-fn-payment-methods vinr-fn-webhooks vinr-fn-refunds vinr-fn-balance; do
-  cargo build --target wasm32-wasip2 --profile wasm -p "$pkg"
-done
+# The components: spin.toml's one build command (all of them in one cargo invocation).
+cargo build --target wasm32-wasip2 --profile wasm -p vinr-fn-payments -p vinr-fn-customers -p vinr-fn-payment-methods \
+  -p vinr-fn-webhooks -p vinr-fn-refunds -p vinr-fn-balance
 cargo build --release -p vinr -p vinr-bench
 exec target/release/vinr-bench "$@"

@@ -142,7 +142,7 @@ fn unknown_params() {
 fn routes_and_methods() {
     let rt = shared();
     rt.get("/v1/nope").send().err(404, "route_not_found");
-    rt.get("/v1/refunds").send().err(404, "route_not_found");
+    rt.get("/v1/subscriptions").send().err(404, "route_not_found");
     rt.get("/").send().err(404, "route_not_found");
     rt.get("/v1/payments/pay_000000000000000000000000/explode").send().err(404, "route_not_found");
     rt.post("/v1/payments/pay_000000000000000000000000/explode").send().err(404, "route_not_found");
@@ -153,6 +153,16 @@ fn routes_and_methods() {
     rt.get("/v1/payments/pay_000000000000000000000000/capture").send().err(405, "method_not_allowed");
     rt.req("PATCH", "/v1/customers").send().err(405, "method_not_allowed");
     rt.req("DELETE", "/v1/payment_methods/pm_card_visa").send().err(405, "method_not_allowed");
+    // Literal segments win over ids: `search` is not a transaction id, and methods are listed once.
+    let r = rt.get("/v1/transactions/search").send();
+    r.err(405, "method_not_allowed");
+    assert_eq!(r.header("allow"), Some("POST"), "{}", r.show());
+    let r = rt.req("DELETE", "/v1/payouts/schedule").send();
+    r.err(405, "method_not_allowed");
+    assert_eq!(r.header("allow"), Some("GET, POST"), "{}", r.show());
+    let r = rt.req("TRACE", "/v1/openapi.json").no_auth().send();
+    r.err(405, "method_not_allowed");
+    assert_eq!(r.header("allow"), Some("GET"), "{}", r.show());
 }
 
 #[test]

@@ -113,9 +113,12 @@ pub struct Route {
 }
 
 /// Matches `segs` (the path after `/v1/`) against a table of `(method, pattern, action)`, where a
-/// pattern segment `:id` captures the id. A path that matches with another method is a 405.
+/// pattern segment `:id` captures the id. Literal segments win over `:id` ones (so
+/// `transactions/search` is never read as the id "search"). A path that matches with another
+/// method is a 405 listing the methods it allows.
 pub fn match_route(table: &[(&str, &str, &'static str)], method: &str, segs: &[&str]) -> ApiResult<Route> {
-    let mut allowed: Vec<&str> = Vec::new();
+    // (method, action, id, literal segments) of every pattern the path matches.
+    let mut matches: Vec<(&str, &'static str, Option<String>, usize)> = Vec::new();
     for (m, pattern, action) in table {
         let pat: Vec<&str> = pattern.split('/').collect();
         if pat.len() != segs.len() {
@@ -131,19 +134,30 @@ pub fn match_route(table: &[(&str, &str, &'static str)], method: &str, segs: &[&
             }
         });
         if ok {
-            if *m == method {
-                return Ok(Route { action, id });
-            }
-            allowed.push(m);
+            matches.push((m, action, id, pat.iter().filter(|p| **p != ":id").count()));
         }
     }
-    if !allowed.is_empty() {
-        let mut e = ApiError::new(405, "invalid_request_error", "method_not_allowed", format!("{method} is not allowed on this path."));
-        e.allow = Some(allowed.join(", "));
-        Err(e)
-    } else {
-        Err(route_not_found(method, segs))
+    let best = matches.iter().map(|m| m.3).max();
+    matches.retain(|m| Some(m.3) == best);
+    if let Some((_, action, id, _)) = matches.iter().find(|m| m.0 == method) {
+        return Ok(Route { action, id: id.clone() });
     }
+    if matches.is_empty() {
+        return Err(route_not_found(method, segs));
+    }
+    let mut allowed: Vec<&str> = Vec::new();
+    for m in &matches {
+        if !allowed.contains(&m.0) {
+            allowed.push(m.0);
+        }
+    }
+    Err(method_not_allowed(method, &allowed))
+}
+
+fn method_not_allowed(method: &str, allowed: &[&str]) -> ApiError {
+    let mut e = ApiError::new(405, "invalid_request_error", "method_not_allowed", format!("{method} is not allowed on this path."));
+    e.allow = Some(allowed.join(", "));
+    e
 }
 
 fn route_not_found(method: &str, segs: &[&str]) -> ApiError {
@@ -204,7 +218,10 @@ async fn serve<D: Db, E: Env, C: Cache>(group: Group, req: &Request, db: &D, env
         Some(rest) => rest.split('/').collect(),
         None => return Err(route_not_found(&req.method, &[path.trim_start_matches('/')])),
     };
-    if req.method == "GET" && segs == ["openapi.json"] {
+    if segs == ["openapi.json"] {
+        if req.method != "GET" {
+            return Err(method_not_allowed(&req.method, &["GET"]));
+        }
         // Public: clients and mock generators fetch it without a key.
         return Ok(json_response(200, crate::openapi::SERVED.as_bytes().to_vec()));
     }

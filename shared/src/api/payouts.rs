@@ -208,6 +208,8 @@ pub async fn step<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Vec<
                 &cx.acct,
                 &NewTxn { id: &txn, source_type: "payout_failure", source_id: &po.id, currency: &po.currency, amount: po.amount, fee: 0, description: "Payout failure", payout_id: None, created: cx.now },
             ));
+            // The returned money is available again: the schedule pays it out at its next batch.
+            writes.push(jobs::schedule_once(&cx.acct, "payouts", "", next_midnight(cx.now), cx.now));
             "payout.failed"
         }
         PayoutStatus::InTransit => {
