@@ -3,6 +3,10 @@
 //! What to send, how to sign it, when to retry and how to judge the answer are decided in
 //! `vinr_shared::webhooks`; this module only schedules and does the I/O:
 //!
+//! 0. **Time-driven steps.** Each round first runs the steps of `vinr_shared::jobs` that are due
+//!    (settlements, automatic payouts, refund failures, disputes, payouts arriving), on the
+//!    writer connection with the writer lock held (each step is a few short SQL statements), so
+//!    the events they record are claimed in the same round.
 //! 1. **Claim.** Due rows (`status = 'pending' AND next_attempt_at <= now`, oldest first, at most
 //!    as many as there are free send slots) are read on a pooled connection and *leased* in one
 //!    write transaction on the pool's writer connection: `next_attempt_at` moves to
@@ -39,7 +43,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::dns::{GaiResolver, Name};
 use rusqlite::{Connection, OptionalExtension};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
-use vinr_shared::port::{Row, SqlValue, Stmt};
+use vinr_shared::jobs::{self, Report, Scope};
+use vinr_shared::port::{Env, Row, SqlValue, Stmt};
+use vinr_shared::sqlite::SqliteDb;
 use vinr_shared::webhooks::delivery::{self, Attempt, DUE_SQL, EARLIEST_DUE_SQL, Job, LEASE_MARGIN_MS, NOT_ALLOWED};
 use vinr_shared::webhooks::{retry, url_policy};
 
@@ -50,6 +56,8 @@ pub const MAX_IN_FLIGHT: usize = 64;
 /// The longest the claim loop sleeps without a wake-up (a safety net: commits made by other
 /// processes on the same data directory are not notified).
 const MAX_SLEEP: Duration = Duration::from_millis(500);
+/// Time-driven steps run at most per round (more are left for the next round, at once).
+pub const STEPS_PER_ROUND: i64 = 200;
 /// After a commit wakes the claim loop, it waits this long for more commits to batch with.
 const COALESCE: Duration = Duration::from_millis(2);
 /// How long shutdown waits for attempts in flight before handing their deliveries back.
@@ -148,6 +156,14 @@ async fn run(pool: Arc<Pool>, cfg: Config, clients: Clients, mut stop: watch::Re
         if *stop.borrow() {
             break;
         }
+        // The steps that are due first: the deliveries of their events are claimed just below.
+        match run_steps(&shared.pool).await {
+            // Wake the next round at once: more steps may be due (a full round), and whoever
+            // else waits on commits hears of these.
+            Ok(r) if r.ran > 0 => shared.pool.committed.notify_one(),
+            Ok(_) => {}
+            Err(e) => eprintln!("warning: scheduler: running due steps failed: {e:#}"),
+        }
         // Claim as long as full batches come back and slots are free.
         let mut next_due = None;
         loop {
@@ -216,6 +232,66 @@ async fn run(pool: Arc<Pool>, cfg: Config, clients: Clients, mut stop: watch::Re
         if let Err(e) = r {
             eprintln!("warning: webhook dispatcher: releasing {} leases failed: {e:#} (they are retried when the lease ends)", left.len());
         }
+    }
+}
+
+/// The clock and randomness of `vinr dev`'s scheduled steps: real time (sandbox accounts add
+/// their clock offset themselves) and the OS generator.
+pub struct HostEnv;
+
+impl Env for HostEnv {
+    fn now(&self) -> i64 {
+        now_ms().div_euclid(1000)
+    }
+    fn now_ms(&self) -> i64 {
+        now_ms()
+    }
+    fn fill_random(&self, buf: &mut [u8]) {
+        crate::bootstrap::fill(buf);
+    }
+}
+
+/// Is any step due, for any account (as `jobs::run_due` with `Scope::AllDue` selects them)?
+/// Read on a pooled connection, so that rounds with nothing to do never queue for the writer.
+const STEP_DUE_SQL: &str = "SELECT EXISTS (SELECT 1 FROM scheduled_jobs j JOIN accounts a ON a.id = j.account_id \
+     WHERE j.due_at <= ?1 + CASE WHEN j.livemode = 1 THEN 0 ELSE a.clock_offset END)";
+
+/// One round of time-driven steps: up to STEPS_PER_ROUND of those due, each in its own batch, on
+/// the writer connection with the writer lock held (components queue for it as for any other
+/// write; a step is a few short statements and never waits on anything else). The `Db` port is
+/// async but rusqlite is not, so the round runs on a blocking thread.
+pub(crate) async fn run_steps(pool: &Arc<Pool>) -> anyhow::Result<Report> {
+    let due = {
+        let conn = pool.checkout()?;
+        crate::db::with_busy_retry(&conn, |c| c.prepare_cached(STEP_DUE_SQL)?.query_row([now_ms().div_euclid(1000)], |r| r.get::<_, bool>(0)))?
+    };
+    if !due {
+        return Ok(Report::default());
+    }
+    let mut guard = pool.writer.clone().lock_owned().await;
+    pool.ensure_writer(&mut guard)?;
+    let round = tokio::task::spawn_blocking(move || {
+        let conn = guard.as_ref().expect("opened by ensure_writer");
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            futures::executor::block_on(jobs::run_due(&SqliteDb(conn), &HostEnv, Scope::AllDue, STEPS_PER_ROUND))
+        }));
+        // Never hand the writer on inside a transaction (a step that panicked mid-batch).
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        drop(guard);
+        r
+    })
+    .await?;
+    match round {
+        Ok(Ok(report)) => {
+            if report.failed > 0 {
+                eprintln!("warning: scheduler: {} due step(s) could not be decided; retried in {} s", report.failed, jobs::RETRY_SECS);
+            }
+            Ok(report)
+        }
+        Ok(Err(e)) => anyhow::bail!("{e:?}"),
+        Err(_) => anyhow::bail!("a step panicked"),
     }
 }
 

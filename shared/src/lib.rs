@@ -23,3 +23,5 @@ pub mod jobs;
 pub mod api;
 pub mod webhooks;
 pub mod openapi;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;

@@ -1,158 +1,17 @@
 //! Drives the shared API pipeline natively over rusqlite with the real schema: the same SQL the
 //! components send, without a wasm host. The black-box suite in tests/ covers the served product.
 
+mod common;
+
+use common::{SqliteDb, World, world};
 use std::cell::{Cell, RefCell};
-use vinr_shared::api::{self, Group, handle};
-use vinr_shared::http::{Request, Response};
-use vinr_shared::keys::{KeyKind, hash_key, new_key};
+use vinr_shared::api::{self, Group};
 use vinr_shared::auth;
-use vinr_shared::port::{Cache, Db, DbError, Env, Row, SqlValue, Stmt};
+use vinr_shared::http::Request;
+use vinr_shared::jobs;
+use vinr_shared::port::Cache;
 use vinr_shared::webhooks::runner::{self, Report, Scope, Transport};
 use vinr_shared::webhooks::signature;
-
-struct SqliteDb(rusqlite::Connection);
-
-fn to_sql(v: &SqlValue) -> rusqlite::types::Value {
-    match v {
-        SqlValue::Null => rusqlite::types::Value::Null,
-        SqlValue::Int(i) => rusqlite::types::Value::Integer(*i),
-        SqlValue::Real(f) => rusqlite::types::Value::Real(*f),
-        SqlValue::Text(s) => rusqlite::types::Value::Text(s.clone()),
-        SqlValue::Blob(b) => rusqlite::types::Value::Blob(b.clone()),
-    }
-}
-
-impl SqliteDb {
-    fn run(&self, s: &Stmt) -> Result<Vec<Row>, DbError> {
-        let err = |e: rusqlite::Error| DbError::from_message(e.to_string());
-        let mut st = self.0.prepare_cached(&s.sql).map_err(err)?;
-        let n = st.column_count();
-        let params: Vec<_> = s.params.iter().map(to_sql).collect();
-        let mut rows = st.query(rusqlite::params_from_iter(params)).map_err(err)?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next().map_err(err)? {
-            out.push(
-                (0..n)
-                    .map(|i| match r.get::<_, rusqlite::types::Value>(i).unwrap() {
-                        rusqlite::types::Value::Null => SqlValue::Null,
-                        rusqlite::types::Value::Integer(i) => SqlValue::Int(i),
-                        rusqlite::types::Value::Real(f) => SqlValue::Real(f),
-                        rusqlite::types::Value::Text(s) => SqlValue::Text(s),
-                        rusqlite::types::Value::Blob(b) => SqlValue::Blob(b),
-                    })
-                    .collect(),
-            );
-        }
-        Ok(out)
-    }
-}
-
-impl Db for SqliteDb {
-    async fn query(&self, stmt: Stmt) -> Result<Vec<Row>, DbError> {
-        self.run(&stmt)
-    }
-    async fn batch(&self, stmts: Vec<Stmt>) -> Result<(), DbError> {
-        self.batch_counted(stmts).await.map(|_| ())
-    }
-    // Counts like D1 does, so the pipeline's use of the counts is exercised here.
-    async fn batch_counted(&self, stmts: Vec<Stmt>) -> Result<Option<Vec<u64>>, DbError> {
-        self.0.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let mut counts = Vec::new();
-        for s in &stmts {
-            if let Err(e) = self.run(s) {
-                self.0.execute_batch("ROLLBACK").unwrap();
-                return Err(e);
-            }
-            counts.push(self.0.changes());
-        }
-        self.0.execute_batch("COMMIT").map_err(|e| DbError::Other(e.to_string()))?;
-        Ok(Some(counts))
-    }
-}
-
-struct TestEnv {
-    now: Cell<i64>,
-    counter: RefCell<u64>,
-}
-
-impl Env for TestEnv {
-    fn now(&self) -> i64 {
-        self.now.get()
-    }
-    fn fill_random(&self, buf: &mut [u8]) {
-        let mut c = self.counter.borrow_mut();
-        for b in buf.iter_mut() {
-            *c = c.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            *b = (*c >> 33) as u8;
-        }
-    }
-}
-
-struct World {
-    db: SqliteDb,
-    env: TestEnv,
-    sk: String,
-    pk: String,
-    live: String,
-    other: String,
-}
-
-fn account(db: &SqliteDb, env: &TestEnv, id: &str) -> (String, String, String) {
-    db.0.execute("INSERT INTO accounts (id, name, fingerprint_key, created) VALUES (?1, 'T', ?1, 0)", [id]).unwrap();
-    let mut fill = |b: &mut [u8]| env.fill_random(b);
-    let keys = [(KeyKind::Secret, false), (KeyKind::Public, false), (KeyKind::Secret, true)].map(|(k, live)| new_key(k, live, &mut fill));
-    for (key, (kind, live)) in keys.iter().zip([("secret", 0), ("public", 0), ("secret", 1)]) {
-        db.0.execute(
-            "INSERT INTO api_keys (key_hash, account_id, livemode, kind, redacted, created) VALUES (?, ?, ?, ?, 'x', 0)",
-            rusqlite::params![hash_key(key), id, live, kind],
-        )
-        .unwrap();
-    }
-    let [sk, pk, live] = keys;
-    (sk, pk, live)
-}
-
-fn world() -> World {
-    let conn = rusqlite::Connection::open_in_memory().unwrap();
-    let mut files: Vec<_> = std::fs::read_dir("../schema/migrations").unwrap().map(|e| e.unwrap().path()).collect();
-    files.sort();
-    for f in files.iter().filter(|f| f.extension().is_some_and(|x| x == "sql")) {
-        conn.execute_batch(&std::fs::read_to_string(f).unwrap()).unwrap();
-    }
-    let db = SqliteDb(conn);
-    let env = TestEnv { now: Cell::new(1_795_000_000), counter: RefCell::new(7) };
-    let (sk, pk, live) = account(&db, &env, "acct_A");
-    let (other, _, _) = account(&db, &env, "acct_B");
-    World { db, env, sk, pk, live, other }
-}
-
-fn group_of(path: &str) -> Group {
-    Group::for_path(path).unwrap_or(Group::Payments)
-}
-
-impl World {
-    fn call(&self, method: &str, path_q: &str, key: &str, body: &str, extra: &[(&str, &str)]) -> (u16, serde_json::Value, Response) {
-        let (path, query) = path_q.split_once('?').unwrap_or((path_q, ""));
-        let mut headers = vec![("authorization".to_string(), format!("Bearer {key}"))];
-        headers.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let req = Request { method: method.into(), path: path.into(), query: query.into(), headers, body: body.as_bytes().to_vec() };
-        let resp = pollster::block_on(handle(group_of(path), &req, &self.db, &self.env));
-        assert!(resp.header("request-id").is_some_and(|r| r.starts_with("req_")));
-        let v = serde_json::from_slice(&resp.body).unwrap();
-        (resp.status, v, resp)
-    }
-    fn post(&self, path: &str, body: &str) -> (u16, serde_json::Value) {
-        let (s, v, _) = self.call("POST", path, &self.sk, body, &[]);
-        (s, v)
-    }
-    fn get(&self, path: &str) -> (u16, serde_json::Value) {
-        let (s, v, _) = self.call("GET", path, &self.sk, "", &[]);
-        (s, v)
-    }
-    fn count(&self, sql: &str) -> i64 {
-        self.db.0.query_row(sql, [], |r| r.get(0)).unwrap()
-    }
-}
 
 #[test]
 fn create_capture_flow_and_events() {
@@ -367,16 +226,20 @@ fn cached_key_lookups_expire_so_revocation_takes_effect() {
     let req = |key: &str| Request { method: "GET".into(), path: "/v1/payments".into(), query: String::new(), headers: vec![("authorization".into(), format!("Bearer {key}"))], body: vec![] };
     let auth = |key: &str, now: i64| pollster::block_on(auth::authenticate(&w.db, &cache, now, &req(key)));
     let t0 = w.env.now.get();
+    // Sandbox keys are always looked up (the lookup reads the sandbox clock, which moves).
     assert_eq!(auth(&w.sk, t0).unwrap().id, "acct_A");
-    assert_eq!(cache.0.borrow().len(), 1, "a secret key's lookup is cached");
-    assert!(!cache.0.borrow().keys().next().unwrap().contains(&w.sk), "the cache key is the key's hash");
+    assert_eq!(cache.0.borrow().len(), 0, "a sandbox key's lookup is not cached");
+    assert_eq!(auth(&w.live, t0).unwrap().id, "acct_A");
+    assert_eq!(cache.0.borrow().len(), 1, "a live secret key's lookup is cached");
+    assert!(!cache.0.borrow().keys().next().unwrap().contains(&w.live), "the cache key is the key's hash");
     assert_eq!(auth(&w.pk, t0).unwrap_err().status, 403);
-    assert_eq!(auth("sk_test_unknownunknownunknown", t0).unwrap_err().code, "api_key_invalid");
+    assert_eq!(auth("sk_live_unknownunknownunknown", t0).unwrap_err().code, "api_key_invalid");
     assert_eq!(cache.0.borrow().len(), 1, "failures and public keys are not cached");
     w.db.0.execute("UPDATE api_keys SET revoked_at = 1 WHERE account_id = 'acct_A'", []).unwrap();
     // Within the bound the cached answer stands; after it, the revocation is seen.
-    assert!(auth(&w.sk, t0 + auth::KEY_CACHE_SECS).is_ok());
-    assert_eq!(auth(&w.sk, t0 + auth::KEY_CACHE_SECS + 1).unwrap_err().code, "api_key_revoked");
+    assert!(auth(&w.live, t0 + auth::KEY_CACHE_SECS).is_ok());
+    assert_eq!(auth(&w.live, t0 + auth::KEY_CACHE_SECS + 1).unwrap_err().code, "api_key_revoked");
+    assert_eq!(auth(&w.sk, t0).unwrap_err().code, "api_key_revoked", "a sandbox key's revocation is seen at once");
 }
 
 #[test]
@@ -396,4 +259,30 @@ fn served_events_are_those_with_deliveries_to_make() {
     let s = create();
     let evt = w.get("/v1/events?type=payment.succeeded&limit=1").1["data"][0]["id"].as_str().unwrap().to_string();
     assert_eq!(s.events, [evt]);
+}
+
+/// What `vinr dev`'s dispatcher and the Worker's cron do each round: `jobs::run_due` over every
+/// account runs the steps that are due (here a refund failure and a dispute opening).
+#[test]
+fn scheduler_runs_due_steps() {
+    let w: World = world();
+    let (_, p) = w.post("/v1/payments", "amount=5000&currency=EUR&payment_method=pm_card_refund_fail");
+    let pay = p["id"].as_str().unwrap().to_string();
+    let (s, re) = w.post("/v1/refunds", &format!("payment={pay}&amount=2000"));
+    assert_eq!((s, re["status"].as_str()), (200, Some("pending")), "{re}");
+    let (_, d) = w.post("/v1/payments", "amount=3000&currency=EUR&payment_method=pm_card_dispute");
+    let disputed = d["id"].as_str().unwrap().to_string();
+    let db: &SqliteDb = &w.db;
+    let r = pollster::block_on(jobs::run_due(db, &w.env, jobs::Scope::AllDue, 200)).unwrap();
+    assert_eq!((r.ran, r.failed), (2, 0), "the refund failure and the dispute opening were due");
+    let (_, re) = w.get(&format!("/v1/refunds/{}", re["id"].as_str().unwrap()));
+    assert_eq!(re["status"], "failed", "{re}");
+    assert_eq!(re["failure_reason"], "expired_or_canceled_card");
+    assert_eq!(w.get(&format!("/v1/payments/{pay}")).1["amount_refunded"], 0);
+    let (_, d) = w.get(&format!("/v1/payments/{disputed}"));
+    assert!(d["dispute"].as_str().is_some_and(|x| x.starts_with("dp_")), "{d}");
+    // Nothing else is due before the settlement batch: a second round runs nothing.
+    let r = pollster::block_on(jobs::run_due(db, &w.env, jobs::Scope::AllDue, 200)).unwrap();
+    assert_eq!(r, jobs::Report::default());
+    assert_eq!(w.count("SELECT COUNT(*) FROM events WHERE type IN ('refund.failed', 'dispute.created')"), 2);
 }

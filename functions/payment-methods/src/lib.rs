@@ -1,9 +1,9 @@
 //! The `payment-methods` route group as a Spin component (routes in spin.toml).
 
 use spin_sdk::http::{IntoResponse, Request};
-use vinr_shared::api::Group;
+use vinr_shared::api::PaymentMethodsRoutes;
 
 #[spin_sdk::http_service]
 async fn handle(req: Request) -> impl IntoResponse {
-    vinr_spin_adapter::serve(Group::PaymentMethods, req).await
+    vinr_spin_adapter::serve::<PaymentMethodsRoutes>(req).await
 }

@@ -13,11 +13,11 @@ use spin_sdk::http::body::IncomingBodyExt;
 // per statement, and the statements inside a write transaction then run without yielding.
 use spin_sdk::sqlite::Value;
 use spin_sdk::sqlite::wit::sqlite::Connection;
-use vinr_shared::api::{Group, handle};
+use vinr_shared::api::{Routes, serve_group};
 use vinr_shared::error::ApiError;
 use vinr_shared::http::{Request, Response};
 use vinr_shared::params::MAX_BODY_BYTES;
-use vinr_shared::port::{Db, DbError, Env, Row, SqlValue, Stmt};
+use vinr_shared::port::{Db, DbError, Env, NoCache, Row, SqlValue, Stmt};
 
 /// `Db` over one `spin:sqlite` connection to the `default` database.
 pub struct SpinDb {
@@ -136,8 +136,8 @@ fn error_response(e: ApiError) -> http::Response<Full<Bytes>> {
     respond(r)
 }
 
-/// Serves one HTTP request for `group`: the whole body of each component's handler.
-pub async fn serve(group: Group, req: spin_sdk::http::Request) -> http::Response<Full<Bytes>> {
+/// Serves one HTTP request for route group `G`: the whole body of each component's handler.
+pub async fn serve<G: Routes>(req: spin_sdk::http::Request) -> http::Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     // Read at most MAX_BODY_BYTES + 1 bytes: enough to know the body is too large.
     let mut buf = Vec::new();
@@ -168,5 +168,5 @@ pub async fn serve(group: Group, req: spin_sdk::http::Request) -> http::Response
         Ok(db) => db,
         Err(e) => return error_response(ApiError::from(e)),
     };
-    respond(handle(group, &request, &db, &WasiEnv).await)
+    respond(serve_group::<G, _, _, _>(&request, &db, &WasiEnv, &NoCache).await.response)
 }

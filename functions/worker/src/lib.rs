@@ -6,7 +6,8 @@
 //!   the response is sent.
 //! - `queue`: sends the deliveries of each queued event (webhooks::runner) and queues the event
 //!   again for its next retry.
-//! - `scheduled` (cron, every minute): sends everything due, whatever the queue missed.
+//! - `scheduled` (cron, every minute): runs the time-driven steps that are due (`jobs`), then
+//!   sends every delivery due, whatever the queue missed.
 
 mod d1;
 mod platform;
@@ -17,6 +18,7 @@ use platform::{FetchTransport, KvCache, WorkerEnv};
 use serde::{Deserialize, Serialize};
 use vinr_shared::api::{Group, handle_cached};
 use vinr_shared::http::Request as ApiRequest;
+use vinr_shared::jobs;
 use vinr_shared::params::MAX_BODY_BYTES;
 use vinr_shared::webhooks::runner::{self, Scope};
 use worker::{Context, Env, Headers, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent, event};
@@ -32,6 +34,8 @@ struct Delivery {
 const QUEUE: &str = "WEBHOOKS";
 /// Deliveries one run sends at most (a queue message's event has one per endpoint).
 const RUN_LIMIT: i64 = 100;
+/// Time-driven steps one `jobs::run_due` call runs at most.
+const JOBS_LIMIT: i64 = 200;
 /// Cloudflare Queues delays a message by at most 12 hours.
 const MAX_QUEUE_DELAY_SECS: i64 = 12 * 3600;
 
@@ -125,6 +129,18 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let Ok(db) = db(&env) else { return };
     let scale = retry_scale(&env);
     let started = js_sys::Date::now();
+    // First the time-driven steps (settlements, payouts, refund failures, disputes), up to
+    // ~10 s: the events they record are then delivered by the sweep below, in this same run.
+    while js_sys::Date::now() - started < 10_000.0 {
+        match jobs::run_due(&db, &WorkerEnv, jobs::Scope::AllDue, JOBS_LIMIT).await {
+            Ok(r) if r.ran > 0 => continue,
+            Ok(_) => break,
+            Err(e) => {
+                worker::console_error!("scheduled steps: {e:?}");
+                break;
+            }
+        }
+    }
     // Up to ~20 s of sweeping per invocation; the next minute's run continues.
     while js_sys::Date::now() - started < 20_000.0 {
         match runner::run(&db, &WorkerEnv, &FetchTransport, Scope::AllDue, RUN_LIMIT, scale).await {

@@ -385,3 +385,61 @@ async fn shutdown_hands_back_attempts_in_flight() {
     hold.abort();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Calls the shared API pipeline natively on `conn`, as a component would over `spin:sqlite`.
+fn api(conn: &Connection, key: &str, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+    use vinr_shared::api::{Group, handle};
+    let req = vinr_shared::http::Request {
+        method: method.into(),
+        path: path.into(),
+        query: String::new(),
+        headers: vec![("authorization".into(), format!("Bearer {key}"))],
+        body: body.as_bytes().to_vec(),
+    };
+    let resp = futures::executor::block_on(handle(Group::for_path(path).unwrap(), &req, &SqliteDb(conn), &HostEnv));
+    (resp.status, serde_json::from_slice(&resp.body).unwrap())
+}
+
+/// A refund of the refund-failure test card answers `pending`; the dispatcher's next round runs
+/// its due `refund_fail` step (the refund fails, the money comes back) and sends the
+/// `refund.failed` event that step recorded, in the same round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_due_steps_and_delivers_their_events_at_once() {
+    let (dir, db) = temp_db("steps");
+    let rx = receiver(vec![200]).await;
+    let conn = crate::db::open_connection(&db.main_path).unwrap();
+    let sk = crate::bootstrap::create_account(&conn, "T", None).unwrap().secret_key;
+    let (s, ep) = api(&conn, &sk, "POST", "/v1/webhooks", &format!("url={}&enabled_events[]=refund.failed", rx.url));
+    assert_eq!(s, 200, "{ep}");
+    let d = Dispatcher::spawn(db.main.clone(), scaled(1.0)).unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    let (s, pay) = api(&conn, &sk, "POST", "/v1/payments", "amount=5000&currency=EUR&payment_method=pm_card_refund_fail");
+    assert_eq!((s, pay["status"].as_str()), (200, Some("succeeded")), "{pay}");
+    let pay_id = pay["id"].as_str().unwrap().to_string();
+    let (s, re) = api(&conn, &sk, "POST", "/v1/refunds", &format!("payment={pay_id}&amount=1200"));
+    assert_eq!((s, re["status"].as_str()), (200, Some("pending")), "{re}");
+    let re_id = re["id"].as_str().unwrap().to_string();
+    // As sqlite_host does after a component's commit.
+    let committed = now_ms();
+    db.main.committed.notify_one();
+
+    let got = rx.wait_for(1, Duration::from_secs(5)).await;
+    assert_eq!(got.len(), 1, "refund.failed delivered");
+    eprintln!("refund commit -> refund.failed received: {} ms", got[0].at_ms - committed);
+    let evt: serde_json::Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(evt["type"], "refund.failed");
+    assert_eq!(evt["data"]["object"]["id"].as_str().or(evt["data"]["id"].as_str()), Some(re_id.as_str()), "{evt}");
+    let (_, re) = api(&conn, &sk, "GET", &format!("/v1/refunds/{re_id}"), "");
+    assert_eq!((re["status"].as_str(), re["failure_reason"].as_str()), (Some("failed"), Some("expired_or_canceled_card")), "{re}");
+    let (_, pay) = api(&conn, &sk, "GET", &format!("/v1/payments/{pay_id}"), "");
+    assert_eq!(pay["amount_refunded"], 0);
+    let left: i64 = conn.query_row("SELECT COUNT(*) FROM scheduled_jobs WHERE kind = 'refund_fail'", [], |r| r.get(0)).unwrap();
+    assert_eq!(left, 0, "the step ran once and its row is gone");
+    // Nothing more is due; a round with nothing to do runs nothing.
+    assert_eq!(run_steps(&db.main).await.unwrap(), Report::default());
+    d.shutdown().await;
+    drop(conn);
+    db.close();
+    let _ = std::fs::remove_dir_all(dir);
+}

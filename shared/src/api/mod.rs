@@ -168,6 +168,49 @@ fn json_response(status: u16, body: Vec<u8>) -> Response {
     Response { status, headers: vec![("content-type".into(), "application/json".into())], body }
 }
 
+/// A route group as a type: its table and handlers. A component that serves one group calls
+/// [`serve_group`] with it, so it links that group's code only (and only the payments group
+/// embeds the OpenAPI document); runtimes that mount every group dispatch with [`handle`].
+#[allow(async_fn_in_trait)]
+pub trait Routes {
+    const GROUP: Group;
+    fn route(method: &str, segs: &[&str]) -> ApiResult<Route>;
+    async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> ApiResult<Outcome>;
+}
+
+macro_rules! route_groups {
+    ($($ty:ident => $group:ident, $module:ident;)*) => {
+        $(
+            pub struct $ty;
+            impl Routes for $ty {
+                const GROUP: Group = Group::$group;
+                fn route(method: &str, segs: &[&str]) -> ApiResult<Route> {
+                    $module::route(method, segs)
+                }
+                async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> ApiResult<Outcome> {
+                    $module::run(cx, r, p).await
+                }
+            }
+        )*
+
+        /// As [`serve_group`], for the group chosen at run time.
+        pub async fn handle_cached<D: Db, E: Env, C: Cache>(group: Group, req: &Request, db: &D, env: &E, cache: &C) -> Served {
+            match group {
+                $(Group::$group => serve_group::<$ty, D, E, C>(req, db, env, cache).await,)*
+            }
+        }
+    };
+}
+
+route_groups! {
+    PaymentsRoutes => Payments, payments;
+    CustomersRoutes => Customers, customers;
+    PaymentMethodsRoutes => PaymentMethods, payment_methods;
+    WebhooksRoutes => Webhooks, webhooks;
+    RefundsRoutes => Refunds, refunds;
+    BalanceRoutes => Balance, balance;
+}
+
 /// Serves one request for a route group. Never fails: every error becomes its JSON response.
 pub async fn handle<D: Db, E: Env>(group: Group, req: &Request, db: &D, env: &E) -> Response {
     handle_cached(group, req, db, env, &NoCache).await.response
@@ -181,11 +224,11 @@ pub struct Served {
     pub events: Vec<String>,
 }
 
-/// As [`handle`], with API-key lookups cached in `cache`.
-pub async fn handle_cached<D: Db, E: Env, C: Cache>(group: Group, req: &Request, db: &D, env: &E, cache: &C) -> Served {
+/// Serves one request for route group `G`, with API-key lookups cached in `cache`.
+pub async fn serve_group<G: Routes, D: Db, E: Env, C: Cache>(req: &Request, db: &D, env: &E, cache: &C) -> Served {
     let request_id = new_id(env, "req_");
     let mut events = Vec::new();
-    let mut response = match serve(group, req, db, env, cache, &mut events).await {
+    let mut response = match serve::<G, D, E, C>(req, db, env, cache, &mut events).await {
         Ok(r) => r,
         Err(e) => {
             let mut r = Response::json(e.status, &e.to_json());
@@ -212,27 +255,22 @@ fn fan_outs(writes: &[Stmt]) -> Vec<(String, usize)> {
         .collect()
 }
 
-async fn serve<D: Db, E: Env, C: Cache>(group: Group, req: &Request, db: &D, env: &E, cache: &C, events: &mut Vec<String>) -> ApiResult<Response> {
+async fn serve<G: Routes, D: Db, E: Env, C: Cache>(req: &Request, db: &D, env: &E, cache: &C, events: &mut Vec<String>) -> ApiResult<Response> {
     let path = req.path.trim_end_matches('/');
     let segs: Vec<&str> = match path.strip_prefix("/v1/") {
         Some(rest) => rest.split('/').collect(),
         None => return Err(route_not_found(&req.method, &[path.trim_start_matches('/')])),
     };
-    if segs == ["openapi.json"] {
+    // Only the payments group serves the document (spin.toml and `Group::for_path` route it there),
+    // so the other components do not embed it.
+    if G::GROUP == Group::Payments && segs == ["openapi.json"] {
         if req.method != "GET" {
             return Err(method_not_allowed(&req.method, &["GET"]));
         }
         // Public: clients and mock generators fetch it without a key.
         return Ok(json_response(200, crate::openapi::SERVED.as_bytes().to_vec()));
     }
-    let route = match group {
-        Group::Payments => payments::route(&req.method, &segs)?,
-        Group::Customers => customers::route(&req.method, &segs)?,
-        Group::PaymentMethods => payment_methods::route(&req.method, &segs)?,
-        Group::Webhooks => webhooks::route(&req.method, &segs)?,
-        Group::Refunds => refunds::route(&req.method, &segs)?,
-        Group::Balance => balance::route(&req.method, &segs)?,
-    };
+    let route = G::route(&req.method, &segs)?;
     let now = env.now();
     let acct = authenticate(db, cache, now, req).await?;
     let is_post = req.method == "POST";
@@ -262,14 +300,7 @@ async fn serve<D: Db, E: Env, C: Cache>(group: Group, req: &Request, db: &D, env
     // competitor; 16 covers a burst of concurrent refunds of one payment (tests/tests/refunds.rs).
     const ATTEMPTS: usize = 16;
     for attempt in 1..=ATTEMPTS {
-        let result = match group {
-            Group::Payments => payments::run(&cx, &route, &params).await,
-            Group::Customers => customers::run(&cx, &route, &params).await,
-            Group::PaymentMethods => payment_methods::run(&cx, &route, &params).await,
-            Group::Webhooks => webhooks::run(&cx, &route, &params).await,
-            Group::Refunds => refunds::run(&cx, &route, &params).await,
-            Group::Balance => balance::run(&cx, &route, &params).await,
-        };
+        let result = G::run(&cx, &route, &params).await;
         match result {
             Ok(out) => {
                 if let Some((content_type, bytes)) = out.raw {
