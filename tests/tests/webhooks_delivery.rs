@@ -141,7 +141,11 @@ fn receiver_down_across_a_restart_still_gets_the_event() {
 
     rt.restart();
     let rx = Receiver::start_on(port, vec![200]);
-    let hits = hits_of(&rx, &evt_id, 1);
+    // The restart may kill a sender between its lease and its answer (the runtime retries in
+    // place while the receiver is down); that delivery is due again when its lease runs out:
+    // attempt timeout + margin, 35 s. At least once, possibly that late.
+    let lease = Duration::from_millis(vinr_shared::webhooks::retry::ATTEMPT_TIMEOUT_MS + vinr_shared::webhooks::delivery::LEASE_MARGIN_MS as u64);
+    let hits = rx.wait_for(1, WAIT + lease, |h| h.event_id().as_deref() == Some(evt_id.as_str()));
     assert_eq!(hits.len(), 1, "delivered after the restart (log: {:?})", rt.log_path());
     assert_eq!(signature::verify(&secret, hits[0].header("x-vinr-signature").unwrap(), &hits[0].body, now_ms() / 1000, 300), Ok(()));
     let d = delivery_until(&rt, &rt.secret_key, &we, &evt_id, |d| d["status"] != "pending");
