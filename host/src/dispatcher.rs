@@ -251,19 +251,15 @@ impl Env for HostEnv {
     }
 }
 
-/// Is any step due, for any account (as `jobs::run_due` with `Scope::AllDue` selects them)?
-/// Read on a pooled connection, so that rounds with nothing to do never queue for the writer.
-const STEP_DUE_SQL: &str = "SELECT EXISTS (SELECT 1 FROM scheduled_jobs j JOIN accounts a ON a.id = j.account_id \
-     WHERE j.due_at <= ?1 + CASE WHEN j.livemode = 1 THEN 0 ELSE a.clock_offset END)";
-
 /// One round of time-driven steps: up to STEPS_PER_ROUND of those due, each in its own batch, on
 /// the writer connection with the writer lock held (components queue for it as for any other
 /// write; a step is a few short statements and never waits on anything else). The `Db` port is
 /// async but rusqlite is not, so the round runs on a blocking thread.
 pub(crate) async fn run_steps(pool: &Arc<Pool>) -> anyhow::Result<Report> {
+    // Read on a pooled connection, so that rounds with nothing to do never queue for the writer.
     let due = {
         let conn = pool.checkout()?;
-        crate::db::with_busy_retry(&conn, |c| c.prepare_cached(STEP_DUE_SQL)?.query_row([now_ms().div_euclid(1000)], |r| r.get::<_, bool>(0)))?
+        crate::db::with_busy_retry(&conn, |c| c.prepare_cached(vinr_shared::jobs::ANY_DUE_SQL)?.query_row([now_ms().div_euclid(1000)], |r| r.get::<_, bool>(0)))?
     };
     if !due {
         return Ok(Report::default());

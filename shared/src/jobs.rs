@@ -40,6 +40,18 @@ pub enum Scope<'a> {
     Account(&'a Account),
 }
 
+/// The steps of every account due at wall time `?` (each sandbox on its own clock), as
+/// `scheduled_jobs j` joined with `accounts a`.
+macro_rules! all_due_from {
+    () => {
+        "FROM scheduled_jobs j JOIN accounts a ON a.id = j.account_id WHERE j.due_at <= ? + CASE WHEN j.livemode = 1 THEN 0 ELSE a.clock_offset END"
+    };
+}
+
+/// Is any step due at wall time `?` ([`Scope::AllDue`])? A cheap read for schedulers that skip
+/// rounds with nothing to do.
+pub const ANY_DUE_SQL: &str = concat!("SELECT EXISTS (SELECT 1 ", all_due_from!(), ")");
+
 const COLUMNS: &str = "j.id, j.account_id, j.livemode, j.kind, j.object_id, j.due_at, a.clock_offset";
 // Settlements before the automatic payouts of the same batch; otherwise oldest first.
 const ORDER: &str = "ORDER BY j.due_at, CASE j.kind WHEN 'settle' THEN 0 ELSE 1 END LIMIT ?";
@@ -60,7 +72,7 @@ pub async fn run_due<D: Db, E: Env>(db: &D, env: &E, scope: Scope<'_>, limit: i6
     let rows = match scope {
         Scope::AllDue => {
             db.query(Stmt::new(
-                format!("SELECT {COLUMNS} FROM scheduled_jobs j JOIN accounts a ON a.id = j.account_id WHERE j.due_at <= ? + CASE WHEN j.livemode = 1 THEN 0 ELSE a.clock_offset END {ORDER}"),
+                format!("SELECT {COLUMNS} {} {ORDER}", all_due_from!()),
                 sql_params![wall, limit],
             ))
             .await?

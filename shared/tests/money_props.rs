@@ -701,6 +701,11 @@ impl Run {
             .collect()
     }
 
+    /// [`Self::ints`] of a query answering (currency, a, b) rows, keyed by currency.
+    fn pairs(&self, sql: &str) -> BTreeMap<String, (i64, i64)> {
+        self.ints(sql).into_iter().map(|(c, n)| (c, (n[0], n[1]))).collect()
+    }
+
     fn check(&mut self) -> R {
         // 1. The ledger sums to zero per currency, and so does every posting.
         for (cur, n) in self.ints("SELECT currency, SUM(amount) FROM ledger_entries GROUP BY currency") {
@@ -710,31 +715,19 @@ impl Run {
         ensure!(bad.is_empty(), "unbalanced postings: {bad:?}");
 
         // 2. Balances = the merchant ledger accounts = the transactions (unsettled / settled).
-        let balances: BTreeMap<String, (i64, i64)> = self
-            .ints("SELECT currency, pending, available FROM balances WHERE account_id = 'acct_A' AND livemode = 0")
-            .into_iter()
-            .map(|(c, n)| (c, (n[0], n[1])))
-            .collect();
+        let balances = self.pairs("SELECT currency, pending, available FROM balances WHERE account_id = 'acct_A' AND livemode = 0");
         let other = self.ints("SELECT currency, COUNT(*) FROM balances WHERE account_id != 'acct_A' OR livemode != 0 GROUP BY currency");
         ensure!(other.is_empty(), "balances of other accounts moved: {other:?}");
-        let ledger: BTreeMap<String, (i64, i64)> = self
-            .ints(
-                "SELECT currency, COALESCE(SUM(CASE WHEN ledger_account = 'merchant_pending' THEN amount END), 0), \
-                 COALESCE(SUM(CASE WHEN ledger_account = 'merchant_available' THEN amount END), 0) \
-                 FROM ledger_entries WHERE account_id = 'acct_A' AND livemode = 0 GROUP BY currency",
-            )
-            .into_iter()
-            .map(|(c, n)| (c, (n[0], n[1])))
-            .collect();
-        let txns: BTreeMap<String, (i64, i64)> = self
-            .ints(
-                "SELECT currency, COALESCE(SUM(CASE WHEN settlement_status = 'unsettled' THEN net END), 0), \
-                 COALESCE(SUM(CASE WHEN settlement_status = 'settled' THEN net END), 0) \
-                 FROM balance_transactions WHERE account_id = 'acct_A' AND livemode = 0 GROUP BY currency",
-            )
-            .into_iter()
-            .map(|(c, n)| (c, (n[0], n[1])))
-            .collect();
+        let ledger = self.pairs(
+            "SELECT currency, COALESCE(SUM(CASE WHEN ledger_account = 'merchant_pending' THEN amount END), 0), \
+             COALESCE(SUM(CASE WHEN ledger_account = 'merchant_available' THEN amount END), 0) \
+             FROM ledger_entries WHERE account_id = 'acct_A' AND livemode = 0 GROUP BY currency",
+        );
+        let txns = self.pairs(
+            "SELECT currency, COALESCE(SUM(CASE WHEN settlement_status = 'unsettled' THEN net END), 0), \
+             COALESCE(SUM(CASE WHEN settlement_status = 'settled' THEN net END), 0) \
+             FROM balance_transactions WHERE account_id = 'acct_A' AND livemode = 0 GROUP BY currency",
+        );
         for cur in balances.keys().chain(ledger.keys()).chain(txns.keys()).chain(self.total.keys()) {
             let b = balances.get(cur).copied().unwrap_or((0, 0));
             let l = ledger.get(cur).copied().unwrap_or((0, 0));

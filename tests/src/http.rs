@@ -112,6 +112,25 @@ impl Req {
         resp
     }
 
+    /// Sends every request at the same moment (one thread each, released together by a
+    /// barrier), for races; the responses come back in the order of `reqs`.
+    pub fn send_at_once(reqs: Vec<Req>) -> Vec<Resp> {
+        let barrier = std::sync::Barrier::new(reqs.len());
+        std::thread::scope(|s| {
+            let handles: Vec<_> = reqs
+                .into_iter()
+                .map(|req| {
+                    let barrier = &barrier;
+                    s.spawn(move || {
+                        barrier.wait();
+                        req.send()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("request thread")).collect()
+        })
+    }
+
     /// Sends the request; transport errors are returned, nothing is checked.
     pub fn send_raw(&self) -> std::io::Result<Resp> {
         let mut stream = TcpStream::connect(&self.host)?;

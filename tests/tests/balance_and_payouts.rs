@@ -3,7 +3,6 @@
 //! "sum of nets = pending + available", transaction search and CSV download, the sandbox clock.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Barrier;
 
 use vinr_conformance::*;
 
@@ -338,20 +337,7 @@ fn concurrent_payouts_never_overdraw() {
     let (p1, x) = balance(rt, "PLN");
     let q = x / 4;
     assert!(q > 0, "available {x}");
-    let barrier = Barrier::new(10);
-    let resps: Vec<Resp> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..10)
-            .map(|_| {
-                let req = rt.post("/v1/payouts").form(&format!("currency=PLN&amount={q}"));
-                let barrier = &barrier;
-                s.spawn(move || {
-                    barrier.wait();
-                    req.send()
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("request thread")).collect()
-    });
+    let resps = Req::send_at_once((0..10).map(|_| rt.post("/v1/payouts").form(&format!("currency=PLN&amount={q}"))).collect());
     let mut won = 0;
     for r in &resps {
         if r.status == 200 {

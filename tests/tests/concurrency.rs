@@ -1,7 +1,5 @@
 //! Concurrent requests: one idempotency key creates one payment; racing transitions, one winner.
 
-use std::sync::{Arc, Barrier};
-
 use vinr_conformance::*;
 
 #[test]
@@ -10,18 +8,7 @@ fn twenty_concurrent_posts_with_one_key_create_one_payment() {
     let cust = id_of(&create_customer(rt));
     let key = uniq("race");
     let body = format!("amount=5000&currency=EUR&payment_method=pm_card_visa&customer={cust}");
-    let barrier = Arc::new(Barrier::new(20));
-    let handles: Vec<_> = (0..20)
-        .map(|_| {
-            let req = rt.post("/v1/payments").idem(&key).form(&body);
-            let barrier = barrier.clone();
-            std::thread::spawn(move || {
-                barrier.wait();
-                req.send()
-            })
-        })
-        .collect();
-    let resps: Vec<Resp> = handles.into_iter().map(|h| h.join().expect("request thread")).collect();
+    let resps = Req::send_at_once((0..20).map(|_| rt.post("/v1/payments").idem(&key).form(&body)).collect());
     let mut ids_seen = std::collections::BTreeSet::new();
     let mut ok = 0;
     for r in &resps {
@@ -43,19 +30,7 @@ fn twenty_concurrent_posts_with_one_key_create_one_payment() {
 }
 
 fn race(rt: &Runtime, id: &str, forms: [&str; 2]) -> [Resp; 2] {
-    let barrier = Arc::new(Barrier::new(2));
-    let hs: Vec<_> = forms
-        .iter()
-        .map(|f| {
-            let req = rt.post(&format!("/v1/payments/{id}/capture")).form(f);
-            let barrier = barrier.clone();
-            std::thread::spawn(move || {
-                barrier.wait();
-                req.send()
-            })
-        })
-        .collect();
-    let mut it = hs.into_iter().map(|h| h.join().expect("request thread"));
+    let mut it = Req::send_at_once(forms.iter().map(|f| rt.post(&format!("/v1/payments/{id}/capture")).form(f)).collect()).into_iter();
     [it.next().unwrap(), it.next().unwrap()]
 }
 

@@ -2,7 +2,6 @@
 //! concurrently), every refusal (which changes nothing), the refund transaction and balance,
 //! events, the asynchronous failure of `pm_card_refund_fail`, isolation and idempotency.
 
-use std::sync::Barrier;
 
 use vinr_conformance::*;
 
@@ -268,20 +267,7 @@ fn twenty_concurrent_refunds_never_exceed_the_captured_amount() {
     let p = pay(rt, 5000, "USD", "pm_card_visa");
     let pid = id_of(&p);
     let (p0, _) = balance(rt, "USD");
-    let barrier = Barrier::new(20);
-    let resps: Vec<Resp> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..20)
-            .map(|_| {
-                let req = rt.post("/v1/refunds").form(&format!("payment={pid}&amount=1000"));
-                let barrier = &barrier;
-                s.spawn(move || {
-                    barrier.wait();
-                    req.send()
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("request thread")).collect()
-    });
+    let resps = Req::send_at_once((0..20).map(|_| rt.post("/v1/refunds").form(&format!("payment={pid}&amount=1000"))).collect());
     let mut won = Vec::new();
     for r in &resps {
         if r.status == 200 {
