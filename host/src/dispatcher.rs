@@ -249,6 +249,15 @@ impl Env for HostEnv {
     fn fill_random(&self, buf: &mut [u8]) {
         crate::bootstrap::fill(buf);
     }
+    // Steps run on a blocking thread (`run_steps`), so a plain sleep holds nothing else up.
+    async fn sleep_ms(&self, ms: u64) {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+    // Steps (and device frames) decide with the writer lock held: the hub call is handed to the
+    // hub to run after them, never waited for here (see `terminal_hub::call_from_blocking`).
+    async fn terminal_hub(&self, call: &vinr_shared::terminal::hub::HubCall) -> vinr_shared::terminal::hub::HubReply {
+        crate::terminal_hub::call_from_blocking(call)
+    }
 }
 
 /// One round of time-driven steps: up to STEPS_PER_ROUND of those due, each in its own batch, on

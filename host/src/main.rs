@@ -13,6 +13,8 @@ mod manifest;
 mod server;
 mod spin_bindings;
 mod sqlite_host;
+mod terminal_cli;
+mod terminal_hub;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -53,6 +55,11 @@ enum Command {
     Account {
         #[command(subcommand)]
         command: AccountCommand,
+    },
+    /// Terminals: `vinr terminal simulate` plays a card terminal (docs/terminals.md).
+    Terminal {
+        #[command(subcommand)]
+        command: terminal_cli::TerminalCommand,
     },
     /// Apply pending database migrations and exit.
     Migrate {
@@ -125,6 +132,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             server::dev(server::DevOptions { listen, data_dir, manifest, no_build })
         }
         Command::Build { manifest } => components::run_builds(&manifest::Manifest::load(&manifest)?),
+        Command::Terminal { command } => terminal_cli::run(command),
         Command::Migrate { data_dir, manifest } => {
             let data_dir = data_dir_or_default(data_dir)?;
             let db = db::Database::open(&data_dir)?;

@@ -3,6 +3,10 @@
 //! pre-instantiated `ProxyPre`. The per-request machinery (running the guest, streaming bodies)
 //! is wasmtime-wasi-http's `ProxyHandler`, the same one `wasmtime serve` uses, configured to
 //! never reuse an instance.
+//!
+//! Terminals (docs/terminals.md): `GET /v1/terminal/connect` is answered here, before routing
+//! (the device's WebSocket, held by `terminal_hub`), and the components' only outbound HTTP
+//! destination is that hub (`terminal_hub::outbound`).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -30,9 +34,13 @@ use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use crate::components;
 use crate::db::{Database, Pool};
 use crate::manifest::{Manifest, Route, match_route};
+use crate::terminal_hub::outbound::HubHooks;
+use crate::terminal_hub::{Hub, socket};
 
-/// A guest that has not produced its response by then is cut off (500).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// A guest that has not produced its response by then is cut off (500). A sync terminal payment
+/// (`responseMode: sync`, docs/terminals.md) holds its request up to 150 s waiting for the
+/// device's outcome, so this must be comfortably above that.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(180);
 /// How long shutdown waits for in-flight requests.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -48,6 +56,8 @@ pub struct HostState {
     pub table: ResourceTable,
     pub wasi: WasiCtx,
     pub http: WasiHttpCtx,
+    /// Outbound HTTP: only the terminal hub (`terminal_hub::outbound`).
+    pub hooks: HubHooks,
     pub spin: SpinCtx,
 }
 
@@ -75,7 +85,7 @@ impl WasiHttpView for HostState {
         WasiHttpCtxView {
             ctx: &mut self.http,
             table: &mut self.table,
-            hooks: wasmtime_wasi_http::default_hooks(),
+            hooks: &mut self.hooks,
         }
     }
 }
@@ -91,6 +101,7 @@ struct ComponentHandler {
     grants: Arc<Grants>,
     sqlite: Arc<Pool>,
     kv: Arc<Pool>,
+    hub: Arc<Hub>,
 }
 
 impl HandlerState for ComponentHandler {
@@ -109,6 +120,7 @@ impl HandlerState for ComponentHandler {
                 table: ResourceTable::new(),
                 wasi,
                 http: WasiHttpCtx::new(),
+                hooks: HubHooks::new(self.hub.clone()),
                 spin: SpinCtx { grants: self.grants.clone(), sqlite: self.sqlite.clone(), kv: self.kv.clone() },
             },
         );
@@ -187,6 +199,8 @@ struct App {
     routes: Vec<Route>,
     handlers: HashMap<String, ProxyHandler<ComponentHandler>>,
     listen: SocketAddr,
+    hub: Arc<Hub>,
+    db: Arc<Pool>,
 }
 
 fn full_body(bytes: impl Into<Bytes>) -> WasiBody {
@@ -247,7 +261,39 @@ async fn handle(app: &App, req: hyper::Request<hyper::body::Incoming>, client: S
     let method = req.method().clone();
     let path = req.uri().path().to_string();
 
-    let mut resp = match match_route(&app.routes, &path) {
+    // The terminals' device WebSocket is the host's own (a component cannot hold a connection).
+    let mut resp = if path == socket::CONNECT_PATH && method == http::Method::GET {
+        socket::connect(&app.hub, &app.db, req).await
+    } else {
+        route(app, req, client, &method, &path).await
+    };
+
+    let request_id = match resp.headers().get("request-id").and_then(|v| v.to_str().ok()) {
+        Some(id) => id.to_string(),
+        None => {
+            let id = new_request_id();
+            resp.headers_mut().insert("request-id", HeaderValue::from_str(&id).unwrap());
+            id
+        }
+    };
+    // Never the body or the Authorization header: both may carry secrets.
+    eprintln!(
+        "{method} {path} {} {:.2}ms {request_id}",
+        resp.status().as_u16(),
+        start.elapsed().as_secs_f64() * 1000.0
+    );
+    resp
+}
+
+/// A request for a component: matched to its route and served by a fresh instance.
+async fn route(
+    app: &App,
+    req: hyper::Request<hyper::body::Incoming>,
+    client: SocketAddr,
+    method: &http::Method,
+    path: &str,
+) -> Response<WasiBody> {
+    match match_route(&app.routes, path) {
         None => json_error(
             StatusCode::NOT_FOUND,
             "invalid_request_error",
@@ -271,23 +317,7 @@ async fn handle(app: &App, req: hyper::Request<hyper::body::Incoming>, client: S
                 }
             }
         }
-    };
-
-    let request_id = match resp.headers().get("request-id").and_then(|v| v.to_str().ok()) {
-        Some(id) => id.to_string(),
-        None => {
-            let id = new_request_id();
-            resp.headers_mut().insert("request-id", HeaderValue::from_str(&id).unwrap());
-            id
-        }
-    };
-    // Never the body or the Authorization header: both may carry secrets.
-    eprintln!(
-        "{method} {path} {} {:.2}ms {request_id}",
-        resp.status().as_u16(),
-        start.elapsed().as_secs_f64() * 1000.0
-    );
-    resp
+    }
 }
 
 fn bind(listen: &str) -> anyhow::Result<std::net::TcpListener> {
@@ -334,6 +364,7 @@ pub fn dev(opts: DevOptions) -> anyhow::Result<()> {
     {
         let conn = crate::db::open_connection(&db.main_path)?;
         crate::bootstrap::ensure_sandbox_account(&conn)?;
+        crate::terminal_hub::clear_stale_connections(&conn)?;
     }
     db.main.spawn_checkpointer();
     db.kv.spawn_checkpointer();
@@ -362,6 +393,10 @@ async fn serve(
         if pooling { "pooling allocator" } else { "on-demand allocator" }
     );
 
+    // The terminals' device connections (docs/terminals.md): components reach it by outbound
+    // HTTP, the scheduler's steps through `HostEnv`.
+    let hub = Hub::new();
+    hub.install_global();
     let mut handlers = HashMap::new();
     for c in loaded {
         let grants = Arc::new(Grants { sqlite_databases: c.sqlite_databases, key_value_stores: c.key_value_stores });
@@ -373,6 +408,7 @@ async fn serve(
                 grants,
                 sqlite: db.main.clone(),
                 kv: db.kv.clone(),
+                hub: hub.clone(),
             }),
         );
     }
@@ -389,7 +425,7 @@ async fn serve(
             eprintln!("warm-up {name}: {:.1} ms", warm.elapsed().as_secs_f64() * 1000.0);
         }
     }
-    let app = Arc::new(App { routes: manifest.routes.clone(), handlers, listen });
+    let app = Arc::new(App { routes: manifest.routes.clone(), handlers, listen, hub: hub.clone(), db: db.main.clone() });
 
     let listener = tokio::net::TcpListener::from_std(std_listener)?;
     println!();
@@ -406,7 +442,10 @@ async fn serve(
     }
     println!("Press Ctrl-C to stop.");
 
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // Graceful shutdown by hand: hyper-util's `GracefulShutdown` cannot watch a connection with
+    // upgrades (the device WebSockets). Each connection task holds a receiver; shutdown is
+    // signalled through it, and it is over when every receiver is gone.
+    let (closing, closing_rx) = tokio::sync::watch::channel(false);
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
@@ -429,10 +468,20 @@ async fn serve(
             let app = app.clone();
             async move { Ok::<_, Infallible>(handle(&app, req, client).await) }
         });
-        let conn = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
+        let conn = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service).with_upgrades();
+        let mut closing = closing_rx.clone();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let mut conn = std::pin::pin!(conn);
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = closing.changed() => {
+                    // Finish the request in flight (if any), then close.
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            drop(closing);
+            if let Err(e) = result {
                 // Clients hanging up mid-request is routine; anything else is worth a line.
                 if !e.is_incomplete_message() {
                     eprintln!("connection error: {e}");
@@ -443,8 +492,12 @@ async fn serve(
 
     drop(listener);
     eprintln!("Shutting down: finishing in-flight requests and webhook attempts...");
+    // Device connections close; requests waiting for a device's outcome get their answer now.
+    hub.shutdown();
+    drop(closing_rx);
+    let _ = closing.send(true);
     let requests = async {
-        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+        if tokio::time::timeout(SHUTDOWN_GRACE, closing.closed()).await.is_err() {
             eprintln!("warning: requests still running after {}s; stopping anyway", SHUTDOWN_GRACE.as_secs());
         }
     };

@@ -12,17 +12,32 @@ pub struct ApiError {
     pub param: Option<String>,
     /// For a 405: the methods the path does allow (the response's `Allow` header, RFC 9110).
     pub allow: Option<String>,
+    /// Card and terminal errors: the decline code (seed 003's table), also as `decline_code`.
+    pub decline_code: Option<&'static str>,
+    /// An object the error is about, shown as `error.<name>` (e.g. the terminal payment whose
+    /// device dropped, so the caller sees where it stands).
+    pub object: Option<(&'static str, Value)>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: u16, kind: &'static str, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, kind, code, message: message.into(), param: None, allow: None }
+        ApiError { status, kind, code, message: message.into(), param: None, allow: None, decline_code: None, object: None }
     }
 
     pub fn with_param(mut self, param: impl Into<String>) -> Self {
         self.param = Some(param.into());
+        self
+    }
+
+    pub fn with_decline_code(mut self, code: &'static str) -> Self {
+        self.decline_code = Some(code);
+        self
+    }
+
+    pub fn with_object(mut self, name: &'static str, object: Value) -> Self {
+        self.object = Some((name, object));
         self
     }
 
@@ -55,6 +70,12 @@ impl ApiError {
         e.insert("message".into(), json!(self.message));
         if let Some(p) = &self.param {
             e.insert("param".into(), json!(p));
+        }
+        if let Some(d) = self.decline_code {
+            e.insert("decline_code".into(), json!(d));
+        }
+        if let Some((name, obj)) = &self.object {
+            e.insert((*name).into(), obj.clone());
         }
         json!({ "error": e })
     }

@@ -36,6 +36,10 @@ pub const TYPES: &[&str] = &[
     "payout.updated",
     "payout.paid",
     "payout.failed",
+    "terminal_payment.completed",
+    "terminal_payment.failed",
+    "terminal_payment.authorized",
+    "terminal_payment.cancelled",
 ];
 
 /// Seed 002 names an event differently from seed 001; accepted as input, stored canonically.

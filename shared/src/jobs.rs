@@ -108,6 +108,28 @@ pub async fn run_due<D: Db, E: Env>(db: &D, env: &E, scope: Scope<'_>, limit: i6
     Ok(report)
 }
 
+/// Runs `kind` for `object_id` of `acct` now if it is still scheduled, whatever its due time:
+/// for a request that waits for the step itself (a sync payment on the sandbox's simulated
+/// terminal) instead of for the scheduler. Returns whether it was there to run; the guarded
+/// deletion keeps it exactly-once against a scheduler running it at the same moment.
+pub async fn run_now<D: Db, E: Env>(db: &D, env: &E, acct: &Account, kind: &str, object_id: &str) -> Result<bool, DbError> {
+    let rows = db
+        .query(Stmt::new(
+            "SELECT id, due_at FROM scheduled_jobs WHERE account_id = ? AND livemode = ? AND kind = ? AND object_id = ?",
+            sql_params![&acct.id, acct.livemode, kind, object_id],
+        ))
+        .await?;
+    let Some(r) = rows.first() else { return Ok(false) };
+    let job = Job {
+        id: r[0].as_str().unwrap_or_default().to_string(),
+        acct: acct.clone(),
+        kind: kind.to_string(),
+        object_id: object_id.to_string(),
+        due_at: r[1].as_i64().unwrap_or(0),
+    };
+    run_one(db, env, &job, env.now()).await
+}
+
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Report {
     pub ran: usize,
@@ -154,6 +176,7 @@ async fn decide<D: Db, E: Env>(cx: &Ctx<'_, D, E>, job: &Job) -> ApiResult<Vec<S
         "refund_fail" => refunds::fail(cx, &job.object_id).await,
         "dispute_open" => disputes::open(cx, &job.object_id).await,
         "dispute_step" => disputes::step(cx, &job.object_id).await,
+        k if k.starts_with("terminal_") => crate::terminal::payment::step(cx, k, &job.object_id).await,
         // A kind this version does not know (written by a newer one): leave it alone.
         _ => Err(crate::error::ApiError::internal(format!("unknown scheduled step {}", job.kind))),
     }

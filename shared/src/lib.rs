@@ -21,6 +21,7 @@ pub mod ledger;
 pub mod plan;
 pub mod jobs;
 pub mod api;
+pub mod terminal;
 pub mod webhooks;
 pub mod openapi;
 #[cfg(feature = "sqlite")]

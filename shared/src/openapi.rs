@@ -99,10 +99,12 @@ fn schemas() -> Value {
             "type": "object",
             "required": ["type", "code", "message"],
             "properties": {
-                "type": { "type": "string", "enum": ["invalid_request_error", "authentication_error", "permission_error", "idempotency_error", "api_error"] },
+                "type": { "type": "string", "enum": ["invalid_request_error", "authentication_error", "permission_error", "idempotency_error", "api_error", "terminal_error"] },
                 "code": { "type": "string" },
                 "message": { "type": "string" },
                 "param": { "type": "string" },
+                "decline_code": { "type": "string", "description": "Card and terminal errors: seed 003's decline code." },
+                "payment": { "type": "object", "description": "communication_error: the terminal payment as it stands." },
             },
         }})),
         "Metadata": metadata,
@@ -160,6 +162,7 @@ fn schemas() -> Value {
         "EventList": list_of("Event"),
     });
     all.as_object_mut().unwrap().extend(money_schemas().as_object().unwrap().clone());
+    all.as_object_mut().unwrap().extend(terminal_schemas().as_object().unwrap().clone());
     for (name, example) in examples() {
         all[name]["examples"] = json!([example]);
     }
@@ -168,6 +171,37 @@ fn schemas() -> Value {
 
 /// The objects of refunds, disputes, the ledger, settlements, payouts and the sandbox clock
 /// (docs/money.md).
+/// docs/terminals.md: camelCase, RFC 3339 timestamps.
+fn terminal_schemas() -> Value {
+    let ts = || json!({ "type": ["string", "null"], "format": "date-time" });
+    let terminal = object(json!({
+        "id": { "type": "string", "pattern": "^term_" }, "object": { "const": "terminal" }, "label": nullable("string"),
+        "status": one_of(&["online", "offline", "busy"]), "activePayment": nullable("string"),
+        "lastSeenAt": ts(), "activatedAt": ts(), "createdAt": { "type": "string", "format": "date-time" },
+        "simulated": { "type": "boolean" }, "livemode": { "type": "boolean" }, "metadata": r("Metadata"),
+    }));
+    let mut registered = terminal.clone();
+    registered["properties"]["deviceKey"] = json!({ "type": "string", "pattern": "^tdk_(test|live)_", "description": "The device's key, shown only here." });
+    registered["required"].as_array_mut().unwrap().push(json!("deviceKey"));
+    json!({
+        "Terminal": terminal,
+        "TerminalRegistered": registered,
+        "TerminalList": list_of("Terminal"),
+        "TerminalPayment": object(json!({
+            "id": id_of("tpay_"), "object": { "const": "terminal_payment" }, "terminalId": { "type": "string" },
+            "amount": { "type": "integer" }, "amountCaptured": { "type": "integer" }, "currency": { "type": "string" },
+            "reference": nullable("string"), "status": one_of(crate::terminal::payment::STATUSES),
+            "captureMethod": one_of(&["automatic", "manual"]), "responseMode": one_of(&["async", "sync"]),
+            "entryMethod": nullable_enum(crate::terminal::protocol::ENTRY_METHODS), "last4": nullable("string"), "brand": nullable("string"),
+            "authCode": nullable("string"), "declineCode": nullable("string"), "cancellationReason": nullable_enum(&["requested", "prompt_timeout", "expired"]),
+            "balanceTransaction": nullable("string"), "simulateDelay": { "type": "integer" }, "livemode": { "type": "boolean" }, "metadata": r("Metadata"),
+            "createdAt": { "type": "string", "format": "date-time" }, "presentedAt": ts(), "authorizedAt": ts(), "capturedAt": ts(),
+            "completedAt": ts(), "failedAt": ts(), "cancelledAt": ts(), "expiresAt": ts(),
+        })),
+        "TerminalPaymentList": list_of("TerminalPayment"),
+    })
+}
+
 fn money_schemas() -> Value {
     let clock = object(json!({
         "object": { "const": "test_clock" }, "now": { "type": "integer", "description": "The account's sandbox time (unix seconds)." },
@@ -601,6 +635,46 @@ fn op(group: Group, action: &str) -> Op {
                 r("TestClockAdvance"),
             )
         },
+        (Group::Terminal, "register") => o(
+            "Register a terminal (its deviceKey is shown once)",
+            vec![],
+            Some((json!({ "label": string(200), "metadata": r("Metadata") }), vec![])),
+            r("TerminalRegistered"),
+        ),
+        (Group::Terminal, "list_terminals") => o("List terminals", list_query(vec![("status", one_of(&["online", "offline", "busy"]))]), None, r("TerminalList")),
+        (Group::Terminal, "retrieve_terminal") => o("Retrieve a terminal (term_test_simulator: the sandbox's virtual one)", vec![], None, r("Terminal")),
+        (Group::Terminal, "create") => {
+            let delay = json!({ "type": "integer", "minimum": 0, "maximum": crate::api::terminals::MAX_SIMULATE_DELAY, "description": "Sandbox: seconds of simulated interaction." });
+            let card = json!({ "type": "string", "enum": crate::api::terminals::TEST_CARDS, "description": "Sandbox, term_test_simulator only: the card its cardholder presents." });
+            o(
+                "Create a terminal payment (async: 202 pending; sync: held until the outcome, up to 150 s)",
+                vec![("simulateDelay", delay.clone())],
+                Some((
+                    json!({
+                        "terminalId": string(100), "terminal_id": string(100), "amount": amount(), "currency": { "type": "string", "description": "ISO 4217 code, e.g. USD." },
+                        "reference": string(200), "captureMethod": one_of(&["automatic", "manual"]), "capture_method": one_of(&["automatic", "manual"]),
+                        "responseMode": one_of(&["async", "sync"]), "response_mode": one_of(&["async", "sync"]), "metadata": r("Metadata"),
+                        "testCard": card.clone(), "test_card": card, "simulateDelay": delay.clone(), "simulate_delay": delay,
+                    }),
+                    vec!["amount", "currency"],
+                )),
+                r("TerminalPayment"),
+            )
+        }
+        (Group::Terminal, "list") => o(
+            "List terminal payments",
+            list_query(vec![("terminalId", string(100)), ("terminal_id", string(100)), ("status", one_of(crate::terminal::payment::STATUSES))]),
+            None,
+            r("TerminalPaymentList"),
+        ),
+        (Group::Terminal, "retrieve") => o("Retrieve a terminal payment", vec![], None, r("TerminalPayment")),
+        (Group::Terminal, "cancel") => o("Cancel a terminal payment (only while pending)", vec![], Some((json!({}), vec![])), r("TerminalPayment")),
+        (Group::Terminal, "capture") => o(
+            "Capture an authorized terminal payment (final amount: tips up to +20 %)",
+            vec![],
+            Some((json!({ "amount": amount() }), vec![])),
+            r("TerminalPayment"),
+        ),
         (g, a) => panic!("{g:?} serves `{a}` but the OpenAPI generator does not document it"),
     }
 }
@@ -626,6 +700,8 @@ fn body_example(group: Group, action: &str) -> Option<Value> {
         (Group::Balance, "download") => json!({ "source_type": "payment", "start_date": "2026-01-01T00:00:00Z" }),
         (Group::Balance, "schedule_update") => json!({ "interval": "manual" }),
         (Group::Balance, "clock_advance") => json!({ "seconds": 60 }),
+        (Group::Terminal, "register") => json!({ "label": "Front counter" }),
+        (Group::Terminal, "create") => json!({ "terminalId": "term_test_simulator", "amount": 2500, "currency": "USD", "reference": "order_8821" }),
         _ => return None,
     })
 }
@@ -657,8 +733,12 @@ fn operation(group: Group, method: &str, pattern: &str, action: &str) -> Value {
     responses.insert("401".into(), error_response("Missing, unknown or revoked API key."));
     responses.insert("403".into(), error_response(spec.forbidden));
     responses.insert("404".into(), error_response("No such object (or route)."));
+    if (group, action) == (Group::Terminal, "create") {
+        responses.insert("202".into(), json!({ "description": "Accepted: the payment is pending (async mode, or a sync wait that ran out).", "content": { "application/json": { "schema": spec.ok } } }));
+        responses.insert("502".into(), error_response("communication_error: the device's connection dropped during a sync payment; error.payment is the payment as it stands."));
+    }
     if method == "POST" {
-        responses.insert("409".into(), error_response("The Idempotency-Key is in use by a request in flight, or was used with other parameters."));
+        responses.insert("409".into(), error_response("The Idempotency-Key is in use by a request in flight, or was used with other parameters; for a terminal payment also terminal_offline or terminal_busy."));
         responses.insert("413".into(), error_response("The body exceeds 64 KiB."));
     }
     let mut o = json!({
@@ -704,6 +784,7 @@ fn group_name(g: Group) -> &'static str {
         Group::Webhooks => "webhooks",
         Group::Refunds => "refunds",
         Group::Balance => "balance",
+        Group::Terminal => "terminals",
     }
 }
 
@@ -738,7 +819,7 @@ pub fn document() -> Value {
             "title": "VINR API",
             "version": "1",
             "description": "Payments, customers, payment methods, webhooks and events; refunds, disputes, balances, transactions, settlements, \
-                payouts and the sandbox clock. Amounts are integers in the currency's minor unit. \
+                payouts and the sandbox clock; terminals and their Cloud API payments. Amounts are integers in the currency's minor unit. \
                 POST bodies may be form-encoded (bracket nesting: metadata[key]=value, expand[]=customer) or JSON.",
         },
         "servers": [{ "url": "http://127.0.0.1:8787", "description": "vinr dev" }],

@@ -125,7 +125,8 @@ pub trait Db {
     }
 }
 
-/// Clock and randomness.
+/// Clock, randomness, waiting, and the terminal hub.
+#[allow(async_fn_in_trait)]
 pub trait Env {
     /// Unix time in seconds.
     fn now(&self) -> i64;
@@ -134,6 +135,15 @@ pub trait Env {
     /// Unix time in milliseconds (webhook schedules); runtimes with a finer clock override it.
     fn now_ms(&self) -> i64 {
         self.now().saturating_mul(1000)
+    }
+    /// Waits `ms` milliseconds without blocking other requests (the sandbox terminal's simulated
+    /// interaction, `?simulateDelay=N`).
+    async fn sleep_ms(&self, ms: u64);
+    /// Sends a call to the terminal hub that holds the devices' connections (docs/terminals.md).
+    /// Runtimes without one answer [`HubReply::Unavailable`].
+    async fn terminal_hub(&self, call: &crate::terminal::hub::HubCall) -> crate::terminal::hub::HubReply {
+        let _ = call;
+        crate::terminal::hub::HubReply::Unavailable { message: "this runtime has no terminal hub".into() }
     }
 }
 

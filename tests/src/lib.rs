@@ -6,12 +6,14 @@
 //!   can send bodies without a content type, oversized bodies, odd methods) and assertions.
 //! - `receiver`: a webhook receiver on loopback that records requests and answers scripted statuses.
 //! - `fixtures`: helpers that create fresh objects, so that tests never share data.
+//! - `terminals`: helpers of the terminal tests (docs/terminals.md).
 
 pub mod fixtures;
 pub mod http;
 pub mod money;
 pub mod receiver;
 pub mod runtime;
+pub mod terminals;
 
 pub use fixtures::*;
 pub use http::{Req, Resp};

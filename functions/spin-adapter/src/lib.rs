@@ -18,6 +18,7 @@ use vinr_shared::error::ApiError;
 use vinr_shared::http::{Request, Response};
 use vinr_shared::params::MAX_BODY_BYTES;
 use vinr_shared::port::{Db, DbError, Env, NoCache, Row, SqlValue, Stmt};
+use vinr_shared::terminal::hub::{HUB_URL, HubCall, HubReply};
 
 /// `Db` over one `spin:sqlite` connection to the `default` database.
 pub struct SpinDb {
@@ -113,6 +114,35 @@ impl Env for WasiEnv {
 
     fn fill_random(&self, buf: &mut [u8]) {
         getrandom::fill(buf).expect("WASI random is always available");
+    }
+
+    async fn sleep_ms(&self, ms: u64) {
+        wasip3::clocks::monotonic_clock::wait_for(ms.saturating_mul(1_000_000)).await;
+    }
+
+    /// A `POST` of the call to `HUB_URL` (outbound HTTP; spin.toml allows that host for the
+    /// terminal component). `vinr dev` answers it in-process; under Spin proper a hub service
+    /// would. Any failure is `Unavailable`.
+    async fn terminal_hub(&self, call: &HubCall) -> HubReply {
+        let unavailable = |message: String| HubReply::Unavailable { message };
+        let body = match serde_json::to_vec(call) {
+            Ok(b) => b,
+            Err(e) => return unavailable(format!("the hub call could not be encoded: {e}")),
+        };
+        let resp = match spin_sdk::http::post(HUB_URL, body).await {
+            Ok(r) => r,
+            Err(e) => return unavailable(format!("the terminal hub could not be reached: {e:?}")),
+        };
+        let status = resp.status();
+        let bytes = match resp.into_body().bytes().await {
+            Ok(b) => b,
+            Err(e) => return unavailable(format!("the terminal hub's answer could not be read: {e:?}")),
+        };
+        match serde_json::from_slice::<HubReply>(&bytes) {
+            Ok(reply) => reply,
+            Err(_) if !status.is_success() => unavailable(format!("the terminal hub answered HTTP {}", status.as_u16())),
+            Err(e) => unavailable(format!("the terminal hub's answer is not a hub reply: {e}")),
+        }
     }
 }
 

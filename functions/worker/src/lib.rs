@@ -3,7 +3,8 @@
 //! (D1, KV, the JS clock and CSPRNG, `fetch`).
 //!
 //! - `fetch`: serves `/v1/...`; every event a request commits is put on the `WEBHOOKS` queue after
-//!   the response is sent.
+//!   the response is sent. `GET /v1/terminal/connect` (a device's WebSocket) goes to its
+//!   terminal's Durable Object (`terminal`).
 //! - `queue`: sends the deliveries of each queued event (webhooks::runner) and queues the event
 //!   again for its next retry.
 //! - `scheduled` (cron, every minute): runs the time-driven steps that are due (`jobs`), then
@@ -39,7 +40,7 @@ const JOBS_LIMIT: i64 = 200;
 /// Cloudflare Queues delays a message by at most 12 hours.
 const MAX_QUEUE_DELAY_SECS: i64 = 12 * 3600;
 
-fn db(env: &Env) -> Result<D1Db> {
+pub(crate) fn db(env: &Env) -> Result<D1Db> {
     Ok(D1Db(env.d1("DB")?))
 }
 
@@ -51,6 +52,9 @@ fn retry_scale(env: &Env) -> f64 {
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     let url = req.url()?;
     let path = url.path().to_string();
+    if path == terminal::CONNECT_PATH {
+        return terminal::connect(req, &env).await;
+    }
     let mut body = req.bytes().await.unwrap_or_default();
     // The domain rejects anything longer than the limit; no need to keep more.
     body.truncate(MAX_BODY_BYTES + 1);
@@ -64,7 +68,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     // Paths outside every group get the pipeline's own 404 (through any group's route table).
     let group = Group::for_path(&request.path).unwrap_or(Group::Payments);
     let cache = KvCache(env.kv("CACHE").ok());
-    let served = handle_cached(group, &request, &db(&env)?, &WorkerEnv, &cache).await;
+    let served = handle_cached(group, &request, &db(&env)?, &WorkerEnv::new(&env), &cache).await;
     if !served.events.is_empty() {
         // After the response: the events are committed already, and the cron sweep delivers them
         // even if this send is lost.
@@ -83,7 +87,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     Ok(Response::from_bytes(r.body)?.with_status(r.status).with_headers(headers))
 }
 
-async fn enqueue(env: &Env, events: Vec<String>, delay_secs: u32) -> Result<()> {
+pub(crate) async fn enqueue(env: &Env, events: Vec<String>, delay_secs: u32) -> Result<()> {
     let queue = env.queue(QUEUE)?;
     let batch = worker::BatchMessageBuilder::new().messages(events.into_iter().map(|event| Delivery { event })).delay_seconds(delay_secs).build();
     queue.send_batch(batch).await
@@ -106,7 +110,7 @@ async fn queue(batch: MessageBatch<Delivery>, env: Env, _ctx: Context) -> Result
 async fn deliver_event(env: &Env, db: &D1Db, event: &str, scale: f64) -> Result<()> {
     // Sub-second retries only happen with a shrunk schedule (tests); bound the waiting anyway.
     for _ in 0..50 {
-        let report = runner::run(db, &WorkerEnv, &FetchTransport, Scope::Event(event), RUN_LIMIT, scale).await.map_err(|e| worker::Error::RustError(format!("{e:?}")))?;
+        let report = runner::run(db, &WorkerEnv::new(env), &FetchTransport, Scope::Event(event), RUN_LIMIT, scale).await.map_err(|e| worker::Error::RustError(format!("{e:?}")))?;
         let Some(next) = report.next_due else { return Ok(()) };
         let wait_ms = next - js_sys::Date::now() as i64;
         if wait_ms >= 1000 {
@@ -132,7 +136,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     // First the time-driven steps (settlements, payouts, refund failures, disputes), up to
     // ~10 s: the events they record are then delivered by the sweep below, in this same run.
     while js_sys::Date::now() - started < 10_000.0 {
-        match jobs::run_due(&db, &WorkerEnv, jobs::Scope::AllDue, JOBS_LIMIT).await {
+        match jobs::run_due(&db, &WorkerEnv::new(&env), jobs::Scope::AllDue, JOBS_LIMIT).await {
             Ok(r) if r.ran > 0 => continue,
             Ok(_) => break,
             Err(e) => {
@@ -143,7 +147,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     }
     // Up to ~20 s of sweeping per invocation; the next minute's run continues.
     while js_sys::Date::now() - started < 20_000.0 {
-        match runner::run(&db, &WorkerEnv, &FetchTransport, Scope::AllDue, RUN_LIMIT, scale).await {
+        match runner::run(&db, &WorkerEnv::new(&env), &FetchTransport, Scope::AllDue, RUN_LIMIT, scale).await {
             Ok(r) if r.attempted > 0 => continue,
             Ok(_) => break,
             Err(e) => {

@@ -1,13 +1,15 @@
-//! The Worker's side of the other ports: clock and randomness from the JS runtime, the API-key
-//! cache over KV, and webhook POSTs over `fetch`.
+//! The Worker's side of the other ports: clock and randomness from the JS runtime, the terminal
+//! hub over the terminals' Durable Objects, the API-key cache over KV, and webhook POSTs over
+//! `fetch`.
 
 use futures_util::future::{Either, select};
 use std::time::Duration;
 use vinr_shared::port::{Cache, Env};
+use vinr_shared::terminal::hub::{HubCall, HubReply};
 use vinr_shared::webhooks::runner::Transport;
 use wasm_bindgen::prelude::wasm_bindgen;
 use worker::kv::KvStore;
-use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit};
+use worker::{AbortController, Delay, Fetch, Headers, Method, ObjectNamespace, Request, RequestInit};
 
 #[wasm_bindgen]
 extern "C" {
@@ -16,7 +18,32 @@ extern "C" {
     fn get_random_values(buf: &mut [u8]);
 }
 
-pub struct WorkerEnv;
+/// Clock, randomness and waiting from the JS runtime; the terminal hub is the terminals'
+/// Durable Objects (`TERMINALS`), when the Worker has that binding.
+#[derive(Clone, Default)]
+pub struct WorkerEnv {
+    terminals: Option<ObjectNamespace>,
+}
+
+impl WorkerEnv {
+    pub fn new(env: &worker::Env) -> Self {
+        WorkerEnv { terminals: env.durable_object(crate::terminal::BINDING).ok() }
+    }
+}
+
+/// A hub call: POST the call to its terminal's object, which answers a `HubReply`.
+async fn call_hub(ns: &ObjectNamespace, call: &HubCall) -> worker::Result<HubReply> {
+    let stub = ns.id_from_name(call.terminal_id())?.get_stub()?;
+    let h = Headers::new();
+    h.set("content-type", "application/json")?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_headers(h).with_body(Some(serde_json::to_string(call)?.into()));
+    let mut resp = stub.fetch_with_request(Request::new_with_init(crate::terminal::CALL_URL, &init)?).await?;
+    if resp.status_code() != 200 {
+        return Err(worker::Error::RustError(format!("the terminal's object answered {}: {}", resp.status_code(), short(&resp.text().await.unwrap_or_default()))));
+    }
+    resp.json::<HubReply>().await
+}
 
 impl Env for WorkerEnv {
     fn now(&self) -> i64 {
@@ -30,6 +57,15 @@ impl Env for WorkerEnv {
         for chunk in buf.chunks_mut(65_536) {
             get_random_values(chunk);
         }
+    }
+    async fn sleep_ms(&self, ms: u64) {
+        Delay::from(Duration::from_millis(ms)).await;
+    }
+    async fn terminal_hub(&self, call: &HubCall) -> HubReply {
+        let Some(ns) = &self.terminals else {
+            return HubReply::Unavailable { message: format!("the Worker has no {} binding", crate::terminal::BINDING) };
+        };
+        call_hub(ns, call).await.unwrap_or_else(|e| HubReply::Unavailable { message: short(&e.to_string()) })
     }
 }
 

@@ -234,7 +234,7 @@ async fn download<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Ou
         csv.push_str(&cols.collect::<Vec<_>>().join(","));
         csv.push('\n');
     }
-    Ok(Outcome { body: Value::Null, writes: Vec::new(), raw: Some(("text/csv; charset=utf-8", csv.into_bytes())) })
+    Ok(Outcome { raw: Some(("text/csv; charset=utf-8", csv.into_bytes())), ..Outcome::read(Value::Null) })
 }
 
 /// RFC 4180: quote a field that holds a comma, quote or line break, doubling its quotes.

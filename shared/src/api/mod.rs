@@ -9,7 +9,8 @@ pub mod payment_methods;
 pub mod payments;
 pub mod payouts;
 pub mod refunds;
-mod store;
+pub mod terminals;
+pub(crate) mod store;
 pub mod test_clock;
 pub mod webhooks;
 
@@ -34,10 +35,12 @@ pub enum Group {
     /// `/v1/balance`, `/v1/transactions`, `/v1/settlements`, `/v1/payouts`,
     /// `/v1/processing_plan` and `/v1/test_helpers`.
     Balance,
+    /// `/v1/terminals` and `/v1/terminal/payments`.
+    Terminal,
 }
 
 impl Group {
-    pub const ALL: [Group; 6] = [Group::Payments, Group::Customers, Group::PaymentMethods, Group::Webhooks, Group::Refunds, Group::Balance];
+    pub const ALL: [Group; 7] = [Group::Payments, Group::Customers, Group::PaymentMethods, Group::Webhooks, Group::Refunds, Group::Balance, Group::Terminal];
 
     /// The group's route table: (method, pattern after `/v1/`, action).
     pub fn routes(self) -> &'static [(&'static str, &'static str, &'static str)] {
@@ -48,6 +51,7 @@ impl Group {
             Group::Webhooks => webhooks::ROUTES,
             Group::Refunds => refunds::ROUTES,
             Group::Balance => balance::ROUTES,
+            Group::Terminal => terminals::ROUTES,
         }
     }
 
@@ -64,6 +68,7 @@ impl Group {
             "webhooks" | "events" => Group::Webhooks,
             "refunds" | "disputes" => Group::Refunds,
             "balance" | "transactions" | "settlements" | "payouts" | "processing_plan" | "test_helpers" => Group::Balance,
+            "terminals" | "terminal" => Group::Terminal,
             _ => return None,
         })
     }
@@ -76,15 +81,19 @@ pub struct Outcome {
     /// A body that is not JSON: (content type, bytes). Such answers are never stored for
     /// idempotent replay.
     pub raw: Option<(&'static str, Vec<u8>)>,
+    /// The HTTP status of a success: 200, or 202 for work accepted but not finished.
+    pub status: u16,
+    /// Work after the commit that may replace the answer (a terminal payment's device).
+    pub after: Option<terminals::After>,
 }
 
 impl Outcome {
     pub fn read(body: Value) -> Outcome {
-        Outcome { body, writes: Vec::new(), raw: None }
+        Outcome { body, writes: Vec::new(), raw: None, status: 200, after: None }
     }
 
     pub fn write(body: Value, writes: Vec<Stmt>) -> Outcome {
-        Outcome { body, writes, raw: None }
+        Outcome { body, writes, raw: None, status: 200, after: None }
     }
 }
 
@@ -209,6 +218,7 @@ route_groups! {
     WebhooksRoutes => Webhooks, webhooks;
     RefundsRoutes => Refunds, refunds;
     BalanceRoutes => Balance, balance;
+    TerminalRoutes => Terminal, terminals;
 }
 
 /// Serves one request for a route group. Never fails: every error becomes its JSON response.
@@ -275,6 +285,18 @@ async fn serve<G: Routes, D: Db, E: Env, C: Cache>(req: &Request, db: &D, env: &
     let acct = authenticate(db, cache, now, req).await?;
     let is_post = req.method == "POST";
     let mut params = if is_post { Params::from_body(req.header("content-type"), &req.body)? } else { Params::from_query(&req.query)? };
+    if is_post && !req.query.is_empty() {
+        // Query parameters of a POST count as body parameters the body does not set (seed 003
+        // appends `?simulateDelay=30` to the create URL).
+        for (k, v) in Params::from_query(&req.query)?.root {
+            // Query values are text; beside a JSON body (typed), a number in the query is a number.
+            let v = match v {
+                Value::String(s) if !params.form && !s.is_empty() && s.len() <= 18 && s.bytes().all(|b| b.is_ascii_digit()) => Value::from(s.parse::<i64>().unwrap_or(0)),
+                other => other,
+            };
+            params.root.entry(k).or_insert(v);
+        }
+    }
     let mut key = req.header("idempotency-key").or_else(|| req.header("x-idempotency-key")).map(str::to_string);
     if is_post {
         // Seed 000 lists `idempotencyKey` as a create parameter; it is not part of the request's identity.
@@ -311,17 +333,25 @@ async fn serve<G: Routes, D: Db, E: Env, C: Cache>(req: &Request, db: &D, env: &
                 let body = serde_json::to_vec(&out.body).expect("a JSON value always serializes");
                 let mut writes = out.writes;
                 if let Some(k) = &key {
-                    writes.push(idempotency::finish(&cx.acct, k, 200, &body));
+                    writes.push(idempotency::finish(&cx.acct, k, out.status, &body));
                 }
                 if writes.is_empty() {
-                    return Ok(json_response(200, body));
+                    return Ok(json_response(out.status, body));
                 }
                 let fan_outs = fan_outs(&writes);
                 match db.batch_counted(writes).await {
                     Ok(changed) => {
                         // An event no endpoint subscribes to has nothing to deliver.
                         *events = fan_outs.into_iter().filter(|(_, i)| changed.as_ref().is_none_or(|c| c.get(*i).is_none_or(|n| *n > 0))).map(|(id, _)| id).collect();
-                        return Ok(json_response(200, body));
+                        let Some(after) = out.after else { return Ok(json_response(out.status, body)) };
+                        // Committed; what follows may give a later answer, which then becomes
+                        // the one a retry with the same key replays.
+                        let Some((status, later)) = terminals::after_commit(&cx, after).await? else { return Ok(json_response(out.status, body)) };
+                        let later = serde_json::to_vec(&later).expect("a JSON value always serializes");
+                        if let Some(k) = &key {
+                            db.batch(vec![idempotency::finish(&cx.acct, k, status, &later)]).await?;
+                        }
+                        return Ok(json_response(status, later));
                     }
                     // Another request changed the object first: decide again on fresh state.
                     Err(DbError::Conflict) if attempt < ATTEMPTS => continue,

@@ -8,12 +8,16 @@ use vinr_shared::api::{Group, handle};
 use vinr_shared::http::{Request, Response};
 use vinr_shared::keys::{KeyKind, hash_key, new_key};
 use vinr_shared::port::Env;
+use vinr_shared::terminal::hub::{HubCall, HubReply};
 pub use vinr_shared::sqlite::SqliteDb;
 
 /// A settable clock and deterministic randomness.
 pub struct TestEnv {
     pub now: Cell<i64>,
     pub counter: RefCell<u64>,
+    /// Every terminal hub call, in order; each is answered as a connected device's hub would
+    /// (delivered, or timed out for a sync wait: no device answers here).
+    pub hub_calls: RefCell<Vec<HubCall>>,
 }
 
 impl Env for TestEnv {
@@ -25,6 +29,16 @@ impl Env for TestEnv {
         for b in buf.iter_mut() {
             *c = c.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             *b = (*c >> 33) as u8;
+        }
+    }
+    async fn sleep_ms(&self, ms: u64) {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+    async fn terminal_hub(&self, call: &HubCall) -> HubReply {
+        self.hub_calls.borrow_mut().push(call.clone());
+        match call {
+            HubCall::Deliver { wait_ms: Some(_), .. } => HubReply::TimedOut,
+            _ => HubReply::Delivered,
         }
     }
 }
@@ -65,7 +79,7 @@ pub fn world_at(now: i64, seed: u64) -> World {
         conn.execute_batch(&std::fs::read_to_string(f).unwrap()).unwrap();
     }
     let db = SqliteDb(conn);
-    let env = TestEnv { now: Cell::new(now), counter: RefCell::new(seed) };
+    let env = TestEnv { now: Cell::new(now), counter: RefCell::new(seed), hub_calls: RefCell::new(Vec::new()) };
     let (sk, pk, live) = account(&db, &env, "acct_A");
     let (other, _, _) = account(&db, &env, "acct_B");
     World { db, env, sk, pk, live, other }

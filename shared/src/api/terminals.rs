@@ -1,0 +1,321 @@
+//! `/v1/terminals` and `/v1/terminal/payments` (seed 003, docs/terminals.md). A create commits
+//! the payment and takes the terminal in one batch; talking to the device (and, in sync mode,
+//! waiting for its outcome) happens after that commit, through [`After`].
+
+use super::store::{Loaded, load_path};
+use super::{Ctx, Outcome, Route, match_route};
+use crate::cards;
+use crate::error::{ApiError, ApiResult};
+use crate::fields;
+use crate::jobs;
+use crate::keys::hash_key;
+use crate::list::{self, ListSpec, Page};
+use crate::money::{check_amount, parse_currency};
+use crate::params::Params;
+use crate::port::{Db, DbError, Env, SqlValue, Stmt};
+use crate::sql_params;
+use crate::terminal::device::new_device_key;
+use crate::terminal::hub::{HubCall, HubReply};
+use crate::terminal::payment::{self as tp, TerminalPayment, rfc3339};
+use crate::terminal::protocol::OFFLINE_AFTER_SECS;
+use crate::terminal::terminals::{self, COLUMNS, SIMULATOR_ID, TerminalRow};
+use serde_json::{Value, json};
+
+pub const ROUTES: &[(&str, &str, &str)] = &[
+    ("POST", "terminals", "register"),
+    ("GET", "terminals", "list_terminals"),
+    ("GET", "terminals/:id", "retrieve_terminal"),
+    ("POST", "terminal/payments", "create"),
+    ("GET", "terminal/payments", "list"),
+    ("GET", "terminal/payments/:id", "retrieve"),
+    ("POST", "terminal/payments/:id/cancel", "cancel"),
+    ("POST", "terminal/payments/:id/capture", "capture"),
+];
+
+/// How long a sync create holds the request for the outcome (seed 003: set clients to ≥ 150 s).
+pub const SYNC_WAIT_MS: u64 = 150_000;
+/// The longest simulated interaction (`simulateDelay`), seconds.
+pub const MAX_SIMULATE_DELAY: i64 = 600;
+/// Seed 003's test cards: the ones `testCard` accepts.
+pub const TEST_CARDS: &[&str] = &["4242424242424242", "4000000000000002", "4000000000009995", "4000000000000069", "4100000000000019"];
+
+pub fn route(method: &str, segs: &[&str]) -> ApiResult<Route> {
+    match_route(ROUTES, method, segs)
+}
+
+pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> ApiResult<Outcome> {
+    let id = r.id.as_deref().unwrap_or_default();
+    match r.action {
+        "register" => register(cx, p).await,
+        "list_terminals" => list_terminals(cx, p).await,
+        "retrieve_terminal" => {
+            p.allow_only(&[])?;
+            let t = terminals::load(cx.db, &cx.acct, id, cx.now).await?.ok_or_else(|| ApiError::not_found("id", "terminal", id))?;
+            Ok(Outcome::read(t.to_json(cx.wall)))
+        }
+        "create" => create(cx, p).await,
+        "list" => list_payments(cx, p).await,
+        "retrieve" => {
+            p.allow_only(&[])?;
+            Ok(Outcome::read(json_of(&load_payment_path(cx, id).await?.obj)))
+        }
+        "cancel" => cancel(cx, id, p).await,
+        "capture" => capture(cx, id, p).await,
+        other => Err(ApiError::internal(format!("unrouted action {other}"))),
+    }
+}
+
+fn json_of(p: &TerminalPayment) -> Value {
+    serde_json::to_value(p).expect("a terminal payment serializes")
+}
+
+async fn load_payment_path<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Loaded<TerminalPayment>> {
+    load_path(cx, "terminal_payments", "", "terminal payment", id).await
+}
+
+/// A parameter by its camelCase name (seed 003) or its snake_case one.
+fn either<'a>(p: &'a Params, camel: &'a str, snake: &'a str) -> &'a str {
+    if p.has(snake) && !p.has(camel) { snake } else { camel }
+}
+
+async fn register<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
+    p.allow_only(&["label", "metadata"])?;
+    let label = p.string("label", 200)?;
+    let metadata = fields::new_metadata(p)?;
+    let id = cx.id("term_");
+    let key = new_device_key(cx.env, cx.acct.livemode);
+    let data = json!({ "label": label, "metadata": metadata });
+    let write = Stmt::new(
+        "INSERT INTO terminals (id, account_id, livemode, device_key_hash, created, data) VALUES (?, ?, ?, ?, ?, ?)",
+        sql_params![&id, &cx.acct.id, cx.acct.livemode, hash_key(&key), cx.now, data.to_string()],
+    );
+    let row = TerminalRow {
+        id,
+        livemode: cx.acct.livemode,
+        data,
+        created: cx.now,
+        connected: false,
+        last_seen_at: None,
+        activated_at: None,
+        active_payment: None,
+        simulated: false,
+    };
+    let mut body = row.to_json(cx.wall);
+    // Shown once: only its hash is kept.
+    body["deviceKey"] = json!(key);
+    Ok(Outcome::write(body, vec![write]))
+}
+
+async fn list_terminals<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
+    p.allow_only(&["limit", "starting_after", "ending_before", "status"])?;
+    let page = Page::from_params(p)?;
+    let seen_since = cx.wall - OFFLINE_AFTER_SECS;
+    // The status is computed (docs/terminals.md); these are the same rules in SQL.
+    let (filter, filter_params): (&str, Vec<SqlValue>) = match p.one_of("status", &["online", "offline", "busy"])?.as_deref() {
+        Some("busy") => (" AND active_payment IS NOT NULL", vec![]),
+        Some("online") => (" AND active_payment IS NULL AND (device_key_hash IS NULL OR (connection_id IS NOT NULL AND last_seen_at > ?))", sql_params![seen_since]),
+        Some("offline") => (
+            " AND active_payment IS NULL AND device_key_hash IS NOT NULL AND (connection_id IS NULL OR last_seen_at IS NULL OR last_seen_at <= ?)",
+            sql_params![seen_since],
+        ),
+        _ => ("", vec![]),
+    };
+    let spec = ListSpec { table: "terminals", filter: filter.to_string(), filter_params };
+    let (rows, has_more) = list::fetch_rows(cx.db, &cx.acct, spec, &page, COLUMNS).await?;
+    let data = rows.iter().map(|r| TerminalRow::from_row(r).to_json(cx.wall)).collect();
+    Ok(Outcome::read(list::envelope("/v1/terminals", data, has_more)))
+}
+
+async fn list_payments<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
+    p.allow_only(&["limit", "starting_after", "ending_before", "terminalId", "terminal_id", "status"])?;
+    let page = Page::from_params(p)?;
+    let mut filter = String::new();
+    let mut filter_params = Vec::new();
+    if let Some(t) = p.string(either(p, "terminalId", "terminal_id"), 100)? {
+        filter.push_str(" AND terminal_id = ?");
+        filter_params.push(SqlValue::from(t));
+    }
+    if let Some(s) = p.one_of("status", tp::STATUSES)? {
+        filter.push_str(" AND status = ?");
+        filter_params.push(SqlValue::from(s));
+    }
+    let (data, has_more) = list::fetch(cx.db, &cx.acct, ListSpec { table: "terminal_payments", filter, filter_params }, &page).await?;
+    Ok(Outcome::read(list::envelope("/v1/terminal/payments", data, has_more)))
+}
+
+async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
+    p.allow_only(&[
+        "terminalId", "terminal_id", "amount", "currency", "reference", "captureMethod", "capture_method", "responseMode", "response_mode", "metadata", "testCard",
+        "test_card", "simulateDelay", "simulate_delay",
+    ])?;
+    let terminal_id = p.required_string(either(p, "terminalId", "terminal_id"), 100)?;
+    let currency = parse_currency("currency", &p.required_string("currency", 10)?)?;
+    let amount = check_amount("amount", p.integer("amount")?.ok_or_else(|| ApiError::missing("amount"))?, &currency)?;
+    let reference = p.string("reference", 200)?;
+    let capture_method = p.one_of(either(p, "captureMethod", "capture_method"), &["automatic", "manual"])?.unwrap_or_else(|| "automatic".into());
+    let sync = p.one_of(either(p, "responseMode", "response_mode"), &["async", "sync"])?.as_deref() == Some("sync");
+    let metadata = fields::new_metadata(p)?;
+    let card_param = either(p, "testCard", "test_card");
+    let test_card = match p.string(card_param, 40)? {
+        None => None,
+        Some(raw) => {
+            let digits: String = raw.chars().filter(|c| *c != ' ').collect();
+            if !TEST_CARDS.contains(&digits.as_str()) {
+                return Err(ApiError::invalid(card_param, "parameter_invalid", format!("{card_param} must be one of the sandbox test cards: {}.", TEST_CARDS.join(", "))));
+            }
+            cards::test_card_by_number(&digits)
+        }
+    };
+    let delay_param = either(p, "simulateDelay", "simulate_delay");
+    let delay = p.integer(delay_param)?.unwrap_or(0);
+    if !(0..=MAX_SIMULATE_DELAY).contains(&delay) {
+        return Err(ApiError::invalid(delay_param, "parameter_invalid_integer", format!("{delay_param} must be between 0 and {MAX_SIMULATE_DELAY} seconds.")));
+    }
+
+    let terminal = terminals::load(cx.db, &cx.acct, &terminal_id, cx.now).await?;
+    if terminal.is_some() && cx.acct.livemode {
+        return Err(ApiError::new(403, "permission_error", "live_processing_unavailable", "This account has no live acquirer connection, so live terminal payments cannot be made."));
+    }
+    terminals::check_usable(terminal.as_ref(), &terminal_id, cx.wall)?;
+    let simulated = terminal.as_ref().is_some_and(|t| t.simulated);
+    if test_card.is_some() && !simulated {
+        return Err(ApiError::invalid(card_param, "parameter_invalid", format!("{card_param} applies to {SIMULATOR_ID} only: a connected device presents its own card.")));
+    }
+
+    let pay = TerminalPayment {
+        id: cx.id("tpay_"),
+        object: "terminal_payment".into(),
+        terminal_id: terminal_id.clone(),
+        amount,
+        amount_captured: 0,
+        currency,
+        reference,
+        status: tp::PENDING.into(),
+        capture_method,
+        response_mode: if sync { "sync" } else { "async" }.into(),
+        entry_method: None,
+        last4: None,
+        brand: None,
+        auth_code: None,
+        decline_code: None,
+        cancellation_reason: None,
+        balance_transaction: None,
+        simulate_delay: delay,
+        livemode: cx.acct.livemode,
+        metadata,
+        created_at: rfc3339(cx.now),
+        presented_at: None,
+        authorized_at: None,
+        captured_at: None,
+        completed_at: None,
+        failed_at: None,
+        cancelled_at: None,
+        expires_at: None,
+    };
+    let sim_card = if simulated { Some(test_card.map_or("pm_card_visa", |c| c.pm_id)) } else { None };
+    let mut writes = tp::insert(cx, &pay, sim_card);
+    // Of two creates for one terminal, the second's batch aborts here and is decided again: busy.
+    writes.extend(terminals::claim(&cx.acct, &terminal_id, &pay.id));
+    if simulated {
+        writes.push(jobs::schedule_once(&cx.acct, tp::STEP_SIMULATE, &pay.id, cx.now + delay, cx.now));
+    }
+    let body = json_of(&pay);
+    let after = match (simulated, sync) {
+        (true, false) => None,
+        (true, true) => Some(After::Simulate { payment_id: pay.id.clone(), delay_ms: delay as u64 * 1000 }),
+        (false, _) => Some(After::Deliver { terminal_id, payment: body.clone(), sync }),
+    };
+    Ok(Outcome { status: 202, after, ..Outcome::write(body, writes) })
+}
+
+async fn cancel<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiResult<Outcome> {
+    p.allow_only(&[])?;
+    let l = load_payment_path(cx, id).await?;
+    let (pay, writes) = tp::cancel(cx, &l, "requested")?;
+    let after = (pay.terminal_id != SIMULATOR_ID).then(|| After::Cancel { terminal_id: pay.terminal_id.clone(), payment_id: pay.id.clone() });
+    Ok(Outcome { after, ..Outcome::write(json_of(&pay), writes) })
+}
+
+async fn capture<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiResult<Outcome> {
+    p.allow_only(&["amount"])?;
+    let amount = p.integer("amount")?;
+    let l = load_payment_path(cx, id).await?;
+    let (pay, writes) = tp::capture(cx, &l, amount)?;
+    Ok(Outcome::write(json_of(&pay), writes))
+}
+
+/// What a request does once its writes are committed: talk to the device, or wait for the
+/// simulated cardholder.
+#[derive(Clone, Debug)]
+pub enum After {
+    /// Send the new payment to its terminal's device; in sync mode wait for the outcome.
+    Deliver { terminal_id: String, payment: Value, sync: bool },
+    /// Sync mode on the sandbox simulator: wait out the simulated interaction, then run its step.
+    Simulate { payment_id: String, delay_ms: u64 },
+    /// Tell the device to clear a cancelled payment's prompt.
+    Cancel { terminal_id: String, payment_id: String },
+}
+
+/// Runs `after`; a new answer (status, body) replaces the committed one.
+pub async fn after_commit<D: Db, E: Env>(cx: &Ctx<'_, D, E>, after: After) -> ApiResult<Option<(u16, Value)>> {
+    match after {
+        After::Cancel { terminal_id, payment_id } => {
+            // Best effort: the cancel is committed; a device that missed it is told on reconnect
+            // (the session is no longer re-sent) or when it next writes about the payment.
+            let _ = cx.env.terminal_hub(&HubCall::Cancel { terminal_id, payment_id }).await;
+            Ok(None)
+        }
+        After::Simulate { payment_id, delay_ms } => {
+            if delay_ms > 0 {
+                cx.env.sleep_ms(delay_ms).await;
+            }
+            // The scheduler may have run it already; either way it runs once.
+            jobs::run_now(cx.db, cx.env, &cx.acct, tp::STEP_SIMULATE, &payment_id).await?;
+            current(cx, &payment_id).await.map(Some)
+        }
+        After::Deliver { terminal_id, payment, sync } => {
+            let payment_id = payment["id"].as_str().unwrap_or_default().to_string();
+            let call = HubCall::Deliver { terminal_id, payment, wait_ms: sync.then_some(SYNC_WAIT_MS) };
+            match cx.env.terminal_hub(&call).await {
+                HubReply::Delivered => Ok(None),
+                HubReply::Settled | HubReply::TimedOut => current(cx, &payment_id).await.map(Some),
+                HubReply::Dropped => {
+                    let (_, body) = current(cx, &payment_id).await?;
+                    Err(ApiError::new(
+                        502,
+                        "terminal_error",
+                        "communication_error",
+                        format!("The terminal lost its connection during payment {payment_id}; retrieve the payment to confirm its outcome (cancel and retry if it is still pending)."),
+                    )
+                    .with_decline_code("communication_error")
+                    .with_object("payment", body))
+                }
+                HubReply::NotConnected | HubReply::Unavailable { .. } => {
+                    // The device went away between the check and the command: nothing will show
+                    // this payment, so it fails now rather than wait for the prompt timeout.
+                    fail_unreachable(cx, &payment_id).await?;
+                    current(cx, &payment_id).await.map(Some)
+                }
+            }
+        }
+    }
+}
+
+/// The payment as it stands: 200 once its session is over, 202 while it still runs.
+async fn current<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<(u16, Value)> {
+    let l = load_payment_path(cx, id).await?;
+    Ok((if l.obj.active() { 202 } else { 200 }, json_of(&l.obj)))
+}
+
+async fn fail_unreachable<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<()> {
+    for _ in 0..8 {
+        let l = load_payment_path(cx, id).await?;
+        let Ok((_, writes)) = tp::fail(cx, &l, "terminal_offline") else { return Ok(()) };
+        match cx.db.batch(writes).await {
+            Ok(()) => return Ok(()),
+            Err(DbError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
