@@ -229,7 +229,9 @@ pub struct Resp {
     pub req: String,
 }
 
-pub const ERROR_TYPES: &[&str] = &["invalid_request_error", "authentication_error", "permission_error", "idempotency_error", "api_error"];
+/// `terminal_error`: a terminal payment the terminal could not take (busy, offline) or lost
+/// (communication_error); docs/terminals.md.
+pub const ERROR_TYPES: &[&str] = &["invalid_request_error", "authentication_error", "permission_error", "idempotency_error", "api_error", "terminal_error"];
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<&str> {

@@ -647,9 +647,9 @@ fn live_keys_cannot_take_terminal_payments() {
     assert_eq!(t["livemode"], true, "{t}");
     let tid = id_of(&t);
     let r = rt.post("/v1/terminal/payments").key(live).json(&tpay_body(&tid, 2500, json!({}))).send();
+    // Not a decline: the live environment has no acquirer connection (docs/terminals.md).
     let e = api_err(&r, 403, "live_processing_unavailable");
-    assert_eq!(e["decline_code"], "live_processing_unavailable", "{}", r.show());
-    assert_eq!(e["param"], "terminalId", "{}", r.show());
+    assert!(e.get("decline_code").is_none(), "{}", r.show());
     let r = rt.post("/v1/terminal/payments").key(live).json(&tpay_body(SIMULATOR, 2500, json!({}))).send();
     terminal_err(&r, 404, "terminal_not_found");
     let l = rt.get("/v1/terminal/payments").key(live).send().ok();
