@@ -733,6 +733,8 @@ fn operation(group: Group, method: &str, pattern: &str, action: &str) -> Value {
     responses.insert("401".into(), error_response("Missing, unknown or revoked API key."));
     responses.insert("403".into(), error_response(spec.forbidden));
     responses.insert("404".into(), error_response("No such object (or route)."));
+    // E.g. `GET /v1/transactions/search`: the id is a literal path of other methods.
+    responses.insert("405".into(), error_response("The path exists with other methods (listed in the Allow header)."));
     if (group, action) == (Group::Terminal, "create") {
         responses.insert("202".into(), json!({ "description": "Accepted: the payment is pending (async mode, or a sync wait that ran out).", "content": { "application/json": { "schema": spec.ok } } }));
         responses.insert("502".into(), error_response("communication_error: the device's connection dropped during a sync payment; error.payment is the payment as it stands."));
