@@ -347,18 +347,7 @@ fn main() {
     if !o.runtimes.is_empty() {
         return side_by_side(&o, &root);
     }
-    let mut _server = None;
-    let (url, key) = match (&o.url, &o.key) {
-        (Some(u), Some(k)) => (u.clone(), k.clone()),
-        _ => {
-            eprintln!("starting vinr dev ({})...", vinr_conformance::runtime::VinrDev::bin().display());
-            let rt = vinr_conformance::runtime::start();
-            let pair = (rt.base_url.clone(), rt.secret_key.clone());
-            eprintln!("vinr dev on {}", rt.base_url);
-            _server = Some(rt);
-            pair
-        }
-    };
+    let (url, key, _server) = vinr_conformance::runtime::given_or_started(o.url.as_deref(), o.key.as_deref());
     let host = url.trim_start_matches("http://").trim_end_matches('/').to_string();
     println!("vinr-bench against {url} ({} cores on this machine)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     if o.baseline {

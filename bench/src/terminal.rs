@@ -98,17 +98,7 @@ fn main() {
         eprintln!("open-file limit {nofile}: --devices {} lowered to {max_devices}", o.devices);
         o.devices = max_devices;
     }
-    let mut _server = None;
-    let (url, key) = match (&o.url, &o.key) {
-        (Some(u), Some(k)) => (u.clone(), k.clone()),
-        _ => {
-            eprintln!("starting vinr dev ({})...", vinr_conformance::runtime::VinrDev::bin().display());
-            let rt = vinr_conformance::runtime::start();
-            let pair = (rt.base_url.clone(), rt.secret_key.clone());
-            _server = Some(rt);
-            pair
-        }
-    };
+    let (url, key, _server) = vinr_conformance::runtime::given_or_started(o.url.as_deref(), o.key.as_deref());
     let server_pid = find_server(&url);
     println!(
         "vinr-bench-terminal against {url} (server pid {}; {} cores; open-file limit {nofile})",

@@ -140,7 +140,7 @@ pub struct Report {
 pub const RETRY_SECS: i64 = 60;
 
 async fn run_one<D: Db, E: Env>(db: &D, env: &E, job: &Job, wall: i64) -> Result<bool, DbError> {
-    let cx = Ctx { db, env, now: job.acct.clock(wall), wall, acct: job.acct.clone() };
+    let cx = Ctx::new(db, env, job.acct.clone(), wall);
     for _ in 0..4 {
         match decide(&cx, job).await {
             Ok(writes) => {

@@ -91,6 +91,18 @@ pub fn start() -> Runtime {
     start_with_env(&[])
 }
 
+/// The server a tool (the benchmarks) was pointed at with a URL and a key, or else a `vinr dev`
+/// started for it: (base URL, secret key, the started runtime, which must be kept alive).
+pub fn given_or_started(url: Option<&str>, key: Option<&str>) -> (String, String, Option<Runtime>) {
+    if let (Some(u), Some(k)) = (url, key) {
+        return (u.to_string(), k.to_string(), None);
+    }
+    eprintln!("starting vinr dev ({})...", VinrDev::bin().display());
+    let rt = start();
+    eprintln!("vinr dev on {}", rt.base_url);
+    (rt.base_url.clone(), rt.secret_key.clone(), Some(rt))
+}
+
 /// As [`start`], with extra environment variables for the server (kept across `restart()`), e.g.
 /// `VINR_RETRY_SCALE=0.001` so that webhook retries come milliseconds apart.
 pub fn start_with_env(env: &[(&str, &str)]) -> Runtime {

@@ -15,12 +15,10 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
-use std::future::Future;
-use std::pin::{Pin, pin};
-use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::pin::pin;
 use std::time::Duration;
 
+use futures_channel::oneshot;
 use futures_util::future::{Either, select};
 use serde::{Deserialize, Serialize};
 use vinr_shared::error::ApiError;
@@ -125,37 +123,8 @@ impl Conn {
 /// gone once the socket is closed, and its close handler still has to name the connection.
 const LAST_CONN: &str = "conn";
 
-/// A one-shot slot a waiting hub call parks on.
-#[derive(Default)]
-struct Slot {
-    reply: RefCell<Option<HubReply>>,
-    waker: RefCell<Option<Waker>>,
-}
-
-impl Slot {
-    fn fill(&self, reply: HubReply) {
-        self.reply.borrow_mut().get_or_insert(reply);
-        if let Some(w) = self.waker.borrow_mut().take() {
-            w.wake();
-        }
-    }
-}
-
-struct Wait(Rc<Slot>);
-
-impl Future for Wait {
-    type Output = HubReply;
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<HubReply> {
-        if let Some(r) = self.0.reply.borrow_mut().take() {
-            return Poll::Ready(r);
-        }
-        *self.0.waker.borrow_mut() = Some(cx.waker().clone());
-        Poll::Pending
-    }
-}
-
-/// Waiting hub calls of one payment, each with its own number.
-type Waiters = Vec<(u64, Rc<Slot>)>;
+/// Waiting hub calls of one payment, each with its own number (to drop it after its timeout).
+type Waiters = Vec<(u64, oneshot::Sender<HubReply>)>;
 
 enum Job {
     Message(WebSocket, String),
@@ -355,12 +324,12 @@ impl TerminalSession {
         }
     }
 
-    fn register(&self, payment_id: &str) -> (u64, Rc<Slot>) {
+    fn register(&self, payment_id: &str) -> (u64, oneshot::Receiver<HubReply>) {
         let n = self.next_waiter.get();
         self.next_waiter.set(n + 1);
-        let slot = Rc::new(Slot::default());
-        self.waiters.borrow_mut().entry(payment_id.to_string()).or_default().push((n, slot.clone()));
-        (n, slot)
+        let (tx, rx) = oneshot::channel();
+        self.waiters.borrow_mut().entry(payment_id.to_string()).or_default().push((n, tx));
+        (n, rx)
     }
 
     fn unregister(&self, payment_id: &str, n: u64) {
@@ -375,15 +344,15 @@ impl TerminalSession {
 
     fn wake(&self, payment_id: &str, reply: HubReply) {
         let list = self.waiters.borrow_mut().remove(payment_id).unwrap_or_default();
-        for (_, slot) in list {
-            slot.fill(reply.clone());
+        for (_, tx) in list {
+            let _ = tx.send(reply.clone());
         }
     }
 
     fn wake_all(&self, reply: HubReply) {
         let all = std::mem::take(&mut *self.waiters.borrow_mut());
-        for (_, slot) in all.into_values().flatten() {
-            slot.fill(reply.clone());
+        for (_, tx) in all.into_values().flatten() {
+            let _ = tx.send(reply.clone());
         }
     }
 
@@ -397,14 +366,15 @@ impl TerminalSession {
                     return if ws.send_with_str(frame).is_ok() { HubReply::Delivered } else { HubReply::NotConnected };
                 };
                 // Registered before the frame goes out: the device may settle it at once.
-                let (n, slot) = self.register(&payment_id);
+                let (n, rx) = self.register(&payment_id);
                 if ws.send_with_str(frame).is_err() {
                     self.unregister(&payment_id, n);
                     return HubReply::NotConnected;
                 }
                 let timeout = Delay::from(Duration::from_millis(wait_ms));
-                match select(Wait(slot), pin!(timeout)).await {
-                    Either::Left((reply, _)) => reply,
+                match select(rx, pin!(timeout)).await {
+                    // A sender dropped unanswered only goes with the object itself.
+                    Either::Left((reply, _)) => reply.unwrap_or(HubReply::Dropped),
                     Either::Right(_) => {
                         self.unregister(&payment_id, n);
                         HubReply::TimedOut

@@ -108,7 +108,12 @@ pub struct Ctx<'a, D: Db, E: Env> {
     pub wall: i64,
 }
 
-impl<D: Db, E: Env> Ctx<'_, D, E> {
+impl<'a, D: Db, E: Env> Ctx<'a, D, E> {
+    /// The context of `acct` at real time `wall` (its clock adds the sandbox offset).
+    pub fn new(db: &'a D, env: &'a E, acct: Account, wall: i64) -> Self {
+        Ctx { db, env, now: acct.clock(wall), wall, acct }
+    }
+
     pub fn id(&self, prefix: &str) -> String {
         new_id(self.env, prefix)
     }
@@ -253,7 +258,7 @@ pub async fn serve_group<G: Routes, D: Db, E: Env, C: Cache>(req: &Request, db: 
 }
 
 /// The events whose deliveries `writes` fan out: (event id, index of the fan-out statement).
-fn fan_outs(writes: &[Stmt]) -> Vec<(String, usize)> {
+pub(crate) fn fan_outs(writes: &[Stmt]) -> Vec<(String, usize)> {
     writes
         .iter()
         .enumerate()
@@ -308,7 +313,7 @@ async fn serve<G: Routes, D: Db, E: Env, C: Cache>(req: &Request, db: &D, env: &
     } else {
         key = None;
     }
-    let cx = Ctx { db, env, now: acct.clock(now), wall: now, acct };
+    let cx = Ctx::new(db, env, acct, now);
     if let Some(k) = &key {
         idempotency::check_key(k)?;
         let hash = idempotency::request_hash(&req.method, path, &params.root);

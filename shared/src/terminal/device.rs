@@ -5,7 +5,7 @@
 
 use super::payment::{self, TerminalPayment};
 use super::protocol::{ENTRY_METHODS, FromDevice, ToDevice};
-use super::terminals::{COLUMNS, TerminalRow};
+use super::terminals;
 use crate::api::Ctx;
 use crate::api::store::Loaded;
 use crate::auth::Account;
@@ -61,11 +61,6 @@ async fn account<D: Db>(db: &D, dev: &Device) -> Result<Account, DbError> {
     Ok(Account { id: dev.account_id.clone(), livemode: dev.livemode, fingerprint_key: String::new(), clock_offset: if dev.livemode { 0 } else { offset } })
 }
 
-fn ctx<'a, D: Db, E: Env>(db: &'a D, env: &'a E, acct: Account) -> Ctx<'a, D, E> {
-    let wall = env.now();
-    Ctx { db, env, now: acct.clock(wall), wall, acct }
-}
-
 fn db_error(e: ApiError) -> DbError {
     DbError::Other(e.message)
 }
@@ -79,13 +74,12 @@ pub async fn connected<D: Db, E: Env>(db: &D, env: &E, dev: &Device, connection_
         sql_params![connection_id, wall, wall, &dev.account_id, dev.livemode, &dev.terminal_id],
     )])
     .await?;
-    let rows = db
-        .query(Stmt::new(format!("SELECT {COLUMNS} FROM terminals WHERE account_id = ? AND livemode = ? AND id = ?"), sql_params![&dev.account_id, dev.livemode, &dev.terminal_id]))
-        .await?;
-    let Some(t) = rows.first().map(TerminalRow::from_row) else { return Ok(vec![ToDevice::Error { message: "terminal no longer registered".into() }]) };
+    let Some(t) = terminals::select(db, &dev.account_id, dev.livemode, &dev.terminal_id).await? else {
+        return Ok(vec![ToDevice::Error { message: "terminal no longer registered".into() }]);
+    };
     let mut frames = vec![ToDevice::Hello { terminal: t.to_json(wall) }];
     if let Some(pid) = &t.active_payment {
-        let cx = ctx(db, env, account(db, dev).await?);
+        let cx = Ctx::new(db, env, account(db, dev).await?, env.now());
         if let Some(l) = payment::load_payment(&cx, pid).await.map_err(db_error)? {
             if l.obj.active() {
                 frames.push(ToDevice::Payment { payment: serde_json::to_value(&l.obj).expect("serializes") });
@@ -132,7 +126,7 @@ pub async fn on_message<D: Db, E: Env>(db: &D, env: &E, dev: &Device, text: &str
         FromDevice::Authorize { payment_id, card } => (payment_id, Action::Authorize(card)),
         FromDevice::Timeout { payment_id } => (payment_id, Action::Timeout),
     };
-    let cx = ctx(db, env, account(db, dev).await?);
+    let cx = Ctx::new(db, env, account(db, dev).await?, env.now());
     // A lost race (an API cancel at the same moment) is decided again on fresh state.
     for _ in 0..8 {
         let Some(l) = payment::load_payment(&cx, &pid).await.map_err(db_error)?.filter(|l| l.obj.terminal_id == dev.terminal_id) else {
@@ -144,7 +138,7 @@ pub async fn on_message<D: Db, E: Env>(db: &D, env: &E, dev: &Device, text: &str
             // Not (or no longer) something this frame can change: show the device where it stands.
             Err(_) => return Ok(reply(ToDevice::Result { payment: serde_json::to_value(&l.obj).expect("serializes") })),
         };
-        let events = writes.iter().filter(|s| s.sql == crate::events::FAN_OUT_SQL).filter_map(|s| s.params.first().and_then(|v| v.as_str()).map(str::to_string)).collect();
+        let events = crate::api::fan_outs(&writes).into_iter().map(|(id, _)| id).collect();
         match db.batch(writes).await {
             Ok(()) => {
                 let payment = serde_json::to_value(&p).expect("serializes");

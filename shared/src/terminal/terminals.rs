@@ -73,19 +73,29 @@ impl TerminalRow {
     }
 }
 
-/// Reads a terminal of `acct`; the sandbox simulator is created on first use.
-pub async fn load(db: &impl Db, acct: &Account, id: &str, now: i64) -> ApiResult<Option<TerminalRow>> {
-    if id == SIMULATOR_ID && !acct.livemode {
-        db.batch(vec![Stmt::new(
-            "INSERT OR IGNORE INTO terminals (id, account_id, livemode, created, data) VALUES (?, ?, 0, ?, ?)",
-            sql_params![SIMULATOR_ID, &acct.id, now, json!({"label": "Sandbox simulator", "metadata": {}}).to_string()],
-        )])
-        .await?;
-    }
+/// Reads terminal `id` of an account in one environment.
+pub async fn select(db: &impl Db, account_id: &str, livemode: bool, id: &str) -> Result<Option<TerminalRow>, crate::port::DbError> {
     let rows = db
-        .query(Stmt::new(format!("SELECT {COLUMNS} FROM terminals WHERE account_id = ? AND livemode = ? AND id = ?"), sql_params![&acct.id, acct.livemode, id]))
+        .query(Stmt::new(format!("SELECT {COLUMNS} FROM terminals WHERE account_id = ? AND livemode = ? AND id = ?"), sql_params![account_id, livemode, id]))
         .await?;
     Ok(rows.first().map(TerminalRow::from_row))
+}
+
+/// Reads a terminal of `acct`; the sandbox simulator is created on first use (a write only then,
+/// not on every read of it).
+pub async fn load(db: &impl Db, acct: &Account, id: &str, now: i64) -> ApiResult<Option<TerminalRow>> {
+    if let Some(t) = select(db, &acct.id, acct.livemode, id).await? {
+        return Ok(Some(t));
+    }
+    if id != SIMULATOR_ID || acct.livemode {
+        return Ok(None);
+    }
+    db.batch(vec![Stmt::new(
+        "INSERT OR IGNORE INTO terminals (id, account_id, livemode, created, data) VALUES (?, ?, 0, ?, ?)",
+        sql_params![SIMULATOR_ID, &acct.id, now, json!({"label": "Sandbox simulator", "metadata": {}}).to_string()],
+    )])
+    .await?;
+    Ok(select(db, &acct.id, false, id).await?)
 }
 
 /// The create's checks on the terminal, in docs/terminals.md's order.
