@@ -41,7 +41,16 @@ fn usage() -> ! {
 }
 
 fn parse_opts() -> Opts {
-    let mut o = Opts { url: None, key: None, connections: 8, duration: 10.0, warmup: 2.0, baseline: false, webhooks: false, runtimes: Vec::new() };
+    let mut o = Opts {
+        url: None,
+        key: None,
+        connections: 8,
+        duration: 10.0,
+        warmup: 2.0,
+        baseline: false,
+        webhooks: false,
+        runtimes: Vec::new(),
+    };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().unwrap_or_else(|| usage());
@@ -101,7 +110,11 @@ struct Conn {
 
 impl Conn {
     fn new(host: &str) -> Conn {
-        Conn { host: host.into(), stream: None, buf: Vec::with_capacity(16 * 1024) }
+        Conn {
+            host: host.into(),
+            stream: None,
+            buf: Vec::with_capacity(16 * 1024),
+        }
     }
 
     fn stream(&mut self) -> std::io::Result<&mut TcpStream> {
@@ -133,7 +146,11 @@ impl Conn {
             self.fill()?;
         };
         let head = std::str::from_utf8(&self.buf[..head_end]).map_err(|_| bad("non-UTF-8 headers"))?;
-        let status: u16 = head.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| bad("bad status line"))?;
+        let status: u16 = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| bad("bad status line"))?;
         let mut content_length = None;
         let mut chunked = false;
         let mut close = false;
@@ -157,7 +174,8 @@ impl Conn {
                     self.fill()?;
                 };
                 let size_line = std::str::from_utf8(&self.buf[..nl]).map_err(|_| bad("chunk size"))?;
-                let size = usize::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16).map_err(|_| bad("chunk size"))?;
+                let size = usize::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16)
+                    .map_err(|_| bad("chunk size"))?;
                 while self.buf.len() < nl + 2 + size + 2 {
                     self.fill()?;
                 }
@@ -182,7 +200,11 @@ impl Conn {
 
     fn fill(&mut self) -> std::io::Result<()> {
         let mut tmp = [0u8; 16 * 1024];
-        let n = self.stream.as_mut().ok_or_else(|| bad("no connection"))?.read(&mut tmp)?;
+        let n = self
+            .stream
+            .as_mut()
+            .ok_or_else(|| bad("no connection"))?
+            .read(&mut tmp)?;
         if n == 0 {
             return Err(bad("connection closed"));
         }
@@ -239,7 +261,10 @@ fn cpu_seconds() -> f64 {
 }
 
 fn run_load(load: Load, host: &str, key: &str, o: &Opts) -> Tally {
-    let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
     let start = Instant::now();
     let measure_from = start + Duration::from_secs_f64(o.warmup);
     let end = measure_from + Duration::from_secs_f64(o.duration);
@@ -310,8 +335,17 @@ fn report(load: Load, t: &mut Tally, o: &Opts, client_cpu: f64, wall: f64) {
     let pct = |p: f64| percentile_ms(&t.lat_us, p);
     let others: u64 = t.other.values().sum();
     println!("== {}", load.name());
-    println!("   {} connections, {:.0} s measured after {:.0} s warm-up", o.connections, o.duration, o.warmup);
-    println!("   throughput: {:.0} req/s with HTTP {} ({} in total); other answers: {}", t.ok as f64 / o.duration, load.expected(), t.ok, others);
+    println!(
+        "   {} connections, {:.0} s measured after {:.0} s warm-up",
+        o.connections, o.duration, o.warmup
+    );
+    println!(
+        "   throughput: {:.0} req/s with HTTP {} ({} in total); other answers: {}",
+        t.ok as f64 / o.duration,
+        load.expected(),
+        t.ok,
+        others
+    );
     for (k, v) in &t.other {
         println!("     {v} x {k}");
     }
@@ -322,14 +356,23 @@ fn report(load: Load, t: &mut Tally, o: &Opts, client_cpu: f64, wall: f64) {
         pct(99.0),
         t.lat_us.last().map(|&v| v as f64 / 1000.0).unwrap_or(0.0)
     );
-    println!("   client CPU: {:.2} s over {:.1} s wall = {:.0}% of one core", client_cpu, wall, 100.0 * client_cpu / wall);
+    println!(
+        "   client CPU: {:.2} s over {:.1} s wall = {:.0}% of one core",
+        client_cpu,
+        wall,
+        100.0 * client_cpu / wall
+    );
 }
 
 fn wasm_sizes(root: &std::path::Path) {
     let dir = root.join("target/wasm32-wasip2/wasm");
     println!("== components ({})", dir.display());
     let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .map(|d| d.flatten().filter(|e| e.path().extension().is_some_and(|x| x == "wasm")).collect())
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "wasm"))
+                .collect()
+        })
         .unwrap_or_default();
     files.sort_by_key(|e| e.file_name());
     if files.is_empty() {
@@ -337,7 +380,12 @@ fn wasm_sizes(root: &std::path::Path) {
     }
     for f in files {
         let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-        println!("   {:<36} {:>9} bytes ({:.1} KiB)", f.file_name().to_string_lossy(), len, len as f64 / 1024.0);
+        println!(
+            "   {:<36} {:>9} bytes ({:.1} KiB)",
+            f.file_name().to_string_lossy(),
+            len,
+            len as f64 / 1024.0
+        );
     }
 }
 
@@ -349,7 +397,10 @@ fn main() {
     }
     let (url, key, _server) = vinr_conformance::runtime::given_or_started(o.url.as_deref(), o.key.as_deref());
     let host = url.trim_start_matches("http://").trim_end_matches('/').to_string();
-    println!("vinr-bench against {url} ({} cores on this machine)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!(
+        "vinr-bench against {url} ({} cores on this machine)",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
     if o.baseline {
         run_load(Load::NotFound, &host, &key, &o);
         run_load(Load::Unauthenticated, &host, &key, &o);
@@ -374,16 +425,32 @@ fn side_by_side(o: &Opts, root: &std::path::Path) {
         // The harness picks its runtime from this variable; nothing else runs yet.
         unsafe { std::env::set_var("VINR_TEST_RUNTIME", name) };
         let rt = vinr_conformance::runtime::start();
-        let host = rt.base_url.trim_start_matches("http://").trim_end_matches('/').to_string();
+        let host = rt
+            .base_url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
         println!("vinr-bench: runtime {name} at {}", rt.base_url);
         // run_load reports, which leaves the latencies sorted.
         let t = run_load(Load::CreatePayment, &host, &rt.secret_key, o);
         let pct = |p: f64| percentile_ms(&t.lat_us, p);
-        rows.push((name.clone(), t.ok as f64 / o.duration, pct(50.0), pct(99.0), t.other.values().sum::<u64>()));
+        rows.push((
+            name.clone(),
+            t.ok as f64 / o.duration,
+            pct(50.0),
+            pct(99.0),
+            t.other.values().sum::<u64>(),
+        ));
         drop(rt);
     }
-    println!("== create payment, {} connections, {:.0} s each", o.connections, o.duration);
-    println!("   {:<10} {:>10} {:>9} {:>9} {:>8}", "runtime", "req/s", "p50 ms", "p99 ms", "errors");
+    println!(
+        "== create payment, {} connections, {:.0} s each",
+        o.connections, o.duration
+    );
+    println!(
+        "   {:<10} {:>10} {:>9} {:>9} {:>8}",
+        "runtime", "req/s", "p50 ms", "p99 ms", "errors"
+    );
     for (name, rps, p50, p99, errs) in &rows {
         println!("   {name:<10} {rps:>10.0} {p50:>9.2} {p99:>9.2} {errs:>8}");
     }
@@ -404,8 +471,18 @@ fn worker_size(root: &std::path::Path) {
             println!("   {f}: not built");
             continue;
         };
-        let gz = std::process::Command::new("gzip").args(["-9", "-c"]).arg(&path).output().map(|o| o.stdout.len()).unwrap_or(0);
-        println!("   {f:<36} {:>9} bytes, {:>9} gzipped ({:.1} KiB)", raw.len(), gz, gz as f64 / 1024.0);
+        let gz = std::process::Command::new("gzip")
+            .args(["-9", "-c"])
+            .arg(&path)
+            .output()
+            .map(|o| o.stdout.len())
+            .unwrap_or(0);
+        println!(
+            "   {f:<36} {:>9} bytes, {:>9} gzipped ({:.1} KiB)",
+            raw.len(),
+            gz,
+            gz as f64 / 1024.0
+        );
     }
 }
 
@@ -440,7 +517,10 @@ fn sink_conn(mut s: TcpStream, got: Arc<std::sync::Mutex<Vec<((usize, u64), Inst
                 let head = String::from_utf8_lossy(&buf[..p]).to_ascii_lowercase();
                 let len = head
                     .split("\r\n")
-                    .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                    .find_map(|l| {
+                        l.strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                    })
                     .unwrap_or(0);
                 break (p + 4, len);
             }
@@ -460,7 +540,10 @@ fn sink_conn(mut s: TcpStream, got: Arc<std::sync::Mutex<Vec<((usize, u64), Inst
         const KEY: &[u8] = b"\"bench\":\"";
         if let Some(p) = find(body, KEY) {
             let rest = &body[p + KEY.len()..];
-            let tag = rest.iter().position(|&b| b == b'"').map(|e| String::from_utf8_lossy(&rest[..e]).into_owned());
+            let tag = rest
+                .iter()
+                .position(|&b| b == b'"')
+                .map(|e| String::from_utf8_lossy(&rest[..e]).into_owned());
             if let Some((w, n)) = tag.as_deref().and_then(|t| t.split_once('-'))
                 && let (Ok(w), Ok(n)) = (w.parse(), n.parse())
             {
@@ -476,9 +559,20 @@ fn sink_conn(mut s: TcpStream, got: Arc<std::sync::Mutex<Vec<((usize, u64), Inst
 
 fn webhooks(url: &str, host: &str, key: &str, o: &Opts) -> Tally {
     let sink = sink();
-    let form = format!("url=http%3A%2F%2F127.0.0.1%3A{}%2Fhook&enabled_events[]=payment.succeeded", sink.port);
-    let ep = vinr_conformance::Req::new(url, "POST", "/v1/webhooks").key(key).form(&form).send().ok();
-    println!("== webhooks: endpoint {} -> receiver on 127.0.0.1:{}", ep["id"].as_str().unwrap_or("?"), sink.port);
+    let form = format!(
+        "url=http%3A%2F%2F127.0.0.1%3A{}%2Fhook&enabled_events[]=payment.succeeded",
+        sink.port
+    );
+    let ep = vinr_conformance::Req::new(url, "POST", "/v1/webhooks")
+        .key(key)
+        .form(&form)
+        .send()
+        .ok();
+    println!(
+        "== webhooks: endpoint {} -> receiver on 127.0.0.1:{}",
+        ep["id"].as_str().unwrap_or("?"),
+        sink.port
+    );
     let load_start = Instant::now();
     let mut t = run_load(Load::CreateTagged, host, key, o);
     let load_end = Instant::now();
@@ -506,7 +600,13 @@ fn webhooks(url: &str, host: &str, key: &str, o: &Opts) -> Tally {
         }
     }
     lat_us.sort_unstable();
-    let pct = |p: f64| if lat_us.is_empty() { 0.0 } else { lat_us[((p / 100.0) * (lat_us.len() - 1) as f64).round() as usize] as f64 / 1000.0 };
+    let pct = |p: f64| {
+        if lat_us.is_empty() {
+            0.0
+        } else {
+            lat_us[((p / 100.0) * (lat_us.len() - 1) as f64).round() as usize] as f64 / 1000.0
+        }
+    };
     let mut uniq: Vec<_> = got.iter().map(|g| g.0).collect();
     uniq.sort_unstable();
     uniq.dedup();
@@ -528,7 +628,8 @@ fn webhooks(url: &str, host: &str, key: &str, o: &Opts) -> Tally {
         early
     );
     if got.len() < expected {
-        t.other.insert("webhooks not delivered".into(), (expected - got.len()) as u64);
+        t.other
+            .insert("webhooks not delivered".into(), (expected - got.len()) as u64);
     }
     t
 }

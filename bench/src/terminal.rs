@@ -46,7 +46,17 @@ fn usage() -> ! {
 }
 
 fn parse_opts() -> Opts {
-    let mut o = Opts { url: None, key: None, payments: 300, warmup: 20, devices: 5000, batch: 250, hold: 25.0, latency: true, connections: true };
+    let mut o = Opts {
+        url: None,
+        key: None,
+        payments: 300,
+        warmup: 20,
+        devices: 5000,
+        batch: 250,
+        hold: 25.0,
+        latency: true,
+        connections: true,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().unwrap_or_else(|| usage());
@@ -74,11 +84,17 @@ fn parse_opts() -> Opts {
 
 /// Soft RLIMIT_NOFILE up to the hard limit; returns the soft limit now in force.
 fn raise_nofile() -> u64 {
-    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     unsafe {
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
         if r.rlim_cur < r.rlim_max {
-            let want = libc::rlimit { rlim_cur: r.rlim_max, rlim_max: r.rlim_max };
+            let want = libc::rlimit {
+                rlim_cur: r.rlim_max,
+                rlim_max: r.rlim_max,
+            };
             if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
                 r = want;
             }
@@ -95,7 +111,10 @@ fn main() {
     // Each device holds one descriptor here and one in the server (which inherits this limit).
     let max_devices = (nofile as usize).saturating_sub(512);
     if o.devices > max_devices {
-        eprintln!("open-file limit {nofile}: --devices {} lowered to {max_devices}", o.devices);
+        eprintln!(
+            "open-file limit {nofile}: --devices {} lowered to {max_devices}",
+            o.devices
+        );
         o.devices = max_devices;
     }
     let (url, key, _server) = vinr_conformance::runtime::given_or_started(o.url.as_deref(), o.key.as_deref());
@@ -105,7 +124,10 @@ fn main() {
         server_pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into()),
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     let mut ok = true;
     if o.latency {
         ok &= latency(&rt, &url, &key, &o);
@@ -202,7 +224,13 @@ fn find_server(url: &str) -> Option<u32> {
 /// (RSS in MiB, CPU seconds) of a process.
 fn proc_usage(pid: u32) -> Option<(f64, f64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss_kb: f64 = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    let rss_kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &stat[stat.rfind(')')? + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
@@ -226,15 +254,26 @@ struct Row {
 
 impl Row {
     fn new(name: &'static str) -> Row {
-        Row { name, ms: Vec::new(), bad: 0, first_bad: None }
+        Row {
+            name,
+            ms: Vec::new(),
+            bad: 0,
+            first_bad: None,
+        }
     }
-    fn time(&mut self, f: impl FnOnce() -> vinr_conformance::Resp, good: impl FnOnce(&vinr_conformance::Resp) -> bool, record: bool) {
+    fn time(
+        &mut self,
+        f: impl FnOnce() -> vinr_conformance::Resp,
+        good: impl FnOnce(&vinr_conformance::Resp) -> bool,
+        record: bool,
+    ) {
         let t0 = Instant::now();
         let r = f();
         let ms = t0.elapsed().as_secs_f64() * 1000.0;
         if !good(&r) {
             self.bad += 1;
-            self.first_bad.get_or_insert_with(|| format!("HTTP {} {}", r.status, r.text().chars().take(300).collect::<String>()));
+            self.first_bad
+                .get_or_insert_with(|| format!("HTTP {} {}", r.status, r.text().chars().take(300).collect::<String>()));
         } else if record {
             self.ms.push(ms);
         }
@@ -249,7 +288,15 @@ impl Row {
             pct(&self.ms, 90.0),
             pct(&self.ms, 99.0),
             self.ms.last().copied().unwrap_or(0.0),
-            if self.bad > 0 { format!("  ({} bad answers, first: {})", self.bad, self.first_bad.as_deref().unwrap_or("")) } else { String::new() }
+            if self.bad > 0 {
+                format!(
+                    "  ({} bad answers, first: {})",
+                    self.bad,
+                    self.first_bad.as_deref().unwrap_or("")
+                )
+            } else {
+                String::new()
+            }
         );
     }
 }
@@ -271,18 +318,30 @@ fn latency(rt: &tokio::runtime::Runtime, url: &str, key: &str, o: &Opts) -> bool
     let mut dev = Row::new("POST /v1/terminal/payments sync, simulated device");
     let get_path = format!("/v1/terminals/{tid}");
     let dev_body = json!({"terminalId": tid, "amount": 2500, "currency": "USD", "responseMode": "sync"});
-    let sim_body = json!({"terminalId": "term_test_simulator", "amount": 2500, "currency": "USD", "responseMode": "sync"});
+    let sim_body =
+        json!({"terminalId": "term_test_simulator", "amount": 2500, "currency": "USD", "responseMode": "sync"});
     let card_body = json!({"amount": 2500, "currency": "USD", "payment_method": "pm_card_visa"});
     let t0 = Instant::now();
     for i in 0..o.warmup + o.payments {
         let record = i >= o.warmup;
-        get.time(|| Req::new(url, "GET", &get_path).key(key).unchecked().send(), |r| r.status == 200, record);
+        get.time(
+            || Req::new(url, "GET", &get_path).key(key).unchecked().send(),
+            |r| r.status == 200,
+            record,
+        );
         dev.time(|| post(url, key, "/v1/terminal/payments", &dev_body), completed, record);
-        card.time(|| post(url, key, "/v1/payments", &card_body), |r| r.status == 200 && r.json()["status"] == "succeeded", record);
+        card.time(
+            || post(url, key, "/v1/payments", &card_body),
+            |r| r.status == 200 && r.json()["status"] == "succeeded",
+            record,
+        );
         sim.time(|| post(url, key, "/v1/terminal/payments", &sim_body), completed, record);
     }
     let wall = t0.elapsed().as_secs_f64();
-    println!("== (a) sync terminal payment latency, ms ({} measured after {} warm-up, interleaved; {wall:.1} s)", o.payments, o.warmup);
+    println!(
+        "== (a) sync terminal payment latency, ms ({} measured after {} warm-up, interleaved; {wall:.1} s)",
+        o.payments, o.warmup
+    );
     for r in [&mut get, &mut card, &mut sim, &mut dev] {
         r.print();
     }
@@ -342,11 +401,17 @@ fn connections(rt: &tokio::runtime::Runtime, url: &str, key: &str, o: &Opts, ser
                 })
             })
             .collect();
-        hs.into_iter().flat_map(|h| h.join().expect("register thread")).collect()
+        hs.into_iter()
+            .flat_map(|h| h.join().expect("register thread"))
+            .collect()
     });
     let mut terms = terms;
     terms.sort_by_key(|t| t.0);
-    println!("   registered {} terminals in {:.1} s", terms.len(), t0.elapsed().as_secs_f64());
+    println!(
+        "   registered {} terminals in {:.1} s",
+        terms.len(),
+        t0.elapsed().as_secs_f64()
+    );
     let before = server.and_then(proc_usage);
     let fds0 = open_fds();
 
@@ -358,11 +423,23 @@ fn connections(rt: &tokio::runtime::Runtime, url: &str, key: &str, o: &Opts, ser
     let mut stalled = false;
     for chunk in terms.chunks(o.batch) {
         for (_, _, dk) in chunk {
-            tasks.push(spawn_device(rt, url, dk, connected.clone(), failed.clone(), stop_rx.clone()));
+            tasks.push(spawn_device(
+                rt,
+                url,
+                dk,
+                connected.clone(),
+                failed.clone(),
+                stop_rx.clone(),
+            ));
         }
         let target = tasks.len();
-        if !wait_until(Duration::from_secs(60), || connected.load(Ordering::SeqCst) + failed.load(Ordering::SeqCst) >= target) {
-            eprintln!("   stalled: {} of {target} connected after 60 s", connected.load(Ordering::SeqCst));
+        if !wait_until(Duration::from_secs(60), || {
+            connected.load(Ordering::SeqCst) + failed.load(Ordering::SeqCst) >= target
+        }) {
+            eprintln!(
+                "   stalled: {} of {target} connected after 60 s",
+                connected.load(Ordering::SeqCst)
+            );
             stalled = true;
             break;
         }
@@ -381,10 +458,18 @@ fn connections(rt: &tokio::runtime::Runtime, url: &str, key: &str, o: &Opts, ser
     let t1 = Instant::now();
     let online = online_ids(url, key);
     let online_ours = ours.iter().filter(|id| online.contains(*id)).count();
-    println!("   GET /v1/terminals?status=online: {online_ours} of {n} online (listing took {:.2} s)", t1.elapsed().as_secs_f64());
+    println!(
+        "   GET /v1/terminals?status=online: {online_ours} of {n} online (listing took {:.2} s)",
+        t1.elapsed().as_secs_f64()
+    );
     let after_connect = server.and_then(proc_usage);
     if let (Some(b), Some(a)) = (before, after_connect) {
-        println!("   server RSS {:.0} MiB -> {:.0} MiB ({:.1} KiB per device)", b.0, a.0, (a.0 - b.0) * 1024.0 / up.max(1) as f64);
+        println!(
+            "   server RSS {:.0} MiB -> {:.0} MiB ({:.1} KiB per device)",
+            b.0,
+            a.0,
+            (a.0 - b.0) * 1024.0 / up.max(1) as f64
+        );
     }
 
     // Hold: heartbeats every 20 s from every device.
@@ -401,16 +486,29 @@ fn connections(rt: &tokio::runtime::Runtime, url: &str, key: &str, o: &Opts, ser
             );
         }
         let online = online_ids(url, key);
-        println!("   after holding: {} of {n} online, {} connected", ours.iter().filter(|id| online.contains(*id)).count(), connected.load(Ordering::SeqCst));
+        println!(
+            "   after holding: {} of {n} online, {} connected",
+            ours.iter().filter(|id| online.contains(*id)).count(),
+            connected.load(Ordering::SeqCst)
+        );
     }
 
     // A payment on the last terminal, with all the others connected.
     let (_, last_id, _) = terms.last().expect("at least one device").clone();
     let t2 = Instant::now();
-    let r = post(url, key, "/v1/terminal/payments", &json!({"terminalId": last_id, "amount": 2500, "currency": "USD", "responseMode": "sync"}));
+    let r = post(
+        url,
+        key,
+        "/v1/terminal/payments",
+        &json!({"terminalId": last_id, "amount": 2500, "currency": "USD", "responseMode": "sync"}),
+    );
     let ms = t2.elapsed().as_secs_f64() * 1000.0;
     let paid = r.status == 200 && r.json()["status"] == "completed";
-    println!("   sync payment on the last terminal ({last_id}): HTTP {} {} in {ms:.1} ms", r.status, r.json()["status"].as_str().unwrap_or("?"));
+    println!(
+        "   sync payment on the last terminal ({last_id}): HTTP {} {} in {ms:.1} ms",
+        r.status,
+        r.json()["status"].as_str().unwrap_or("?")
+    );
 
     let t3 = Instant::now();
     let _ = stop_tx.send(true);

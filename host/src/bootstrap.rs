@@ -35,7 +35,10 @@ impl NewAccount {
 fn check_test_secret_key(key: &str) -> anyhow::Result<()> {
     match keys::key_shape(key) {
         Some(shape) if shape.kind == KeyKind::Secret && !shape.livemode => Ok(()),
-        _ => bail!("{:?} is not a sandbox secret key (expected sk_test_ followed by letters and digits)", keys::redact_key(key)),
+        _ => bail!(
+            "{:?} is not a sandbox secret key (expected sk_test_ followed by letters and digits)",
+            keys::redact_key(key)
+        ),
     }
 }
 
@@ -56,21 +59,34 @@ impl Row {
     /// Executes the row's INSERT on `conn`, with bound parameters.
     pub fn insert(&self, conn: &Connection) -> rusqlite::Result<usize> {
         let placeholders: Vec<String> = (1..=self.columns.len()).map(|i| format!("?{i}")).collect();
-        let sql = format!("INSERT INTO {} ({}) VALUES ({})", self.table, self.column_list(), placeholders.join(", "));
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({})",
+            self.table,
+            self.column_list(),
+            placeholders.join(", ")
+        );
         conn.execute(&sql, rusqlite::params_from_iter(self.columns.iter().map(|(_, v)| v)))
     }
 
     /// The row's INSERT as one self-contained SQL statement (ending in `;`).
     pub fn to_sql_literal(&self) -> String {
         let values: Vec<String> = self.columns.iter().map(|(_, v)| sql_literal(v)).collect();
-        format!("INSERT INTO {} ({}) VALUES ({});", self.table, self.column_list(), values.join(", "))
+        format!(
+            "INSERT INTO {} ({}) VALUES ({});",
+            self.table,
+            self.column_list(),
+            values.join(", ")
+        )
     }
 
     fn text(&self, column: &str) -> Option<&str> {
-        self.columns.iter().find(|(c, _)| *c == column).and_then(|(_, v)| match v {
-            Value::Text(s) => Some(s.as_str()),
-            _ => None,
-        })
+        self.columns
+            .iter()
+            .find(|(c, _)| *c == column)
+            .and_then(|(_, v)| match v {
+                Value::Text(s) => Some(s.as_str()),
+                _ => None,
+            })
     }
 }
 
@@ -114,7 +130,9 @@ pub fn new_account(name: &str, secret_key: Option<&str>) -> anyhow::Result<(NewA
     let mut fp = [0u8; 32];
     fill(&mut fp);
     let new = NewAccount {
-        secret_key: secret_key.map(str::to_string).unwrap_or_else(|| keys::new_key(KeyKind::Secret, false, &mut fill)),
+        secret_key: secret_key
+            .map(str::to_string)
+            .unwrap_or_else(|| keys::new_key(KeyKind::Secret, false, &mut fill)),
         public_key: keys::new_key(KeyKind::Public, false, &mut fill),
         live_secret_key: keys::new_key(KeyKind::Secret, true, &mut fill),
         live_public_key: keys::new_key(KeyKind::Public, true, &mut fill),
@@ -199,7 +217,9 @@ pub fn dev_secret_key_from_env() -> anyhow::Result<Option<String>> {
 pub fn ensure_sandbox_account(conn: &Connection) -> anyhow::Result<()> {
     let env_key = dev_secret_key_from_env()?;
     let first: Option<String> = conn
-        .query_row("SELECT id FROM accounts ORDER BY created, rowid LIMIT 1", [], |r| r.get(0))
+        .query_row("SELECT id FROM accounts ORDER BY created, rowid LIMIT 1", [], |r| {
+            r.get(0)
+        })
         .optional()?;
     match first {
         None => {
@@ -211,14 +231,24 @@ pub fn ensure_sandbox_account(conn: &Connection) -> anyhow::Result<()> {
             println!("Account {account}");
             if let Some(k) = env_key {
                 let owner: Option<String> = conn
-                    .query_row("SELECT account_id FROM api_keys WHERE key_hash = ?1", [keys::hash_key(&k)], |r| r.get(0))
+                    .query_row(
+                        "SELECT account_id FROM api_keys WHERE key_hash = ?1",
+                        [keys::hash_key(&k)],
+                        |r| r.get(0),
+                    )
                     .optional()?;
                 match owner {
                     None => {
                         insert_key(conn, &account, &k, KeyKind::Secret, false)?;
-                        println!("  Added VINR_DEV_SECRET_KEY ({}) as a sandbox secret key.", keys::redact_key(&k));
+                        println!(
+                            "  Added VINR_DEV_SECRET_KEY ({}) as a sandbox secret key.",
+                            keys::redact_key(&k)
+                        );
                     }
-                    Some(_) => println!("  Sandbox secret key from VINR_DEV_SECRET_KEY ({}).", keys::redact_key(&k)),
+                    Some(_) => println!(
+                        "  Sandbox secret key from VINR_DEV_SECRET_KEY ({}).",
+                        keys::redact_key(&k)
+                    ),
                 }
             }
             println!("  API keys were printed when the account was created (only their hashes are stored).");
@@ -245,7 +275,8 @@ mod tests {
         files.sort();
         assert!(!files.is_empty());
         for f in files {
-            conn.execute_batch(&std::fs::read_to_string(&f).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            conn.execute_batch(&std::fs::read_to_string(&f).unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         }
         conn
     }
@@ -268,7 +299,9 @@ mod tests {
         // As the test harness does: both accounts in one file.
         conn.execute_batch(&format!("{sql_a}{sql_b}")).unwrap();
 
-        let name: String = conn.query_row("SELECT name FROM accounts WHERE id = ?1", [&a.account], |r| r.get(0)).unwrap();
+        let name: String = conn
+            .query_row("SELECT name FROM accounts WHERE id = ?1", [&a.account], |r| r.get(0))
+            .unwrap();
         assert_eq!(name, "O'Brien \"quoted\" -- account");
         assert_eq!(a.secret_key, "sk_test_FixedKey123");
         for (acct, key, kind, live) in [
@@ -290,9 +323,17 @@ mod tests {
             assert_eq!((owner.as_str(), k.as_str(), l), (acct.account.as_str(), kind, live));
             assert_eq!(redacted, keys::redact_key(key));
         }
-        let n: i64 = conn.query_row("SELECT count(*) FROM api_keys", [], |r| r.get(0)).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM api_keys", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(n, 8);
-        let fp: String = conn.query_row("SELECT fingerprint_key FROM accounts WHERE id = ?1", [&b.account], |r| r.get(0)).unwrap();
+        let fp: String = conn
+            .query_row(
+                "SELECT fingerprint_key FROM accounts WHERE id = ?1",
+                [&b.account],
+                |r| r.get(0),
+            )
+            .unwrap();
         assert_eq!(fp.len(), 64);
     }
 
@@ -304,12 +345,14 @@ mod tests {
         let (b, sql) = create_account_sql("Account", None).unwrap();
         via_sql.execute_batch(&sql).unwrap();
         let shape = |conn: &Connection, account: &str| -> Vec<(String, i64, String)> {
-            conn.prepare("SELECT kind, livemode, typeof(created) FROM api_keys WHERE account_id = ?1 ORDER BY kind, livemode")
-                .unwrap()
-                .query_map([account], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap()
+            conn.prepare(
+                "SELECT kind, livemode, typeof(created) FROM api_keys WHERE account_id = ?1 ORDER BY kind, livemode",
+            )
+            .unwrap()
+            .query_map([account], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
         };
         assert_eq!(shape(&direct, &a.account), shape(&via_sql, &b.account));
         assert_eq!(shape(&direct, &a.account).len(), 4);

@@ -48,7 +48,11 @@ pub fn run_builds(manifest: &Manifest) -> anyhow::Result<()> {
 /// targets wasm32-wasip2 and rustup lacks that target, add it (as `spin build` needs you to).
 fn ensure_wasm_target(manifest: &Manifest) -> anyhow::Result<()> {
     const TARGET: &str = "wasm32-wasip2";
-    if !manifest.components.values().any(|c| c.build_command.as_deref().is_some_and(|b| b.contains(TARGET))) {
+    if !manifest
+        .components
+        .values()
+        .any(|c| c.build_command.as_deref().is_some_and(|b| b.contains(TARGET)))
+    {
         return Ok(());
     }
     let Ok(out) = Command::new("rustup").args(["target", "list", "--installed"]).output() else {
@@ -58,7 +62,10 @@ fn ensure_wasm_target(manifest: &Manifest) -> anyhow::Result<()> {
         return Ok(());
     }
     eprintln!("Adding the Rust target {TARGET} (rustup target add {TARGET})");
-    let status = Command::new("rustup").args(["target", "add", TARGET]).status().context("cannot run rustup")?;
+    let status = Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .status()
+        .context("cannot run rustup")?;
     if !status.success() {
         bail!("rustup target add {TARGET} failed ({status})");
     }
@@ -132,7 +139,10 @@ pub fn make_linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
 /// Compiled code for `wasm`, from `<cache_dir>/<sha256>.cwasm` when present.
 pub fn load_component(engine: &Engine, source: &Path, cache_dir: &Path) -> anyhow::Result<(Component, bool)> {
     let bytes = std::fs::read(source).with_context(|| {
-        format!("cannot read component {} (build it first, or run without --no-build)", source.display())
+        format!(
+            "cannot read component {} (build it first, or run without --no-build)",
+            source.display()
+        )
     })?;
     let mut h = Sha256::new();
     h.update(WASMTIME_VERSION.as_bytes());
@@ -175,15 +185,17 @@ pub fn load_all(engine: &Engine, manifest: &Manifest, cache_dir: &Path) -> anyho
             continue;
         }
         let start = Instant::now();
-        let (component, from_cache) = load_component(engine, &def.source, cache_dir)
-            .with_context(|| format!("component {name}"))?;
+        let (component, from_cache) =
+            load_component(engine, &def.source, cache_dir).with_context(|| format!("component {name}"))?;
         let pre = linker
             .instantiate_pre(&component)
             .map_err(anyhow::Error::from)
             .with_context(|| format!("component {name} imports something vinr does not provide"))?;
         let pre = wasmtime_wasi_http::p3::bindings::ServicePre::new(pre)
             .map_err(anyhow::Error::from)
-            .with_context(|| format!("component {name} does not export wasi:http/handler@0.3 (is it a spin-sdk 7 http component?)"))?;
+            .with_context(|| {
+                format!("component {name} does not export wasi:http/handler@0.3 (is it a spin-sdk 7 http component?)")
+            })?;
         eprintln!(
             "Loaded component {name} in {:.1} ms ({})",
             start.elapsed().as_secs_f64() * 1000.0,

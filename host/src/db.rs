@@ -16,7 +16,10 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
 const MAX_IDLE: usize = 64;
 
 pub fn now_unix() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// See `open_connection`.
@@ -56,13 +59,11 @@ pub struct Database {
 impl Database {
     /// Creates the directory if needed and checks that both databases open read-write.
     pub fn open(dir: &Path) -> anyhow::Result<Database> {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
         let dir = std::path::absolute(dir)?;
         // SQLite would only say "unable to open database file"; say which directory and why.
         let probe = dir.join(".write-test");
-        std::fs::write(&probe, b"")
-            .with_context(|| format!("data directory {} is not writable", dir.display()))?;
+        std::fs::write(&probe, b"").with_context(|| format!("data directory {} is not writable", dir.display()))?;
         let _ = std::fs::remove_file(&probe);
 
         let main_path = dir.join("vinr.db");
@@ -82,7 +83,12 @@ impl Database {
                 ) WITHOUT ROWID;",
             )?;
         }
-        Ok(Database { dir, main_path, main, kv })
+        Ok(Database {
+            dir,
+            main_path,
+            main,
+            kv,
+        })
     }
 
     /// Closes pooled connections and folds the WAL back into the database files.
@@ -121,7 +127,13 @@ pub struct Pool {
 
 impl Pool {
     pub fn new(path: PathBuf) -> Arc<Pool> {
-        Arc::new(Pool { path, writer: Default::default(), committed: Default::default(), idle: Mutex::new(Vec::new()), closed: Default::default() })
+        Arc::new(Pool {
+            path,
+            writer: Default::default(),
+            committed: Default::default(),
+            idle: Mutex::new(Vec::new()),
+            closed: Default::default(),
+        })
     }
 
     /// Starts the background checkpointer (see `checkpointer`). Only the server needs it, and
@@ -147,7 +159,10 @@ impl Pool {
                 c
             }
         };
-        Ok(Pooled { conn: Some(conn), pool: self.clone() })
+        Ok(Pooled {
+            conn: Some(conn),
+            pool: self.clone(),
+        })
     }
 
     /// Opens the writer connection in `slot` (the content of a held writer lock) on first use.
@@ -193,7 +208,9 @@ impl Pool {
 fn checkpointer(pool: std::sync::Weak<Pool>) {
     const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
     const RESTART_EVERY: u32 = 10;
-    let Some(path) = pool.upgrade().map(|p| p.path.clone()) else { return };
+    let Some(path) = pool.upgrade().map(|p| p.path.clone()) else {
+        return;
+    };
     let Ok(conn) = open_connection(&path) else { return };
     for round in 1u32.. {
         std::thread::sleep(CHECKPOINT_EVERY);
@@ -230,7 +247,10 @@ impl Drop for Pooled {
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {
-    matches!(e.sqlite_error_code(), Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked))
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
 }
 
 /// Runs `f` on a pooled connection (busy timeout 0). If the database is locked by another writer,
@@ -250,7 +270,11 @@ pub fn with_busy_retry<T>(conn: &Connection, f: impl Fn(&Connection) -> rusqlite
             let multi_thread = tokio::runtime::Handle::try_current()
                 .map(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
                 .unwrap_or(false);
-            if multi_thread { tokio::task::block_in_place(slow) } else { slow() }
+            if multi_thread {
+                tokio::task::block_in_place(slow)
+            } else {
+                slow()
+            }
         }
         r => r,
     }
@@ -260,9 +284,7 @@ pub fn with_busy_retry<T>(conn: &Connection, f: impl Fn(&Connection) -> rusqlite
 /// one transaction. Returns the names applied.
 pub fn migrate(db_path: &Path, dir: &Path) -> anyhow::Result<Vec<String>> {
     let mut conn = open_connection(db_path)?;
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS _vinr_migrations (name TEXT PRIMARY KEY, applied_at INTEGER)",
-    )?;
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS _vinr_migrations (name TEXT PRIMARY KEY, applied_at INTEGER)")?;
     if !dir.is_dir() {
         bail!("migrations directory {} not found", dir.display());
     }
@@ -288,8 +310,12 @@ pub fn migrate(db_path: &Path, dir: &Path) -> anyhow::Result<Vec<String>> {
             continue;
         }
         let sql = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
-        tx.execute_batch(&sql).with_context(|| format!("migration {name} failed"))?;
-        tx.execute("INSERT INTO _vinr_migrations (name, applied_at) VALUES (?1, ?2)", rusqlite::params![name, now_unix()])?;
+        tx.execute_batch(&sql)
+            .with_context(|| format!("migration {name} failed"))?;
+        tx.execute(
+            "INSERT INTO _vinr_migrations (name, applied_at) VALUES (?1, ?2)",
+            rusqlite::params![name, now_unix()],
+        )?;
         tx.commit()?;
         applied.push(name);
     }
@@ -313,16 +339,23 @@ mod tests {
         let mig = dir.join("migrations");
         std::fs::create_dir_all(&mig).unwrap();
         std::fs::write(mig.join("0002_b.sql"), "INSERT INTO t (v) VALUES ('second');").unwrap();
-        std::fs::write(mig.join("0001_a.sql"), "CREATE TABLE t (v TEXT); INSERT INTO t (v) VALUES ('first');").unwrap();
+        std::fs::write(
+            mig.join("0001_a.sql"),
+            "CREATE TABLE t (v TEXT); INSERT INTO t (v) VALUES ('first');",
+        )
+        .unwrap();
         std::fs::write(mig.join("notes.txt"), "ignored").unwrap();
         let db = Database::open(&dir.join("data")).unwrap();
         assert_eq!(migrate(&db.main_path, &mig).unwrap(), vec!["0001_a.sql", "0002_b.sql"]);
         assert!(migrate(&db.main_path, &mig).unwrap().is_empty());
         let conn = open_connection(&db.main_path).unwrap();
         let vals: Vec<String> = conn
-            .prepare("SELECT v FROM t ORDER BY rowid").unwrap()
-            .query_map([], |r| r.get(0)).unwrap()
-            .collect::<Result<_, _>>().unwrap();
+            .prepare("SELECT v FROM t ORDER BY rowid")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
         assert_eq!(vals, vec!["first", "second"]);
         db.close();
     }
@@ -336,9 +369,13 @@ mod tests {
         let db = Database::open(&dir.join("data")).unwrap();
         assert!(migrate(&db.main_path, &mig).is_err());
         let conn = open_connection(&db.main_path).unwrap();
-        let n: i64 = conn.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'ok'", [], |r| r.get(0)).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'ok'", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(n, 0);
-        let n: i64 = conn.query_row("SELECT count(*) FROM _vinr_migrations", [], |r| r.get(0)).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM _vinr_migrations", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(n, 0);
     }
 
@@ -356,7 +393,8 @@ mod tests {
         let db = Database::open(&dir).unwrap();
         {
             let c = db.main.checkout().unwrap();
-            c.execute_batch("CREATE TABLE t (v); BEGIN IMMEDIATE; INSERT INTO t VALUES (1);").unwrap();
+            c.execute_batch("CREATE TABLE t (v); BEGIN IMMEDIATE; INSERT INTO t VALUES (1);")
+                .unwrap();
             assert!(!c.is_autocommit());
         }
         let c = db.main.checkout().unwrap();

@@ -83,18 +83,27 @@ impl Config {
                 _ => anyhow::bail!("VINR_RETRY_SCALE={s:?}: expected a positive number such as 0.001"),
             },
         };
-        Ok(Config { retry_scale, attempt_timeout: Duration::from_millis(retry::ATTEMPT_TIMEOUT_MS) })
+        Ok(Config {
+            retry_scale,
+            attempt_timeout: Duration::from_millis(retry::ATTEMPT_TIMEOUT_MS),
+        })
     }
 }
 
 impl Default for Config {
     fn default() -> Config {
-        Config { retry_scale: 1.0, attempt_timeout: Duration::from_millis(retry::ATTEMPT_TIMEOUT_MS) }
+        Config {
+            retry_scale: 1.0,
+            attempt_timeout: Duration::from_millis(retry::ATTEMPT_TIMEOUT_MS),
+        }
     }
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 fn jitter() -> f64 {
@@ -146,7 +155,13 @@ struct Shared {
 }
 
 async fn run(pool: Arc<Pool>, cfg: Config, clients: Clients, mut stop: watch::Receiver<bool>) {
-    let shared = Arc::new(Shared { pool, cfg, clients, in_flight: Mutex::new(HashMap::new()), wake: Notify::new() });
+    let shared = Arc::new(Shared {
+        pool,
+        cfg,
+        clients,
+        in_flight: Mutex::new(HashMap::new()),
+        wake: Notify::new(),
+    });
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let (tx, rx) = mpsc::unbounded_channel::<Outcome>();
     let (rec_stop_tx, rec_stop_rx) = watch::channel(false);
@@ -180,7 +195,10 @@ async fn run(pool: Arc<Pool>, cfg: Config, clients: Clients, mut stop: watch::Re
             };
             let n = jobs.len();
             for job in jobs {
-                let permit = slots.clone().try_acquire_owned().expect("claimed no more than the free slots");
+                let permit = slots
+                    .clone()
+                    .try_acquire_owned()
+                    .expect("claimed no more than the free slots");
                 let (shared, tx) = (shared.clone(), tx.clone());
                 tokio::spawn(async move {
                     let out = attempt(&shared, job).await;
@@ -230,7 +248,10 @@ async fn run(pool: Arc<Pool>, cfg: Config, clients: Clients, mut stop: watch::Re
         })
         .await;
         if let Err(e) = r {
-            eprintln!("warning: webhook dispatcher: releasing {} leases failed: {e:#} (they are retried when the lease ends)", left.len());
+            eprintln!(
+                "warning: webhook dispatcher: releasing {} leases failed: {e:#} (they are retried when the lease ends)",
+                left.len()
+            );
         }
     }
 }
@@ -268,7 +289,10 @@ pub(crate) async fn run_steps(pool: &Arc<Pool>) -> anyhow::Result<Report> {
     // Read on a pooled connection, so that rounds with nothing to do never queue for the writer.
     let due = {
         let conn = pool.checkout()?;
-        crate::db::with_busy_retry(&conn, |c| c.prepare_cached(vinr_shared::jobs::ANY_DUE_SQL)?.query_row([now_ms().div_euclid(1000)], |r| r.get::<_, bool>(0)))?
+        crate::db::with_busy_retry(&conn, |c| {
+            c.prepare_cached(vinr_shared::jobs::ANY_DUE_SQL)?
+                .query_row([now_ms().div_euclid(1000)], |r| r.get::<_, bool>(0))
+        })?
     };
     if !due {
         return Ok(Report::default());
@@ -291,7 +315,11 @@ pub(crate) async fn run_steps(pool: &Arc<Pool>) -> anyhow::Result<Report> {
     match round {
         Ok(Ok(report)) => {
             if report.failed > 0 {
-                eprintln!("warning: scheduler: {} due step(s) could not be decided; retried in {} s", report.failed, jobs::RETRY_SECS);
+                eprintln!(
+                    "warning: scheduler: {} due step(s) could not be decided; retried in {} s",
+                    report.failed,
+                    jobs::RETRY_SECS
+                );
             }
             Ok(report)
         }
@@ -317,10 +345,13 @@ async fn claim(shared: &Shared, limit: usize) -> anyhow::Result<Vec<Job>> {
     let now = now_ms();
     let mut jobs = {
         let conn = shared.pool.checkout()?;
-        query(&conn, &Stmt::new(DUE_SQL, vec![SqlValue::Int(now), SqlValue::Int(limit as i64)]))?
-            .iter()
-            .filter_map(Job::from_row)
-            .collect::<Vec<Job>>()
+        query(
+            &conn,
+            &Stmt::new(DUE_SQL, vec![SqlValue::Int(now), SqlValue::Int(limit as i64)]),
+        )?
+        .iter()
+        .filter_map(Job::from_row)
+        .collect::<Vec<Job>>()
     };
     if jobs.is_empty() {
         return Ok(jobs);
@@ -365,12 +396,29 @@ async fn attempt(shared: &Shared, job: Job) -> Outcome {
         (None, Some(why.to_string()))
     } else {
         match tokio::time::timeout(shared.cfg.attempt_timeout, send(shared, &job)).await {
-            Ok(Ok(status)) => (Some(status), (!retry::acknowledged(Some(status))).then(|| format!("HTTP {status}"))),
+            Ok(Ok(status)) => (
+                Some(status),
+                (!retry::acknowledged(Some(status))).then(|| format!("HTTP {status}")),
+            ),
             Ok(Err(e)) => (None, Some(e)),
-            Err(_) => (None, Some(format!("timed out after {} s", shared.cfg.attempt_timeout.as_secs_f64()))),
+            Err(_) => (
+                None,
+                Some(format!(
+                    "timed out after {} s",
+                    shared.cfg.attempt_timeout.as_secs_f64()
+                )),
+            ),
         }
     };
-    Outcome { job, attempt: Attempt { status, error, duration_ms: start.elapsed().as_millis() as i64, at_ms } }
+    Outcome {
+        job,
+        attempt: Attempt {
+            status,
+            error,
+            duration_ms: start.elapsed().as_millis() as i64,
+            at_ms,
+        },
+    }
 }
 
 /// Sends the POST and returns the response status (the body is read, up to a limit, and dropped).
@@ -399,7 +447,11 @@ async fn send(shared: &Shared, job: &Job) -> Result<u16, String> {
     let req = req
         .body(Full::new(Bytes::from(job.body.clone())))
         .map_err(|e| short(&format!("invalid request: {e}")))?;
-    let resp = if job.livemode { shared.clients.live.request(req).await } else { shared.clients.sandbox.request(req).await };
+    let resp = if job.livemode {
+        shared.clients.live.request(req).await
+    } else {
+        shared.clients.sandbox.request(req).await
+    };
     let resp = resp.map_err(|e| describe(&e))?;
     let status = resp.status().as_u16();
     // Read the body so the connection goes back to the pool; its content does not matter.
@@ -484,7 +536,10 @@ async fn record(shared: &Shared, outcomes: Vec<Outcome>) {
         Ok(true) => shared.wake.notify_one(),
         Ok(false) => {}
         // The leases run out and the deliveries are attempted again: at-least-once.
-        Err(e) => eprintln!("warning: webhook dispatcher: recording {} results failed: {e:#}", outcomes.len()),
+        Err(e) => eprintln!(
+            "warning: webhook dispatcher: recording {} results failed: {e:#}",
+            outcomes.len()
+        ),
     }
 }
 
@@ -498,7 +553,9 @@ struct Clients {
 impl Clients {
     fn new() -> anyhow::Result<Clients> {
         fn tls() -> rustls::ClientConfig {
-            let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+            let roots = rustls::RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            };
             rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
                 .with_safe_default_protocol_versions()
                 .expect("ring supports the default TLS versions")
@@ -509,11 +566,17 @@ impl Clients {
             http.enforce_http(false);
             http.set_nodelay(true);
             http.set_connect_timeout(Some(Duration::from_secs(10)));
-            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls()).https_or_http().enable_http1().wrap_connector(http)
+            hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(tls())
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(http)
         }
         let builder = || {
             let mut b = Client::builder(hyper_util::rt::TokioExecutor::new());
-            b.pool_idle_timeout(Duration::from_secs(60)).pool_max_idle_per_host(MAX_IN_FLIGHT).timer(hyper_util::rt::TokioTimer::new());
+            b.pool_idle_timeout(Duration::from_secs(60))
+                .pool_max_idle_per_host(MAX_IN_FLIGHT)
+                .timer(hyper_util::rt::TokioTimer::new());
             b
         };
         Ok(Clients {
@@ -565,7 +628,8 @@ fn to_sql(v: &SqlValue) -> rusqlite::types::Value {
 
 /// Runs one of the shared domain's statements; returns the rows it changed.
 fn exec(conn: &Connection, st: &Stmt) -> rusqlite::Result<usize> {
-    conn.prepare_cached(&st.sql)?.execute(rusqlite::params_from_iter(st.params.iter().map(to_sql)))
+    conn.prepare_cached(&st.sql)?
+        .execute(rusqlite::params_from_iter(st.params.iter().map(to_sql)))
 }
 
 /// Runs one of the shared domain's queries.

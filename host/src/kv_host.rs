@@ -62,7 +62,11 @@ impl<T> kv::HostStoreWithStore<T> for HasSelf<HostState> {
         })
     }
 
-    async fn get(accessor: &Accessor<T, Self>, s: Resource<KvStore>, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
+    async fn get(
+        accessor: &Accessor<T, Self>,
+        s: Resource<KvStore>,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
         accessor.with(|mut a| {
             with_store(a.get(), &s, |c, store| {
                 c.prepare_cached("SELECT value FROM kv WHERE store = ?1 AND key = ?2")?
@@ -72,7 +76,12 @@ impl<T> kv::HostStoreWithStore<T> for HasSelf<HostState> {
         })
     }
 
-    async fn set(accessor: &Accessor<T, Self>, s: Resource<KvStore>, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
+    async fn set(
+        accessor: &Accessor<T, Self>,
+        s: Resource<KvStore>,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), Error>> {
         accessor.with(|mut a| {
             with_store(a.get(), &s, |c, store| {
                 c.prepare_cached(
@@ -85,15 +94,25 @@ impl<T> kv::HostStoreWithStore<T> for HasSelf<HostState> {
         })
     }
 
-    async fn delete(accessor: &Accessor<T, Self>, s: Resource<KvStore>, key: String) -> wasmtime::Result<Result<(), Error>> {
+    async fn delete(
+        accessor: &Accessor<T, Self>,
+        s: Resource<KvStore>,
+        key: String,
+    ) -> wasmtime::Result<Result<(), Error>> {
         accessor.with(|mut a| {
             with_store(a.get(), &s, |c, store| {
-                c.prepare_cached("DELETE FROM kv WHERE store = ?1 AND key = ?2")?.execute((store, &key)).map(|_| ())
+                c.prepare_cached("DELETE FROM kv WHERE store = ?1 AND key = ?2")?
+                    .execute((store, &key))
+                    .map(|_| ())
             })
         })
     }
 
-    async fn exists(accessor: &Accessor<T, Self>, s: Resource<KvStore>, key: String) -> wasmtime::Result<Result<bool, Error>> {
+    async fn exists(
+        accessor: &Accessor<T, Self>,
+        s: Resource<KvStore>,
+        key: String,
+    ) -> wasmtime::Result<Result<bool, Error>> {
         accessor.with(|mut a| {
             with_store(a.get(), &s, |c, store| {
                 c.prepare_cached("SELECT EXISTS(SELECT 1 FROM kv WHERE store = ?1 AND key = ?2)")?

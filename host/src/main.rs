@@ -127,9 +127,19 @@ fn manifest_dir(manifest: &Path) -> PathBuf {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Dev { listen, data_dir, manifest, no_build } => {
+        Command::Dev {
+            listen,
+            data_dir,
+            manifest,
+            no_build,
+        } => {
             let data_dir = data_dir_or_default(data_dir)?;
-            server::dev(server::DevOptions { listen, data_dir, manifest, no_build })
+            server::dev(server::DevOptions {
+                listen,
+                data_dir,
+                manifest,
+                no_build,
+            })
         }
         Command::Build { manifest } => components::run_builds(&manifest::Manifest::load(&manifest)?),
         Command::Terminal { command } => terminal_cli::run(command),
@@ -146,7 +156,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             db.close();
             Ok(())
         }
-        Command::Account { command: AccountCommand::Create { sql: Some(file), secret_key, json, .. } } => {
+        Command::Account {
+            command:
+                AccountCommand::Create {
+                    sql: Some(file),
+                    secret_key,
+                    json,
+                    ..
+                },
+        } => {
             let (created, sql) = bootstrap::create_account_sql("Account", secret_key.as_deref())?;
             std::fs::write(&file, sql).with_context(|| format!("cannot write {}", file.display()))?;
             if json {
@@ -157,7 +175,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Account { command: AccountCommand::Create { data_dir, manifest, secret_key, json, sql: None } } => {
+        Command::Account {
+            command:
+                AccountCommand::Create {
+                    data_dir,
+                    manifest,
+                    secret_key,
+                    json,
+                    sql: None,
+                },
+        } => {
             let data_dir = data_dir_or_default(data_dir)?;
             let db = db::Database::open(&data_dir)?;
             db::migrate(&db.main_path, &manifest_dir(&manifest).join("schema/migrations"))?;

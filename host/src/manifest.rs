@@ -84,9 +84,7 @@ impl RoutePattern {
             RoutePattern::Exact(p) => p == path,
             // The prefix itself or anything below it, never a sibling that merely shares the
             // characters (`/v1/paymentsx`).
-            RoutePattern::Prefix(p) => {
-                path == p || (path.starts_with(p.as_str()) && path[p.len()..].starts_with('/'))
-            }
+            RoutePattern::Prefix(p) => path == p || (path.starts_with(p.as_str()) && path[p.len()..].starts_with('/')),
         }
     }
 
@@ -117,10 +115,8 @@ pub fn match_route<'a>(routes: &'a [Route], path: &str) -> Option<&'a Route> {
 
 impl Manifest {
     pub fn load(path: &Path) -> anyhow::Result<Manifest> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read manifest {}", path.display()))?;
-        let raw: RawManifest =
-            toml::from_str(&text).with_context(|| format!("invalid manifest {}", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read manifest {}", path.display()))?;
+        let raw: RawManifest = toml::from_str(&text).with_context(|| format!("invalid manifest {}", path.display()))?;
         let abs = std::path::absolute(path)?;
         let dir = abs.parent().map(Path::to_path_buf).unwrap_or_default();
 
@@ -141,9 +137,17 @@ impl Manifest {
             if !components.contains_key(&t.component) {
                 bail!("route {} names unknown component {:?}", t.route, t.component);
             }
-            routes.push(Route { pattern: RoutePattern::parse(&t.route), raw: t.route, component: t.component });
+            routes.push(Route {
+                pattern: RoutePattern::parse(&t.route),
+                raw: t.route,
+                component: t.component,
+            });
         }
-        Ok(Manifest { dir, routes, components })
+        Ok(Manifest {
+            dir,
+            routes,
+            components,
+        })
     }
 }
 
@@ -153,7 +157,11 @@ mod tests {
 
     fn routes(list: &[(&str, &str)]) -> Vec<Route> {
         list.iter()
-            .map(|(r, c)| Route { raw: r.to_string(), pattern: RoutePattern::parse(r), component: c.to_string() })
+            .map(|(r, c)| Route {
+                raw: r.to_string(),
+                pattern: RoutePattern::parse(r),
+                component: c.to_string(),
+            })
             .collect()
     }
 

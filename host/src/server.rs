@@ -76,7 +76,10 @@ pub struct Grants {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -121,7 +124,11 @@ impl HandlerState for ComponentHandler {
                 wasi,
                 http: WasiHttpCtx::new(),
                 hooks: HubHooks::new(self.hub.clone()),
-                spin: SpinCtx { grants: self.grants.clone(), sqlite: self.sqlite.clone(), kv: self.kv.clone() },
+                spin: SpinCtx {
+                    grants: self.grants.clone(),
+                    sqlite: self.sqlite.clone(),
+                    kv: self.kv.clone(),
+                },
             },
         );
         let proxy = self.pre.instantiate_async(&mut store).await?;
@@ -132,7 +139,9 @@ impl HandlerState for ComponentHandler {
             store,
             proxy,
             view: WasiHttpView::http,
-            expiration: Expiration { sleep: Box::pin(tokio::time::sleep(Duration::MAX)) },
+            expiration: Expiration {
+                sleep: Box::pin(tokio::time::sleep(Duration::MAX)),
+            },
             state: SingleUse,
         })
     }
@@ -146,7 +155,11 @@ impl WorkerState for SingleUse {
     type RequestData = ();
 
     fn should_accept_request(&self, _concurrent: usize, total: usize) -> ShouldAccept {
-        if total >= 1 { ShouldAccept::Never } else { ShouldAccept::Yes }
+        if total >= 1 {
+            ShouldAccept::Never
+        } else {
+            ShouldAccept::Yes
+        }
     }
 
     fn on_request_start(
@@ -204,7 +217,9 @@ struct App {
 }
 
 fn full_body(bytes: impl Into<Bytes>) -> WasiBody {
-    Full::new(bytes.into()).map_err(|never: Infallible| match never {}).boxed_unsync()
+    Full::new(bytes.into())
+        .map_err(|never: Infallible| match never {})
+        .boxed_unsync()
 }
 
 fn new_request_id() -> String {
@@ -227,7 +242,11 @@ fn json_error(status: StatusCode, kind: &str, code: Option<&str>, message: &str)
 /// Headers Spin adds to every request it routes to a component.
 fn add_spin_headers(req: &mut hyper::Request<WasiBody>, route: &Route, listen: SocketAddr, client: SocketAddr) {
     let path = req.uri().path().to_string();
-    let pq = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| path.clone());
+    let pq = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| path.clone());
     let host = req
         .headers()
         .get(http::header::HOST)
@@ -272,7 +291,8 @@ async fn handle(app: &App, req: hyper::Request<hyper::body::Incoming>, client: S
         Some(id) => id.to_string(),
         None => {
             let id = new_request_id();
-            resp.headers_mut().insert("request-id", HeaderValue::from_str(&id).unwrap());
+            resp.headers_mut()
+                .insert("request-id", HeaderValue::from_str(&id).unwrap());
             id
         }
     };
@@ -390,7 +410,11 @@ async fn serve(
     eprintln!(
         "Components ready in {:.1} ms ({})",
         start.elapsed().as_secs_f64() * 1000.0,
-        if pooling { "pooling allocator" } else { "on-demand allocator" }
+        if pooling {
+            "pooling allocator"
+        } else {
+            "on-demand allocator"
+        }
     );
 
     // The terminals' device connections (docs/terminals.md): components reach it by outbound
@@ -399,7 +423,10 @@ async fn serve(
     hub.install_global();
     let mut handlers = HashMap::new();
     for c in loaded {
-        let grants = Arc::new(Grants { sqlite_databases: c.sqlite_databases, key_value_stores: c.key_value_stores });
+        let grants = Arc::new(Grants {
+            sqlite_databases: c.sqlite_databases,
+            key_value_stores: c.key_value_stores,
+        });
         handlers.insert(
             c.name,
             ProxyHandler::new(ComponentHandler {
@@ -425,7 +452,13 @@ async fn serve(
             eprintln!("warm-up {name}: {:.1} ms", warm.elapsed().as_secs_f64() * 1000.0);
         }
     }
-    let app = Arc::new(App { routes: manifest.routes.clone(), handlers, listen, hub: hub.clone(), db: db.main.clone() });
+    let app = Arc::new(App {
+        routes: manifest.routes.clone(),
+        handlers,
+        listen,
+        hub: hub.clone(),
+        db: db.main.clone(),
+    });
 
     let listener = tokio::net::TcpListener::from_std(std_listener)?;
     println!();
@@ -468,7 +501,10 @@ async fn serve(
             let app = app.clone();
             async move { Ok::<_, Infallible>(handle(&app, req, client).await) }
         });
-        let conn = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service).with_upgrades();
+        let conn = http1::Builder::new()
+            .keep_alive(true)
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
         let mut closing = closing_rx.clone();
         tokio::spawn(async move {
             let mut conn = std::pin::pin!(conn);
@@ -498,7 +534,10 @@ async fn serve(
     let _ = closing.send(true);
     let requests = async {
         if tokio::time::timeout(SHUTDOWN_GRACE, closing.closed()).await.is_err() {
-            eprintln!("warning: requests still running after {}s; stopping anyway", SHUTDOWN_GRACE.as_secs());
+            eprintln!(
+                "warning: requests still running after {}s; stopping anyway",
+                SHUTDOWN_GRACE.as_secs()
+            );
         }
     };
     tokio::join!(requests, dispatcher.shutdown());

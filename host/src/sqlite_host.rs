@@ -46,7 +46,11 @@ impl Drop for Connection {
 /// `BEGIN IMMEDIATE` / `BEGIN EXCLUSIVE`, and for any statement that may write (SQLite's own
 /// `sqlite3_stmt_readonly`) - transaction control statements count as read-only there.
 fn needs_writer_lock(conn: &rusqlite::Connection, sql: &str) -> bool {
-    let head = sql.trim_start().get(..16).unwrap_or(sql.trim_start()).to_ascii_uppercase();
+    let head = sql
+        .trim_start()
+        .get(..16)
+        .unwrap_or(sql.trim_start())
+        .to_ascii_uppercase();
     if head.starts_with("BEGIN") {
         return head.contains("IMMEDIATE") || head.contains("EXCLUSIVE");
     }
@@ -72,7 +76,12 @@ fn open(state: &mut HostState, database: &str) -> wasmtime::Result<Result<Resour
         Ok(c) => c,
         Err(e) => return Ok(Err(Error::Io(format!("{e:#}")))),
     };
-    Ok(Ok(state.table.push(Connection { conn, writer: None, changes: 0, last_rowid: 0 })?))
+    Ok(Ok(state.table.push(Connection {
+        conn,
+        writer: None,
+        changes: 0,
+        last_rowid: 0,
+    })?))
 }
 
 fn to_sql(v: &Value) -> rusqlite::types::ValueRef<'_> {
@@ -212,7 +221,10 @@ impl sqlite::HostConnection for HostState {
 type Rows = (Vec<String>, StreamReader<RowResult>, FutureReader<Result<(), Error>>);
 
 impl<T> sqlite::HostConnectionWithStore<T> for HasSelf<HostState> {
-    async fn open_async(accessor: &Accessor<T, Self>, database: String) -> wasmtime::Result<Result<Resource<Connection>, Error>> {
+    async fn open_async(
+        accessor: &Accessor<T, Self>,
+        database: String,
+    ) -> wasmtime::Result<Result<Resource<Connection>, Error>> {
         accessor.with(|mut a| open(a.get(), &database))
     }
 
@@ -241,7 +253,10 @@ impl<T> sqlite::HostConnectionWithStore<T> for HasSelf<HostState> {
                 Err(e) => Ok(Err(e)),
                 Ok((columns, rows)) => {
                     let rows = StreamReader::new(&mut a, rows)?;
-                    let done = FutureReader::new(&mut a, std::future::ready(Ok::<_, wasmtime::Error>(Ok::<(), Error>(()))))?;
+                    let done = FutureReader::new(
+                        &mut a,
+                        std::future::ready(Ok::<_, wasmtime::Error>(Ok::<(), Error>(()))),
+                    )?;
                     Ok(Ok((columns, rows, done)))
                 }
             }

@@ -64,9 +64,15 @@ pub struct SimulateArgs {
 
 pub fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     if let Some(t) = &args.terminal {
-        anyhow::ensure!(t.starts_with("term_"), "--terminal {t:?} is not a terminal id (term_...)");
+        anyhow::ensure!(
+            t.starts_with("term_"),
+            "--terminal {t:?} is not a terminal id (term_...)"
+        );
     }
-    anyhow::ensure!(args.key.starts_with("tdk_"), "--key must be a device key (tdk_...), as POST /v1/terminals answered it");
+    anyhow::ensure!(
+        args.key.starts_with("tdk_"),
+        "--key must be a device key (tdk_...), as POST /v1/terminals answered it"
+    );
     anyhow::ensure!(args.heartbeat_ms > 0, "--heartbeat-ms must be positive");
     let opts = Options {
         card: args.card.chars().filter(|c| !c.is_whitespace()).collect(),
@@ -79,8 +85,14 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
         heartbeat: Duration::from_millis(args.heartbeat_ms),
         expect_terminal: args.terminal,
     };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("tokio runtime")?;
-    println!("Terminal simulator: {} (Ctrl-C to stop)", vinr_terminal_sim::connect_url(&args.url)?);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    println!(
+        "Terminal simulator: {} (Ctrl-C to stop)",
+        vinr_terminal_sim::connect_url(&args.url)?
+    );
     let mut log = |line: &str| println!("{} {line}", clock());
     rt.block_on(async {
         tokio::select! {
@@ -92,6 +104,10 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
 
 /// `HH:MM:SS` (UTC) for the screen lines.
 fn clock() -> String {
-    let s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) % 86_400;
+    let s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+        % 86_400;
     format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }

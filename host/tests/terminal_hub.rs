@@ -69,7 +69,11 @@ impl Server {
     fn start(tag: &str) -> Server {
         let root = root();
         let wasm = root.join("target/wasm32-wasip2/wasm/vinr_fn_terminal.wasm");
-        assert!(wasm.exists(), "{} is missing: build the components first (`vinr build`)", wasm.display());
+        assert!(
+            wasm.exists(),
+            "{} is missing: build the components first (`vinr build`)",
+            wasm.display()
+        );
         let bin = env!("CARGO_BIN_EXE_vinr");
         let dir = std::env::temp_dir().join(format!("vinr-hub-test-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -81,7 +85,11 @@ impl Server {
             .arg(&manifest)
             .output()
             .unwrap();
-        assert!(out.status.success(), "account create: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "account create: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let acct: Value = serde_json::from_slice(&out.stdout).unwrap();
         let secret_key = acct["secret_key"].as_str().unwrap().to_string();
 
@@ -96,10 +104,16 @@ impl Server {
             .stderr(log)
             .spawn()
             .unwrap();
-        let server = Server { child, addr, dir, secret_key };
+        let server = Server {
+            child,
+            addr,
+            dir,
+            secret_key,
+        };
         // A debug build compiles the component in ~1 min the first time (then it is cached).
         let deadline = Instant::now() + Duration::from_secs(300);
-        while TcpStream::connect(&server.addr).is_err() || server.log().lines().all(|l| !l.starts_with("Press Ctrl-C")) {
+        while TcpStream::connect(&server.addr).is_err() || server.log().lines().all(|l| !l.starts_with("Press Ctrl-C"))
+        {
             assert!(Instant::now() < deadline, "vinr dev did not start:\n{}", server.log());
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -117,7 +131,11 @@ impl Server {
         let mut s = TcpStream::connect(&self.addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(200))).unwrap();
         let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n", self.addr, body.len());
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
         // The account's secret key unless the caller sends its own Authorization.
         if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization")) {
             req.push_str(&format!("Authorization: Bearer {}\r\n", self.secret_key));
@@ -190,14 +208,20 @@ impl Drop for Server {
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn device(addr: &str, key: &str) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
-    let mut req = format!("ws://{addr}/v1/terminal/connect").into_client_request().unwrap();
-    req.headers_mut().insert("authorization", format!("Bearer {key}").parse().unwrap());
+    let mut req = format!("ws://{addr}/v1/terminal/connect")
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {key}").parse().unwrap());
     tokio_tungstenite::connect_async(req).await.map(|(ws, _)| ws)
 }
 
 async fn recv(ws: &mut Ws) -> Value {
     loop {
-        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("a frame within 10 s") {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("a frame within 10 s")
+        {
             Some(Ok(Message::Text(t))) => return serde_json::from_str(t.as_str()).unwrap(),
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             other => panic!("expected a text frame, got {other:?}"),
@@ -222,7 +246,12 @@ async fn a_sync_payment_is_held_until_the_device_answers() {
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 401),
         other => panic!("expected 401, got {:?}", other.map(|_| ())),
     }
-    let (status, body) = server.request("GET", "/v1/terminal/connect", None, &[("Authorization", &format!("Bearer {key}"))]);
+    let (status, body) = server.request(
+        "GET",
+        "/v1/terminal/connect",
+        None,
+        &[("Authorization", &format!("Bearer {key}"))],
+    );
     assert_eq!(status, 426, "{body}");
     assert_eq!(body["error"]["code"], "upgrade_required", "{body}");
 
@@ -245,8 +274,16 @@ async fn a_sync_payment_is_held_until_the_device_answers() {
                 let id = frame["payment"]["id"].as_str().unwrap().to_string();
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 assert!(!pending.is_finished(), "the sync create answered before the device did");
-                send(&mut ws, json!({"type": "presented", "paymentId": id, "entryMethod": "contactless"})).await;
-                send(&mut ws, json!({"type": "authorize", "paymentId": id, "card": "4242424242424242"})).await;
+                send(
+                    &mut ws,
+                    json!({"type": "presented", "paymentId": id, "entryMethod": "contactless"}),
+                )
+                .await;
+                send(
+                    &mut ws,
+                    json!({"type": "authorize", "paymentId": id, "card": "4242424242424242"}),
+                )
+                .await;
                 // Replies: possibly an acknowledgement of `presented`, then the `result`.
                 loop {
                     let f = recv(&mut ws).await;
@@ -293,7 +330,10 @@ async fn a_new_connection_replaces_the_old_one() {
     let mut first = device(&server.addr, &key).await.unwrap();
     assert_eq!(recv(&mut first).await["type"], "hello");
     // The key may come in the query too.
-    let (mut second, _) = tokio_tungstenite::connect_async(format!("ws://{}/v1/terminal/connect?key={key}", server.addr)).await.unwrap();
+    let (mut second, _) =
+        tokio_tungstenite::connect_async(format!("ws://{}/v1/terminal/connect?key={key}", server.addr))
+            .await
+            .unwrap();
     assert_eq!(recv(&mut second).await["type"], "hello");
     // The first is closed by the server.
     let end = tokio::time::timeout(Duration::from_secs(10), async {
@@ -309,7 +349,12 @@ async fn a_new_connection_replaces_the_old_one() {
     // The second stays usable: the terminal shows online.
     send(&mut second, json!({"type": "heartbeat"})).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let (status, t) = server.request("GET", &format!("/v1/terminals/{}", term["id"].as_str().unwrap()), None, &[]);
+    let (status, t) = server.request(
+        "GET",
+        &format!("/v1/terminals/{}", term["id"].as_str().unwrap()),
+        None,
+        &[],
+    );
     assert_eq!(status, 200, "{t}");
     assert_eq!(t["status"], "online", "{t}");
 }

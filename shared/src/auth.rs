@@ -39,7 +39,10 @@ pub fn presented_key(req: &Request) -> Option<&str> {
 }
 
 fn missing_key() -> ApiError {
-    unauthorized("api_key_missing", "No API key provided. Send 'Authorization: Bearer sk_test_...' or 'X-Api-Key: sk_test_...'.")
+    unauthorized(
+        "api_key_missing",
+        "No API key provided. Send 'Authorization: Bearer sk_test_...' or 'X-Api-Key: sk_test_...'.",
+    )
 }
 
 fn invalid_key() -> ApiError {
@@ -66,7 +69,11 @@ pub async fn authenticate(db: &impl Db, cache: &impl Cache, now: i64, req: &Requ
         return lookup(db, &hash, &shape).await;
     }
     let cache_key = format!("apikey:{hash}");
-    if let Some(acct) = cache.get(&cache_key).await.and_then(|v| from_cache(&v, now, shape.livemode)) {
+    if let Some(acct) = cache
+        .get(&cache_key)
+        .await
+        .and_then(|v| from_cache(&v, now, shape.livemode))
+    {
         return Ok(acct);
     }
     let acct = lookup(db, &hash, &shape).await?;
@@ -83,7 +90,12 @@ fn from_cache(v: &str, now: i64, livemode: bool) -> Option<Account> {
     if v["until"].as_i64()? < now || v["livemode"].as_bool()? != livemode {
         return None;
     }
-    Some(Account { id: v["account"].as_str()?.to_string(), livemode, fingerprint_key: v["fingerprint_key"].as_str()?.to_string(), clock_offset: 0 })
+    Some(Account {
+        id: v["account"].as_str()?.to_string(),
+        livemode,
+        fingerprint_key: v["fingerprint_key"].as_str()?.to_string(),
+        clock_offset: 0,
+    })
 }
 
 async fn lookup(db: &impl Db, hash: &str, shape: &crate::keys::KeyShape) -> ApiResult<Account> {

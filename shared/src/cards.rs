@@ -45,17 +45,83 @@ pub struct TestCard {
 
 /// The documented test cards (README "Test cards"). Any expiry in the future and any CVC work.
 pub const TEST_CARDS: &[TestCard] = &[
-    TestCard { number: "4242424242424242", brand: "visa", funding: "credit", behavior: TestBehavior::Approve, pm_id: "pm_card_visa" },
-    TestCard { number: "4000056655665556", brand: "visa", funding: "debit", behavior: TestBehavior::Approve, pm_id: "pm_card_visa_debit" },
-    TestCard { number: "5555555555554444", brand: "mastercard", funding: "credit", behavior: TestBehavior::Approve, pm_id: "pm_card_mastercard" },
-    TestCard { number: "378282246310005", brand: "amex", funding: "credit", behavior: TestBehavior::Approve, pm_id: "pm_card_amex" },
-    TestCard { number: "4000000000000002", brand: "visa", funding: "credit", behavior: TestBehavior::Decline("card_declined"), pm_id: "pm_card_declined" },
-    TestCard { number: "4000000000009995", brand: "visa", funding: "credit", behavior: TestBehavior::Decline("insufficient_funds"), pm_id: "pm_card_insufficient_funds" },
-    TestCard { number: "4000000000000069", brand: "visa", funding: "credit", behavior: TestBehavior::Decline("expired_card"), pm_id: "pm_card_expired" },
-    TestCard { number: "4100000000000019", brand: "visa", funding: "credit", behavior: TestBehavior::Decline("lost_or_stolen"), pm_id: "pm_card_lost_or_stolen" },
-    TestCard { number: "4000002760003184", brand: "visa", funding: "credit", behavior: TestBehavior::RequireThreeDs, pm_id: "pm_card_threeds" },
-    TestCard { number: "4000000000005126", brand: "visa", funding: "credit", behavior: TestBehavior::RefundFails, pm_id: "pm_card_refund_fail" },
-    TestCard { number: "4000000000000259", brand: "visa", funding: "credit", behavior: TestBehavior::Disputed, pm_id: "pm_card_dispute" },
+    TestCard {
+        number: "4242424242424242",
+        brand: "visa",
+        funding: "credit",
+        behavior: TestBehavior::Approve,
+        pm_id: "pm_card_visa",
+    },
+    TestCard {
+        number: "4000056655665556",
+        brand: "visa",
+        funding: "debit",
+        behavior: TestBehavior::Approve,
+        pm_id: "pm_card_visa_debit",
+    },
+    TestCard {
+        number: "5555555555554444",
+        brand: "mastercard",
+        funding: "credit",
+        behavior: TestBehavior::Approve,
+        pm_id: "pm_card_mastercard",
+    },
+    TestCard {
+        number: "378282246310005",
+        brand: "amex",
+        funding: "credit",
+        behavior: TestBehavior::Approve,
+        pm_id: "pm_card_amex",
+    },
+    TestCard {
+        number: "4000000000000002",
+        brand: "visa",
+        funding: "credit",
+        behavior: TestBehavior::Decline("card_declined"),
+        pm_id: "pm_card_declined",
+    },
+    TestCard {
+        number: "4000000000009995",
+        brand: "visa",
+        funding: "credit",
+        behavior: TestBehavior::Decline("insufficient_funds"),
+        pm_id: "pm_card_insufficient_funds",
+    },
+    TestCard {
+        number: "4000000000000069",
+        brand: "visa",
+        funding: "credit",
+        behavior: TestBehavior::Decline("expired_card"),
+        pm_id: "pm_card_expired",
+    },
+    TestCard {
+        number: "4100000000000019",
+        brand: "visa",
+        funding: "credit",
+        behavior: TestBehavior::Decline("lost_or_stolen"),
+        pm_id: "pm_card_lost_or_stolen",
+    },
+    TestCard {
+        number: "4000002760003184",
+        brand: "visa",
+        funding: "credit",
+        behavior: TestBehavior::RequireThreeDs,
+        pm_id: "pm_card_threeds",
+    },
+    TestCard {
+        number: "4000000000005126",
+        brand: "visa",
+        funding: "credit",
+        behavior: TestBehavior::RefundFails,
+        pm_id: "pm_card_refund_fail",
+    },
+    TestCard {
+        number: "4000000000000259",
+        brand: "visa",
+        funding: "credit",
+        behavior: TestBehavior::Disputed,
+        pm_id: "pm_card_dispute",
+    },
 ];
 
 pub fn test_card_by_number(number: &str) -> Option<&'static TestCard> {
@@ -136,7 +202,10 @@ mod tests {
 
     #[test]
     fn numbers() {
-        assert_eq!(normalize_number("4242 4242 4242 4242").as_deref(), Some("4242424242424242"));
+        assert_eq!(
+            normalize_number("4242 4242 4242 4242").as_deref(),
+            Some("4242424242424242")
+        );
         assert_eq!(normalize_number("4242424242424241"), None);
         assert_eq!(normalize_number("42424242"), None);
         assert_eq!(normalize_number("4242x24242424242"), None);

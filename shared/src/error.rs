@@ -23,7 +23,16 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: u16, kind: &'static str, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, kind, code, message: message.into(), param: None, allow: None, decline_code: None, object: None }
+        ApiError {
+            status,
+            kind,
+            code,
+            message: message.into(),
+            param: None,
+            allow: None,
+            decline_code: None,
+            object: None,
+        }
     }
 
     pub fn with_param(mut self, param: impl Into<String>) -> Self {
@@ -51,7 +60,13 @@ impl ApiError {
     }
 
     pub fn not_found(param: &str, what: &str, id: &str) -> Self {
-        Self::new(404, "invalid_request_error", "resource_missing", format!("No such {what}: '{id}'")).with_param(param)
+        Self::new(
+            404,
+            "invalid_request_error",
+            "resource_missing",
+            format!("No such {what}: '{id}'"),
+        )
+        .with_param(param)
     }
 
     /// 400 for a transition the object's state does not allow; state stays untouched.
@@ -90,7 +105,9 @@ impl From<crate::port::DbError> for ApiError {
                 "concurrent_modification",
                 "The object was changed by another request at the same time; retry the request.",
             ),
-            crate::port::DbError::Unique(m) | crate::port::DbError::Other(m) => ApiError::internal(format!("storage error: {m}")),
+            crate::port::DbError::Unique(m) | crate::port::DbError::Other(m) => {
+                ApiError::internal(format!("storage error: {m}"))
+            }
         }
     }
 }

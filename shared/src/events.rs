@@ -75,7 +75,10 @@ pub fn record(env: &impl Env, acct: &Account, kind: &str, now: i64, object: &Val
     // Deliveries run on the wall clock, whatever the account's sandbox clock says.
     let now_ms = env.now_ms();
     [
-        Stmt::new(INSERT_SQL, sql_params![&id, &acct.id, acct.livemode, kind, now, event.to_string()]),
+        Stmt::new(
+            INSERT_SQL,
+            sql_params![&id, &acct.id, acct.livemode, kind, now, event.to_string()],
+        ),
         // Ids are made in SQL because the number of subscribed endpoints is not known here.
         Stmt::new(
             FAN_OUT_SQL,

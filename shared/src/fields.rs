@@ -18,25 +18,49 @@ pub fn metadata(p: &Params) -> ApiResult<Option<BTreeMap<String, Option<String>>
         None => return Ok(None),
         Some(Value::Object(m)) => m,
         Some(Value::String(s)) if s.is_empty() => return Ok(Some(BTreeMap::new())),
-        Some(_) => return Err(ApiError::invalid("metadata", "parameter_invalid_object", "Invalid object: metadata must be an object of string values.")),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "metadata",
+                "parameter_invalid_object",
+                "Invalid object: metadata must be an object of string values.",
+            ));
+        }
     };
     if m.len() > METADATA_MAX_KEYS {
-        return Err(ApiError::invalid("metadata", "metadata_too_many_keys", format!("metadata can have at most {METADATA_MAX_KEYS} keys.")));
+        return Err(ApiError::invalid(
+            "metadata",
+            "metadata_too_many_keys",
+            format!("metadata can have at most {METADATA_MAX_KEYS} keys."),
+        ));
     }
     let mut out = BTreeMap::new();
     for (k, v) in m {
         let name = format!("metadata[{k}]");
         if k.is_empty() || k.chars().count() > METADATA_KEY_MAX {
-            return Err(ApiError::invalid(&name, "metadata_key_invalid", format!("metadata keys must be 1 to {METADATA_KEY_MAX} characters.")));
+            return Err(ApiError::invalid(
+                &name,
+                "metadata_key_invalid",
+                format!("metadata keys must be 1 to {METADATA_KEY_MAX} characters."),
+            ));
         }
         let val = match v {
             Value::String(s) if s.chars().count() > METADATA_VALUE_MAX => {
-                return Err(ApiError::invalid(&name, "string_too_long", format!("metadata values must be at most {METADATA_VALUE_MAX} characters.")));
+                return Err(ApiError::invalid(
+                    &name,
+                    "string_too_long",
+                    format!("metadata values must be at most {METADATA_VALUE_MAX} characters."),
+                ));
             }
             Value::String(s) if s.is_empty() => None,
             Value::String(s) => Some(s.clone()),
             Value::Null => None,
-            _ => return Err(ApiError::invalid(&name, "parameter_invalid_string", format!("Invalid string: {name} must be a string."))),
+            _ => {
+                return Err(ApiError::invalid(
+                    &name,
+                    "parameter_invalid_string",
+                    format!("Invalid string: {name} must be a string."),
+                ));
+            }
         };
         out.insert(k.clone(), val);
     }
@@ -45,7 +69,11 @@ pub fn metadata(p: &Params) -> ApiResult<Option<BTreeMap<String, Option<String>>
 
 /// Metadata for a new object: empty values are simply left out.
 pub fn new_metadata(p: &Params) -> ApiResult<Metadata> {
-    Ok(metadata(p)?.unwrap_or_default().into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect())
+    Ok(metadata(p)?
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect())
 }
 
 /// Applies an update: keys with a value are set, keys with an empty value are removed.
@@ -61,16 +89,30 @@ pub fn merge_metadata(current: &mut Metadata, update: BTreeMap<String, Option<St
         }
     }
     if current.len() > METADATA_MAX_KEYS {
-        return Err(ApiError::invalid("metadata", "metadata_too_many_keys", format!("metadata can have at most {METADATA_MAX_KEYS} keys.")));
+        return Err(ApiError::invalid(
+            "metadata",
+            "metadata_too_many_keys",
+            format!("metadata can have at most {METADATA_MAX_KEYS} keys."),
+        ));
     }
     Ok(())
 }
 
 pub fn email(param: &str, s: &str) -> ApiResult<String> {
     let ok = s.len() <= 512
-        && s.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.'))
+        && s.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+        })
         && !s.chars().any(|c| c.is_whitespace() || c.is_control());
-    if ok { Ok(s.to_string()) } else { Err(ApiError::invalid(param, "email_invalid", format!("Invalid email address: '{s}'."))) }
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(ApiError::invalid(
+            param,
+            "email_invalid",
+            format!("Invalid email address: '{s}'."),
+        ))
+    }
 }
 
 /// Statement descriptors: 5 to 22 characters, at least one letter, none of `< > \ ' " *`.
@@ -78,19 +120,34 @@ pub fn statement_descriptor(param: &str, s: &str) -> ApiResult<String> {
     let n = s.chars().count();
     let ok = (5..=22).contains(&n)
         && s.chars().any(|c| c.is_ascii_alphabetic())
-        && s.chars().all(|c| c.is_ascii() && !c.is_ascii_control() && !"<>\\'\"*".contains(c));
+        && s.chars()
+            .all(|c| c.is_ascii() && !c.is_ascii_control() && !"<>\\'\"*".contains(c));
     if ok {
         Ok(s.to_string())
     } else {
-        Err(ApiError::invalid(param, "statement_descriptor_invalid", "statement_descriptor must be 5-22 ASCII characters with at least one letter and none of < > \\ ' \" *."))
+        Err(ApiError::invalid(
+            param,
+            "statement_descriptor_invalid",
+            "statement_descriptor must be 5-22 ASCII characters with at least one letter and none of < > \\ ' \" *.",
+        ))
     }
 }
 
 /// An absolute http(s) URL (return_url and, later, webhook endpoints).
 pub fn url(param: &str, s: &str) -> ApiResult<String> {
     let rest = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"));
-    let ok = s.len() <= 2048 && rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/')) && !s.chars().any(|c| c.is_whitespace() || c.is_control());
-    if ok { Ok(s.to_string()) } else { Err(ApiError::invalid(param, "url_invalid", format!("Invalid URL: {param} must be an absolute http(s) URL."))) }
+    let ok = s.len() <= 2048
+        && rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(ApiError::invalid(
+            param,
+            "url_invalid",
+            format!("Invalid URL: {param} must be an absolute http(s) URL."),
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -109,8 +166,15 @@ mod tests {
         let j = Params::from_body(Some("application/json"), br#"{"metadata":{"a":5}}"#).unwrap();
         assert_eq!(metadata(&j).unwrap_err().param.as_deref(), Some("metadata[a]"));
         let mut cur = Metadata::from([("a".into(), "1".into()), ("b".into(), "2".into())]);
-        merge_metadata(&mut cur, metadata(&form("metadata[a]=&metadata[c]=3")).unwrap().unwrap()).unwrap();
-        assert_eq!(cur, Metadata::from([("b".into(), "2".into()), ("c".into(), "3".into())]));
+        merge_metadata(
+            &mut cur,
+            metadata(&form("metadata[a]=&metadata[c]=3")).unwrap().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            cur,
+            Metadata::from([("b".into(), "2".into()), ("c".into(), "3".into())])
+        );
     }
 
     #[test]

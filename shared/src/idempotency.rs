@@ -33,17 +33,32 @@ pub fn request_hash(method: &str, path: &str, params: &serde_json::Map<String, s
 
 pub fn check_key(key: &str) -> ApiResult<()> {
     if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| (0x21..0x7f).contains(&b)) {
-        return Err(ApiError::new(400, "invalid_request_error", "idempotency_key_invalid", format!("Idempotency keys must be 1 to {MAX_KEY_LEN} printable ASCII characters without spaces.")));
+        return Err(ApiError::new(
+            400,
+            "invalid_request_error",
+            "idempotency_key_invalid",
+            format!("Idempotency keys must be 1 to {MAX_KEY_LEN} printable ASCII characters without spaces."),
+        ));
     }
     Ok(())
 }
 
 fn reused() -> ApiError {
-    ApiError::new(409, "idempotency_error", "idempotency_key_reused", "This idempotency key was already used with a different request; use a new key for a new request.")
+    ApiError::new(
+        409,
+        "idempotency_error",
+        "idempotency_key_reused",
+        "This idempotency key was already used with a different request; use a new key for a new request.",
+    )
 }
 
 fn in_use() -> ApiError {
-    ApiError::new(409, "idempotency_error", "idempotency_key_in_use", "A request with this idempotency key is still in progress; retry after it completes.")
+    ApiError::new(
+        409,
+        "idempotency_error",
+        "idempotency_key_in_use",
+        "A request with this idempotency key is still in progress; retry after it completes.",
+    )
 }
 
 pub async fn claim(db: &impl Db, acct: &Account, key: &str, hash: &str, now: i64) -> ApiResult<Claim> {
@@ -91,7 +106,11 @@ pub async fn claim(db: &impl Db, acct: &Account, key: &str, hash: &str, now: i64
                     sql_params![now, &acct.id, acct.livemode, key, created],
                 ))
                 .await?;
-            if took.is_empty() { Err(in_use()) } else { Ok(Claim::Owned) }
+            if took.is_empty() {
+                Err(in_use())
+            } else {
+                Ok(Claim::Owned)
+            }
         }
     }
 }
@@ -100,7 +119,13 @@ pub async fn claim(db: &impl Db, acct: &Account, key: &str, hash: &str, now: i64
 pub fn finish(acct: &Account, key: &str, status: u16, body: &[u8]) -> Stmt {
     Stmt::new(
         "UPDATE idempotency_keys SET state = 'done', status = ?, body = ? WHERE account_id = ? AND livemode = ? AND key = ?",
-        sql_params![status as i64, String::from_utf8_lossy(body).into_owned(), &acct.id, acct.livemode, key],
+        sql_params![
+            status as i64,
+            String::from_utf8_lossy(body).into_owned(),
+            &acct.id,
+            acct.livemode,
+            key
+        ],
     )
 }
 

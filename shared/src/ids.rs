@@ -38,8 +38,9 @@ pub fn new_id(prefix: &str, fill: &mut dyn FnMut(&mut [u8])) -> String {
 
 /// Does `s` look like an id with this prefix (prefix + 1..=64 base62 chars)?
 pub fn has_prefix(s: &str, prefix: &str) -> bool {
-    s.strip_prefix(prefix)
-        .is_some_and(|rest| !rest.is_empty() && rest.len() <= 64 && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+    s.strip_prefix(prefix).is_some_and(|rest| {
+        !rest.is_empty() && rest.len() <= 64 && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    })
 }
 
 #[cfg(test)]

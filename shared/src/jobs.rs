@@ -112,7 +112,13 @@ pub async fn run_due<D: Db, E: Env>(db: &D, env: &E, scope: Scope<'_>, limit: i6
 /// for a request that waits for the step itself (a sync payment on the sandbox's simulated
 /// terminal) instead of for the scheduler. Returns whether it was there to run; the guarded
 /// deletion keeps it exactly-once against a scheduler running it at the same moment.
-pub async fn run_now<D: Db, E: Env>(db: &D, env: &E, acct: &Account, kind: &str, object_id: &str) -> Result<bool, DbError> {
+pub async fn run_now<D: Db, E: Env>(
+    db: &D,
+    env: &E,
+    acct: &Account,
+    kind: &str,
+    object_id: &str,
+) -> Result<bool, DbError> {
     let rows = db
         .query(Stmt::new(
             "SELECT id, due_at FROM scheduled_jobs WHERE account_id = ? AND livemode = ? AND kind = ? AND object_id = ?",
@@ -145,7 +151,10 @@ async fn run_one<D: Db, E: Env>(db: &D, env: &E, job: &Job, wall: i64) -> Result
         match decide(&cx, job).await {
             Ok(writes) => {
                 let mut batch = vec![
-                    Stmt::new("DELETE FROM scheduled_jobs WHERE id = ? AND due_at = ?", sql_params![&job.id, job.due_at]),
+                    Stmt::new(
+                        "DELETE FROM scheduled_jobs WHERE id = ? AND due_at = ?",
+                        sql_params![&job.id, job.due_at],
+                    ),
                     Stmt::new(GUARD_ONE_SQL, vec![]),
                 ];
                 batch.extend(writes);
@@ -160,11 +169,20 @@ async fn run_one<D: Db, E: Env>(db: &D, env: &E, job: &Job, wall: i64) -> Result
         }
     }
     // Still there and not decidable: try again later rather than spin.
-    let still = db.query(Stmt::new("SELECT 1 FROM scheduled_jobs WHERE id = ?", sql_params![&job.id])).await?;
+    let still = db
+        .query(Stmt::new(
+            "SELECT 1 FROM scheduled_jobs WHERE id = ?",
+            sql_params![&job.id],
+        ))
+        .await?;
     if still.is_empty() {
         return Ok(true);
     }
-    db.batch(vec![Stmt::new("UPDATE scheduled_jobs SET due_at = due_at + ? WHERE id = ?", sql_params![RETRY_SECS, &job.id])]).await?;
+    db.batch(vec![Stmt::new(
+        "UPDATE scheduled_jobs SET due_at = due_at + ? WHERE id = ?",
+        sql_params![RETRY_SECS, &job.id],
+    )])
+    .await?;
     Ok(false)
 }
 
@@ -178,6 +196,9 @@ async fn decide<D: Db, E: Env>(cx: &Ctx<'_, D, E>, job: &Job) -> ApiResult<Vec<S
         "dispute_step" => disputes::step(cx, &job.object_id).await,
         k if k.starts_with("terminal_") => crate::terminal::payment::step(cx, k, &job.object_id).await,
         // A kind this version does not know (written by a newer one): leave it alone.
-        _ => Err(crate::error::ApiError::internal(format!("unknown scheduled step {}", job.kind))),
+        _ => Err(crate::error::ApiError::internal(format!(
+            "unknown scheduled step {}",
+            job.kind
+        ))),
     }
 }

@@ -92,8 +92,20 @@ mod tests {
 
     #[test]
     fn shapes() {
-        assert_eq!(key_shape("sk_test_abc"), Some(KeyShape { kind: KeyKind::Secret, livemode: false }));
-        assert_eq!(key_shape("pk_live_abc"), Some(KeyShape { kind: KeyKind::Public, livemode: true }));
+        assert_eq!(
+            key_shape("sk_test_abc"),
+            Some(KeyShape {
+                kind: KeyKind::Secret,
+                livemode: false
+            })
+        );
+        assert_eq!(
+            key_shape("pk_live_abc"),
+            Some(KeyShape {
+                kind: KeyKind::Public,
+                livemode: true
+            })
+        );
         assert_eq!(key_shape("sk_prod_abc"), None);
         assert_eq!(key_shape("sk_test_"), None);
         assert_eq!(key_shape("sk_test_a-b"), None);
@@ -105,7 +117,13 @@ mod tests {
         let mut fill = |b: &mut [u8]| b.iter_mut().enumerate().for_each(|(i, x)| *x = i as u8);
         let k = new_key(KeyKind::Public, true, &mut fill);
         assert!(k.starts_with("pk_live_"));
-        assert_eq!(key_shape(&k), Some(KeyShape { kind: KeyKind::Public, livemode: true }));
+        assert_eq!(
+            key_shape(&k),
+            Some(KeyShape {
+                kind: KeyKind::Public,
+                livemode: true
+            })
+        );
         assert_eq!(hash_key("sk_test_x").len(), 64);
         assert_ne!(hash_key("sk_test_x"), hash_key("sk_test_y"));
     }

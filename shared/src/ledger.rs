@@ -24,7 +24,15 @@ pub const BANK: &str = "merchant_bank";
 pub const DAY: i64 = 86_400;
 
 /// Every source type a transaction can have (the search filter accepts these).
-pub const SOURCE_TYPES: &[&str] = &["payment", "refund", "refund_failure", "dispute", "dispute_reversal", "payout", "payout_failure"];
+pub const SOURCE_TYPES: &[&str] = &[
+    "payment",
+    "refund",
+    "refund_failure",
+    "dispute",
+    "dispute_reversal",
+    "payout",
+    "payout_failure",
+];
 
 /// When a transaction created at `created` (account clock) is settled: the daily 00:00 UTC batch
 /// of the day after next (T+1).
@@ -81,13 +89,37 @@ impl NewTxn<'_> {
 /// balance is guarded (`available >= amount`), so the batch aborts as a conflict when another
 /// payout took the money first.
 pub fn record_txn(acct: &Account, t: &NewTxn) -> Vec<Stmt> {
-    debug_assert!(t.lines().iter().map(|l| l.1).sum::<i64>() == 0, "unbalanced posting {t:?}");
+    debug_assert!(
+        t.lines().iter().map(|l| l.1).sum::<i64>() == 0,
+        "unbalanced posting {t:?}"
+    );
     let bank = t.is_bank();
-    let (settlement_status, settled_at, avail_on) = if bank { ("settled", Some(t.created), t.created) } else { ("unsettled", None, available_on(t.created)) };
+    let (settlement_status, settled_at, avail_on) = if bank {
+        ("settled", Some(t.created), t.created)
+    } else {
+        ("unsettled", None, available_on(t.created))
+    };
     let mut out = vec![Stmt::new(
         "INSERT INTO balance_transactions (id, account_id, livemode, currency, amount, fee, net, source_type, source_id, description, available_on, settlement_status, settled_at, payout_id, created, updated) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        sql_params![t.id, &acct.id, acct.livemode, t.currency, t.amount, t.fee, t.net(), t.source_type, t.source_id, t.description, avail_on, settlement_status, settled_at, t.payout_id, t.created, t.created],
+        sql_params![
+            t.id,
+            &acct.id,
+            acct.livemode,
+            t.currency,
+            t.amount,
+            t.fee,
+            t.net(),
+            t.source_type,
+            t.source_id,
+            t.description,
+            avail_on,
+            settlement_status,
+            settled_at,
+            t.payout_id,
+            t.created,
+            t.created
+        ],
     )];
     out.push(lines_stmt(acct, t.id, t.currency, &t.lines(), t.created));
     if bank && t.amount < 0 {
@@ -101,28 +133,66 @@ pub fn record_txn(acct: &Account, t: &NewTxn) -> Vec<Stmt> {
         out.push(balance_change(acct, t.currency, pending, available));
     }
     if !bank {
-        out.push(crate::jobs::schedule_once(acct, "settle", &avail_on.to_string(), avail_on, t.created));
+        out.push(crate::jobs::schedule_once(
+            acct,
+            "settle",
+            &avail_on.to_string(),
+            avail_on,
+            t.created,
+        ));
         // The payout schedule runs at each midnight once there is money (it stops itself when
         // the schedule is manual and nothing is left to do).
-        out.push(crate::jobs::schedule_once(acct, "payouts", "", next_midnight(t.created), t.created));
+        out.push(crate::jobs::schedule_once(
+            acct,
+            "payouts",
+            "",
+            next_midnight(t.created),
+            t.created,
+        ));
     }
     out
 }
 
 /// A posting that is not a balance transaction (a settlement moving pending to available, a
 /// payout reaching the bank).
-pub fn record_transfer(acct: &Account, posting_id: &str, currency: &str, lines: &[(&'static str, i64)], now: i64) -> Vec<Stmt> {
-    debug_assert!(lines.iter().map(|l| l.1).sum::<i64>() == 0, "unbalanced transfer {posting_id}");
+pub fn record_transfer(
+    acct: &Account,
+    posting_id: &str,
+    currency: &str,
+    lines: &[(&'static str, i64)],
+    now: i64,
+) -> Vec<Stmt> {
+    debug_assert!(
+        lines.iter().map(|l| l.1).sum::<i64>() == 0,
+        "unbalanced transfer {posting_id}"
+    );
     let sum = |name| lines.iter().filter(|l| l.0 == name).map(|l| l.1).sum::<i64>();
-    vec![lines_stmt(acct, posting_id, currency, lines, now), balance_change(acct, currency, sum(PENDING), sum(AVAILABLE))]
+    vec![
+        lines_stmt(acct, posting_id, currency, lines, now),
+        balance_change(acct, currency, sum(PENDING), sum(AVAILABLE)),
+    ]
 }
 
 fn lines_stmt(acct: &Account, posting_id: &str, currency: &str, lines: &[(&'static str, i64)], now: i64) -> Stmt {
-    let mut sql = String::from("INSERT INTO ledger_entries (account_id, livemode, posting_id, ledger_account, currency, amount, created) VALUES ");
+    let mut sql = String::from(
+        "INSERT INTO ledger_entries (account_id, livemode, posting_id, ledger_account, currency, amount, created) VALUES ",
+    );
     let mut params = Vec::with_capacity(lines.len() * 7);
     for (i, (name, amount)) in lines.iter().enumerate() {
-        sql.push_str(if i == 0 { "(?, ?, ?, ?, ?, ?, ?)" } else { ", (?, ?, ?, ?, ?, ?, ?)" });
-        params.extend(sql_params![&acct.id, acct.livemode, posting_id, *name, currency, *amount, now]);
+        sql.push_str(if i == 0 {
+            "(?, ?, ?, ?, ?, ?, ?)"
+        } else {
+            ", (?, ?, ?, ?, ?, ?, ?)"
+        });
+        params.extend(sql_params![
+            &acct.id,
+            acct.livemode,
+            posting_id,
+            *name,
+            currency,
+            *amount,
+            now
+        ]);
     }
     Stmt::new(sql, params)
 }
@@ -136,8 +206,7 @@ fn balance_change(acct: &Account, currency: &str, pending: i64, available: i64) 
 }
 
 /// The columns [`txn_json`] reads, in order.
-pub const TXN_COLUMNS: &str =
-    "id, amount, fee, net, currency, source_type, source_id, description, available_on, settlement_id, settlement_status, settled_at, payout_id, created, updated";
+pub const TXN_COLUMNS: &str = "id, amount, fee, net, currency, source_type, source_id, description, available_on, settlement_id, settlement_status, settled_at, payout_id, created, updated";
 
 /// A stored transaction row (selected with [`TXN_COLUMNS`]) as the API returns it.
 pub fn txn_json(r: &[SqlValue]) -> Value {
@@ -170,12 +239,30 @@ mod tests {
     use super::*;
 
     fn txn(source_type: &'static str, amount: i64, fee: i64) -> NewTxn<'static> {
-        NewTxn { id: "txn_1", source_type, source_id: "x", currency: "EUR", amount, fee, description: "", payout_id: None, created: 0 }
+        NewTxn {
+            id: "txn_1",
+            source_type,
+            source_id: "x",
+            currency: "EUR",
+            amount,
+            fee,
+            description: "",
+            payout_id: None,
+            created: 0,
+        }
     }
 
     #[test]
     fn every_shape_balances() {
-        for t in [txn("payment", 5000, 175), txn("refund", -2000, 0), txn("refund_failure", 2000, 0), txn("dispute", -5000, 1500), txn("dispute_reversal", 5000, 0), txn("payout", -700, 0), txn("payout_failure", 700, 0)] {
+        for t in [
+            txn("payment", 5000, 175),
+            txn("refund", -2000, 0),
+            txn("refund_failure", 2000, 0),
+            txn("dispute", -5000, 1500),
+            txn("dispute_reversal", 5000, 0),
+            txn("payout", -700, 0),
+            txn("payout_failure", 700, 0),
+        ] {
             assert_eq!(t.lines().iter().map(|l| l.1).sum::<i64>(), 0, "{t:?}");
         }
         let d = txn("dispute", -5000, 1500);

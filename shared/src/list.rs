@@ -21,14 +21,26 @@ impl Page {
     pub fn from_params(p: &Params) -> ApiResult<Page> {
         let limit = p.integer("limit")?.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::invalid("limit", "parameter_invalid_integer", format!("limit must be between 1 and {MAX_LIMIT}.")));
+            return Err(ApiError::invalid(
+                "limit",
+                "parameter_invalid_integer",
+                format!("limit must be between 1 and {MAX_LIMIT}."),
+            ));
         }
         let starting_after = p.string("starting_after", 100)?;
         let ending_before = p.string("ending_before", 100)?;
         if starting_after.is_some() && ending_before.is_some() {
-            return Err(ApiError::invalid("ending_before", "parameter_invalid", "Pass starting_after or ending_before, not both."));
+            return Err(ApiError::invalid(
+                "ending_before",
+                "parameter_invalid",
+                "Pass starting_after or ending_before, not both.",
+            ));
         }
-        Ok(Page { limit, starting_after, ending_before })
+        Ok(Page {
+            limit,
+            starting_after,
+            ending_before,
+        })
     }
 }
 
@@ -45,13 +57,23 @@ pub async fn fetch(db: &impl Db, acct: &Account, spec: ListSpec, page: &Page) ->
     let (rows, has_more) = fetch_rows(db, acct, spec, page, "data").await?;
     let data = rows
         .iter()
-        .map(|r| r[0].as_str().and_then(|s| serde_json::from_str(s).ok()).ok_or_else(|| ApiError::internal("unreadable stored object")))
+        .map(|r| {
+            r[0].as_str()
+                .and_then(|s| serde_json::from_str(s).ok())
+                .ok_or_else(|| ApiError::internal("unreadable stored object"))
+        })
         .collect::<ApiResult<_>>()?;
     Ok((data, has_more))
 }
 
 /// As `fetch`, returning the raw `columns` of each row (for tables without a `data` column).
-pub async fn fetch_rows(db: &impl Db, acct: &Account, spec: ListSpec, page: &Page, columns: &str) -> ApiResult<(Vec<crate::port::Row>, bool)> {
+pub async fn fetch_rows(
+    db: &impl Db,
+    acct: &Account,
+    spec: ListSpec,
+    page: &Page,
+    columns: &str,
+) -> ApiResult<(Vec<crate::port::Row>, bool)> {
     let table = spec.table;
     let (cursor_param, cursor) = match (&page.starting_after, &page.ending_before) {
         (Some(c), _) => ("starting_after", Some(c)),
@@ -60,19 +82,33 @@ pub async fn fetch_rows(db: &impl Db, acct: &Account, spec: ListSpec, page: &Pag
     };
     let mut params = sql_params![&acct.id, acct.livemode];
     params.extend(spec.filter_params);
-    let mut sql = format!("SELECT {columns} FROM {table} WHERE account_id = ? AND livemode = ?{}", spec.filter);
+    let mut sql = format!(
+        "SELECT {columns} FROM {table} WHERE account_id = ? AND livemode = ?{}",
+        spec.filter
+    );
     let ascending = page.ending_before.is_some();
     if let Some(c) = cursor {
         let rows = db
-            .query(Stmt::new(format!("SELECT seq FROM {table} WHERE id = ? AND account_id = ? AND livemode = ?"), sql_params![c, &acct.id, acct.livemode]))
+            .query(Stmt::new(
+                format!("SELECT seq FROM {table} WHERE id = ? AND account_id = ? AND livemode = ?"),
+                sql_params![c, &acct.id, acct.livemode],
+            ))
             .await?;
         let seq = rows.first().and_then(|r| r[0].as_i64()).ok_or_else(|| {
-            ApiError::invalid(cursor_param, "resource_missing", format!("No such object for {cursor_param}: '{c}'."))
+            ApiError::invalid(
+                cursor_param,
+                "resource_missing",
+                format!("No such object for {cursor_param}: '{c}'."),
+            )
         })?;
         sql.push_str(if ascending { " AND seq > ?" } else { " AND seq < ?" });
         params.push(SqlValue::Int(seq));
     }
-    sql.push_str(if ascending { " ORDER BY seq ASC LIMIT ?" } else { " ORDER BY seq DESC LIMIT ?" });
+    sql.push_str(if ascending {
+        " ORDER BY seq ASC LIMIT ?"
+    } else {
+        " ORDER BY seq DESC LIMIT ?"
+    });
     params.push(SqlValue::Int(page.limit + 1));
     let mut rows = db.query(Stmt::new(sql, params)).await?;
     let has_more = rows.len() as i64 > page.limit;

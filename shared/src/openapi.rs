@@ -63,7 +63,10 @@ fn schemas() -> Value {
     }));
     let mut card_details = card.clone();
     card_details["properties"]["three_d_secure"] = json!({ "anyOf": [{ "type": "null" }, object(json!({ "version": { "type": "string" }, "result": { "type": "string" } }))] });
-    card_details["required"].as_array_mut().unwrap().push(json!("three_d_secure"));
+    card_details["required"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("three_d_secure"));
     let payment = object(json!({
         "id": id_of("pay_"), "object": { "const": "payment" },
         "amount": { "type": "integer" }, "amount_authorized": { "type": "integer" }, "amount_capturable": { "type": "integer" },
@@ -161,8 +164,12 @@ fn schemas() -> Value {
         "WebhookDeliveryList": list_of("WebhookDelivery"),
         "EventList": list_of("Event"),
     });
-    all.as_object_mut().unwrap().extend(money_schemas().as_object().unwrap().clone());
-    all.as_object_mut().unwrap().extend(terminal_schemas().as_object().unwrap().clone());
+    all.as_object_mut()
+        .unwrap()
+        .extend(money_schemas().as_object().unwrap().clone());
+    all.as_object_mut()
+        .unwrap()
+        .extend(terminal_schemas().as_object().unwrap().clone());
     for (name, example) in examples() {
         all[name]["examples"] = json!([example]);
     }
@@ -208,8 +215,12 @@ fn money_schemas() -> Value {
         "offset": { "type": "integer", "description": "Seconds added to real time." },
     }));
     let mut clock_advance = clock.clone();
-    clock_advance["properties"]["steps_run"] = json!({ "type": "integer", "description": "Time-driven steps that ran because they became due." });
-    clock_advance["required"].as_array_mut().unwrap().push(json!("steps_run"));
+    clock_advance["properties"]["steps_run"] =
+        json!({ "type": "integer", "description": "Time-driven steps that ran because they became due." });
+    clock_advance["required"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("steps_run"));
     let mut all = json!({
         "Refund": object(json!({
             "id": id_of("re_"), "object": { "const": "refund" }, "amount": { "type": "integer" }, "currency": { "type": "string" },
@@ -296,59 +307,86 @@ fn examples() -> Vec<(&'static str, Value)> {
         "phone": null, "description": null, "default_payment_method": null, "metadata": {}, "livemode": false, "created": 1795272391,
     });
     vec![
-        ("Error", json!({ "error": { "type": "invalid_request_error", "code": "parameter_missing", "message": "Missing required param: amount.", "param": "amount" } })),
+        (
+            "Error",
+            json!({ "error": { "type": "invalid_request_error", "code": "parameter_missing", "message": "Missing required param: amount.", "param": "amount" } }),
+        ),
         ("Customer", customer),
-        ("PaymentMethod", json!({
-            "id": "pm_DdDmLNq092R7BusVeeI2BOqC", "object": "payment_method", "type": "card",
-            "card": { "brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2034, "fingerprint": "1Zp3v24OnqUAIt82", "funding": "credit" },
-            "billing_details": { "name": null, "email": null, "phone": null }, "customer": "cust_UHSVoJDcj5cNexvJ9BnLPxdK",
-            "metadata": {}, "livemode": false, "created": 1795272391,
-        })),
-        ("Payment", json!({
-            "id": "pay_fq3kJ94WcJdm1DOQWCvIFtN2", "object": "payment", "amount": 5000, "amount_authorized": 5000, "amount_capturable": 0,
-            "amount_received": 5000, "amount_reversed": 0, "amount_refunded": 1500, "amount_disputed": 0, "currency": "EUR", "status": "succeeded",
-            "capture_method": "automatic", "customer": null, "payment_method": "pm_card_visa", "latest_charge": "ch_dLePC5XOKVC0dViHXtB8AWso",
-            "refunds": ["re_Z7GPEfavAFeCMOkuH9JX8KJr"], "dispute": null, "balance_transaction": "txn_gdy5ktI8BcjVDAQUHFOgdRAm", "description": null,
-            "metadata": { "order_id": "6735" }, "return_url": null, "routing": { "preferred_acquirer": null, "acquirer": "acq_eu_1" },
-            "on_behalf_of": null, "statement_descriptor": null, "next_action": null, "last_payment_error": null, "adjustment": null,
-            "reversal": null, "canceled_at": null, "cancellation_reason": null, "livemode": false, "created": 1795272394,
-        })),
-        ("WebhookEndpoint", json!({
-            "id": "we_kb79Q58k7dbrzKqdQQjGBVRS", "object": "webhook_endpoint", "url": "https://example.com/vinr/webhooks", "description": null,
-            "enabled_events": ["payment.succeeded", "payment.failed"], "disabled": false, "status": "enabled", "failing_since": null,
-            "livemode": false, "created": 1795272391, "secret": "whsec_aBLGIDdVZkqRyOKdLG9zXSuBK41QPttr",
-        })),
-        ("Refund", json!({
-            "id": "re_Z7GPEfavAFeCMOkuH9JX8KJr", "object": "refund", "amount": 1500, "currency": "EUR", "payment": "pay_fq3kJ94WcJdm1DOQWCvIFtN2",
-            "status": "succeeded", "reason": "requested_by_customer", "failure_reason": null, "balance_transaction": "txn_jp4Pml5Q6WsrHX3ZoBHoYKyR",
-            "failure_balance_transaction": null, "metadata": {}, "livemode": false, "created": 1795278273,
-        })),
-        ("Dispute", json!({
-            "id": "dp_vnSsth2qoKeYVKqlldbSPJDk", "object": "dispute", "amount": 8000, "currency": "EUR", "payment": "pay_hqs2mVkfr0nrBNT8uuuw3FzV",
-            "status": "under_review", "reason": "fraudulent",
-            "evidence": {
-                "product_description": "Shoes", "customer_communication": null, "refund_policy": null, "shipping_tracking_number": null,
-                "uncategorized_text": "winning_evidence",
-            },
-            "evidence_details": { "due_by": 1795883133, "submission_count": 1, "submitted_at": 1795278335 }, "fee": 1500,
-            "balance_transactions": ["txn_yAdYMKkldU6Axoo1d3NLPEDB"], "metadata": {}, "closed_at": null, "livemode": false, "created": 1795278333,
-        })),
-        ("Transaction", json!({
-            "id": "txn_gdy5ktI8BcjVDAQUHFOgdRAm", "object": "transaction", "amount": 5000, "fee": 175, "net": 4825, "currency": "EUR",
-            "source_type": "payment", "source_id": "pay_fq3kJ94WcJdm1DOQWCvIFtN2", "description": "Payment", "status": "available",
-            "available_on": 1795392000, "settlement_id": "stl_4XH5ICGjYOtEGzOoLfxChMMn", "settlement_status": "settled", "settled_at": 1795451135,
-            "payout_id": "po_AimbqbyDpq3XJG7WMGfp5xvU", "created": 1795278273, "updated": 1795451135,
-        })),
-        ("Settlement", json!({
-            "id": "stl_4XH5ICGjYOtEGzOoLfxChMMn", "object": "settlement", "currency": "EUR", "status": "settled", "batch_date": "2026-11-23",
-            "transaction_count": 4, "gross": 3500, "fees": 1937, "net": 1563, "livemode": false, "created": 1795451135,
-        })),
-        ("Payout", json!({
-            "id": "po_AimbqbyDpq3XJG7WMGfp5xvU", "object": "payout", "amount": 1563, "currency": "EUR", "status": "in_transit", "automatic": true,
-            "destination": "ba_test_success", "arrival_date": 1795537535, "failure_code": null, "failure_message": null,
-            "balance_transaction": "txn_4cBkBLMxJgE9mUDIge9t2Kqe", "failure_balance_transaction": null, "description": null, "metadata": {},
-            "livemode": false, "created": 1795451135,
-        })),
+        (
+            "PaymentMethod",
+            json!({
+                "id": "pm_DdDmLNq092R7BusVeeI2BOqC", "object": "payment_method", "type": "card",
+                "card": { "brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2034, "fingerprint": "1Zp3v24OnqUAIt82", "funding": "credit" },
+                "billing_details": { "name": null, "email": null, "phone": null }, "customer": "cust_UHSVoJDcj5cNexvJ9BnLPxdK",
+                "metadata": {}, "livemode": false, "created": 1795272391,
+            }),
+        ),
+        (
+            "Payment",
+            json!({
+                "id": "pay_fq3kJ94WcJdm1DOQWCvIFtN2", "object": "payment", "amount": 5000, "amount_authorized": 5000, "amount_capturable": 0,
+                "amount_received": 5000, "amount_reversed": 0, "amount_refunded": 1500, "amount_disputed": 0, "currency": "EUR", "status": "succeeded",
+                "capture_method": "automatic", "customer": null, "payment_method": "pm_card_visa", "latest_charge": "ch_dLePC5XOKVC0dViHXtB8AWso",
+                "refunds": ["re_Z7GPEfavAFeCMOkuH9JX8KJr"], "dispute": null, "balance_transaction": "txn_gdy5ktI8BcjVDAQUHFOgdRAm", "description": null,
+                "metadata": { "order_id": "6735" }, "return_url": null, "routing": { "preferred_acquirer": null, "acquirer": "acq_eu_1" },
+                "on_behalf_of": null, "statement_descriptor": null, "next_action": null, "last_payment_error": null, "adjustment": null,
+                "reversal": null, "canceled_at": null, "cancellation_reason": null, "livemode": false, "created": 1795272394,
+            }),
+        ),
+        (
+            "WebhookEndpoint",
+            json!({
+                "id": "we_kb79Q58k7dbrzKqdQQjGBVRS", "object": "webhook_endpoint", "url": "https://example.com/vinr/webhooks", "description": null,
+                "enabled_events": ["payment.succeeded", "payment.failed"], "disabled": false, "status": "enabled", "failing_since": null,
+                "livemode": false, "created": 1795272391, "secret": "whsec_aBLGIDdVZkqRyOKdLG9zXSuBK41QPttr",
+            }),
+        ),
+        (
+            "Refund",
+            json!({
+                "id": "re_Z7GPEfavAFeCMOkuH9JX8KJr", "object": "refund", "amount": 1500, "currency": "EUR", "payment": "pay_fq3kJ94WcJdm1DOQWCvIFtN2",
+                "status": "succeeded", "reason": "requested_by_customer", "failure_reason": null, "balance_transaction": "txn_jp4Pml5Q6WsrHX3ZoBHoYKyR",
+                "failure_balance_transaction": null, "metadata": {}, "livemode": false, "created": 1795278273,
+            }),
+        ),
+        (
+            "Dispute",
+            json!({
+                "id": "dp_vnSsth2qoKeYVKqlldbSPJDk", "object": "dispute", "amount": 8000, "currency": "EUR", "payment": "pay_hqs2mVkfr0nrBNT8uuuw3FzV",
+                "status": "under_review", "reason": "fraudulent",
+                "evidence": {
+                    "product_description": "Shoes", "customer_communication": null, "refund_policy": null, "shipping_tracking_number": null,
+                    "uncategorized_text": "winning_evidence",
+                },
+                "evidence_details": { "due_by": 1795883133, "submission_count": 1, "submitted_at": 1795278335 }, "fee": 1500,
+                "balance_transactions": ["txn_yAdYMKkldU6Axoo1d3NLPEDB"], "metadata": {}, "closed_at": null, "livemode": false, "created": 1795278333,
+            }),
+        ),
+        (
+            "Transaction",
+            json!({
+                "id": "txn_gdy5ktI8BcjVDAQUHFOgdRAm", "object": "transaction", "amount": 5000, "fee": 175, "net": 4825, "currency": "EUR",
+                "source_type": "payment", "source_id": "pay_fq3kJ94WcJdm1DOQWCvIFtN2", "description": "Payment", "status": "available",
+                "available_on": 1795392000, "settlement_id": "stl_4XH5ICGjYOtEGzOoLfxChMMn", "settlement_status": "settled", "settled_at": 1795451135,
+                "payout_id": "po_AimbqbyDpq3XJG7WMGfp5xvU", "created": 1795278273, "updated": 1795451135,
+            }),
+        ),
+        (
+            "Settlement",
+            json!({
+                "id": "stl_4XH5ICGjYOtEGzOoLfxChMMn", "object": "settlement", "currency": "EUR", "status": "settled", "batch_date": "2026-11-23",
+                "transaction_count": 4, "gross": 3500, "fees": 1937, "net": 1563, "livemode": false, "created": 1795451135,
+            }),
+        ),
+        (
+            "Payout",
+            json!({
+                "id": "po_AimbqbyDpq3XJG7WMGfp5xvU", "object": "payout", "amount": 1563, "currency": "EUR", "status": "in_transit", "automatic": true,
+                "destination": "ba_test_success", "arrival_date": 1795537535, "failure_code": null, "failure_message": null,
+                "balance_transaction": "txn_4cBkBLMxJgE9mUDIge9t2Kqe", "failure_balance_transaction": null, "description": null, "metadata": {},
+                "livemode": false, "created": 1795451135,
+            }),
+        ),
     ]
 }
 
@@ -371,9 +409,18 @@ const FORBIDDEN: &str = "A public key, or a live key where only the sandbox proc
 
 fn list_query(extra: Vec<(&'static str, Value)>) -> Vec<(&'static str, Value)> {
     let mut q = vec![
-        ("limit", json!({ "type": "integer", "minimum": 1, "maximum": 100, "default": 10 })),
-        ("starting_after", json!({ "type": "string", "description": "An object id: the page after it (older objects)." })),
-        ("ending_before", json!({ "type": "string", "description": "An object id: the page before it (newer objects)." })),
+        (
+            "limit",
+            json!({ "type": "integer", "minimum": 1, "maximum": 100, "default": 10 }),
+        ),
+        (
+            "starting_after",
+            json!({ "type": "string", "description": "An object id: the page after it (older objects)." }),
+        ),
+        (
+            "ending_before",
+            json!({ "type": "string", "description": "An object id: the page before it (newer objects)." }),
+        ),
     ];
     q.extend(extra);
     q
@@ -417,7 +464,14 @@ fn amount() -> Value {
 }
 
 fn op(group: Group, action: &str) -> Op {
-    let o = |summary, query, body, ok| Op { summary, query, body, ok, ok_media: "application/json", forbidden: FORBIDDEN };
+    let o = |summary, query, body, ok| Op {
+        summary,
+        query,
+        body,
+        ok,
+        ok_media: "application/json",
+        forbidden: FORBIDDEN,
+    };
     match (group, action) {
         (Group::Payments, "create") => o(
             "Create a payment",
@@ -438,31 +492,73 @@ fn op(group: Group, action: &str) -> Op {
             )),
             r("Payment"),
         ),
-        (Group::Payments, "list") => o("List payments", list_query(vec![("customer", string(100)), ("expand[]", expand())]), None, r("PaymentList")),
+        (Group::Payments, "list") => o(
+            "List payments",
+            list_query(vec![("customer", string(100)), ("expand[]", expand())]),
+            None,
+            r("PaymentList"),
+        ),
         (Group::Payments, "retrieve") => o("Retrieve a payment", vec![("expand[]", expand())], None, r("Payment")),
-        (Group::Payments, "capture") => o("Capture a payment (all or part of the authorized amount)", vec![], Some((json!({ "amount_to_capture": amount(), "expand": expand() }), vec![])), r("Payment")),
+        (Group::Payments, "capture") => o(
+            "Capture a payment (all or part of the authorized amount)",
+            vec![],
+            Some((json!({ "amount_to_capture": amount(), "expand": expand() }), vec![])),
+            r("Payment"),
+        ),
         (Group::Payments, "confirm") => o(
             "Confirm a payment after its 3-D Secure challenge",
             vec![],
-            Some((json!({ "details": { "type": "object", "properties": { "result": { "type": "string", "enum": ["authenticated", "failed"] } }, "additionalProperties": false }, "expand": expand() }), vec![])),
+            Some((
+                json!({ "details": { "type": "object", "properties": { "result": { "type": "string", "enum": ["authenticated", "failed"] } }, "additionalProperties": false }, "expand": expand() }),
+                vec![],
+            )),
             r("Payment"),
         ),
-        (Group::Payments, "cancel") => o("Cancel a payment", vec![], Some((json!({ "cancellation_reason": { "type": "string", "enum": crate::payment_flow::CANCELLATION_REASONS }, "expand": expand() }), vec![])), r("Payment")),
-        (Group::Payments, "adjust") => o("Adjust an authorized amount", vec![], Some((json!({ "amount": amount(), "expand": expand() }), vec!["amount"])), r("Payment")),
-        (Group::Payments, "reverse") => o("Reverse (release) all or part of an authorization", vec![], Some((json!({ "amount": amount(), "expand": expand() }), vec![])), r("Payment")),
+        (Group::Payments, "cancel") => o(
+            "Cancel a payment",
+            vec![],
+            Some((
+                json!({ "cancellation_reason": { "type": "string", "enum": crate::payment_flow::CANCELLATION_REASONS }, "expand": expand() }),
+                vec![],
+            )),
+            r("Payment"),
+        ),
+        (Group::Payments, "adjust") => o(
+            "Adjust an authorized amount",
+            vec![],
+            Some((json!({ "amount": amount(), "expand": expand() }), vec!["amount"])),
+            r("Payment"),
+        ),
+        (Group::Payments, "reverse") => o(
+            "Reverse (release) all or part of an authorization",
+            vec![],
+            Some((json!({ "amount": amount(), "expand": expand() }), vec![])),
+            r("Payment"),
+        ),
         (Group::Payments, "charge") => o("Retrieve a charge", vec![], None, r("Charge")),
         (Group::Customers, "create") => o(
             "Create a customer",
             vec![],
-            Some((json!({ "email": string(512), "name": string(256), "phone": string(32), "description": string(1000), "metadata": r("Metadata"), "payment_method": string(100) }), vec![])),
+            Some((
+                json!({ "email": string(512), "name": string(256), "phone": string(32), "description": string(1000), "metadata": r("Metadata"), "payment_method": string(100) }),
+                vec![],
+            )),
             r("Customer"),
         ),
-        (Group::Customers, "list") => o("List customers", list_query(vec![("email", string(512))]), None, r("CustomerList")),
+        (Group::Customers, "list") => o(
+            "List customers",
+            list_query(vec![("email", string(512))]),
+            None,
+            r("CustomerList"),
+        ),
         (Group::Customers, "retrieve") => o("Retrieve a customer", vec![], None, r("Customer")),
         (Group::Customers, "update") => o(
             "Update a customer",
             vec![],
-            Some((json!({ "email": string(512), "name": string(256), "phone": string(32), "description": string(1000), "metadata": r("Metadata"), "default_payment_method": string(100) }), vec![])),
+            Some((
+                json!({ "email": string(512), "name": string(256), "phone": string(32), "description": string(1000), "metadata": r("Metadata"), "default_payment_method": string(100) }),
+                vec![],
+            )),
             r("Customer"),
         ),
         (Group::Customers, "delete") => o("Delete a customer", vec![], None, r("Deleted")),
@@ -480,33 +576,75 @@ fn op(group: Group, action: &str) -> Op {
             )),
             r("PaymentMethod"),
         ),
-        (Group::PaymentMethods, "list") => o("List a customer's payment methods", list_query(vec![("customer", string(100)), ("type", json!({ "const": "card" }))]), None, r("PaymentMethodList")),
+        (Group::PaymentMethods, "list") => o(
+            "List a customer's payment methods",
+            list_query(vec![("customer", string(100)), ("type", json!({ "const": "card" }))]),
+            None,
+            r("PaymentMethodList"),
+        ),
         (Group::PaymentMethods, "retrieve") => o("Retrieve a payment method", vec![], None, r("PaymentMethod")),
-        (Group::PaymentMethods, "attach") => o("Attach a payment method to a customer", vec![], Some((json!({ "customer": string(100) }), vec!["customer"])), r("PaymentMethod")),
-        (Group::PaymentMethods, "detach") => o("Detach a payment method from its customer", vec![], Some((json!({}), vec![])), r("PaymentMethod")),
+        (Group::PaymentMethods, "attach") => o(
+            "Attach a payment method to a customer",
+            vec![],
+            Some((json!({ "customer": string(100) }), vec!["customer"])),
+            r("PaymentMethod"),
+        ),
+        (Group::PaymentMethods, "detach") => o(
+            "Detach a payment method from its customer",
+            vec![],
+            Some((json!({}), vec![])),
+            r("PaymentMethod"),
+        ),
         (Group::Webhooks, "create") => o(
             "Create a webhook endpoint",
             vec![],
-            Some((json!({ "url": string(2048), "enabled_events": { "type": "array", "items": { "type": "string" }, "minItems": 1 }, "description": string(1000) }), vec!["url", "enabled_events"])),
+            Some((
+                json!({ "url": string(2048), "enabled_events": { "type": "array", "items": { "type": "string" }, "minItems": 1 }, "description": string(1000) }),
+                vec!["url", "enabled_events"],
+            )),
             r("WebhookEndpoint"),
         ),
-        (Group::Webhooks, "list") => o("List webhook endpoints", list_query(vec![]), None, r("WebhookEndpointList")),
+        (Group::Webhooks, "list") => o(
+            "List webhook endpoints",
+            list_query(vec![]),
+            None,
+            r("WebhookEndpointList"),
+        ),
         (Group::Webhooks, "retrieve") => o("Retrieve a webhook endpoint", vec![], None, r("WebhookEndpoint")),
         (Group::Webhooks, "update") => o(
             "Update a webhook endpoint",
             vec![],
-            Some((json!({ "url": string(2048), "enabled_events": { "type": "array", "items": { "type": "string" }, "minItems": 1 }, "description": string(1000), "disabled": { "type": "boolean" } }), vec![])),
+            Some((
+                json!({ "url": string(2048), "enabled_events": { "type": "array", "items": { "type": "string" }, "minItems": 1 }, "description": string(1000), "disabled": { "type": "boolean" } }),
+                vec![],
+            )),
             r("WebhookEndpoint"),
         ),
         (Group::Webhooks, "delete") => o("Delete a webhook endpoint", vec![], None, r("Deleted")),
-        (Group::Webhooks, "roll_secret") => o("Roll a webhook endpoint's signing secret", vec![], Some((json!({ "expire_previous_after": { "type": "integer", "minimum": 0, "maximum": 604800 } }), vec![])), r("WebhookEndpoint")),
+        (Group::Webhooks, "roll_secret") => o(
+            "Roll a webhook endpoint's signing secret",
+            vec![],
+            Some((
+                json!({ "expire_previous_after": { "type": "integer", "minimum": 0, "maximum": 604800 } }),
+                vec![],
+            )),
+            r("WebhookEndpoint"),
+        ),
         (Group::Webhooks, "deliveries") => o(
             "List a webhook endpoint's deliveries",
-            list_query(vec![("status", json!({ "type": "string", "enum": ["pending", "succeeded", "failed"] }))]),
+            list_query(vec![(
+                "status",
+                json!({ "type": "string", "enum": ["pending", "succeeded", "failed"] }),
+            )]),
             None,
             r("WebhookDeliveryList"),
         ),
-        (Group::Webhooks, "resend") => o("Deliver an event to this endpoint again", vec![], Some((json!({ "event": string(100) }), vec!["event"])), r("WebhookDelivery")),
+        (Group::Webhooks, "resend") => o(
+            "Deliver an event to this endpoint again",
+            vec![],
+            Some((json!({ "event": string(100) }), vec!["event"])),
+            r("WebhookDelivery"),
+        ),
         (Group::Webhooks, "events") => o(
             "List events",
             list_query(vec![
@@ -534,12 +672,20 @@ fn op(group: Group, action: &str) -> Op {
             )),
             r("Refund"),
         ),
-        (Group::Refunds, "list") => o("List refunds", list_query(vec![("payment", string(100))]), None, r("RefundList")),
+        (Group::Refunds, "list") => o(
+            "List refunds",
+            list_query(vec![("payment", string(100))]),
+            None,
+            r("RefundList"),
+        ),
         (Group::Refunds, "retrieve") => o("Retrieve a refund", vec![], None, r("Refund")),
         (Group::Refunds, "dispute_list") => o(
             "List disputes",
             list_query(vec![
-                ("status", json!({ "type": "string", "enum": DISPUTE_STATUS_FILTER, "description": "`new` is the same as `needs_response`." })),
+                (
+                    "status",
+                    json!({ "type": "string", "enum": DISPUTE_STATUS_FILTER, "description": "`new` is the same as `needs_response`." }),
+                ),
                 ("payment", string(100)),
             ]),
             None,
@@ -566,13 +712,26 @@ fn op(group: Group, action: &str) -> Op {
             )),
             r("Dispute"),
         ),
-        (Group::Refunds, "dispute_close") => o("Accept a dispute (lost at once; only in needs_response)", vec![], Some((json!({}), vec![])), r("Dispute")),
-        (Group::Balance, "balance") => o("Retrieve the balances", vec![("currency", currency_filter())], None, r("Balance")),
+        (Group::Refunds, "dispute_close") => o(
+            "Accept a dispute (lost at once; only in needs_response)",
+            vec![],
+            Some((json!({}), vec![])),
+            r("Dispute"),
+        ),
+        (Group::Balance, "balance") => o(
+            "Retrieve the balances",
+            vec![("currency", currency_filter())],
+            None,
+            r("Balance"),
+        ),
         (Group::Balance, "transactions") => o(
             "List transactions",
             list_query(vec![
                 ("payout", string(100)),
-                ("payout_id", json!({ "type": "string", "maxLength": 100, "description": "Seed 004's name for payout (used when payout is absent)." })),
+                (
+                    "payout_id",
+                    json!({ "type": "string", "maxLength": 100, "description": "Seed 004's name for payout (used when payout is absent)." }),
+                ),
                 ("source_type", one_of(ledger::SOURCE_TYPES)),
                 ("settlement", string(100)),
             ]),
@@ -583,7 +742,12 @@ fn op(group: Group, action: &str) -> Op {
             let mut props = transaction_filters();
             props["limit"] = json!({ "type": "integer", "minimum": 1, "maximum": 50, "default": 10 });
             props["page"] = json!({ "type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1 });
-            o("Search transactions", vec![], Some((props, vec![])), r("TransactionSearchResult"))
+            o(
+                "Search transactions",
+                vec![],
+                Some((props, vec![])),
+                r("TransactionSearchResult"),
+            )
         }
         (Group::Balance, "download") => Op {
             ok_media: "text/csv",
@@ -598,9 +762,19 @@ fn op(group: Group, action: &str) -> Op {
             )
         },
         (Group::Balance, "transaction") => o("Retrieve a transaction", vec![], None, r("Transaction")),
-        (Group::Balance, "settlements") => o("List settlements", list_query(vec![("currency", currency_filter())]), None, r("SettlementList")),
+        (Group::Balance, "settlements") => o(
+            "List settlements",
+            list_query(vec![("currency", currency_filter())]),
+            None,
+            r("SettlementList"),
+        ),
         (Group::Balance, "settlement") => o("Retrieve a settlement", vec![], None, r("Settlement")),
-        (Group::Balance, "settlement_transactions") => o("List a settlement's transactions", list_query(vec![]), None, r("TransactionList")),
+        (Group::Balance, "settlement_transactions") => o(
+            "List a settlement's transactions",
+            list_query(vec![]),
+            None,
+            r("TransactionList"),
+        ),
         (Group::Balance, "plan") => o("Retrieve the processing plan", vec![], None, r("ProcessingPlan")),
         (Group::Balance, "payout_create") => o(
             "Pay out available balance to the bank",
@@ -616,22 +790,36 @@ fn op(group: Group, action: &str) -> Op {
             )),
             r("Payout"),
         ),
-        (Group::Balance, "payout_list") => o("List payouts", list_query(vec![("status", one_of(&["pending", "in_transit", "paid", "failed"]))]), None, r("PayoutList")),
+        (Group::Balance, "payout_list") => o(
+            "List payouts",
+            list_query(vec![("status", one_of(&["pending", "in_transit", "paid", "failed"]))]),
+            None,
+            r("PayoutList"),
+        ),
         (Group::Balance, "payout") => o("Retrieve a payout", vec![], None, r("Payout")),
         (Group::Balance, "schedule") => o("Retrieve the payout schedule", vec![], None, r("PayoutSchedule")),
         (Group::Balance, "schedule_update") => o(
             "Set the payout schedule",
             vec![],
-            Some((json!({ "interval": { "type": "string", "enum": payouts::INTERVALS, "description": "weekly: Mondays; monthly: the 1st." } }), vec!["interval"])),
+            Some((
+                json!({ "interval": { "type": "string", "enum": payouts::INTERVALS, "description": "weekly: Mondays; monthly: the 1st." } }),
+                vec!["interval"],
+            )),
             r("PayoutSchedule"),
         ),
-        (Group::Balance, "clock") => Op { forbidden: SANDBOX_ONLY, ..o("Retrieve the sandbox clock", vec![], None, r("TestClock")) },
+        (Group::Balance, "clock") => Op {
+            forbidden: SANDBOX_ONLY,
+            ..o("Retrieve the sandbox clock", vec![], None, r("TestClock"))
+        },
         (Group::Balance, "clock_advance") => Op {
             forbidden: SANDBOX_ONLY,
             ..o(
                 "Advance the sandbox clock and run every step that became due",
                 vec![],
-                Some((json!({ "seconds": { "type": "integer", "minimum": 1, "maximum": test_clock::MAX_ADVANCE_SECS } }), vec!["seconds"])),
+                Some((
+                    json!({ "seconds": { "type": "integer", "minimum": 1, "maximum": test_clock::MAX_ADVANCE_SECS } }),
+                    vec!["seconds"],
+                )),
                 r("TestClockAdvance"),
             )
         },
@@ -641,8 +829,18 @@ fn op(group: Group, action: &str) -> Op {
             Some((json!({ "label": string(200), "metadata": r("Metadata") }), vec![])),
             r("TerminalRegistered"),
         ),
-        (Group::Terminal, "list_terminals") => o("List terminals", list_query(vec![("status", one_of(&["online", "offline", "busy"]))]), None, r("TerminalList")),
-        (Group::Terminal, "retrieve_terminal") => o("Retrieve a terminal (term_test_simulator: the sandbox's virtual one)", vec![], None, r("Terminal")),
+        (Group::Terminal, "list_terminals") => o(
+            "List terminals",
+            list_query(vec![("status", one_of(&["online", "offline", "busy"]))]),
+            None,
+            r("TerminalList"),
+        ),
+        (Group::Terminal, "retrieve_terminal") => o(
+            "Retrieve a terminal (term_test_simulator: the sandbox's virtual one)",
+            vec![],
+            None,
+            r("Terminal"),
+        ),
         (Group::Terminal, "create") => {
             let delay = json!({ "type": "integer", "minimum": 0, "maximum": crate::api::terminals::MAX_SIMULATE_DELAY, "description": "Sandbox: seconds of simulated interaction." });
             let card = json!({ "type": "string", "enum": crate::api::terminals::TEST_CARDS, "description": "Sandbox, term_test_simulator only: the card its cardholder presents." });
@@ -663,12 +861,21 @@ fn op(group: Group, action: &str) -> Op {
         }
         (Group::Terminal, "list") => o(
             "List terminal payments",
-            list_query(vec![("terminalId", string(100)), ("terminal_id", string(100)), ("status", one_of(crate::terminal::payment::STATUSES))]),
+            list_query(vec![
+                ("terminalId", string(100)),
+                ("terminal_id", string(100)),
+                ("status", one_of(crate::terminal::payment::STATUSES)),
+            ]),
             None,
             r("TerminalPaymentList"),
         ),
         (Group::Terminal, "retrieve") => o("Retrieve a terminal payment", vec![], None, r("TerminalPayment")),
-        (Group::Terminal, "cancel") => o("Cancel a terminal payment (only while pending)", vec![], Some((json!({}), vec![])), r("TerminalPayment")),
+        (Group::Terminal, "cancel") => o(
+            "Cancel a terminal payment (only while pending)",
+            vec![],
+            Some((json!({}), vec![])),
+            r("TerminalPayment"),
+        ),
         (Group::Terminal, "capture") => o(
             "Capture an authorized terminal payment (final amount: tips up to +20 %)",
             vec![],
@@ -683,7 +890,9 @@ fn op(group: Group, action: &str) -> Op {
 /// examples phase sends them).
 fn body_example(group: Group, action: &str) -> Option<Value> {
     Some(match (group, action) {
-        (Group::Payments, "create") => json!({ "amount": 5000, "currency": "EUR", "payment_method": "pm_card_visa", "metadata": { "order_id": "6735" } }),
+        (Group::Payments, "create") => {
+            json!({ "amount": 5000, "currency": "EUR", "payment_method": "pm_card_visa", "metadata": { "order_id": "6735" } })
+        }
         (Group::Payments, "capture") => json!({ "amount_to_capture": 4000 }),
         (Group::Payments, "confirm") => json!({ "details": { "result": "authenticated" } }),
         (Group::Payments, "cancel") => json!({ "cancellation_reason": "requested_by_customer" }),
@@ -691,8 +900,12 @@ fn body_example(group: Group, action: &str) -> Option<Value> {
         (Group::Payments, "reverse") => json!({ "amount": 1000 }),
         (Group::Customers, "create") => json!({ "email": "jenny.rosen@example.com", "name": "Jenny Rosen" }),
         (Group::Customers, "update") => json!({ "description": "Prefers email", "metadata": { "tier": "gold" } }),
-        (Group::PaymentMethods, "create") => json!({ "type": "card", "card": { "number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123" } }),
-        (Group::Webhooks, "create") => json!({ "url": "https://example.com/vinr/webhooks", "enabled_events": ["payment.succeeded", "payment.failed"] }),
+        (Group::PaymentMethods, "create") => {
+            json!({ "type": "card", "card": { "number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123" } })
+        }
+        (Group::Webhooks, "create") => {
+            json!({ "url": "https://example.com/vinr/webhooks", "enabled_events": ["payment.succeeded", "payment.failed"] })
+        }
         (Group::Webhooks, "update") => json!({ "disabled": true }),
         (Group::Webhooks, "roll_secret") => json!({ "expire_previous_after": 3600 }),
         (Group::Refunds, "dispute_update") => json!({ "evidence": { "uncategorized_text": "winning_evidence" } }),
@@ -701,7 +914,9 @@ fn body_example(group: Group, action: &str) -> Option<Value> {
         (Group::Balance, "schedule_update") => json!({ "interval": "manual" }),
         (Group::Balance, "clock_advance") => json!({ "seconds": 60 }),
         (Group::Terminal, "register") => json!({ "label": "Front counter" }),
-        (Group::Terminal, "create") => json!({ "terminalId": "term_test_simulator", "amount": 2500, "currency": "USD", "reference": "order_8821" }),
+        (Group::Terminal, "create") => {
+            json!({ "terminalId": "term_test_simulator", "amount": 2500, "currency": "USD", "reference": "order_8821" })
+        }
         _ => return None,
     })
 }
@@ -714,7 +929,9 @@ fn operation(group: Group, method: &str, pattern: &str, action: &str) -> Value {
     let spec = op(group, action);
     let mut params: Vec<Value> = Vec::new();
     if pattern.contains(":id") {
-        params.push(json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "minLength": 1 } }));
+        params.push(
+            json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "minLength": 1 } }),
+        );
     }
     for (name, schema) in &spec.query {
         let mut p = json!({ "name": name, "in": "query", "required": false, "schema": schema });
@@ -728,13 +945,19 @@ fn operation(group: Group, method: &str, pattern: &str, action: &str) -> Value {
         params.push(json!({ "$ref": "#/components/parameters/IdempotencyKey" }));
     }
     let mut responses = Map::new();
-    responses.insert("200".into(), json!({ "description": "OK", "content": { spec.ok_media: { "schema": spec.ok } } }));
+    responses.insert(
+        "200".into(),
+        json!({ "description": "OK", "content": { spec.ok_media: { "schema": spec.ok } } }),
+    );
     responses.insert("400".into(), error_response("Invalid parameters (the error's `param` names the first bad one), or a state that does not allow this call."));
     responses.insert("401".into(), error_response("Missing, unknown or revoked API key."));
     responses.insert("403".into(), error_response(spec.forbidden));
     responses.insert("404".into(), error_response("No such object (or route)."));
     // E.g. `GET /v1/transactions/search`: the id is a literal path of other methods.
-    responses.insert("405".into(), error_response("The path exists with other methods (listed in the Allow header)."));
+    responses.insert(
+        "405".into(),
+        error_response("The path exists with other methods (listed in the Allow header)."),
+    );
     if (group, action) == (Group::Terminal, "create") {
         responses.insert("202".into(), json!({ "description": "Accepted: the payment is pending (async mode, or a sync wait that ran out).", "content": { "application/json": { "schema": spec.ok } } }));
         responses.insert("502".into(), error_response("communication_error: the device's connection dropped during a sync payment; error.payment is the payment as it stands."));
@@ -853,10 +1076,17 @@ mod tests {
     fn committed_document_is_current() {
         let generated = document().to_string();
         if std::env::var_os("VINR_WRITE_OPENAPI").is_some() {
-            std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/../schema/openapi.json"), &generated).unwrap();
+            std::fs::write(
+                concat!(env!("CARGO_MANIFEST_DIR"), "/../schema/openapi.json"),
+                &generated,
+            )
+            .unwrap();
             return;
         }
-        assert!(generated == SERVED, "schema/openapi.json is stale: run `VINR_WRITE_OPENAPI=1 cargo test -p vinr-shared openapi`");
+        assert!(
+            generated == SERVED,
+            "schema/openapi.json is stale: run `VINR_WRITE_OPENAPI=1 cargo test -p vinr-shared openapi`"
+        );
     }
 
     #[test]

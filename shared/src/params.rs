@@ -60,7 +60,13 @@ fn split_key(key: &str) -> Option<Vec<String>> {
 }
 
 fn insert_path(target: &mut Map<String, Value>, parts: &[String], value: String, full_key: &str) -> ApiResult<()> {
-    let bad = || ApiError::invalid(full_key, "parameter_invalid", format!("Invalid nesting in parameter '{full_key}'."));
+    let bad = || {
+        ApiError::invalid(
+            full_key,
+            "parameter_invalid",
+            format!("Invalid nesting in parameter '{full_key}'."),
+        )
+    };
     let (first, rest) = parts.split_first().ok_or_else(bad)?;
     if rest.is_empty() {
         target.insert(first.clone(), Value::String(value));
@@ -95,7 +101,9 @@ fn normalize_indexed(v: &mut Value) {
         }
         let n = m.len();
         if n > 0 && (0..n).all(|i| m.contains_key(&i.to_string())) {
-            let arr = (0..n).map(|i| m.remove(&i.to_string()).unwrap_or(Value::Null)).collect();
+            let arr = (0..n)
+                .map(|i| m.remove(&i.to_string()).unwrap_or(Value::Null))
+                .collect();
             *v = Value::Array(arr);
         }
     }
@@ -106,9 +114,23 @@ pub fn parse_form(s: &str) -> ApiResult<Map<String, Value>> {
     let mut root = Map::new();
     for pair in s.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let key = percent_decode(k).ok_or_else(|| ApiError::new(400, "invalid_request_error", "parameter_invalid", "A parameter name is not valid percent-encoded UTF-8."))?;
-        let val = percent_decode(v).ok_or_else(|| ApiError::invalid(&key, "parameter_invalid", format!("The value of '{key}' is not valid percent-encoded UTF-8.")))?;
-        let parts = split_key(&key).ok_or_else(|| ApiError::invalid(&key, "parameter_invalid", format!("Invalid parameter name '{key}'.")))?;
+        let key = percent_decode(k).ok_or_else(|| {
+            ApiError::new(
+                400,
+                "invalid_request_error",
+                "parameter_invalid",
+                "A parameter name is not valid percent-encoded UTF-8.",
+            )
+        })?;
+        let val = percent_decode(v).ok_or_else(|| {
+            ApiError::invalid(
+                &key,
+                "parameter_invalid",
+                format!("The value of '{key}' is not valid percent-encoded UTF-8."),
+            )
+        })?;
+        let parts = split_key(&key)
+            .ok_or_else(|| ApiError::invalid(&key, "parameter_invalid", format!("Invalid parameter name '{key}'.")))?;
         insert_path(&mut root, &parts, val, &key)?;
     }
     let mut v = Value::Object(root);
@@ -133,12 +155,24 @@ impl Params {
     /// Parses a request body by its content type. An empty body is an empty parameter set.
     pub fn from_body(content_type: Option<&str>, body: &[u8]) -> ApiResult<Params> {
         if body.len() > MAX_BODY_BYTES {
-            return Err(ApiError::new(413, "invalid_request_error", "body_too_large", format!("The request body exceeds {MAX_BODY_BYTES} bytes.")));
+            return Err(ApiError::new(
+                413,
+                "invalid_request_error",
+                "body_too_large",
+                format!("The request body exceeds {MAX_BODY_BYTES} bytes."),
+            ));
         }
         let ct = content_type.map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
-        let trimmed = body.iter().position(|b| !b.is_ascii_whitespace()).map(|i| &body[i..]).unwrap_or(&[]);
+        let trimmed = body
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .map(|i| &body[i..])
+            .unwrap_or(&[]);
         if trimmed.is_empty() {
-            return Ok(Params { root: Map::new(), form: ct.as_deref() != Some("application/json") });
+            return Ok(Params {
+                root: Map::new(),
+                form: ct.as_deref() != Some("application/json"),
+            });
         }
         let is_json = match ct.as_deref() {
             Some("application/json") => true,
@@ -149,40 +183,79 @@ impl Params {
                     415,
                     "invalid_request_error",
                     "unsupported_content_type",
-                    format!("Content type '{other}' is not supported; send application/json or application/x-www-form-urlencoded."),
+                    format!(
+                        "Content type '{other}' is not supported; send application/json or application/x-www-form-urlencoded."
+                    ),
                 ));
             }
         };
         if is_json {
-            let v: Value = serde_json::from_slice(body).map_err(|e| ApiError::new(400, "invalid_request_error", "invalid_json", format!("The request body is not valid JSON: {e}.")))?;
+            let v: Value = serde_json::from_slice(body).map_err(|e| {
+                ApiError::new(
+                    400,
+                    "invalid_request_error",
+                    "invalid_json",
+                    format!("The request body is not valid JSON: {e}."),
+                )
+            })?;
             if depth(&v) > MAX_DEPTH + 1 {
-                return Err(ApiError::new(400, "invalid_request_error", "invalid_json", "The request body nests too deeply."));
+                return Err(ApiError::new(
+                    400,
+                    "invalid_request_error",
+                    "invalid_json",
+                    "The request body nests too deeply.",
+                ));
             }
             match v {
                 Value::Object(root) => Ok(Params { root, form: false }),
-                _ => Err(ApiError::new(400, "invalid_request_error", "invalid_json", "The request body must be a JSON object.")),
+                _ => Err(ApiError::new(
+                    400,
+                    "invalid_request_error",
+                    "invalid_json",
+                    "The request body must be a JSON object.",
+                )),
             }
         } else {
-            let s = std::str::from_utf8(body).map_err(|_| ApiError::new(400, "invalid_request_error", "parameter_invalid", "The form body is not UTF-8."))?;
-            Ok(Params { root: parse_form(s)?, form: true })
+            let s = std::str::from_utf8(body).map_err(|_| {
+                ApiError::new(
+                    400,
+                    "invalid_request_error",
+                    "parameter_invalid",
+                    "The form body is not UTF-8.",
+                )
+            })?;
+            Ok(Params {
+                root: parse_form(s)?,
+                form: true,
+            })
         }
     }
 
     pub fn from_query(query: &str) -> ApiResult<Params> {
-        Ok(Params { root: parse_form(query)?, form: true })
+        Ok(Params {
+            root: parse_form(query)?,
+            form: true,
+        })
     }
 
     /// Refuses any top-level parameter not in `allowed` (catches typos like `ammount`).
     pub fn allow_only(&self, allowed: &[&str]) -> ApiResult<()> {
         match self.root.keys().find(|k| !allowed.contains(&k.as_str())) {
-            Some(k) => Err(ApiError::invalid(k, "parameter_unknown", format!("Received unknown parameter: {k}."))),
+            Some(k) => Err(ApiError::invalid(
+                k,
+                "parameter_unknown",
+                format!("Received unknown parameter: {k}."),
+            )),
             None => Ok(()),
         }
     }
 
     /// As `allow_only`, for a nested object: unknown keys are named `parent[key]`.
     pub fn allow_only_in(&self, parent: &str, allowed: &[&str]) -> ApiResult<()> {
-        self.allow_only(allowed).map_err(|e| ApiError { param: e.param.map(|k| format!("{parent}[{k}]")), ..e })
+        self.allow_only(allowed).map_err(|e| ApiError {
+            param: e.param.map(|k| format!("{parent}[{k}]")),
+            ..e
+        })
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -197,9 +270,16 @@ impl Params {
     pub fn object(&self, name: &str) -> ApiResult<Option<Params>> {
         match self.raw(name) {
             None => Ok(None),
-            Some(Value::Object(m)) => Ok(Some(Params { root: m.clone(), form: self.form })),
+            Some(Value::Object(m)) => Ok(Some(Params {
+                root: m.clone(),
+                form: self.form,
+            })),
             Some(Value::String(s)) if s.is_empty() && self.form => Ok(None),
-            Some(_) => Err(ApiError::invalid(name, "parameter_invalid_object", format!("Invalid object: {name} must be an object."))),
+            Some(_) => Err(ApiError::invalid(
+                name,
+                "parameter_invalid_object",
+                format!("Invalid object: {name} must be an object."),
+            )),
         }
     }
 
@@ -214,11 +294,23 @@ impl Params {
             None => Ok(None),
             Some(Value::String(s)) => {
                 if s.chars().count() > max {
-                    return Err(ApiError::invalid(display, "string_too_long", format!("Invalid string: {display} must be at most {max} characters.")));
+                    return Err(ApiError::invalid(
+                        display,
+                        "string_too_long",
+                        format!("Invalid string: {display} must be at most {max} characters."),
+                    ));
                 }
-                if s.is_empty() && self.form { Ok(None) } else { Ok(Some(s.clone())) }
+                if s.is_empty() && self.form {
+                    Ok(None)
+                } else {
+                    Ok(Some(s.clone()))
+                }
             }
-            Some(_) => Err(ApiError::invalid(display, "parameter_invalid_string", format!("Invalid string: {display} must be a string."))),
+            Some(_) => Err(ApiError::invalid(
+                display,
+                "parameter_invalid_string",
+                format!("Invalid string: {display} must be a string."),
+            )),
         }
     }
 
@@ -228,7 +320,11 @@ impl Params {
         match self.raw(name) {
             None => Ok(None),
             Some(Value::String(s)) if allowed.contains(&s.as_str()) => Ok(Some(s.clone())),
-            Some(_) => Err(ApiError::invalid(name, "parameter_invalid", format!("{name} must be one of: {}.", allowed.join(", ")))),
+            Some(_) => Err(ApiError::invalid(
+                name,
+                "parameter_invalid",
+                format!("{name} must be one of: {}.", allowed.join(", ")),
+            )),
         }
     }
 
@@ -242,7 +338,13 @@ impl Params {
     }
 
     pub fn integer_named(&self, name: &str, display: &str) -> ApiResult<Option<i64>> {
-        let bad = || ApiError::invalid(display, "parameter_invalid_integer", format!("Invalid integer: {display} must be an integer."));
+        let bad = || {
+            ApiError::invalid(
+                display,
+                "parameter_invalid_integer",
+                format!("Invalid integer: {display} must be an integer."),
+            )
+        };
         match self.raw(name) {
             None => Ok(None),
             Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(bad),
@@ -259,7 +361,13 @@ impl Params {
     }
 
     pub fn boolean(&self, name: &str) -> ApiResult<Option<bool>> {
-        let bad = || ApiError::invalid(name, "parameter_invalid_boolean", format!("Invalid boolean: {name} must be true or false."));
+        let bad = || {
+            ApiError::invalid(
+                name,
+                "parameter_invalid_boolean",
+                format!("Invalid boolean: {name} must be true or false."),
+            )
+        };
         match self.raw(name) {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
@@ -279,7 +387,13 @@ impl Params {
             None => return Ok(vec![]),
             Some(Value::Array(a)) => a.clone(),
             Some(Value::String(s)) if self.form => vec![Value::String(s.clone())],
-            Some(_) => return Err(ApiError::invalid("expand", "parameter_invalid", "Invalid array: expand must be a list of field names.")),
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "expand",
+                    "parameter_invalid",
+                    "Invalid array: expand must be a list of field names.",
+                ));
+            }
         };
         items
             .into_iter()
@@ -288,9 +402,16 @@ impl Params {
                 Value::String(s) => Err(ApiError::invalid(
                     "expand",
                     "parameter_invalid",
-                    format!("This property cannot be expanded ({s}); expandable: {}.", allowed.join(", ")),
+                    format!(
+                        "This property cannot be expanded ({s}); expandable: {}.",
+                        allowed.join(", ")
+                    ),
                 )),
-                _ => Err(ApiError::invalid("expand", "parameter_invalid", "Invalid array: expand must be a list of field names.")),
+                _ => Err(ApiError::invalid(
+                    "expand",
+                    "parameter_invalid",
+                    "Invalid array: expand must be a list of field names.",
+                )),
             })
             .collect()
     }
@@ -323,7 +444,11 @@ mod tests {
 
     #[test]
     fn typed_getters() {
-        let p = Params::from_body(Some("application/x-www-form-urlencoded"), b"amount=5000&neg=-3&bad=5e3&b=true").unwrap();
+        let p = Params::from_body(
+            Some("application/x-www-form-urlencoded"),
+            b"amount=5000&neg=-3&bad=5e3&b=true",
+        )
+        .unwrap();
         assert_eq!(p.integer("amount").unwrap(), Some(5000));
         assert_eq!(p.integer("neg").unwrap(), Some(-3));
         assert_eq!(p.integer("bad").unwrap_err().param.as_deref(), Some("bad"));
@@ -337,10 +462,21 @@ mod tests {
 
     #[test]
     fn body_errors() {
-        assert_eq!(Params::from_body(Some("application/json"), b"{nope").unwrap_err().code, "invalid_json");
-        assert_eq!(Params::from_body(Some("application/json"), b"[1]").unwrap_err().code, "invalid_json");
+        assert_eq!(
+            Params::from_body(Some("application/json"), b"{nope").unwrap_err().code,
+            "invalid_json"
+        );
+        assert_eq!(
+            Params::from_body(Some("application/json"), b"[1]").unwrap_err().code,
+            "invalid_json"
+        );
         assert_eq!(Params::from_body(Some("text/plain"), b"x").unwrap_err().status, 415);
-        assert_eq!(Params::from_body(None, &vec![b'a'; MAX_BODY_BYTES + 1]).unwrap_err().status, 413);
+        assert_eq!(
+            Params::from_body(None, &vec![b'a'; MAX_BODY_BYTES + 1])
+                .unwrap_err()
+                .status,
+            413
+        );
         assert!(Params::from_body(None, b"").unwrap().root.is_empty());
         assert!(!Params::from_body(None, b"{\"a\":1}").unwrap().form);
         let deep = br#"{"a":{"b":{"c":{"d":{"e":{"f":{"g":1}}}}}}}"#;

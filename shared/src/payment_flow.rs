@@ -54,7 +54,11 @@ pub fn apply_authorization(
         acquirer: p.routing.acquirer.clone(),
         failure_code: None,
         failure_message: None,
-        outcome: Outcome { network_status: "approved_by_network".into(), kind: "authorized".into(), decline_code: None },
+        outcome: Outcome {
+            network_status: "approved_by_network".into(),
+            kind: "authorized".into(),
+            decline_code: None,
+        },
         payment_method: p.payment_method.clone(),
         payment_method_details: details,
         livemode: p.livemode,
@@ -86,7 +90,11 @@ pub fn apply_authorization(
             charge.status = ChargeStatus::Failed;
             charge.failure_code = Some(decline_code.into());
             charge.failure_message = Some(message);
-            charge.outcome = Outcome { network_status: "declined_by_network".into(), kind: "issuer_declined".into(), decline_code: Some(decline_code.into()) };
+            charge.outcome = Outcome {
+                network_status: "declined_by_network".into(),
+                kind: "issuer_declined".into(),
+                decline_code: Some(decline_code.into()),
+            };
             p.latest_charge = Some(charge.id.clone());
             (Some(charge), vec!["payment.failed"])
         }
@@ -126,7 +134,11 @@ pub fn fail_authentication(p: &Payment) -> ApiResult<Transition> {
         decline_code: Some("authentication_failed".into()),
         message: decline_message("authentication_failed").into(),
     });
-    Ok(Transition { payment: next, charge: None, events: vec!["payment.failed"] })
+    Ok(Transition {
+        payment: next,
+        charge: None,
+        events: vec!["payment.failed"],
+    })
 }
 
 /// Captures all or part (`amount`) of an authorisation; the remainder is released.
@@ -145,7 +157,11 @@ pub fn capture(p: &Payment, charge: &Charge, amount: Option<i64>) -> ApiResult<T
     let mut ch = charge.clone();
     ch.amount_captured = amount;
     ch.captured = true;
-    Ok(Transition { payment: next, charge: Some(ch), events: vec!["payment.captured", "payment.succeeded"] })
+    Ok(Transition {
+        payment: next,
+        charge: Some(ch),
+        events: vec!["payment.captured", "payment.succeeded"],
+    })
 }
 
 /// Cancels a payment that has not been captured, releasing any hold.
@@ -159,7 +175,11 @@ pub fn cancel(p: &Payment, reason: Option<String>, now: i64) -> ApiResult<Transi
     next.next_action = None;
     next.canceled_at = Some(now);
     next.cancellation_reason = reason;
-    Ok(Transition { payment: next, charge: None, events: vec!["payment.canceled"] })
+    Ok(Transition {
+        payment: next,
+        charge: None,
+        events: vec!["payment.canceled"],
+    })
 }
 
 pub const CANCELLATION_REASONS: &[&str] = &["duplicate", "fraudulent", "requested_by_customer", "abandoned"];
@@ -171,16 +191,27 @@ pub fn adjust(p: &Payment, brand: &str, amount: i64, now: i64) -> ApiResult<Tran
         return Err(wrong_state(p, "adjusted"));
     }
     if amount == p.amount_capturable {
-        return Err(ApiError::invalid("amount", "amount_unchanged", format!("amount must differ from the current authorized amount ({amount}).")));
+        return Err(ApiError::invalid(
+            "amount",
+            "amount_unchanged",
+            format!("amount must differ from the current authorized amount ({amount})."),
+        ));
     }
     let mut next = p.clone();
-    next.adjustment = Some(Adjustment { previous_amount: p.amount_capturable, adjusted_at: now });
+    next.adjustment = Some(Adjustment {
+        previous_amount: p.amount_capturable,
+        adjusted_at: now,
+    });
     next.amount = amount;
     next.amount_capturable = amount;
     if amount > p.amount_authorized || supports_decrease(brand) {
         next.amount_authorized = amount;
     }
-    Ok(Transition { payment: next, charge: None, events: vec!["payment.adjusted"] })
+    Ok(Transition {
+        payment: next,
+        charge: None,
+        events: vec!["payment.adjusted"],
+    })
 }
 
 /// Releases all (no `amount`, or all that is capturable) or part of an uncaptured authorisation.
@@ -196,7 +227,11 @@ pub fn reverse(p: &Payment, amount: Option<i64>, reversal_id: String, now: i64) 
     next.amount_reversed += amount;
     next.amount_capturable -= amount;
     next.amount_authorized = (next.amount_authorized - amount).max(next.amount_capturable);
-    next.reversal = Some(Reversal { id: reversal_id, amount, reversed_at: now });
+    next.reversal = Some(Reversal {
+        id: reversal_id,
+        amount,
+        reversed_at: now,
+    });
     let mut events = vec!["payment.reversed"];
     if next.amount_capturable == 0 {
         next.status = PaymentStatus::Canceled;
@@ -204,7 +239,11 @@ pub fn reverse(p: &Payment, amount: Option<i64>, reversal_id: String, now: i64) 
         next.cancellation_reason = Some("reversed".into());
         events.push("payment.canceled");
     }
-    Ok(Transition { payment: next, charge: None, events })
+    Ok(Transition {
+        payment: next,
+        charge: None,
+        events,
+    })
 }
 
 #[cfg(test)]
@@ -216,7 +255,14 @@ mod tests {
         PaymentMethodDetails {
             kind: "card".into(),
             card: CardDetails {
-                card: Card { brand: "visa".into(), last4: "4242".into(), exp_month: 12, exp_year: 2034, fingerprint: "f".into(), funding: "credit".into() },
+                card: Card {
+                    brand: "visa".into(),
+                    last4: "4242".into(),
+                    exp_month: 12,
+                    exp_year: 2034,
+                    fingerprint: "f".into(),
+                    funding: "credit".into(),
+                },
                 three_d_secure: None,
             },
         }
@@ -245,7 +291,10 @@ mod tests {
             description: None,
             metadata: Metadata::new(),
             return_url: None,
-            routing: Routing { preferred_acquirer: None, acquirer: "acq_eu_1".into() },
+            routing: Routing {
+                preferred_acquirer: None,
+                acquirer: "acq_eu_1".into(),
+            },
             on_behalf_of: None,
             statement_descriptor: None,
             next_action: None,
@@ -261,7 +310,15 @@ mod tests {
 
     fn authorized(capture: CaptureMethod) -> (Payment, Charge) {
         let mut p = payment(capture);
-        let (ch, _) = apply_authorization(&mut p, AuthOutcome::Approved { authorization_code: "A1".into() }, card(), "ch_1".into(), 2);
+        let (ch, _) = apply_authorization(
+            &mut p,
+            AuthOutcome::Approved {
+                authorization_code: "A1".into(),
+            },
+            card(),
+            "ch_1".into(),
+            2,
+        );
         (p, ch.unwrap())
     }
 
@@ -294,9 +351,20 @@ mod tests {
     #[test]
     fn declines_and_challenges() {
         let mut p = payment(CaptureMethod::Automatic);
-        let (ch, ev) = apply_authorization(&mut p, AuthOutcome::Declined { decline_code: "insufficient_funds" }, card(), "ch_2".into(), 2);
+        let (ch, ev) = apply_authorization(
+            &mut p,
+            AuthOutcome::Declined {
+                decline_code: "insufficient_funds",
+            },
+            card(),
+            "ch_2".into(),
+            2,
+        );
         assert_eq!(p.status, PaymentStatus::Failed);
-        assert_eq!(p.last_payment_error.as_ref().unwrap().decline_code.as_deref(), Some("insufficient_funds"));
+        assert_eq!(
+            p.last_payment_error.as_ref().unwrap().decline_code.as_deref(),
+            Some("insufficient_funds")
+        );
         assert_eq!(ch.unwrap().status, ChargeStatus::Failed);
         assert_eq!(ev, vec!["payment.failed"]);
         let mut p = payment(CaptureMethod::Automatic);
@@ -312,8 +380,17 @@ mod tests {
     fn adjust_up_and_down() {
         let (p, _) = authorized(CaptureMethod::Manual);
         let up = adjust(&p, "visa", 6500, 9).unwrap().payment;
-        assert_eq!((up.amount, up.amount_authorized, up.amount_capturable), (6500, 6500, 6500));
-        assert_eq!(up.adjustment, Some(Adjustment { previous_amount: 5000, adjusted_at: 9 }));
+        assert_eq!(
+            (up.amount, up.amount_authorized, up.amount_capturable),
+            (6500, 6500, 6500)
+        );
+        assert_eq!(
+            up.adjustment,
+            Some(Adjustment {
+                previous_amount: 5000,
+                adjusted_at: 9
+            })
+        );
         let down = adjust(&up, "visa", 4000, 10).unwrap().payment;
         assert_eq!((down.amount_authorized, down.amount_capturable), (4000, 4000));
         let amex_down = adjust(&up, "amex", 4000, 10).unwrap().payment;
@@ -326,8 +403,18 @@ mod tests {
         let (p, ch) = authorized(CaptureMethod::Manual);
         let t = reverse(&p, Some(2000), "rev_1".into(), 9).unwrap();
         assert_eq!(t.payment.status, PaymentStatus::RequiresCapture);
-        assert_eq!((t.payment.amount_capturable, t.payment.amount_reversed, t.payment.amount_authorized), (3000, 2000, 3000));
-        assert_eq!(reverse(&t.payment, Some(3001), "rev_2".into(), 9).unwrap_err().code, "amount_too_large");
+        assert_eq!(
+            (
+                t.payment.amount_capturable,
+                t.payment.amount_reversed,
+                t.payment.amount_authorized
+            ),
+            (3000, 2000, 3000)
+        );
+        assert_eq!(
+            reverse(&t.payment, Some(3001), "rev_2".into(), 9).unwrap_err().code,
+            "amount_too_large"
+        );
         let full = reverse(&t.payment, None, "rev_2".into(), 10).unwrap();
         assert_eq!(full.payment.status, PaymentStatus::Canceled);
         assert_eq!(full.payment.amount_reversed, 5000);

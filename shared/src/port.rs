@@ -70,7 +70,10 @@ pub struct Stmt {
 
 impl Stmt {
     pub fn new(sql: impl Into<Cow<'static, str>>, params: Vec<SqlValue>) -> Self {
-        Stmt { sql: sql.into(), params }
+        Stmt {
+            sql: sql.into(),
+            params,
+        }
     }
 }
 
@@ -143,7 +146,9 @@ pub trait Env {
     /// Runtimes without one answer [`HubReply::Unavailable`].
     async fn terminal_hub(&self, call: &crate::terminal::hub::HubCall) -> crate::terminal::hub::HubReply {
         let _ = call;
-        crate::terminal::hub::HubReply::Unavailable { message: "this runtime has no terminal hub".into() }
+        crate::terminal::hub::HubReply::Unavailable {
+            message: "this runtime has no terminal hub".into(),
+        }
     }
 }
 

@@ -13,15 +13,37 @@ pub struct Acquirer {
     pub currencies: &'static [&'static str],
 }
 
-const EUROPE: &[&str] = &["EUR", "GBP", "CHF", "SEK", "DKK", "NOK", "PLN", "CZK", "HUF", "RON", "BGN", "ISK"];
+const EUROPE: &[&str] = &[
+    "EUR", "GBP", "CHF", "SEK", "DKK", "NOK", "PLN", "CZK", "HUF", "RON", "BGN", "ISK",
+];
 
 /// The sandbox's acquirer connections. Default routing picks the first that settles the currency.
 pub const ACQUIRERS: &[Acquirer] = &[
-    Acquirer { id: "acq_eu_1", name: "Sandbox Acquiring Europe 1", currencies: EUROPE },
-    Acquirer { id: "acq_eu_2", name: "Sandbox Acquiring Europe 2", currencies: EUROPE },
-    Acquirer { id: "acq_uk_1", name: "Sandbox Acquiring UK", currencies: &["GBP", "EUR"] },
-    Acquirer { id: "acq_us_1", name: "Sandbox Acquiring US", currencies: &["USD", "CAD", "MXN"] },
-    Acquirer { id: "acq_global_1", name: "Sandbox Acquiring Global", currencies: &[] },
+    Acquirer {
+        id: "acq_eu_1",
+        name: "Sandbox Acquiring Europe 1",
+        currencies: EUROPE,
+    },
+    Acquirer {
+        id: "acq_eu_2",
+        name: "Sandbox Acquiring Europe 2",
+        currencies: EUROPE,
+    },
+    Acquirer {
+        id: "acq_uk_1",
+        name: "Sandbox Acquiring UK",
+        currencies: &["GBP", "EUR"],
+    },
+    Acquirer {
+        id: "acq_us_1",
+        name: "Sandbox Acquiring US",
+        currencies: &["USD", "CAD", "MXN"],
+    },
+    Acquirer {
+        id: "acq_global_1",
+        name: "Sandbox Acquiring Global",
+        currencies: &[],
+    },
 ];
 
 impl Acquirer {
@@ -38,14 +60,25 @@ pub fn route(preferred: Option<&str>, currency: &str) -> ApiResult<&'static Acqu
         Some(id) => {
             let acq = ACQUIRERS.iter().find(|a| a.id == id).ok_or_else(|| {
                 let known: Vec<_> = ACQUIRERS.iter().map(|a| a.id).collect();
-                ApiError::invalid(PARAM, "acquirer_unknown", format!("No such acquirer: '{id}'. Sandbox acquirers: {}.", known.join(", ")))
+                ApiError::invalid(
+                    PARAM,
+                    "acquirer_unknown",
+                    format!("No such acquirer: '{id}'. Sandbox acquirers: {}.", known.join(", ")),
+                )
             })?;
             if !acq.settles(currency) {
-                return Err(ApiError::invalid(PARAM, "acquirer_currency_unsupported", format!("Acquirer {id} does not settle {currency}.")));
+                return Err(ApiError::invalid(
+                    PARAM,
+                    "acquirer_currency_unsupported",
+                    format!("Acquirer {id} does not settle {currency}."),
+                ));
             }
             Ok(acq)
         }
-        None => Ok(ACQUIRERS.iter().find(|a| a.settles(currency)).expect("acq_global_1 settles everything")),
+        None => Ok(ACQUIRERS
+            .iter()
+            .find(|a| a.settles(currency))
+            .expect("acq_global_1 settles everything")),
     }
 }
 
@@ -64,8 +97,13 @@ pub fn authorize(behavior: TestBehavior, authenticated: bool, random: &[u8; 6]) 
         TestBehavior::RequireThreeDs if !authenticated => AuthOutcome::ChallengeRequired,
         TestBehavior::Approve | TestBehavior::RequireThreeDs | TestBehavior::RefundFails | TestBehavior::Disputed => {
             const DIGITS: &[u8] = b"0123456789ABCDEFGHJKLMNPQRSTUVWXYZ";
-            let code = random.iter().map(|b| DIGITS[*b as usize % DIGITS.len()] as char).collect();
-            AuthOutcome::Approved { authorization_code: code }
+            let code = random
+                .iter()
+                .map(|b| DIGITS[*b as usize % DIGITS.len()] as char)
+                .collect();
+            AuthOutcome::Approved {
+                authorization_code: code,
+            }
         }
     }
 }
@@ -92,15 +130,32 @@ mod tests {
         assert_eq!(route(None, "JPY").unwrap().id, "acq_global_1");
         assert_eq!(route(Some("acq_uk_1"), "GBP").unwrap().id, "acq_uk_1");
         assert_eq!(route(Some("acq_nope"), "EUR").unwrap_err().code, "acquirer_unknown");
-        assert_eq!(route(Some("acq_us_1"), "EUR").unwrap_err().param.as_deref(), Some("routing[preferred_acquirer]"));
+        assert_eq!(
+            route(Some("acq_us_1"), "EUR").unwrap_err().param.as_deref(),
+            Some("routing[preferred_acquirer]")
+        );
     }
 
     #[test]
     fn outcomes() {
         let r = [1, 2, 3, 4, 5, 6];
-        assert!(matches!(authorize(TestBehavior::Approve, false, &r), AuthOutcome::Approved { .. }));
-        assert_eq!(authorize(TestBehavior::Decline("insufficient_funds"), false, &r), AuthOutcome::Declined { decline_code: "insufficient_funds" });
-        assert_eq!(authorize(TestBehavior::RequireThreeDs, false, &r), AuthOutcome::ChallengeRequired);
-        assert!(matches!(authorize(TestBehavior::RequireThreeDs, true, &r), AuthOutcome::Approved { .. }));
+        assert!(matches!(
+            authorize(TestBehavior::Approve, false, &r),
+            AuthOutcome::Approved { .. }
+        ));
+        assert_eq!(
+            authorize(TestBehavior::Decline("insufficient_funds"), false, &r),
+            AuthOutcome::Declined {
+                decline_code: "insufficient_funds"
+            }
+        );
+        assert_eq!(
+            authorize(TestBehavior::RequireThreeDs, false, &r),
+            AuthOutcome::ChallengeRequired
+        );
+        assert!(matches!(
+            authorize(TestBehavior::RequireThreeDs, true, &r),
+            AuthOutcome::Approved { .. }
+        ));
     }
 }

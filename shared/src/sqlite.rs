@@ -47,10 +47,17 @@ impl<C: Borrow<Connection>> SqliteDb<C> {
     pub fn run(&self, s: &Stmt) -> Result<Vec<Row>, DbError> {
         let mut st = self.conn().prepare_cached(&s.sql).map_err(err)?;
         let n = st.column_count();
-        let mut rows = st.query(rusqlite::params_from_iter(s.params.iter().map(to_sql))).map_err(err)?;
+        let mut rows = st
+            .query(rusqlite::params_from_iter(s.params.iter().map(to_sql)))
+            .map_err(err)?;
         let mut out = Vec::new();
         while let Some(r) = rows.next().map_err(err)? {
-            out.push((0..n).map(|i| r.get::<_, Value>(i).map(from_sql)).collect::<rusqlite::Result<Row>>().map_err(err)?);
+            out.push(
+                (0..n)
+                    .map(|i| r.get::<_, Value>(i).map(from_sql))
+                    .collect::<rusqlite::Result<Row>>()
+                    .map_err(err)?,
+            );
         }
         Ok(out)
     }

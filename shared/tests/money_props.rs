@@ -37,7 +37,11 @@ impl Rng {
     }
     /// Uniform in lo..=hi.
     fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        if hi <= lo { lo } else { lo + self.below((hi - lo + 1) as u64) as i64 }
+        if hi <= lo {
+            lo
+        } else {
+            lo + self.below((hi - lo + 1) as u64) as i64
+        }
     }
     fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
@@ -225,7 +229,12 @@ impl Run {
     }
 
     fn expect_error(&self, what: &str, got: &(u16, Value), status: u16, want: &str) -> R {
-        ensure!(got.0 == status && code(&got.1) == want, "{what}: expected {status} {want}, got {} {}", got.0, got.1);
+        ensure!(
+            got.0 == status && code(&got.1) == want,
+            "{what}: expected {status} {want}, got {} {}",
+            got.0,
+            got.1
+        );
         Ok(())
     }
 
@@ -253,15 +262,38 @@ impl Run {
             _ if currency == "JPY" => self.rng.range(50, 100_000),
             _ => self.rng.range(50, 500_000),
         };
-        let card = *self.rng.pick(&[Card::Visa, Card::Visa, Card::RefundFail, Card::RefundFail, Card::Dispute, Card::Dispute, Card::Declined]);
+        let card = *self.rng.pick(&[
+            Card::Visa,
+            Card::Visa,
+            Card::RefundFail,
+            Card::RefundFail,
+            Card::Dispute,
+            Card::Dispute,
+            Card::Declined,
+        ]);
         let manual = self.rng.chance(35);
-        let body = format!("amount={amount}&currency={currency}&payment_method={}&capture_method={}", card.pm(), if manual { "manual" } else { "automatic" });
+        let body = format!(
+            "amount={amount}&currency={currency}&payment_method={}&capture_method={}",
+            card.pm(),
+            if manual { "manual" } else { "automatic" }
+        );
         let (st, p) = self.post("/v1/payments", &body)?;
         let status = s(&p["status"]);
-        self.note(format!("create payment {} {amount} {currency} {:?} {} -> {st} {status}", s(&p["id"]), card, if manual { "manual" } else { "auto" }));
+        self.note(format!(
+            "create payment {} {amount} {currency} {:?} {} -> {st} {status}",
+            s(&p["id"]),
+            card,
+            if manual { "manual" } else { "auto" }
+        ));
         if card == Card::Declined {
-            ensure!((st == 200 || st == 402) && status == "failed", "declined card: {st} {p}");
-            ensure!(p["balance_transaction"].is_null(), "a declined payment has no transaction: {p}");
+            ensure!(
+                (st == 200 || st == 402) && status == "failed",
+                "declined card: {st} {p}"
+            );
+            ensure!(
+                p["balance_transaction"].is_null(),
+                "a declined payment has no transaction: {p}"
+            );
         } else {
             ensure!(st == 200, "create payment: {st} {p}");
             let want = if manual { "requires_capture" } else { "succeeded" };
@@ -271,7 +303,16 @@ impl Run {
         if id.is_empty() {
             return Ok(());
         }
-        let mut pay = Pay { id, currency: currency.clone(), card, status: status.clone(), amount, received: 0, refunded: 0, dispute: None };
+        let mut pay = Pay {
+            id,
+            currency: currency.clone(),
+            card,
+            status: status.clone(),
+            amount,
+            received: 0,
+            refunded: 0,
+            dispute: None,
+        };
         if status == "succeeded" {
             ensure!(p["amount_received"] == amount, "amount_received {p}");
             pay.received = amount;
@@ -288,7 +329,10 @@ impl Run {
         ensure!(txn.starts_with("txn_"), "a captured payment has its transaction: {p}");
         let t = self.get(&format!("/v1/transactions/{txn}"))?;
         let fee = capture_fee(amount);
-        ensure!(t["amount"] == amount && t["fee"] == fee && t["net"] == amount - fee && t["source_type"] == "payment", "capture transaction: expected amount {amount} fee {fee}: {t}");
+        ensure!(
+            t["amount"] == amount && t["fee"] == fee && t["net"] == amount - fee && t["source_type"] == "payment",
+            "capture transaction: expected amount {amount} fee {fee}: {t}"
+        );
         Ok(())
     }
 
@@ -304,8 +348,15 @@ impl Run {
     }
 
     fn capture(&mut self) -> R {
-        let Some(i) = self.pick_pay(|p| p.status == "requires_capture", 85) else { return self.create_payment() };
-        let (id, amount, status, currency) = (self.pays[i].id.clone(), self.pays[i].amount, self.pays[i].status.clone(), self.pays[i].currency.clone());
+        let Some(i) = self.pick_pay(|p| p.status == "requires_capture", 85) else {
+            return self.create_payment();
+        };
+        let (id, amount, status, currency) = (
+            self.pays[i].id.clone(),
+            self.pays[i].amount,
+            self.pays[i].status.clone(),
+            self.pays[i].currency.clone(),
+        );
         let choice = self.rng.below(10);
         let to_capture = match choice {
             0..=3 => None,
@@ -315,7 +366,15 @@ impl Run {
         };
         let body = to_capture.map(|a| format!("amount_to_capture={a}")).unwrap_or_default();
         let got = self.post(&format!("/v1/payments/{id}/capture"), &body)?;
-        self.note(format!("capture {id} ({status}, {amount} {currency}) {body} -> {} {}", got.0, if got.0 == 200 { s(&got.1["status"]) } else { code(&got.1).to_string() }));
+        self.note(format!(
+            "capture {id} ({status}, {amount} {currency}) {body} -> {} {}",
+            got.0,
+            if got.0 == 200 {
+                s(&got.1["status"])
+            } else {
+                code(&got.1).to_string()
+            }
+        ));
         if status != "requires_capture" {
             return self.expect_error("capture", &got, 400, "payment_invalid_state");
         }
@@ -326,7 +385,10 @@ impl Run {
         }
         let captured = to_capture.unwrap_or(amount);
         let p = got.1;
-        ensure!(got.0 == 200 && p["status"] == "succeeded" && p["amount_received"] == captured, "capture of {captured}: {p}");
+        ensure!(
+            got.0 == 200 && p["status"] == "succeeded" && p["amount_received"] == captured,
+            "capture of {captured}: {p}"
+        );
         self.pays[i].status = "succeeded".into();
         self.pays[i].received = captured;
         self.add_total(&currency, captured - capture_fee(captured));
@@ -334,14 +396,19 @@ impl Run {
     }
 
     fn cancel(&mut self) -> R {
-        let Some(i) = self.pick_pay(|p| p.status == "requires_capture", 70) else { return self.create_payment() };
+        let Some(i) = self.pick_pay(|p| p.status == "requires_capture", 70) else {
+            return self.create_payment();
+        };
         let (id, status) = (self.pays[i].id.clone(), self.pays[i].status.clone());
         let got = self.post(&format!("/v1/payments/{id}/cancel"), "")?;
         self.note(format!("cancel {id} ({status}) -> {} {}", got.0, code(&got.1)));
         if status != "requires_capture" {
             return self.expect_error("cancel", &got, 400, "payment_invalid_state");
         }
-        ensure!(got.0 == 200 && got.1["status"] == "canceled" && got.1["balance_transaction"].is_null(), "cancel: {got:?}");
+        ensure!(
+            got.0 == 200 && got.1["status"] == "canceled" && got.1["balance_transaction"].is_null(),
+            "cancel: {got:?}"
+        );
         self.pays[i].status = "canceled".into();
         Ok(())
     }
@@ -352,7 +419,9 @@ impl Run {
     }
 
     fn refund(&mut self) -> R {
-        let Some(i) = self.pick_pay(|p| p.status == "succeeded" && p.received > p.refunded, 85) else { return self.create_payment() };
+        let Some(i) = self.pick_pay(|p| p.status == "succeeded" && p.received > p.refunded, 85) else {
+            return self.create_payment();
+        };
         let p = &self.pays[i];
         let (id, status, currency, card) = (p.id.clone(), p.status.clone(), p.currency.clone(), p.card);
         let refundable = p.received - p.refunded;
@@ -375,7 +444,11 @@ impl Run {
         self.note(format!(
             "refund {body} ({status}, refundable {refundable} {currency}, dispute {dispute:?}) -> {} {}",
             got.0,
-            if got.0 == 200 { format!("{} {}", s(&got.1["id"]), s(&got.1["status"])) } else { code(&got.1).to_string() }
+            if got.0 == 200 {
+                format!("{} {}", s(&got.1["id"]), s(&got.1["status"]))
+            } else {
+                code(&got.1).to_string()
+            }
         ));
         if status != "succeeded" {
             return self.expect_error("refund", &got, 400, "payment_invalid_state");
@@ -393,15 +466,34 @@ impl Run {
         }
         let amount = amount.unwrap_or(refundable);
         let r = got.1;
-        let want = if card == Card::RefundFail { "pending" } else { "succeeded" };
-        ensure!(got.0 == 200 && r["amount"] == amount && r["status"] == want && r["currency"] == currency.as_str(), "refund of {amount}: expected {want}: {r}");
+        let want = if card == Card::RefundFail {
+            "pending"
+        } else {
+            "succeeded"
+        };
+        ensure!(
+            got.0 == 200 && r["amount"] == amount && r["status"] == want && r["currency"] == currency.as_str(),
+            "refund of {amount}: expected {want}: {r}"
+        );
         let t = self.get(&format!("/v1/transactions/{}", s(&r["balance_transaction"])))?;
-        ensure!(t["amount"] == -amount && t["fee"] == 0 && t["source_type"] == "refund", "refund transaction: {t}");
+        ensure!(
+            t["amount"] == -amount && t["fee"] == 0 && t["source_type"] == "refund",
+            "refund transaction: {t}"
+        );
         self.pays[i].refunded += amount;
         self.add_total(&currency, -amount);
-        self.refunds.push(Refund { id: s(&r["id"]), payment: id.clone(), amount, status: want.into() });
+        self.refunds.push(Refund {
+            id: s(&r["id"]),
+            payment: id.clone(),
+            amount,
+            status: want.into(),
+        });
         let p = self.get(&format!("/v1/payments/{id}"))?;
-        ensure!(p["amount_refunded"] == self.pays[i].refunded, "payment amount_refunded: expected {}: {p}", self.pays[i].refunded);
+        ensure!(
+            p["amount_refunded"] == self.pays[i].refunded,
+            "payment amount_refunded: expected {}: {p}",
+            self.pays[i].refunded
+        );
         Ok(())
     }
 
@@ -409,7 +501,9 @@ impl Run {
         if self.disputes.is_empty() {
             return None;
         }
-        let open: Vec<usize> = (0..self.disputes.len()).filter(|&i| self.disputes[i].status == "needs_response").collect();
+        let open: Vec<usize> = (0..self.disputes.len())
+            .filter(|&i| self.disputes[i].status == "needs_response")
+            .collect();
         if !open.is_empty() && self.rng.chance(80) {
             return Some(*self.rng.pick(&open));
         }
@@ -417,26 +511,45 @@ impl Run {
     }
 
     fn dispute_update(&mut self) -> R {
-        let Some(i) = self.pick_dispute() else { return self.create_payment() };
+        let Some(i) = self.pick_dispute() else {
+            return self.create_payment();
+        };
         let (id, status) = (self.disputes[i].id.clone(), self.disputes[i].status.clone());
-        let text = *self.rng.pick(&["winning_evidence", "losing_evidence", "receipt attached"]);
+        let text = *self
+            .rng
+            .pick(&["winning_evidence", "losing_evidence", "receipt attached"]);
         let submit = match self.rng.below(4) {
             0 => Some(false),
             1 => Some(true),
             _ => None,
         };
-        let mut body = format!("evidence[uncategorized_text]={}&evidence[product_description]=widget", text.replace(' ', "+"));
+        let mut body = format!(
+            "evidence[uncategorized_text]={}&evidence[product_description]=widget",
+            text.replace(' ', "+")
+        );
         if let Some(b) = submit {
             body.push_str(&format!("&submit={b}"));
         }
         let got = self.post(&format!("/v1/disputes/{id}"), &body)?;
-        self.note(format!("dispute update {id} ({status}) {body} -> {} {}", got.0, if got.0 == 200 { s(&got.1["status"]) } else { code(&got.1).to_string() }));
+        self.note(format!(
+            "dispute update {id} ({status}) {body} -> {} {}",
+            got.0,
+            if got.0 == 200 {
+                s(&got.1["status"])
+            } else {
+                code(&got.1).to_string()
+            }
+        ));
         if status != "needs_response" {
             return self.expect_error("dispute update", &got, 400, "dispute_invalid_state");
         }
         let submit = submit.unwrap_or(true);
         let want = if submit { "under_review" } else { "needs_response" };
-        ensure!(got.0 == 200 && got.1["status"] == want && got.1["evidence"]["uncategorized_text"] == text, "dispute update: expected {want}: {}", got.1);
+        ensure!(
+            got.0 == 200 && got.1["status"] == want && got.1["evidence"]["uncategorized_text"] == text,
+            "dispute update: expected {want}: {}",
+            got.1
+        );
         let now = self.clock();
         let d = &mut self.disputes[i];
         d.text = Some(text.into());
@@ -448,10 +561,20 @@ impl Run {
     }
 
     fn dispute_close(&mut self) -> R {
-        let Some(i) = self.pick_dispute() else { return self.create_payment() };
+        let Some(i) = self.pick_dispute() else {
+            return self.create_payment();
+        };
         let (id, status) = (self.disputes[i].id.clone(), self.disputes[i].status.clone());
         let got = self.post(&format!("/v1/disputes/{id}/close"), "")?;
-        self.note(format!("dispute close {id} ({status}) -> {} {}", got.0, if got.0 == 200 { s(&got.1["status"]) } else { code(&got.1).to_string() }));
+        self.note(format!(
+            "dispute close {id} ({status}) -> {} {}",
+            got.0,
+            if got.0 == 200 {
+                s(&got.1["status"])
+            } else {
+                code(&got.1).to_string()
+            }
+        ));
         if status != "needs_response" {
             return self.expect_error("dispute close", &got, 400, "dispute_invalid_state");
         }
@@ -462,7 +585,11 @@ impl Run {
 
     fn available(&mut self, currency: &str) -> R<i64> {
         let b = self.get(&format!("/v1/balance?currency={currency}"))?;
-        Ok(b["balances"].as_array().and_then(|a| a.first()).and_then(|x| x["available"].as_i64()).unwrap_or(0))
+        Ok(b["balances"]
+            .as_array()
+            .and_then(|a| a.first())
+            .and_then(|x| x["available"].as_i64())
+            .unwrap_or(0))
     }
 
     fn payout(&mut self) -> R {
@@ -475,7 +602,11 @@ impl Run {
             14..=18 => Some(available.max(0) + self.rng.range(1, 10_000)),
             _ => Some(*self.rng.pick(&[0, -1])),
         };
-        let destination = if self.rng.chance(30) { "ba_test_failure" } else { "ba_test_success" };
+        let destination = if self.rng.chance(30) {
+            "ba_test_failure"
+        } else {
+            "ba_test_success"
+        };
         let mut body = format!("currency={currency}&destination={destination}");
         if let Some(a) = amount {
             body.push_str(&format!("&amount={a}"));
@@ -484,7 +615,11 @@ impl Run {
         self.note(format!(
             "payout {body} (available {available}) -> {} {}",
             got.0,
-            if got.0 == 200 { format!("{} {}", s(&got.1["id"]), s(&got.1["status"])) } else { code(&got.1).to_string() }
+            if got.0 == 200 {
+                format!("{} {}", s(&got.1["id"]), s(&got.1["status"]))
+            } else {
+                code(&got.1).to_string()
+            }
         ));
         if amount.is_some_and(|a| a < 1) {
             return self.expect_error("payout", &got, 400, "amount_too_small");
@@ -495,15 +630,32 @@ impl Run {
         }
         let po = got.1;
         ensure!(
-            got.0 == 200 && po["amount"] == amount && po["status"] == "pending" && po["automatic"] == false && po["destination"] == destination,
+            got.0 == 200
+                && po["amount"] == amount
+                && po["status"] == "pending"
+                && po["automatic"] == false
+                && po["destination"] == destination,
             "payout of {amount}: {po}"
         );
         let t = self.get(&format!("/v1/transactions/{}", s(&po["balance_transaction"])))?;
-        ensure!(t["amount"] == -amount && t["fee"] == 0 && t["source_type"] == "payout" && t["payout_id"] == po["id"], "payout transaction: {t}");
+        ensure!(
+            t["amount"] == -amount && t["fee"] == 0 && t["source_type"] == "payout" && t["payout_id"] == po["id"],
+            "payout transaction: {t}"
+        );
         self.add_total(&currency, -amount);
-        self.payouts.push(Payout { id: s(&po["id"]), currency: currency.clone(), amount, status: "pending".into(), destination: destination.into(), arrival_date: po["arrival_date"].as_i64().unwrap_or(0) });
+        self.payouts.push(Payout {
+            id: s(&po["id"]),
+            currency: currency.clone(),
+            amount,
+            status: "pending".into(),
+            destination: destination.into(),
+            arrival_date: po["arrival_date"].as_i64().unwrap_or(0),
+        });
         let after = self.available(&currency)?;
-        ensure!(after == available - amount && after >= 0, "available after a payout of {amount} from {available}: {after}");
+        ensure!(
+            after == available - amount && after >= 0,
+            "available after a payout of {amount} from {available}: {after}"
+        );
         Ok(())
     }
 
@@ -529,9 +681,18 @@ impl Run {
         };
         let (st, v) = self.post("/v1/test_helpers/clock/advance", &format!("seconds={seconds}"))?;
         self.note(format!("advance {seconds} s -> {st} steps_run {}", v["steps_run"]));
-        ensure!(st == 200 && v["offset"] == self.offset + seconds, "advance: expected offset {}: {st} {v}", self.offset + seconds);
+        ensure!(
+            st == 200 && v["offset"] == self.offset + seconds,
+            "advance: expected offset {}: {st} {v}",
+            self.offset + seconds
+        );
         self.offset += seconds;
-        ensure!(v["now"] == self.clock(), "advance: now {} != {}", v["now"], self.clock());
+        ensure!(
+            v["now"] == self.clock(),
+            "advance: now {} != {}",
+            v["now"],
+            self.clock()
+        );
         let c = self.get("/v1/test_helpers/clock")?;
         ensure!(c["now"] == self.clock() && c["offset"] == self.offset, "clock: {c}");
         self.sync()
@@ -540,12 +701,21 @@ impl Run {
     /// What `vinr dev`'s dispatcher and the Worker's cron do: every account's due steps, until
     /// none is left. Sometimes real time passes first.
     fn scheduler_round(&mut self) -> R {
-        let passed = if self.rng.chance(50) { self.rng.range(1, 3 * DAY) } else { 0 };
+        let passed = if self.rng.chance(50) {
+            self.rng.range(1, 3 * DAY)
+        } else {
+            0
+        };
         self.w.env.now.set(self.w.env.now.get() + passed);
         let mut ran = 0;
         for _ in 0..1000 {
-            let r = pollster::block_on(jobs::run_due(&self.w.db, &self.w.env, jobs::Scope::AllDue, 200)).map_err(|e| format!("run_due: {e:?}"))?;
-            ensure!(r.failed == 0, "run_due: {} step(s) could not be decided (after {ran} ran)", r.failed);
+            let r = pollster::block_on(jobs::run_due(&self.w.db, &self.w.env, jobs::Scope::AllDue, 200))
+                .map_err(|e| format!("run_due: {e:?}"))?;
+            ensure!(
+                r.failed == 0,
+                "run_due: {} step(s) could not be decided (after {ran} ran)",
+                r.failed
+            );
             ran += r.ran;
             if r.ran == 0 {
                 break;
@@ -568,14 +738,28 @@ impl Run {
             }
             let id = self.refunds[k].id.clone();
             let r = self.get(&format!("/v1/refunds/{id}"))?;
-            ensure!(r["status"] == "failed", "refund {id} still {} after a round", r["status"]);
-            ensure!(r["failure_reason"] == "expired_or_canceled_card", "refund failure reason: {r}");
+            ensure!(
+                r["status"] == "failed",
+                "refund {id} still {} after a round",
+                r["status"]
+            );
+            ensure!(
+                r["failure_reason"] == "expired_or_canceled_card",
+                "refund failure reason: {r}"
+            );
             let t = self.get(&format!("/v1/transactions/{}", s(&r["failure_balance_transaction"])))?;
             let amount = self.refunds[k].amount;
-            ensure!(t["amount"] == amount && t["fee"] == 0 && t["source_type"] == "refund_failure", "refund failure transaction: {t}");
+            ensure!(
+                t["amount"] == amount && t["fee"] == 0 && t["source_type"] == "refund_failure",
+                "refund failure transaction: {t}"
+            );
             self.refunds[k].status = "failed".into();
             let pay = self.refunds[k].payment.clone();
-            let pi = self.pays.iter().position(|p| p.id == pay).ok_or("refund of an unknown payment")?;
+            let pi = self
+                .pays
+                .iter()
+                .position(|p| p.id == pay)
+                .ok_or("refund of an unknown payment")?;
             self.pays[pi].refunded -= amount;
             let cur = self.pays[pi].currency.clone();
             self.add_total(&cur, amount);
@@ -590,23 +774,50 @@ impl Run {
             match self.disputes.iter().position(|x| x.id == id) {
                 None => {
                     let pay = s(&d["payment"]);
-                    let pi = self.pays.iter().position(|p| p.id == pay).ok_or(format!("dispute {id} of an unknown payment {pay}"))?;
+                    let pi = self
+                        .pays
+                        .iter()
+                        .position(|p| p.id == pay)
+                        .ok_or(format!("dispute {id} of an unknown payment {pay}"))?;
                     let p = &self.pays[pi];
-                    ensure!(p.card == Card::Dispute && p.status == "succeeded" && p.dispute.is_none(), "dispute {id} opened on {p:?}");
+                    ensure!(
+                        p.card == Card::Dispute && p.status == "succeeded" && p.dispute.is_none(),
+                        "dispute {id} opened on {p:?}"
+                    );
                     // Opened for what was captured and not refunded then: refunds of this payment
                     // that failed in this same round may or may not have failed before it opened.
                     let failed: i64 = failed_now.iter().filter(|f| f.0 == pay).map(|f| f.1).sum();
                     let (lo, hi) = (p.received - p.refunded - failed, p.received - p.refunded);
-                    ensure!(amount > 0 && lo <= amount && amount <= hi, "dispute {id} amount {amount}, expected {lo}..={hi}: {p:?}");
-                    ensure!(d["fee"] == DISPUTE_FEE && d["currency"] == p.currency.as_str(), "dispute fee/currency: {d}");
-                    ensure!(status == "needs_response" || status == "lost", "a new dispute is {status}: {d}");
+                    ensure!(
+                        amount > 0 && lo <= amount && amount <= hi,
+                        "dispute {id} amount {amount}, expected {lo}..={hi}: {p:?}"
+                    );
+                    ensure!(
+                        d["fee"] == DISPUTE_FEE && d["currency"] == p.currency.as_str(),
+                        "dispute fee/currency: {d}"
+                    );
+                    ensure!(
+                        status == "needs_response" || status == "lost",
+                        "a new dispute is {status}: {d}"
+                    );
                     let due_by = d["evidence_details"]["due_by"].as_i64().unwrap_or(0);
                     let cur = p.currency.clone();
                     self.pays[pi].dispute = Some(id.clone());
                     self.add_total(&cur, -(amount + DISPUTE_FEE));
                     let pv = self.get(&format!("/v1/payments/{pay}"))?;
-                    ensure!(pv["dispute"] == id.as_str() && pv["amount_disputed"] == amount, "disputed payment: {pv}");
-                    self.disputes.push(Dispute { id: id.clone(), currency: cur, amount, status: "needs_response".into(), due_by, text: None, submitted_at: None });
+                    ensure!(
+                        pv["dispute"] == id.as_str() && pv["amount_disputed"] == amount,
+                        "disputed payment: {pv}"
+                    );
+                    self.disputes.push(Dispute {
+                        id: id.clone(),
+                        currency: cur,
+                        amount,
+                        status: "needs_response".into(),
+                        due_by,
+                        text: None,
+                        submitted_at: None,
+                    });
                 }
                 Some(k) => ensure!(self.disputes[k].amount == amount, "dispute {id} amount changed: {d}"),
             }
@@ -627,14 +838,32 @@ impl Run {
             // Deadlines and the sandbox issuer's decisions have all run by now.
             let x = &self.disputes[k];
             match status.as_str() {
-                "needs_response" => ensure!(now < x.due_by, "dispute {id} still needs_response at {now}, due_by {}", x.due_by),
+                "needs_response" => ensure!(
+                    now < x.due_by,
+                    "dispute {id} still needs_response at {now}, due_by {}",
+                    x.due_by
+                ),
                 "under_review" => {
                     let decisive = matches!(x.text.as_deref(), Some("winning_evidence" | "losing_evidence"));
-                    ensure!(!decisive, "dispute {id} with {:?} still under review after a round", x.text);
-                    ensure!(now < x.submitted_at.unwrap_or(0) + 14 * DAY, "dispute {id} under review past 14 days");
+                    ensure!(
+                        !decisive,
+                        "dispute {id} with {:?} still under review after a round",
+                        x.text
+                    );
+                    ensure!(
+                        now < x.submitted_at.unwrap_or(0) + 14 * DAY,
+                        "dispute {id} under review past 14 days"
+                    );
                 }
-                "won" => ensure!(before == "won" || x.text.as_deref() == Some("winning_evidence"), "dispute {id} won with {:?}", x.text),
-                _ => ensure!(before == "lost" || before == "needs_response" || x.text.as_deref() != Some("winning_evidence"), "dispute {id} lost with winning evidence"),
+                "won" => ensure!(
+                    before == "won" || x.text.as_deref() == Some("winning_evidence"),
+                    "dispute {id} won with {:?}",
+                    x.text
+                ),
+                _ => ensure!(
+                    before == "lost" || before == "needs_response" || x.text.as_deref() != Some("winning_evidence"),
+                    "dispute {id} lost with winning evidence"
+                ),
             }
             self.disputes[k].status = status;
         }
@@ -649,15 +878,28 @@ impl Run {
             let k = match self.payouts.iter().position(|x| x.id == id) {
                 Some(k) => k,
                 None => {
-                    ensure!(po["automatic"] == true && po["destination"] == "ba_test_success" && amount > 0, "unknown payout {po}");
+                    ensure!(
+                        po["automatic"] == true && po["destination"] == "ba_test_success" && amount > 0,
+                        "unknown payout {po}"
+                    );
                     ensure!(!manual, "an automatic payout while the schedule was manual: {po}");
                     self.add_total(&currency, -amount);
-                    self.payouts.push(Payout { id: id.clone(), currency: currency.clone(), amount, status: "pending".into(), destination: s(&po["destination"]), arrival_date: po["arrival_date"].as_i64().unwrap_or(0) });
+                    self.payouts.push(Payout {
+                        id: id.clone(),
+                        currency: currency.clone(),
+                        amount,
+                        status: "pending".into(),
+                        destination: s(&po["destination"]),
+                        arrival_date: po["arrival_date"].as_i64().unwrap_or(0),
+                    });
                     self.payouts.len() - 1
                 }
             };
             let x = &self.payouts[k];
-            ensure!(x.amount == amount && x.currency == currency, "payout {id} changed: {po}");
+            ensure!(
+                x.amount == amount && x.currency == currency,
+                "payout {id} changed: {po}"
+            );
             let legal = match x.status.as_str() {
                 "pending" | "in_transit" => ["in_transit", "paid", "failed"].contains(&status.as_str()),
                 other => other == status,
@@ -665,12 +907,22 @@ impl Run {
             ensure!(legal, "payout {id}: {} -> {status}", x.status);
             match status.as_str() {
                 "in_transit" => ensure!(now < x.arrival_date, "payout {id} in transit past its arrival date"),
-                "paid" => ensure!(x.destination == "ba_test_success", "payout {id} to {} paid", x.destination),
-                _ => ensure!(x.destination == "ba_test_failure" && po["failure_code"] == "account_closed", "payout {id} failed: {po}"),
+                "paid" => ensure!(
+                    x.destination == "ba_test_success",
+                    "payout {id} to {} paid",
+                    x.destination
+                ),
+                _ => ensure!(
+                    x.destination == "ba_test_failure" && po["failure_code"] == "account_closed",
+                    "payout {id} failed: {po}"
+                ),
             }
             if status == "failed" && x.status != "failed" {
                 let t = self.get(&format!("/v1/transactions/{}", s(&po["failure_balance_transaction"])))?;
-                ensure!(t["amount"] == amount && t["source_type"] == "payout_failure", "payout failure transaction: {t}");
+                ensure!(
+                    t["amount"] == amount && t["source_type"] == "payout_failure",
+                    "payout failure transaction: {t}"
+                );
                 self.add_total(&currency, amount);
             }
             self.payouts[k].status = status;
@@ -684,7 +936,10 @@ impl Run {
     fn rows(&self, sql: &str) -> Vec<Vec<rusqlite::types::Value>> {
         let mut st = self.w.db.0.prepare(sql).unwrap();
         let n = st.column_count();
-        st.query_map([], |r| (0..n).map(|i| r.get::<_, rusqlite::types::Value>(i)).collect()).unwrap().map(Result::unwrap).collect()
+        st.query_map([], |r| (0..n).map(|i| r.get::<_, rusqlite::types::Value>(i)).collect())
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
     }
 
     fn ints(&self, sql: &str) -> Vec<(String, Vec<i64>)> {
@@ -695,7 +950,16 @@ impl Run {
                     rusqlite::types::Value::Text(t) => t.clone(),
                     v => format!("{v:?}"),
                 };
-                let nums = r[1..].iter().map(|v| if let rusqlite::types::Value::Integer(i) = v { *i } else { i64::MIN }).collect();
+                let nums = r[1..]
+                    .iter()
+                    .map(|v| {
+                        if let rusqlite::types::Value::Integer(i) = v {
+                            *i
+                        } else {
+                            i64::MIN
+                        }
+                    })
+                    .collect();
                 (key, nums)
             })
             .collect()
@@ -715,8 +979,11 @@ impl Run {
         ensure!(bad.is_empty(), "unbalanced postings: {bad:?}");
 
         // 2. Balances = the merchant ledger accounts = the transactions (unsettled / settled).
-        let balances = self.pairs("SELECT currency, pending, available FROM balances WHERE account_id = 'acct_A' AND livemode = 0");
-        let other = self.ints("SELECT currency, COUNT(*) FROM balances WHERE account_id != 'acct_A' OR livemode != 0 GROUP BY currency");
+        let balances = self
+            .pairs("SELECT currency, pending, available FROM balances WHERE account_id = 'acct_A' AND livemode = 0");
+        let other = self.ints(
+            "SELECT currency, COUNT(*) FROM balances WHERE account_id != 'acct_A' OR livemode != 0 GROUP BY currency",
+        );
         ensure!(other.is_empty(), "balances of other accounts moved: {other:?}");
         let ledger = self.pairs(
             "SELECT currency, COALESCE(SUM(CASE WHEN ledger_account = 'merchant_pending' THEN amount END), 0), \
@@ -728,15 +995,30 @@ impl Run {
              COALESCE(SUM(CASE WHEN settlement_status = 'settled' THEN net END), 0) \
              FROM balance_transactions WHERE account_id = 'acct_A' AND livemode = 0 GROUP BY currency",
         );
-        for cur in balances.keys().chain(ledger.keys()).chain(txns.keys()).chain(self.total.keys()) {
+        for cur in balances
+            .keys()
+            .chain(ledger.keys())
+            .chain(txns.keys())
+            .chain(self.total.keys())
+        {
             let b = balances.get(cur).copied().unwrap_or((0, 0));
             let l = ledger.get(cur).copied().unwrap_or((0, 0));
             let t = txns.get(cur).copied().unwrap_or((0, 0));
-            ensure!(b == l, "{cur}: balances (pending, available) {b:?} != ledger merchant_pending/merchant_available {l:?}");
-            ensure!(b == t, "{cur}: balances (pending, available) {b:?} != SUM(net) of (unsettled, settled) transactions {t:?}");
+            ensure!(
+                b == l,
+                "{cur}: balances (pending, available) {b:?} != ledger merchant_pending/merchant_available {l:?}"
+            );
+            ensure!(
+                b == t,
+                "{cur}: balances (pending, available) {b:?} != SUM(net) of (unsettled, settled) transactions {t:?}"
+            );
             // 3. pending + available = SUM(net) = the model's total.
             let want = self.total.get(cur).copied().unwrap_or(0);
-            ensure!(b.0 + b.1 == want, "{cur}: pending + available = {} but the model expects {want} (balances {b:?})", b.0 + b.1);
+            ensure!(
+                b.0 + b.1 == want,
+                "{cur}: pending + available = {} but the model expects {want} (balances {b:?})",
+                b.0 + b.1
+            );
         }
 
         // 4. No negative amounts where impossible.
@@ -756,12 +1038,21 @@ impl Run {
             self.avail_seq
         ));
         for l in lines {
-            let (rusqlite::types::Value::Integer(seq), rusqlite::types::Value::Text(cur), rusqlite::types::Value::Integer(amount), rusqlite::types::Value::Text(kind)) = (&l[0], &l[1], &l[2], &l[3]) else {
+            let (
+                rusqlite::types::Value::Integer(seq),
+                rusqlite::types::Value::Text(cur),
+                rusqlite::types::Value::Integer(amount),
+                rusqlite::types::Value::Text(kind),
+            ) = (&l[0], &l[1], &l[2], &l[3])
+            else {
                 return Err(format!("ledger line {l:?}"));
             };
             let run = self.avail_running.entry(cur.clone()).or_insert(0);
             *run += amount;
-            ensure!(kind != "payout" || *run >= 0, "{cur}: a payout left the available balance at {run} (ledger seq {seq})");
+            ensure!(
+                kind != "payout" || *run >= 0,
+                "{cur}: a payout left the available balance at {run} (ledger seq {seq})"
+            );
             self.avail_seq = *seq;
         }
         // Each payment's amount_refunded is its refunds that did not fail, and what the model says.
@@ -770,9 +1061,21 @@ impl Run {
              COALESCE((SELECT SUM(json_extract(r.data, '$.amount')) FROM refunds r WHERE r.payment_id = p.id AND r.status != 'failed'), 0) FROM payments p",
         );
         for (id, n) in refunded {
-            ensure!(n[0] == n[2], "payment {id}: amount_refunded {} != its refunds that did not fail {}", n[0], n[2]);
+            ensure!(
+                n[0] == n[2],
+                "payment {id}: amount_refunded {} != its refunds that did not fail {}",
+                n[0],
+                n[2]
+            );
             if let Some(p) = self.pays.iter().find(|p| p.id == id) {
-                ensure!(n[0] == p.refunded && n[1] == p.received, "payment {id}: (refunded, received) ({}, {}) but the model has ({}, {})", n[0], n[1], p.refunded, p.received);
+                ensure!(
+                    n[0] == p.refunded && n[1] == p.received,
+                    "payment {id}: (refunded, received) ({}, {}) but the model has ({}, {})",
+                    n[0],
+                    n[1],
+                    p.refunded,
+                    p.received
+                );
             }
         }
         // Settlements describe exactly the transactions they settled.
@@ -781,7 +1084,14 @@ impl Run {
              json_extract(s.data, '$.transaction_count'), (SELECT COUNT(*) FROM balance_transactions t WHERE t.settlement_id = s.id) FROM settlements s",
         );
         for (id, n) in stl {
-            ensure!(n[0] == n[1] && n[2] == n[3], "settlement {id}: net {} count {} but its transactions have {} and {}", n[0], n[2], n[1], n[3]);
+            ensure!(
+                n[0] == n[1] && n[2] == n[3],
+                "settlement {id}: net {} count {} but its transactions have {} and {}",
+                n[0],
+                n[2],
+                n[1],
+                n[3]
+            );
         }
 
         // 5. GET /v1/balance answers the balances table.
@@ -791,7 +1101,15 @@ impl Run {
             .cloned()
             .unwrap_or_default()
             .iter()
-            .map(|x| (s(&x["currency"]), (x["pending"].as_i64().unwrap_or(i64::MIN), x["available"].as_i64().unwrap_or(i64::MIN))))
+            .map(|x| {
+                (
+                    s(&x["currency"]),
+                    (
+                        x["pending"].as_i64().unwrap_or(i64::MIN),
+                        x["available"].as_i64().unwrap_or(i64::MIN),
+                    ),
+                )
+            })
             .collect();
         ensure!(api == balances, "GET /v1/balance {api:?} != balances {balances:?}");
         Ok(())
@@ -842,9 +1160,19 @@ fn run_seed(seed: u64, steps: usize, coverage: &mut BTreeMap<String, usize>) -> 
             return Ok((done, run.requests));
         }
         Ok(Err(e)) => e,
-        Err(p) => format!("panic: {}", p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()),
+        Err(p) => format!(
+            "panic: {}",
+            p.downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default()
+        ),
     };
-    Err(Failure { seed, message, log: run.log })
+    Err(Failure {
+        seed,
+        message,
+        log: run.log,
+    })
 }
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -883,12 +1211,19 @@ fn money_properties_hold_over_random_steps() {
     }
     let mut report = String::new();
     for (n, f) in failures.iter().enumerate() {
-        report.push_str(&format!("\n=== seed {} (MONEY_PROPS_SEED={}): {}\n", f.seed, f.seed, f.message));
+        report.push_str(&format!(
+            "\n=== seed {} (MONEY_PROPS_SEED={}): {}\n",
+            f.seed, f.seed, f.message
+        ));
         // The full step list for the first few; the others in one line each.
         if n < 3 {
             report.push_str(&f.log.join("\n"));
             report.push('\n');
         }
     }
-    panic!("{} of {} seeds broke a money property:{report}", failures.len(), seeds.len());
+    panic!(
+        "{} of {} seeds broke a money property:{report}",
+        failures.len(),
+        seeds.len()
+    );
 }

@@ -162,16 +162,26 @@ enum End {
 
 /// As [`run`], reporting every [`Event`] and stopping (with a close frame) when `shutdown`
 /// completes.
-pub async fn run_with<F, S>(base_url: &str, key: &str, opts: Options, mut on_event: F, shutdown: S) -> anyhow::Result<()>
+pub async fn run_with<F, S>(
+    base_url: &str,
+    key: &str,
+    opts: Options,
+    mut on_event: F,
+    shutdown: S,
+) -> anyhow::Result<()>
 where
     F: FnMut(Event<'_>),
     S: Future<Output = ()>,
 {
     let url = connect_url(base_url)?;
-    let mut request = url.as_str().into_client_request().with_context(|| format!("bad URL {url}"))?;
-    request
-        .headers_mut()
-        .insert("Authorization", HeaderValue::from_str(&format!("Bearer {key}")).context("the key is not a valid header value")?);
+    let mut request = url
+        .as_str()
+        .into_client_request()
+        .with_context(|| format!("bad URL {url}"))?;
+    request.headers_mut().insert(
+        "Authorization",
+        HeaderValue::from_str(&format!("Bearer {key}")).context("the key is not a valid header value")?,
+    );
     tokio::pin!(shutdown);
     // Across connections: payments whose card was presented and not yet answered by a
     // `result` (re-authorized when re-sent after a reconnect), and whether the drop happened.
@@ -318,7 +328,9 @@ where
                 drop(rx);
                 on_event(Event::Disconnected);
                 on_event(Event::Screen("Offline"));
-                let Some(after) = opts.reconnect_after else { return Ok(()) };
+                let Some(after) = opts.reconnect_after else {
+                    return Ok(());
+                };
                 tokio::select! {
                     _ = &mut shutdown => return Ok(()),
                     _ = tokio::time::sleep(after) => {}
@@ -340,7 +352,8 @@ fn simulate_delay(frame: &Value) -> Option<f64> {
 /// Minor units → "25.00" by the currency's exponent.
 pub fn format_amount(amount: i64, currency: &str) -> String {
     let exp = match currency.to_ascii_uppercase().as_str() {
-        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX" | "VND" | "VUV"
+        | "XAF" | "XOF" | "XPF" => 0,
         "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
         _ => 2,
     };
@@ -411,7 +424,11 @@ impl Shared {
             if now >= deadline {
                 return false;
             }
-            s = self.changed.wait_timeout(s, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+            s = self
+                .changed
+                .wait_timeout(s, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 }
@@ -428,16 +445,31 @@ pub struct SimHandle {
 impl SimHandle {
     /// Starts a device for `key` against `base_url` (`http://127.0.0.1:PORT`).
     pub fn spawn(base_url: &str, key: &str, opts: Options) -> SimHandle {
-        let shared = Arc::new(Shared { state: Mutex::new(State::default()), changed: Condvar::new() });
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+        });
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (base_url, key) = (base_url.to_string(), key.to_string());
-        let name = format!("sim-{}", key.chars().rev().take(6).collect::<String>().chars().rev().collect::<String>());
+        let name = format!(
+            "sim-{}",
+            key.chars()
+                .rev()
+                .take(6)
+                .collect::<String>()
+                .chars()
+                .rev()
+                .collect::<String>()
+        );
         let sh = shared.clone();
         let label = name.clone();
         let thread = std::thread::Builder::new()
             .name(name.clone())
             .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("tokio runtime");
                 let on_event = |e: Event<'_>| match e {
                     Event::Connected => sh.update(|s| {
                         s.connected = true;
@@ -463,7 +495,12 @@ impl SimHandle {
                 });
             })
             .expect("spawn simulator thread");
-        SimHandle { shared, stop: Some(stop_tx), thread: Some(thread), name }
+        SimHandle {
+            shared,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+            name,
+        }
     }
 
     /// Waits until the device is connected (its `hello` arrived); false if not within `within`
@@ -474,15 +511,18 @@ impl SimHandle {
 
     /// Waits until the device has connected `n` times in all (reconnects included).
     pub fn wait_connections(&self, n: usize, within: Duration) -> bool {
-        self.shared.wait(within, |s| (s.connected && s.connections >= n) || s.ended.is_some()) && {
-            let s = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
-            s.connected && s.connections >= n
-        }
+        self.shared
+            .wait(within, |s| (s.connected && s.connections >= n) || s.ended.is_some())
+            && {
+                let s = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+                s.connected && s.connections >= n
+            }
     }
 
     /// Waits until the device is disconnected (or its run ended).
     pub fn wait_disconnected(&self, within: Duration) -> bool {
-        self.shared.wait(within, |s| !s.connected && s.connections > 0 || s.ended.is_some())
+        self.shared
+            .wait(within, |s| !s.connected && s.connections > 0 || s.ended.is_some())
     }
 
     pub fn is_connected(&self) -> bool {
@@ -496,29 +536,52 @@ impl SimHandle {
 
     /// Every frame received, as JSON text, in order.
     pub fn frames(&self) -> Vec<String> {
-        self.shared.state.lock().unwrap_or_else(|e| e.into_inner()).frames.clone()
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .frames
+            .clone()
     }
 
     /// Every frame received, parsed.
     pub fn frames_json(&self) -> Vec<Value> {
-        self.frames().iter().map(|f| serde_json::from_str(f).unwrap_or(Value::Null)).collect()
+        self.frames()
+            .iter()
+            .map(|f| serde_json::from_str(f).unwrap_or(Value::Null))
+            .collect()
     }
 
     /// Waits for a received frame (parsed) that satisfies `pred`; returns the first one.
     pub fn wait_frame(&self, within: Duration, pred: impl Fn(&Value) -> bool) -> Option<Value> {
-        let find = |s: &State| s.frames.iter().map(|f| serde_json::from_str::<Value>(f).unwrap_or(Value::Null)).find(|v| pred(v));
+        let find = |s: &State| {
+            s.frames
+                .iter()
+                .map(|f| serde_json::from_str::<Value>(f).unwrap_or(Value::Null))
+                .find(|v| pred(v))
+        };
         self.shared.wait(within, |s| find(s).is_some());
         find(&self.shared.state.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// What the screen showed, in order.
     pub fn screen(&self) -> Vec<String> {
-        self.shared.state.lock().unwrap_or_else(|e| e.into_inner()).screen.clone()
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .screen
+            .clone()
     }
 
     /// `Some` once the run ended: `Ok`, or the error's text (e.g. a refused connection).
     pub fn ended(&self) -> Option<Result<(), String>> {
-        self.shared.state.lock().unwrap_or_else(|e| e.into_inner()).ended.clone()
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .ended
+            .clone()
     }
 
     /// Waits until the run ended (e.g. the server closed the connection).
@@ -557,18 +620,36 @@ mod tests {
 
     #[test]
     fn screen_lines() {
-        assert_eq!(prompt(&json!({"amount": 2500, "currency": "USD", "reference": "order_8821"})), "Pay USD 25.00 — order_8821");
-        assert_eq!(prompt(&json!({"amount": 500, "currency": "jpy", "reference": null})), "Pay JPY 500");
+        assert_eq!(
+            prompt(&json!({"amount": 2500, "currency": "USD", "reference": "order_8821"})),
+            "Pay USD 25.00 — order_8821"
+        );
+        assert_eq!(
+            prompt(&json!({"amount": 500, "currency": "jpy", "reference": null})),
+            "Pay JPY 500"
+        );
         assert_eq!(format_amount(1005, "KWD"), "1.005");
-        assert_eq!(outcome(&json!({"status": "completed", "authCode": "A12345"})), "Approved A12345");
-        assert_eq!(outcome(&json!({"status": "failed", "declineCode": "insufficient_funds"})), "Declined: insufficient_funds");
+        assert_eq!(
+            outcome(&json!({"status": "completed", "authCode": "A12345"})),
+            "Approved A12345"
+        );
+        assert_eq!(
+            outcome(&json!({"status": "failed", "declineCode": "insufficient_funds"})),
+            "Declined: insufficient_funds"
+        );
         assert_eq!(outcome(&json!({"status": "cancelled"})), "Cancelled");
     }
 
     #[test]
     fn urls_and_drop_points() {
-        assert_eq!(connect_url("http://127.0.0.1:8787").unwrap(), "ws://127.0.0.1:8787/v1/terminal/connect");
-        assert_eq!(connect_url("http://127.0.0.1:8787/").unwrap(), "ws://127.0.0.1:8787/v1/terminal/connect");
+        assert_eq!(
+            connect_url("http://127.0.0.1:8787").unwrap(),
+            "ws://127.0.0.1:8787/v1/terminal/connect"
+        );
+        assert_eq!(
+            connect_url("http://127.0.0.1:8787/").unwrap(),
+            "ws://127.0.0.1:8787/v1/terminal/connect"
+        );
         assert!(connect_url("https://x").is_err());
         assert_eq!("after-presented".parse::<DropPoint>(), Ok(DropPoint::AfterPresented));
         assert!("later".parse::<DropPoint>().is_err());
@@ -576,8 +657,14 @@ mod tests {
 
     #[test]
     fn delay_from_frame_or_payment() {
-        assert_eq!(simulate_delay(&json!({"type": "payment", "payment": {"simulateDelay": 2}})), Some(2.0));
-        assert_eq!(simulate_delay(&json!({"type": "payment", "simulateDelay": 1.5, "payment": {}})), Some(1.5));
+        assert_eq!(
+            simulate_delay(&json!({"type": "payment", "payment": {"simulateDelay": 2}})),
+            Some(2.0)
+        );
+        assert_eq!(
+            simulate_delay(&json!({"type": "payment", "simulateDelay": 1.5, "payment": {}})),
+            Some(1.5)
+        );
         assert_eq!(simulate_delay(&json!({"type": "payment", "payment": {}})), None);
     }
 }

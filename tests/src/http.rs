@@ -39,7 +39,14 @@ impl Runtime {
 impl Req {
     pub fn new(base_url: &str, method: &str, path: &str) -> Req {
         let host = base_url.trim_start_matches("http://").trim_end_matches('/').to_string();
-        Req { host, method: method.into(), path: path.into(), headers: vec![], body: None, check_conventions: true }
+        Req {
+            host,
+            method: method.into(),
+            path: path.into(),
+            headers: vec![],
+            body: None,
+            check_conventions: true,
+        }
     }
 
     fn set_header(mut self, name: &str, value: &str) -> Req {
@@ -57,7 +64,8 @@ impl Req {
         self.no_auth().set_header("X-Api-Key", key)
     }
     pub fn no_auth(mut self) -> Req {
-        self.headers.retain(|(k, _)| !k.eq_ignore_ascii_case("authorization") && !k.eq_ignore_ascii_case("x-api-key"));
+        self.headers
+            .retain(|(k, _)| !k.eq_ignore_ascii_case("authorization") && !k.eq_ignore_ascii_case("x-api-key"));
         self
     }
     pub fn header(self, name: &str, value: &str) -> Req {
@@ -105,7 +113,9 @@ impl Req {
     }
 
     pub fn send(self) -> Resp {
-        let resp = self.send_raw().unwrap_or_else(|e| panic!("request failed: {e}\nrequest: {}", self.describe()));
+        let resp = self
+            .send_raw()
+            .unwrap_or_else(|e| panic!("request failed: {e}\nrequest: {}", self.describe()));
         if self.check_conventions {
             resp.check_conventions();
         }
@@ -136,7 +146,10 @@ impl Req {
         let mut stream = TcpStream::connect(&self.host)?;
         stream.set_read_timeout(Some(Duration::from_secs(60)))?;
         stream.set_nodelay(true)?;
-        let mut head = format!("{} {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.method, self.path, self.host);
+        let mut head = format!(
+            "{} {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            self.method, self.path, self.host
+        );
         for (k, v) in &self.headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
@@ -172,26 +185,49 @@ impl Req {
             let _ = stream.shutdown(std::net::Shutdown::Both);
             let _ = w.join();
         }
-        parse_response(&raw).map(|(status, headers, body)| Resp { status, headers, body, req: self.describe() })
+        parse_response(&raw).map(|(status, headers, body)| Resp {
+            status,
+            headers,
+            body,
+            req: self.describe(),
+        })
     }
 }
 
 fn parse_response(raw: &[u8]) -> std::io::Result<(u16, Vec<(String, String)>, Vec<u8>)> {
-    let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{m}: {:?}", String::from_utf8_lossy(&raw[..raw.len().min(300)])));
-    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| bad("no end of headers"))?;
+    let bad = |m: &str| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{m}: {:?}", String::from_utf8_lossy(&raw[..raw.len().min(300)])),
+        )
+    };
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| bad("no end of headers"))?;
     let head = std::str::from_utf8(&raw[..end]).map_err(|_| bad("headers not UTF-8"))?;
     let mut lines = head.split("\r\n");
     let status_line = lines.next().ok_or_else(|| bad("empty response"))?;
-    let status: u16 = status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| bad("bad status line"))?;
+    let status: u16 = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("bad status line"))?;
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
     let rest = &raw[end + 4..];
-    let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked"));
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked"));
     let body = if chunked {
         dechunk(rest).ok_or_else(|| bad("bad chunked body"))?
-    } else if let Some(len) = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse::<usize>().ok()) {
+    } else if let Some(len) = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+    {
         if rest.len() < len {
             return Err(bad("body shorter than content-length"));
         }
@@ -231,7 +267,14 @@ pub struct Resp {
 
 /// `terminal_error`: a terminal payment the terminal could not take (busy, offline) or lost
 /// (communication_error); docs/terminals.md.
-pub const ERROR_TYPES: &[&str] = &["invalid_request_error", "authentication_error", "permission_error", "idempotency_error", "api_error", "terminal_error"];
+pub const ERROR_TYPES: &[&str] = &[
+    "invalid_request_error",
+    "authentication_error",
+    "permission_error",
+    "idempotency_error",
+    "api_error",
+    "terminal_error",
+];
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -246,7 +289,11 @@ impl Resp {
     /// What a failure message shows: the request, the status and the body.
     pub fn show(&self) -> String {
         let t = self.text();
-        let t = if t.len() > 1500 { format!("{}...", &t[..1500]) } else { t };
+        let t = if t.len() > 1500 {
+            format!("{}...", &t[..1500])
+        } else {
+            t
+        };
         format!("\nrequest: {}\ngot: HTTP {} {}\n", self.req, self.status, t)
     }
 
@@ -256,10 +303,22 @@ impl Resp {
 
     /// Every response, errors included: `request-id: req_...`, a JSON body, `content-type: application/json`.
     pub fn check_conventions(&self) {
-        let rid = self.header("request-id").unwrap_or_else(|| panic!("no request-id header{}", self.show()));
-        assert!(rid.starts_with("req_") && rid.len() > 4, "request-id {rid:?} is not req_...{}", self.show());
-        let ct = self.header("content-type").unwrap_or_else(|| panic!("no content-type header{}", self.show()));
-        assert!(ct.starts_with("application/json"), "content-type {ct:?} is not application/json{}", self.show());
+        let rid = self
+            .header("request-id")
+            .unwrap_or_else(|| panic!("no request-id header{}", self.show()));
+        assert!(
+            rid.starts_with("req_") && rid.len() > 4,
+            "request-id {rid:?} is not req_...{}",
+            self.show()
+        );
+        let ct = self
+            .header("content-type")
+            .unwrap_or_else(|| panic!("no content-type header{}", self.show()));
+        assert!(
+            ct.starts_with("application/json"),
+            "content-type {ct:?} is not application/json{}",
+            self.show()
+        );
         let _ = self.json();
     }
 
@@ -285,36 +344,83 @@ impl Resp {
     /// As `err`, where the API doc leaves both the status (among `statuses`) and the code open.
     pub fn err_in(&self, statuses: &[u16], codes: &[&str]) -> Value {
         let status = self.status;
-        assert!(statuses.contains(&status), "expected HTTP {statuses:?} {codes:?}{}", self.show());
+        assert!(
+            statuses.contains(&status),
+            "expected HTTP {statuses:?} {codes:?}{}",
+            self.show()
+        );
         let v = self.json();
-        let e = v.get("error").unwrap_or_else(|| panic!("no error object{}", self.show())).clone();
-        let code = e["code"].as_str().unwrap_or_else(|| panic!("error.code missing{}", self.show()));
-        assert!(codes.contains(&code), "expected error code {codes:?}, got {code:?}{}", self.show());
-        let ty = e["type"].as_str().unwrap_or_else(|| panic!("error.type missing{}", self.show()));
-        assert!(ERROR_TYPES.contains(&ty), "error.type {ty:?} is not one of {ERROR_TYPES:?}{}", self.show());
+        let e = v
+            .get("error")
+            .unwrap_or_else(|| panic!("no error object{}", self.show()))
+            .clone();
+        let code = e["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("error.code missing{}", self.show()));
+        assert!(
+            codes.contains(&code),
+            "expected error code {codes:?}, got {code:?}{}",
+            self.show()
+        );
+        let ty = e["type"]
+            .as_str()
+            .unwrap_or_else(|| panic!("error.type missing{}", self.show()));
+        assert!(
+            ERROR_TYPES.contains(&ty),
+            "error.type {ty:?} is not one of {ERROR_TYPES:?}{}",
+            self.show()
+        );
         match status {
-            401 => assert_eq!(ty, "authentication_error", "401 must be an authentication_error{}", self.show()),
-            409 => assert_eq!(ty, "idempotency_error", "409 must be an idempotency_error{}", self.show()),
+            401 => assert_eq!(
+                ty,
+                "authentication_error",
+                "401 must be an authentication_error{}",
+                self.show()
+            ),
+            409 => assert_eq!(
+                ty,
+                "idempotency_error",
+                "409 must be an idempotency_error{}",
+                self.show()
+            ),
             400 | 404 | 405 | 413 | 415 => {
-                assert_eq!(ty, "invalid_request_error", "{status} must be an invalid_request_error{}", self.show())
+                assert_eq!(
+                    ty,
+                    "invalid_request_error",
+                    "{status} must be an invalid_request_error{}",
+                    self.show()
+                )
             }
             _ => {}
         }
-        assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "error.message missing{}", self.show());
+        assert!(
+            e["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "error.message missing{}",
+            self.show()
+        );
         e
     }
 
     /// As `err`, and the error names `param`.
     pub fn err_param(&self, status: u16, code: &str, param: &str) -> Value {
         let e = self.err(status, code);
-        assert_eq!(e["param"].as_str(), Some(param), "expected error.param {param:?}{}", self.show());
+        assert_eq!(
+            e["param"].as_str(),
+            Some(param),
+            "expected error.param {param:?}{}",
+            self.show()
+        );
         e
     }
 
     /// As `err`, and the error carries no `param` (absent or null).
     pub fn err_no_param(&self, status: u16, code: &str) -> Value {
         let e = self.err(status, code);
-        assert!(e.get("param").is_none_or(Value::is_null), "expected no error.param{}", self.show());
+        assert!(
+            e.get("param").is_none_or(Value::is_null),
+            "expected no error.param{}",
+            self.show()
+        );
         e
     }
 

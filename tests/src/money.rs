@@ -26,22 +26,37 @@ pub fn serial() -> MutexGuard<'static, ()> {
 
 /// The integer `v[field]`, or a panic that shows `v`.
 pub fn int(v: &Value, field: &str) -> i64 {
-    v[field].as_i64().unwrap_or_else(|| panic!("{field} is not an integer in {v}"))
+    v[field]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{field} is not an integer in {v}"))
 }
 
 /// Asserts `v` is a string starting with `prefix`; returns it.
 pub fn assert_prefix(v: &Value, prefix: &str) -> String {
-    let s = v.as_str().unwrap_or_else(|| panic!("expected a {prefix}... id, got {v}"));
-    assert!(s.starts_with(prefix) && s.len() > prefix.len(), "{s:?} is not a {prefix}... id");
+    let s = v
+        .as_str()
+        .unwrap_or_else(|| panic!("expected a {prefix}... id, got {v}"));
+    assert!(
+        s.starts_with(prefix) && s.len() > prefix.len(),
+        "{s:?} is not a {prefix}... id"
+    );
     s.to_string()
 }
 
 /// Asserts an error of `status` (any code) whose `param` is `param`; returns the error object.
 pub fn err_naming(r: &Resp, status: u16, param: &str) -> Value {
     assert_eq!(r.status, status, "expected HTTP {status} naming {param:?}{}", r.show());
-    let code = r.json()["error"]["code"].as_str().unwrap_or_else(|| panic!("error.code missing{}", r.show())).to_string();
+    let code = r.json()["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("error.code missing{}", r.show()))
+        .to_string();
     let e = r.err(status, &code);
-    assert_eq!(e["param"].as_str(), Some(param), "expected error.param {param:?}{}", r.show());
+    assert_eq!(
+        e["param"].as_str(),
+        Some(param),
+        "expected error.param {param:?}{}",
+        r.show()
+    );
     e
 }
 
@@ -60,7 +75,11 @@ pub fn clock_now(rt: &Runtime) -> i64 {
 
 /// `POST /v1/test_helpers/clock/advance` by `seconds`: runs every step that became due.
 pub fn advance(rt: &Runtime, seconds: i64) -> Value {
-    let c = rt.post("/v1/test_helpers/clock/advance").form(&format!("seconds={seconds}")).send().ok();
+    let c = rt
+        .post("/v1/test_helpers/clock/advance")
+        .form(&format!("seconds={seconds}"))
+        .send()
+        .ok();
     assert_eq!(c["object"], "test_clock", "{c}");
     c
 }
@@ -73,7 +92,11 @@ pub fn settle_all(rt: &Runtime) -> Value {
 
 /// `POST /v1/payouts/schedule interval=...`.
 pub fn set_schedule(rt: &Runtime, interval: &str) {
-    let s = rt.post("/v1/payouts/schedule").form(&format!("interval={interval}")).send().ok();
+    let s = rt
+        .post("/v1/payouts/schedule")
+        .form(&format!("interval={interval}"))
+        .send()
+        .ok();
     assert_eq!(s["object"], "payout_schedule", "{s}");
     assert_eq!(s["interval"], interval, "{s}");
 }
@@ -97,7 +120,9 @@ pub fn balance(rt: &Runtime, currency: &str) -> (i64, i64) {
 pub fn balance_with(rt: &Runtime, key: &str, currency: &str) -> (i64, i64) {
     let b = rt.get(&format!("/v1/balance?currency={currency}")).key(key).send().ok();
     assert_eq!(b["object"], "balance", "{b}");
-    let list = b["balances"].as_array().unwrap_or_else(|| panic!("balances is not a list: {b}"));
+    let list = b["balances"]
+        .as_array()
+        .unwrap_or_else(|| panic!("balances is not a list: {b}"));
     match list.iter().find(|e| e["currency"] == currency) {
         Some(e) => (int(e, "pending"), int(e, "available")),
         None => (0, 0),
@@ -119,7 +144,11 @@ pub fn get_txn(rt: &Runtime, id: &Value) -> Value {
     let t = rt.get(&format!("/v1/transactions/{id}")).send().ok();
     assert_eq!(t["object"], "transaction", "{t}");
     assert_eq!(t["id"], id, "{t}");
-    assert_eq!(int(&t, "net"), int(&t, "amount") - int(&t, "fee"), "net = amount - fee: {t}");
+    assert_eq!(
+        int(&t, "net"),
+        int(&t, "amount") - int(&t, "fee"),
+        "net = amount - fee: {t}"
+    );
     t
 }
 
@@ -140,7 +169,9 @@ pub fn list_all_with(rt: &Runtime, key: &str, path: &str) -> Vec<Value> {
         }
         let page = rt.get(&url).key(key).send().ok();
         assert_eq!(page["object"], "list", "{page}");
-        let data = page["data"].as_array().unwrap_or_else(|| panic!("list without data: {page}"));
+        let data = page["data"]
+            .as_array()
+            .unwrap_or_else(|| panic!("list without data: {page}"));
         out.extend(data.iter().cloned());
         if page["has_more"] != true || data.is_empty() {
             return out;
@@ -184,7 +215,10 @@ pub fn wait_for(rt: &Runtime, path: &str, pred: impl Fn(&Value) -> bool, what: &
             return v;
         }
         if Instant::now() > deadline {
-            panic!("{what}: not within 15 s (log: {:?}); last GET {path}: {v}", rt.log_path());
+            panic!(
+                "{what}: not within 15 s (log: {:?}); last GET {path}: {v}",
+                rt.log_path()
+            );
         }
         std::thread::sleep(Duration::from_millis(100));
     }

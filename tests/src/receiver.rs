@@ -34,7 +34,10 @@ pub struct Hit {
 
 impl Hit {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     /// The body as JSON (Null if it is not JSON).
     pub fn json(&self) -> Value {
@@ -61,7 +64,10 @@ pub struct Receiver {
 }
 
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 impl Receiver {
@@ -72,7 +78,8 @@ impl Receiver {
 
     /// On `port` (0: a free one).
     pub fn start_on(port: u16, statuses: Vec<u16>) -> Receiver {
-        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap_or_else(|e| panic!("receiver: bind 127.0.0.1:{port}: {e}"));
+        let listener =
+            TcpListener::bind(("127.0.0.1", port)).unwrap_or_else(|e| panic!("receiver: bind 127.0.0.1:{port}: {e}"));
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new(State {
             hits: Mutex::new(Vec::new()),
@@ -170,7 +177,10 @@ fn serve(stream: TcpStream, st: Arc<State>) {
             Ok(_) => {}
         }
         let mut parts = line.split_whitespace();
-        let (method, path) = (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string());
+        let (method, path) = (
+            parts.next().unwrap_or("").to_string(),
+            parts.next().unwrap_or("").to_string(),
+        );
         let mut headers = Vec::new();
         loop {
             let mut h = String::new();
@@ -186,7 +196,11 @@ fn serve(stream: TcpStream, st: Arc<State>) {
                 headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
             }
         }
-        let len = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse::<usize>().ok()).unwrap_or(0);
+        let len = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .and_then(|(_, v)| v.parse::<usize>().ok())
+            .unwrap_or(0);
         let mut body = vec![0u8; len];
         if r.read_exact(&mut body).is_err() {
             return;
@@ -198,7 +212,14 @@ fn serve(stream: TcpStream, st: Arc<State>) {
         let status = st.statuses[i.min(st.statuses.len() - 1)];
         {
             let mut hits = st.hits.lock().unwrap();
-            hits.push(Hit { method, path, headers, body, received_ms: now_ms(), answered: status });
+            hits.push(Hit {
+                method,
+                path,
+                headers,
+                body,
+                received_ms: now_ms(),
+                answered: status,
+            });
             st.changed.notify_all();
         }
         let resp = format!("HTTP/1.1 {status} X\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok");

@@ -154,11 +154,17 @@ static SHARED_CLEANUP: OnceLock<Box<dyn Fn() + Send + Sync>> = OnceLock::new();
 
 /// The workspace root (the directory holding spin.toml).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("bind a free port").port()
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind a free port")
+        .port()
 }
 
 /// Both accounts' keys and the backend that serves them, as the tests see them.
@@ -189,13 +195,19 @@ pub struct VinrDev {
 
 impl VinrDev {
     pub fn bin() -> PathBuf {
-        std::env::var_os("VINR_BIN").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target/release/vinr"))
+        std::env::var_os("VINR_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace_root().join("target/release/vinr"))
     }
 
     /// [`Self::bin`], which must exist.
     fn checked_bin() -> PathBuf {
         let bin = Self::bin();
-        assert!(bin.exists(), "{} does not exist: build it (cargo build --release -p vinr) or set VINR_BIN", bin.display());
+        assert!(
+            bin.exists(),
+            "{} does not exist: build it (cargo build --release -p vinr) or set VINR_BIN",
+            bin.display()
+        );
         bin
     }
 
@@ -210,7 +222,14 @@ impl VinrDev {
         };
         let a = create(&data_dir);
         let b = create(&data_dir);
-        let mut dev = VinrDev { bin, root, data_dir, port: 0, server: None, env };
+        let mut dev = VinrDev {
+            bin,
+            root,
+            data_dir,
+            port: 0,
+            server: None,
+            env,
+        };
         dev.spawn();
         runtime(a, b, Box::new(dev))
     }
@@ -293,8 +312,15 @@ impl Server {
     /// session. It gets SIGTERM when the thread that started it ends (see [`shared`]), and
     /// `VINR_CONFORMANCE_DIR=dir` (inherited by its children) for [`kill_strays`].
     fn spawn(cmd: &mut Command, dir: &Path, log: &Path, what: &'static str) -> Server {
-        let out = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("open server log");
-        cmd.env(STRAY_MARKER, dir).stdin(Stdio::null()).stdout(out.try_clone().expect("log fd")).stderr(out);
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("open server log");
+        cmd.env(STRAY_MARKER, dir)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("log fd"))
+            .stderr(out);
         #[cfg(target_os = "linux")]
         unsafe {
             use std::os::unix::process::CommandExt;
@@ -306,9 +332,16 @@ impl Server {
                 Ok(())
             });
         }
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {what} ({:?}): {e}", cmd.get_program()));
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {what} ({:?}): {e}", cmd.get_program()));
         let pgid = child.id() as libc::pid_t;
-        Server { child, pgid, log: log.to_path_buf(), what }
+        Server {
+            child,
+            pgid,
+            log: log.to_path_buf(),
+            what,
+        }
     }
 
     /// Polls until the server answers an HTTP request on `port`.
@@ -317,7 +350,12 @@ impl Server {
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
                 kill_group(self.pgid, Duration::from_secs(2));
-                panic!("{} exited early ({status}); log {}:\n{}", self.what, self.log.display(), tail(&self.log));
+                panic!(
+                    "{} exited early ({status}); log {}:\n{}",
+                    self.what,
+                    self.log.display(),
+                    tail(&self.log)
+                );
             }
             if probe(port) {
                 return;
@@ -384,10 +422,16 @@ fn group_alive(pgid: libc::pid_t) -> bool {
         return unsafe { libc::kill(-pgid, 0) == 0 };
     };
     entries.flatten().any(|e| {
-        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { return false };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            return false;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
         // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { return false };
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            return false;
+        };
         let fields: Vec<&str> = rest.split_whitespace().collect();
         fields.len() > 2 && fields[0] != "Z" && fields[2].parse::<libc::pid_t>() == Ok(pgid)
     })
@@ -396,11 +440,17 @@ fn group_alive(pgid: libc::pid_t) -> bool {
 /// Ends the processes that carry `VINR_CONFORMANCE_DIR=dir`: servers of a test process that was
 /// killed before it could stop them (e.g. workerd, which outlives a killed wrangler).
 fn kill_strays(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
     let marker = format!("{STRAY_MARKER}={}", dir.display()).into_bytes();
     for e in entries.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<libc::pid_t>().ok()) else { continue };
-        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<libc::pid_t>().ok()) else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
         if environ.split(|b| *b == 0).any(|kv| kv == marker.as_slice()) {
             unsafe {
                 libc::kill(pid, libc::SIGKILL);
@@ -420,7 +470,8 @@ fn http_get(port: u16, path: &str, timeout: Duration) -> Option<String> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     let _ = s.set_read_timeout(Some(timeout));
     let _ = s.set_write_timeout(Some(timeout));
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").as_bytes()).ok()?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").as_bytes())
+        .ok()?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     // Up to the end of the headers (the body does not matter here).
@@ -466,10 +517,23 @@ fn create_account(bin: &Path, root: &Path, args: &[OsString]) -> AccountKeys {
         .output()
         .unwrap_or_else(|e| panic!("run {} account create: {e}", bin.display()));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "vinr account create failed ({}):\n{stdout}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
-    let line = stdout.lines().rev().find(|l| l.trim_start().starts_with('{')).unwrap_or_else(|| panic!("no JSON from account create: {stdout}"));
+    assert!(
+        out.status.success(),
+        "vinr account create failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON from account create: {stdout}"));
     let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("account create JSON: {e}: {line}"));
-    let field = |k: &str| v[k].as_str().unwrap_or_else(|| panic!("account create JSON lacks {k}: {line}")).to_string();
+    let field = |k: &str| {
+        v[k].as_str()
+            .unwrap_or_else(|| panic!("account create JSON lacks {k}: {line}"))
+            .to_string()
+    };
     AccountKeys {
         account: field("account"),
         secret_key: field("secret_key"),

@@ -41,7 +41,10 @@ pub fn register_terminal_with(rt: &Runtime, key: &str, body: &Value) -> (Value, 
     let t = rt.post("/v1/terminals").key(key).json(body).send().ok();
     assert_eq!(t["object"], "terminal", "{t}");
     assert_id(&t["id"], "term_");
-    let dk = t["deviceKey"].as_str().unwrap_or_else(|| panic!("no deviceKey in the create answer: {t}")).to_string();
+    let dk = t["deviceKey"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no deviceKey in the create answer: {t}"))
+        .to_string();
     (t, dk)
 }
 
@@ -108,14 +111,24 @@ pub fn wait_tpay(rt: &Runtime, id: &str, within: Duration, pred: impl Fn(&Value)
         if pred(&p) {
             return p;
         }
-        assert!(Instant::now() < deadline, "{what}: not within {within:?} (log: {:?}); last: {p}", rt.log_path());
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not within {within:?} (log: {:?}); last: {p}",
+            rt.log_path()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
 
 /// Waits until the payment has `status`.
 pub fn wait_tpay_status(rt: &Runtime, id: &str, status: &str) -> Value {
-    wait_tpay(rt, id, Duration::from_secs(15), |p| p["status"] == status, &format!("{id} becoming {status}"))
+    wait_tpay(
+        rt,
+        id,
+        Duration::from_secs(15),
+        |p| p["status"] == status,
+        &format!("{id} becoming {status}"),
+    )
 }
 
 /// Polls the terminal until its `status` is `status` (up to 15 s).
@@ -126,7 +139,11 @@ pub fn wait_terminal_status(rt: &Runtime, id: &str, status: &str) -> Value {
         if t["status"] == status {
             return t;
         }
-        assert!(Instant::now() < deadline, "terminal {id} not {status} within 15 s (log: {:?}): {t}", rt.log_path());
+        assert!(
+            Instant::now() < deadline,
+            "terminal {id} not {status} within 15 s (log: {:?}): {t}",
+            rt.log_path()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -135,17 +152,45 @@ pub fn wait_terminal_status(rt: &Runtime, id: &str, status: &str) -> Value {
 pub fn check_tpay(p: &Value) {
     assert_eq!(p["object"], "terminal_payment", "{p}");
     assert_id(&p["id"], "tpay_");
-    assert!(p["terminalId"].as_str().is_some_and(|t| t.starts_with("term_")), "terminalId: {p}");
+    assert!(
+        p["terminalId"].as_str().is_some_and(|t| t.starts_with("term_")),
+        "terminalId: {p}"
+    );
     assert!(p["amount"].as_i64().is_some(), "amount: {p}");
-    assert!(p["amountCaptured"].as_i64().is_some(), "amountCaptured is an integer (0 until captured): {p}");
+    assert!(
+        p["amountCaptured"].as_i64().is_some(),
+        "amountCaptured is an integer (0 until captured): {p}"
+    );
     assert!(p["livemode"].is_boolean(), "{p}");
     assert!(p["metadata"].is_object(), "{p}");
     assert_rfc3339(&p["createdAt"], "createdAt", p);
-    for k in ["presentedAt", "authorizedAt", "capturedAt", "completedAt", "failedAt", "cancelledAt", "expiresAt"] {
-        assert!(p[k].is_null() || parse_rfc3339(p[k].as_str().unwrap_or("")).is_some(), "{k} is null or RFC 3339: {p}");
+    for k in [
+        "presentedAt",
+        "authorizedAt",
+        "capturedAt",
+        "completedAt",
+        "failedAt",
+        "cancelledAt",
+        "expiresAt",
+    ] {
+        assert!(
+            p[k].is_null() || parse_rfc3339(p[k].as_str().unwrap_or("")).is_some(),
+            "{k} is null or RFC 3339: {p}"
+        );
     }
     let status = p["status"].as_str().unwrap_or_else(|| panic!("status: {p}"));
-    assert!(["pending", "processing", "authorized", "completed", "failed", "cancelled"].contains(&status), "status {status:?}: {p}");
+    assert!(
+        [
+            "pending",
+            "processing",
+            "authorized",
+            "completed",
+            "failed",
+            "cancelled"
+        ]
+        .contains(&status),
+        "status {status:?}: {p}"
+    );
 }
 
 /// Asserts a completed, approved payment of `amount` (card 4242): brand, last4, auth code,
@@ -159,7 +204,10 @@ pub fn check_approved(p: &Value, amount: i64) {
     assert!(p["authCode"].as_str().is_some_and(|c| !c.is_empty()), "authCode: {p}");
     assert!(p["declineCode"].is_null(), "{p}");
     assert!(p["cancellationReason"].is_null(), "{p}");
-    assert!(p["balanceTransaction"].as_str().is_some_and(|t| t.starts_with("txn_")), "balanceTransaction: {p}");
+    assert!(
+        p["balanceTransaction"].as_str().is_some_and(|t| t.starts_with("txn_")),
+        "balanceTransaction: {p}"
+    );
     for k in ["presentedAt", "authorizedAt", "capturedAt", "completedAt"] {
         assert_rfc3339(&p[k], k, p);
     }
@@ -171,7 +219,10 @@ pub fn check_declined(p: &Value, code: &str) {
     assert_eq!(p["status"], "failed", "{p}");
     assert_eq!(p["declineCode"], code, "{p}");
     assert_eq!(p["amountCaptured"], 0, "{p}");
-    assert!(p["balanceTransaction"].is_null(), "a declined payment moves no money: {p}");
+    assert!(
+        p["balanceTransaction"].is_null(),
+        "a declined payment moves no money: {p}"
+    );
     assert_rfc3339(&p["failedAt"], "failedAt", p);
     assert!(p["completedAt"].is_null(), "{p}");
 }
@@ -190,18 +241,29 @@ pub fn terminal_err(r: &Resp, status: u16, code: &str) -> Value {
 pub fn api_err(r: &Resp, status: u16, code: &str) -> Value {
     assert_eq!(r.status, status, "expected HTTP {status} {code}{}", r.show());
     let v = r.json();
-    let e = v.get("error").cloned().unwrap_or_else(|| panic!("no error object{}", r.show()));
+    let e = v
+        .get("error")
+        .cloned()
+        .unwrap_or_else(|| panic!("no error object{}", r.show()));
     assert_eq!(e["code"], code, "error.code{}", r.show());
     let ty = e["type"].as_str().unwrap_or("");
     assert!(ERROR_TYPES.contains(&ty), "error.type {ty:?}{}", r.show());
-    assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "error.message{}", r.show());
+    assert!(
+        e["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "error.message{}",
+        r.show()
+    );
     e
 }
 
 /// The payment an event is about: `data.object` when it is the object, else `data`.
 pub fn event_payment(evt: &Value) -> Value {
     let d = &evt["data"];
-    if d["object"].is_object() { d["object"].clone() } else { d.clone() }
+    if d["object"].is_object() {
+        d["object"].clone()
+    } else {
+        d.clone()
+    }
 }
 
 // ---- RFC 3339 ----
@@ -209,11 +271,24 @@ pub fn event_payment(evt: &Value) -> Value {
 /// `YYYY-MM-DDTHH:MM:SS[.fff]Z` (or `+00:00`) → unix seconds.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || (b[10] != b'T' && b[10] != b't') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || (b[10] != b'T' && b[10] != b't')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d, h, mi, se) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    let (y, mo, d, h, mi, se) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    );
     let mut rest = &s[19..];
     if let Some(frac) = rest.strip_prefix('.') {
         let n = frac.bytes().take_while(u8::is_ascii_digit).count();

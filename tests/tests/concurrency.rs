@@ -8,7 +8,11 @@ fn twenty_concurrent_posts_with_one_key_create_one_payment() {
     let cust = id_of(&create_customer(rt));
     let key = uniq("race");
     let body = format!("amount=5000&currency=EUR&payment_method=pm_card_visa&customer={cust}");
-    let resps = Req::send_at_once((0..20).map(|_| rt.post("/v1/payments").idem(&key).form(&body)).collect());
+    let resps = Req::send_at_once(
+        (0..20)
+            .map(|_| rt.post("/v1/payments").idem(&key).form(&body))
+            .collect(),
+    );
     let mut ids_seen = std::collections::BTreeSet::new();
     let mut ok = 0;
     for r in &resps {
@@ -26,11 +30,21 @@ fn twenty_concurrent_posts_with_one_key_create_one_payment() {
     assert!(ok >= 1, "at least one request succeeds");
     assert_eq!(ids_seen.len(), 1, "all 200s carry the same payment: {ids_seen:?}");
     let listed = ids(&rt.get(&format!("/v1/payments?customer={cust}&limit=100")).send().ok());
-    assert_eq!(listed, ids_seen.into_iter().collect::<Vec<_>>(), "exactly one payment was created");
+    assert_eq!(
+        listed,
+        ids_seen.into_iter().collect::<Vec<_>>(),
+        "exactly one payment was created"
+    );
 }
 
 fn race(rt: &Runtime, id: &str, forms: [&str; 2]) -> [Resp; 2] {
-    let mut it = Req::send_at_once(forms.iter().map(|f| rt.post(&format!("/v1/payments/{id}/capture")).form(f)).collect()).into_iter();
+    let mut it = Req::send_at_once(
+        forms
+            .iter()
+            .map(|f| rt.post(&format!("/v1/payments/{id}/capture")).form(f))
+            .collect(),
+    )
+    .into_iter();
     [it.next().unwrap(), it.next().unwrap()]
 }
 
@@ -41,17 +55,36 @@ fn racing_captures_have_one_winner() {
         let p = manual_payment(rt, 5000);
         let id = id_of(&p);
         let [a, b] = race(rt, &id, ["amount_to_capture=1000", "amount_to_capture=2000"]);
-        let winners: Vec<(&Resp, i64)> = [(&a, 1000), (&b, 2000)].into_iter().filter(|(r, _)| r.status == 200).collect();
-        assert_eq!(winners.len(), 1, "round {round}: exactly one capture succeeds{}{}", a.show(), b.show());
+        let winners: Vec<(&Resp, i64)> = [(&a, 1000), (&b, 2000)]
+            .into_iter()
+            .filter(|(r, _)| r.status == 200)
+            .collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: exactly one capture succeeds{}{}",
+            a.show(),
+            b.show()
+        );
         let loser = if a.status == 200 { &b } else { &a };
-        assert!((400..500).contains(&loser.status), "round {round}: the loser gets a 4xx{}", loser.show());
+        assert!(
+            (400..500).contains(&loser.status),
+            "round {round}: the loser gets a 4xx{}",
+            loser.show()
+        );
         loser.err_in(&[400, 409], &["payment_invalid_state", "concurrent_modification"]);
         let (w, amount) = winners[0];
         assert_eq!(w.json()["amount_received"], amount, "round {round}{}", w.show());
         let now = get_payment(rt, &id);
         assert_eq!(now["status"], "succeeded", "round {round}: {now}");
-        assert_eq!(now["amount_received"], amount, "round {round}: amount_received is the winner's: {now}");
-        let ch = rt.get(&format!("/v1/charges/{}", now["latest_charge"].as_str().unwrap())).send().ok();
+        assert_eq!(
+            now["amount_received"], amount,
+            "round {round}: amount_received is the winner's: {now}"
+        );
+        let ch = rt
+            .get(&format!("/v1/charges/{}", now["latest_charge"].as_str().unwrap()))
+            .send()
+            .ok();
         assert_eq!(ch["amount_captured"], amount, "round {round}: {ch}");
     }
 }
@@ -62,7 +95,9 @@ fn concurrent_creates_with_distinct_keys_all_succeed() {
     let cust = id_of(&create_customer(rt));
     let hs: Vec<_> = (0..16)
         .map(|_| {
-            let req = rt.post("/v1/payments").idem(&uniq("k")).form(&format!("amount=5000&currency=EUR&payment_method=pm_card_visa&customer={cust}"));
+            let req = rt.post("/v1/payments").idem(&uniq("k")).form(&format!(
+                "amount=5000&currency=EUR&payment_method=pm_card_visa&customer={cust}"
+            ));
             std::thread::spawn(move || req.send())
         })
         .collect();
@@ -72,6 +107,9 @@ fn concurrent_creates_with_distinct_keys_all_succeed() {
         made.insert(id_of(&r.ok()));
     }
     assert_eq!(made.len(), 16);
-    let listed: std::collections::BTreeSet<String> = ids(&rt.get(&format!("/v1/payments?customer={cust}&limit=100")).send().ok()).into_iter().collect();
+    let listed: std::collections::BTreeSet<String> =
+        ids(&rt.get(&format!("/v1/payments?customer={cust}&limit=100")).send().ok())
+            .into_iter()
+            .collect();
     assert_eq!(listed, made);
 }

@@ -35,19 +35,36 @@ fn disputed(rt: &Runtime, amount: i64, currency: &str) -> (Value, Value) {
 
 /// The dispute's transactions (`balance_transactions`, as ids or objects).
 fn dispute_txns(rt: &Runtime, d: &Value) -> Vec<Value> {
-    let list = d["balance_transactions"].as_array().unwrap_or_else(|| panic!("balance_transactions is not a list: {d}"));
-    list.iter().map(|t| if t.is_string() { get_txn(rt, t) } else { get_txn(rt, &t["id"]) }).collect()
+    let list = d["balance_transactions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("balance_transactions is not a list: {d}"));
+    list.iter()
+        .map(|t| {
+            if t.is_string() {
+                get_txn(rt, t)
+            } else {
+                get_txn(rt, &t["id"])
+            }
+        })
+        .collect()
 }
 
 /// A 400 `dispute_invalid_state` for `resp`, with the dispute unchanged.
 fn assert_invalid_state(rt: &Runtime, before: &Value, resp: Resp) {
     resp.err(400, "dispute_invalid_state");
-    assert_eq!(&get_dispute(rt, &id_of(before)), before, "the refused call changed the dispute");
+    assert_eq!(
+        &get_dispute(rt, &id_of(before)),
+        before,
+        "the refused call changed the dispute"
+    );
 }
 
 fn refund_refused_as_disputed(rt: &Runtime, pid: &str) {
     let before = get_payment(rt, pid);
-    rt.post("/v1/refunds").form(&format!("payment={pid}&amount=100")).send().err(400, "payment_disputed");
+    rt.post("/v1/refunds")
+        .form(&format!("payment={pid}&amount=100"))
+        .send()
+        .err(400, "payment_disputed");
     assert_unchanged(rt, &before, "a refund of a disputed payment");
 }
 
@@ -66,7 +83,11 @@ fn dispute_opens_after_capture_and_withdraws_amount_and_fee() {
     assert_eq!(d["reason"], "fraudulent", "{d}");
     assert_eq!(d["livemode"], false, "{d}");
     assert!(d["closed_at"].is_null(), "{d}");
-    assert_eq!(int(&d["evidence_details"], "due_by"), int(&d, "created") + WEEK, "due 7 days after opening: {d}");
+    assert_eq!(
+        int(&d["evidence_details"], "due_by"),
+        int(&d, "created") + WEEK,
+        "due 7 days after opening: {d}"
+    );
 
     let txns = dispute_txns(rt, &d);
     assert_eq!(txns.len(), 1, "{txns:?}");
@@ -78,7 +99,11 @@ fn dispute_opens_after_capture_and_withdraws_amount_and_fee() {
     assert_eq!(t["currency"], "GBP", "{t}");
 
     let (p1, a1) = balance(rt, "GBP");
-    assert_eq!((p1 - p0, a1 - a0), (net_of(5000) - 6500, 0), "capture net in, then amount + 1500 out of pending");
+    assert_eq!(
+        (p1 - p0, a1 - a0),
+        (net_of(5000) - 6500, 0),
+        "capture net in, then amount + 1500 out of pending"
+    );
 
     find_event(rt, "dispute.created", &dp);
     find_event(rt, "dispute.funds_withdrawn", &dp);
@@ -95,7 +120,12 @@ fn dispute_opens_by_itself_shortly_after_capture() {
     let _g = serial();
     let rt = shared();
     let p = pay(rt, 4000, "EUR", "pm_card_dispute");
-    let p = wait_for(rt, &format!("/v1/payments/{}", id_of(&p)), |v| v["dispute"].is_string(), "the scheduler opens the dispute");
+    let p = wait_for(
+        rt,
+        &format!("/v1/payments/{}", id_of(&p)),
+        |v| v["dispute"].is_string(),
+        "the scheduler opens the dispute",
+    );
     assert_eq!(p["amount_disputed"], 4000, "{p}");
     let d = get_dispute(rt, p["dispute"].as_str().unwrap());
     assert_eq!(d["status"], "needs_response", "{d}");
@@ -109,7 +139,12 @@ fn winning_evidence_wins_and_reinstates_the_amount() {
     let (p, d) = disputed(rt, 5000, "USD");
     let dp = id_of(&d);
     let (p1, a1) = balance(rt, "USD");
-    let u = update(rt, &dp, "evidence[uncategorized_text]=winning_evidence&evidence[product_description]=Blue%20widget").ok();
+    let u = update(
+        rt,
+        &dp,
+        "evidence[uncategorized_text]=winning_evidence&evidence[product_description]=Blue%20widget",
+    )
+    .ok();
     assert_eq!(u["id"], dp.as_str(), "{u}");
     assert_eq!(u["status"], "under_review", "submit defaults to true: {u}");
     assert_eq!(u["evidence"]["uncategorized_text"], "winning_evidence", "{u}");
@@ -127,7 +162,11 @@ fn winning_evidence_wins_and_reinstates_the_amount() {
     assert_eq!(rev[0]["amount"], 5000, "{}", rev[0]);
     assert_eq!(rev[0]["fee"], 0, "{}", rev[0]);
     assert_eq!(rev[0]["net"], 5000, "the fee is not returned: {}", rev[0]);
-    assert_eq!(txns.iter().filter(|t| t["source_type"] == "dispute").count(), 1, "{txns:?}");
+    assert_eq!(
+        txns.iter().filter(|t| t["source_type"] == "dispute").count(),
+        1,
+        "{txns:?}"
+    );
     let (p2, a2) = balance(rt, "USD");
     assert_eq!((p2 - p1, a2 - a1), (5000, 0), "the amount comes back to pending");
 
@@ -153,7 +192,10 @@ fn losing_evidence_loses() {
     assert_eq!(l["status"], "lost", "{l}");
     assert!(l["closed_at"].as_i64().is_some(), "{l}");
     let txns = dispute_txns(rt, &l);
-    assert!(txns.iter().all(|t| t["source_type"] == "dispute"), "no reversal when lost: {txns:?}");
+    assert!(
+        txns.iter().all(|t| t["source_type"] == "dispute"),
+        "no reversal when lost: {txns:?}"
+    );
     let e = find_event(rt, "dispute.closed", &dp);
     assert_eq!(e["data"]["status"], "lost", "{e}");
     assert_no_event(rt, "dispute.funds_reinstated", &dp);
@@ -172,7 +214,11 @@ fn other_evidence_stays_under_review_for_14_days_then_loses() {
     advance(rt, 1);
     assert_eq!(get_dispute(rt, &dp)["status"], "under_review");
     advance(rt, 13 * DAY);
-    assert_eq!(get_dispute(rt, &dp)["status"], "under_review", "still under review before 14 days");
+    assert_eq!(
+        get_dispute(rt, &dp)["status"],
+        "under_review",
+        "still under review before 14 days"
+    );
     advance(rt, DAY + 60);
     let l = get_dispute(rt, &dp);
     assert_eq!(l["status"], "lost", "lost after 14 days under review: {l}");
@@ -185,7 +231,12 @@ fn saving_without_submit_keeps_needs_response_then_close_loses() {
     let rt = shared();
     let (p, d) = disputed(rt, 5000, "CHF");
     let dp = id_of(&d);
-    let s = update(rt, &dp, "submit=false&evidence[customer_communication]=emails%20of%20May").ok();
+    let s = update(
+        rt,
+        &dp,
+        "submit=false&evidence[customer_communication]=emails%20of%20May",
+    )
+    .ok();
     assert_eq!(s["status"], "needs_response", "submit=false keeps the status: {s}");
     assert_eq!(s["evidence"]["customer_communication"], "emails of May", "{s}");
     assert_eq!(get_dispute(rt, &dp), s, "GET shows the saved evidence");
@@ -207,8 +258,16 @@ fn saving_without_submit_keeps_needs_response_then_close_loses() {
 
     let lost = get_dispute(rt, &dp);
     assert_invalid_state(rt, &lost, close(rt, &dp));
-    assert_invalid_state(rt, &lost, update(rt, &dp, "evidence[uncategorized_text]=winning_evidence"));
-    assert_invalid_state(rt, &lost, update(rt, &dp, "submit=false&evidence[product_description]=late"));
+    assert_invalid_state(
+        rt,
+        &lost,
+        update(rt, &dp, "evidence[uncategorized_text]=winning_evidence"),
+    );
+    assert_invalid_state(
+        rt,
+        &lost,
+        update(rt, &dp, "submit=false&evidence[product_description]=late"),
+    );
     refund_refused_as_disputed(rt, &id_of(&p));
 }
 
@@ -238,7 +297,10 @@ fn list_filters_by_status_and_payment() {
 
     for status in ["needs_response", "new"] {
         let l = list_all(rt, &format!("/v1/disputes?status={status}"));
-        assert!(l.iter().all(|d| d["status"] == "needs_response"), "status={status}: {l:?}");
+        assert!(
+            l.iter().all(|d| d["status"] == "needs_response"),
+            "status={status}: {l:?}"
+        );
         let got: Vec<String> = l.iter().map(id_of).collect();
         assert!(got.contains(&dp1), "status={status} lists the open dispute");
         assert!(!got.contains(&dp2), "status={status} does not list the lost one");
@@ -248,15 +310,27 @@ fn list_filters_by_status_and_payment() {
     let got: Vec<String> = lost.iter().map(id_of).collect();
     assert!(got.contains(&dp2) && !got.contains(&dp1), "{got:?}");
 
-    assert_eq!(ids(&rt.get(&format!("/v1/disputes?payment={}", id_of(&p1))).send().ok()), vec![dp1.clone()]);
-    assert_eq!(ids(&rt.get(&format!("/v1/disputes?payment={}", id_of(&p2))).send().ok()), vec![dp2.clone()]);
+    assert_eq!(
+        ids(&rt.get(&format!("/v1/disputes?payment={}", id_of(&p1))).send().ok()),
+        vec![dp1.clone()]
+    );
+    assert_eq!(
+        ids(&rt.get(&format!("/v1/disputes?payment={}", id_of(&p2))).send().ok()),
+        vec![dp2.clone()]
+    );
     let all: Vec<String> = list_all(rt, "/v1/disputes").iter().map(id_of).collect();
-    let pos = |id: &String| all.iter().position(|x| x == id).unwrap_or_else(|| panic!("{id} not listed"));
+    let pos = |id: &String| {
+        all.iter()
+            .position(|x| x == id)
+            .unwrap_or_else(|| panic!("{id} not listed"))
+    };
     assert!(pos(&dp2) < pos(&dp1), "newest first");
 
     err_naming(&rt.get("/v1/disputes?status=pondering").send(), 400, "status");
     err_naming(&rt.get("/v1/disputes?limit=0").send(), 400, "limit");
-    rt.get("/v1/disputes?starting_after=dp_000000000000000000000000").send().err_param(400, "resource_missing", "starting_after");
+    rt.get("/v1/disputes?starting_after=dp_000000000000000000000000")
+        .send()
+        .err_param(400, "resource_missing", "starting_after");
 }
 
 #[test]
@@ -271,7 +345,11 @@ fn manual_capture_is_disputed_only_once_captured() {
     assert_eq!(still["amount_disputed"], 0, "{still}");
     assert!(ids(&rt.get(&format!("/v1/disputes?payment={pid}")).send().ok()).is_empty());
 
-    let c = rt.post(&format!("/v1/payments/{pid}/capture")).form("amount_to_capture=3000").send().ok();
+    let c = rt
+        .post(&format!("/v1/payments/{pid}/capture"))
+        .form("amount_to_capture=3000")
+        .send()
+        .ok();
     assert_eq!(c["status"], "succeeded", "{c}");
     advance(rt, 1);
     let after = get_payment(rt, &pid);
@@ -286,15 +364,32 @@ fn manual_capture_is_disputed_only_once_captured() {
 fn unknown_and_foreign_disputes_are_404() {
     let _g = serial();
     let rt = shared();
-    rt.get("/v1/disputes/dp_000000000000000000000000").send().err(404, "resource_missing");
-    rt.post("/v1/disputes/dp_000000000000000000000000/close").send().err(404, "resource_missing");
+    rt.get("/v1/disputes/dp_000000000000000000000000")
+        .send()
+        .err(404, "resource_missing");
+    rt.post("/v1/disputes/dp_000000000000000000000000/close")
+        .send()
+        .err(404, "resource_missing");
     let (_, d) = disputed(rt, 5000, "EUR");
     let dp = id_of(&d);
     let b = &rt.b_secret_key;
-    rt.get(&format!("/v1/disputes/{dp}")).key(b).send().err(404, "resource_missing");
-    rt.post(&format!("/v1/disputes/{dp}/close")).key(b).send().err(404, "resource_missing");
-    rt.post(&format!("/v1/disputes/{dp}")).key(b).form("evidence[uncategorized_text]=winning_evidence").send().err(404, "resource_missing");
-    rt.get(&format!("/v1/disputes/{dp}")).key(&rt.live_secret_key).send().err(404, "resource_missing");
+    rt.get(&format!("/v1/disputes/{dp}"))
+        .key(b)
+        .send()
+        .err(404, "resource_missing");
+    rt.post(&format!("/v1/disputes/{dp}/close"))
+        .key(b)
+        .send()
+        .err(404, "resource_missing");
+    rt.post(&format!("/v1/disputes/{dp}"))
+        .key(b)
+        .form("evidence[uncategorized_text]=winning_evidence")
+        .send()
+        .err(404, "resource_missing");
+    rt.get(&format!("/v1/disputes/{dp}"))
+        .key(&rt.live_secret_key)
+        .send()
+        .err(404, "resource_missing");
     assert!(!ids(&rt.get("/v1/disputes?limit=100").key(b).send().ok()).contains(&dp));
     assert_eq!(get_dispute(rt, &dp), d, "nothing changed");
 }

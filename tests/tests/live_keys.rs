@@ -8,7 +8,12 @@ fn live_payment_is_refused_and_nothing_is_created() {
     let rt = shared();
     let live = &rt.live_secret_key;
     // A Luhn-valid card that is not a test card is accepted in live mode...
-    let pm = rt.post("/v1/payment_methods").key(live).form("card[number]=4111111111111111&card[exp_month]=12&card[exp_year]=2034&card[cvc]=123").send().ok();
+    let pm = rt
+        .post("/v1/payment_methods")
+        .key(live)
+        .form("card[number]=4111111111111111&card[exp_month]=12&card[exp_year]=2034&card[cvc]=123")
+        .send()
+        .ok();
     assert_eq!(pm["livemode"], true, "{pm}");
     assert_eq!(pm["card"]["last4"], "1111");
     let pm_id = id_of(&pm);
@@ -19,8 +24,16 @@ fn live_payment_is_refused_and_nothing_is_created() {
         .form(&format!("amount=5000&currency=EUR&payment_method={pm_id}"))
         .send()
         .err(403, "live_processing_unavailable");
-    assert!(e["type"] == "permission_error" || e["type"] == "invalid_request_error", "{e}");
-    let e = rt.post("/v1/payments").key(live).json(&json!({"amount": 5000, "currency": "EUR", "payment_method": pm_id})).send().err(403, "live_processing_unavailable");
+    assert!(
+        e["type"] == "permission_error" || e["type"] == "invalid_request_error",
+        "{e}"
+    );
+    let e = rt
+        .post("/v1/payments")
+        .key(live)
+        .json(&json!({"amount": 5000, "currency": "EUR", "payment_method": pm_id}))
+        .send()
+        .err(403, "live_processing_unavailable");
     assert!(e["message"].as_str().is_some());
     let l = rt.get("/v1/payments").key(live).send().ok();
     assert_eq!(l["data"], json!([]), "a refused live payment left an object: {l}");
@@ -36,9 +49,17 @@ fn test_card_with_live_key() {
         .send()
         .err_param(400, "test_card_in_live_mode", "card[number]");
     // A predefined test payment method with a live key is refused too (never a fake success).
-    let r = rt.post("/v1/payments").key(live).form("amount=5000&currency=EUR&payment_method=pm_card_visa").send();
+    let r = rt
+        .post("/v1/payments")
+        .key(live)
+        .form("amount=5000&currency=EUR&payment_method=pm_card_visa")
+        .send();
     r.err_param(400, "test_card_in_live_mode", "payment_method");
     let c = id_of(&rt.post("/v1/customers").key(live).send().ok());
-    let r = rt.post("/v1/payment_methods/pm_card_visa/attach").key(live).form(&format!("customer={c}")).send();
+    let r = rt
+        .post("/v1/payment_methods/pm_card_visa/attach")
+        .key(live)
+        .form(&format!("customer={c}"))
+        .send();
     r.err(400, "test_card_in_live_mode");
 }

@@ -7,7 +7,9 @@ use vinr_conformance::*;
 fn the_document_is_served_without_a_key_and_matches_the_committed_file() {
     let rt = shared();
     let doc = rt.get("/v1/openapi.json").no_auth().send().ok();
-    let file: Value = serde_json::from_str(&std::fs::read_to_string(runtime::workspace_root().join("schema/openapi.json")).unwrap()).unwrap();
+    let file: Value =
+        serde_json::from_str(&std::fs::read_to_string(runtime::workspace_root().join("schema/openapi.json")).unwrap())
+            .unwrap();
     assert_eq!(doc, file, "served document differs from schema/openapi.json");
     assert_eq!(doc["openapi"], "3.1.0");
 }
@@ -23,7 +25,11 @@ fn every_documented_operation_is_routed() {
             // Without a key a routed operation answers 401 (or 200 for the public document);
             // an unrouted one would be 404 route_not_found or 405.
             let status = r.status;
-            assert!(status == 401 || (status == 200 && path == "/v1/openapi.json"), "{method} {path}: {status} {}", r.show());
+            assert!(
+                status == 401 || (status == 200 && path == "/v1/openapi.json"),
+                "{method} {path}: {status} {}",
+                r.show()
+            );
         }
     }
 }

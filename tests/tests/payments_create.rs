@@ -5,7 +5,10 @@ use vinr_conformance::*;
 #[test]
 fn create_form_succeeds_with_full_object() {
     let rt = shared();
-    let r = rt.post("/v1/payments").form("amount=5000&currency=EUR&payment_method=pm_card_visa&description=Order%201&metadata[order]=A1").send();
+    let r = rt
+        .post("/v1/payments")
+        .form("amount=5000&currency=EUR&payment_method=pm_card_visa&description=Order%201&metadata[order]=A1")
+        .send();
     let p = r.ok();
     let id = assert_id(&p["id"], "pay_");
     assert_eq!(p["object"], "payment");
@@ -28,7 +31,13 @@ fn create_form_succeeds_with_full_object() {
     assert_created(&p);
     let ch = assert_id(&p["latest_charge"], "ch_");
     for field in [
-        "return_url", "on_behalf_of", "statement_descriptor", "adjustment", "reversal", "canceled_at", "cancellation_reason",
+        "return_url",
+        "on_behalf_of",
+        "statement_descriptor",
+        "adjustment",
+        "reversal",
+        "canceled_at",
+        "cancellation_reason",
     ] {
         assert!(p.get(field).is_some(), "payment lacks field {field}: {p}");
     }
@@ -58,7 +67,9 @@ fn create_json_and_lowercase_currency() {
     let rt = shared();
     let p = rt
         .post("/v1/payments")
-        .json(&json!({"amount": 1234, "currency": "usd", "payment_method": "pm_card_mastercard", "metadata": {"k": "v"}}))
+        .json(
+            &json!({"amount": 1234, "currency": "usd", "payment_method": "pm_card_mastercard", "metadata": {"k": "v"}}),
+        )
         .send()
         .ok();
     assert_id(&p["id"], "pay_");
@@ -72,29 +83,63 @@ fn create_json_and_lowercase_currency() {
 #[test]
 fn body_without_content_type_is_sniffed() {
     let rt = shared();
-    let j = rt.post("/v1/payments").body(None, br#"{"amount":700,"currency":"EUR","payment_method":"pm_card_visa"}"#).send().ok();
-    assert_eq!((j["amount"].as_i64(), j["status"].as_str()), (Some(700), Some("succeeded")), "{j}");
-    let f = rt.post("/v1/payments").body(None, b"amount=800&currency=EUR&payment_method=pm_card_visa").send().ok();
-    assert_eq!((f["amount"].as_i64(), f["status"].as_str()), (Some(800), Some("succeeded")), "{f}");
+    let j = rt
+        .post("/v1/payments")
+        .body(
+            None,
+            br#"{"amount":700,"currency":"EUR","payment_method":"pm_card_visa"}"#,
+        )
+        .send()
+        .ok();
+    assert_eq!(
+        (j["amount"].as_i64(), j["status"].as_str()),
+        (Some(700), Some("succeeded")),
+        "{j}"
+    );
+    let f = rt
+        .post("/v1/payments")
+        .body(None, b"amount=800&currency=EUR&payment_method=pm_card_visa")
+        .send()
+        .ok();
+    assert_eq!(
+        (f["amount"].as_i64(), f["status"].as_str()),
+        (Some(800), Some("succeeded")),
+        "{f}"
+    );
 }
 
 #[test]
 fn manual_capture_method_and_seed000_capture_false() {
     let rt = shared();
-    let p = rt.post("/v1/payments").form("amount=5000&currency=EUR&payment_method=pm_card_visa&capture_method=manual").send().ok();
+    let p = rt
+        .post("/v1/payments")
+        .form("amount=5000&currency=EUR&payment_method=pm_card_visa&capture_method=manual")
+        .send()
+        .ok();
     assert_eq!(p["status"], "requires_capture");
     assert_eq!(p["capture_method"], "manual");
     assert_eq!(p["amount_authorized"], 5000);
     assert_eq!(p["amount_capturable"], 5000);
     assert_eq!(p["amount_received"], 0);
-    let c = rt.get(&format!("/v1/charges/{}", p["latest_charge"].as_str().unwrap())).send().ok();
+    let c = rt
+        .get(&format!("/v1/charges/{}", p["latest_charge"].as_str().unwrap()))
+        .send()
+        .ok();
     assert_eq!(c["captured"], false, "{c}");
     assert_eq!(c["amount_captured"], 0, "{c}");
 
-    let q = rt.post("/v1/payments").json(&json!({"amount": 5000, "currency": "EUR", "payment_method": "pm_card_visa", "capture": false})).send().ok();
+    let q = rt
+        .post("/v1/payments")
+        .json(&json!({"amount": 5000, "currency": "EUR", "payment_method": "pm_card_visa", "capture": false}))
+        .send()
+        .ok();
     assert_eq!(q["status"], "requires_capture", "capture:false means manual: {q}");
     assert_eq!(q["capture_method"], "manual");
-    let q = rt.post("/v1/payments").form("amount=5000&currency=EUR&payment_method=pm_card_visa&capture=true").send().ok();
+    let q = rt
+        .post("/v1/payments")
+        .form("amount=5000&currency=EUR&payment_method=pm_card_visa&capture=true")
+        .send()
+        .ok();
     assert_eq!(q["status"], "succeeded", "{q}");
     assert_eq!(q["capture_method"], "automatic");
 }
@@ -108,23 +153,44 @@ fn conflicting_capture_and_capture_method_is_400() {
         .send();
     let e = r.err_any(400, &["parameter_invalid", "parameters_conflict", "parameter_conflict"]);
     let param = e["param"].as_str().unwrap_or_default();
-    assert!(param == "capture" || param == "capture_method", "param should name capture/capture_method{}", r.show());
-    let r = rt.post("/v1/payments").form("amount=5000&currency=EUR&payment_method=pm_card_visa&capture_method=later").send();
-    r.err_any(400, &["parameter_invalid", "parameter_invalid_enum", "parameter_invalid_string"]);
+    assert!(
+        param == "capture" || param == "capture_method",
+        "param should name capture/capture_method{}",
+        r.show()
+    );
+    let r = rt
+        .post("/v1/payments")
+        .form("amount=5000&currency=EUR&payment_method=pm_card_visa&capture_method=later")
+        .send();
+    r.err_any(
+        400,
+        &[
+            "parameter_invalid",
+            "parameter_invalid_enum",
+            "parameter_invalid_string",
+        ],
+    );
     assert_eq!(r.json()["error"]["param"], "capture_method", "{}", r.show());
 }
 
 #[test]
 fn return_url_and_seed000_return_url_alias() {
     let rt = shared();
-    let p = rt.post("/v1/payments").form("amount=5000&currency=EUR&payment_method=pm_card_visa&return_url=https%3A%2F%2Fshop.example%2Fdone").send().ok();
+    let p = rt
+        .post("/v1/payments")
+        .form("amount=5000&currency=EUR&payment_method=pm_card_visa&return_url=https%3A%2F%2Fshop.example%2Fdone")
+        .send()
+        .ok();
     assert_eq!(p["return_url"], "https://shop.example/done");
     let p = rt
         .post("/v1/payments")
         .json(&json!({"amount": 5000, "currency": "EUR", "payment_method": "pm_card_visa", "returnUrl": "https://shop.example/r"}))
         .send()
         .ok();
-    assert_eq!(p["return_url"], "https://shop.example/r", "returnUrl is accepted as return_url: {p}");
+    assert_eq!(
+        p["return_url"], "https://shop.example/r",
+        "returnUrl is accepted as return_url: {p}"
+    );
     rt.post("/v1/payments")
         .form("amount=5000&currency=EUR&payment_method=pm_card_visa&return_url=javascript%3Aalert(1)")
         .send()
@@ -140,7 +206,11 @@ fn declined_cards_fail_with_decline_codes() {
         ("pm_card_expired", "expired_card"),
         ("pm_card_lost_or_stolen", "lost_or_stolen"),
     ] {
-        let p = rt.post("/v1/payments").form(&format!("amount=5000&currency=EUR&payment_method={pm}")).send().ok();
+        let p = rt
+            .post("/v1/payments")
+            .form(&format!("amount=5000&currency=EUR&payment_method={pm}"))
+            .send()
+            .ok();
         assert_eq!(p["status"], "failed", "{pm}: {p}");
         assert_eq!(p["amount_received"], 0, "{pm}: {p}");
         let e = &p["last_payment_error"];
@@ -166,21 +236,39 @@ fn approved_cards() {
         ("pm_card_mastercard", "mastercard", "4444"),
         ("pm_card_amex", "amex", "0005"),
     ] {
-        let p = rt.post("/v1/payments").form(&format!("amount=5000&currency=EUR&payment_method={pm}")).send().ok();
+        let p = rt
+            .post("/v1/payments")
+            .form(&format!("amount=5000&currency=EUR&payment_method={pm}"))
+            .send()
+            .ok();
         assert_eq!(p["status"], "succeeded", "{pm}: {p}");
-        let c = rt.get(&format!("/v1/charges/{}", p["latest_charge"].as_str().unwrap())).send().ok();
+        let c = rt
+            .get(&format!("/v1/charges/{}", p["latest_charge"].as_str().unwrap()))
+            .send()
+            .ok();
         assert_eq!(c["payment_method_details"]["card"]["brand"], brand, "{pm}: {c}");
         assert_eq!(c["payment_method_details"]["card"]["last4"], last4, "{pm}: {c}");
     }
-    let p = rt.post("/v1/payments").form("amount=5000&currency=EUR&payment_method=pm_card_visa_debit").send().ok();
-    let c = rt.get(&format!("/v1/charges/{}", p["latest_charge"].as_str().unwrap())).send().ok();
+    let p = rt
+        .post("/v1/payments")
+        .form("amount=5000&currency=EUR&payment_method=pm_card_visa_debit")
+        .send()
+        .ok();
+    let c = rt
+        .get(&format!("/v1/charges/{}", p["latest_charge"].as_str().unwrap()))
+        .send()
+        .ok();
     assert_eq!(c["payment_method_details"]["card"]["funding"], "debit", "{c}");
 }
 
 #[test]
 fn threeds_requires_action() {
     let rt = shared();
-    let p = rt.post("/v1/payments").form("amount=5000&currency=EUR&payment_method=pm_card_threeds").send().ok();
+    let p = rt
+        .post("/v1/payments")
+        .form("amount=5000&currency=EUR&payment_method=pm_card_threeds")
+        .send()
+        .ok();
     assert_eq!(p["status"], "requires_action");
     assert!(p["next_action"].is_object(), "next_action describes the challenge: {p}");
     assert_eq!(p["amount_received"], 0);
@@ -189,7 +277,11 @@ fn threeds_requires_action() {
 #[test]
 fn routing_preferred_acquirer() {
     let rt = shared();
-    let p = rt.post("/v1/payments").form("amount=5000&currency=EUR&payment_method=pm_card_visa&routing[preferred_acquirer]=acq_eu_2").send().ok();
+    let p = rt
+        .post("/v1/payments")
+        .form("amount=5000&currency=EUR&payment_method=pm_card_visa&routing[preferred_acquirer]=acq_eu_2")
+        .send()
+        .ok();
     assert_eq!(p["routing"]["preferred_acquirer"], "acq_eu_2", "{p}");
     assert_eq!(p["routing"]["acquirer"], "acq_eu_2", "{p}");
     let p = rt
@@ -199,7 +291,10 @@ fn routing_preferred_acquirer() {
         .ok();
     assert_eq!(p["routing"]["acquirer"], "acq_uk_1", "{p}");
     let p = create_payment(rt, "amount=5000&currency=JPY&payment_method=pm_card_visa");
-    assert_eq!(p["routing"]["acquirer"], "acq_global_1", "only acq_global_1 settles JPY: {p}");
+    assert_eq!(
+        p["routing"]["acquirer"], "acq_global_1",
+        "only acq_global_1 settles JPY: {p}"
+    );
     rt.post("/v1/payments")
         .form("amount=5000&currency=EUR&payment_method=pm_card_visa&routing[preferred_acquirer]=acq_mars_1")
         .send()
@@ -213,21 +308,39 @@ fn routing_preferred_acquirer() {
 #[test]
 fn statement_descriptor_and_on_behalf_of() {
     let rt = shared();
-    let p = create_payment(rt, "amount=5000&currency=EUR&payment_method=pm_card_visa&statement_descriptor=VINR%20SHOP");
+    let p = create_payment(
+        rt,
+        "amount=5000&currency=EUR&payment_method=pm_card_visa&statement_descriptor=VINR%20SHOP",
+    );
     assert_eq!(p["statement_descriptor"], "VINR SHOP");
     rt.post("/v1/payments")
         .form("amount=5000&currency=EUR&payment_method=pm_card_visa&statement_descriptor=ABCD")
         .send()
         .err_param(400, "statement_descriptor_invalid", "statement_descriptor");
     rt.post("/v1/payments")
-        .form(&format!("amount=5000&currency=EUR&payment_method=pm_card_visa&statement_descriptor={}", "A".repeat(23)))
+        .form(&format!(
+            "amount=5000&currency=EUR&payment_method=pm_card_visa&statement_descriptor={}",
+            "A".repeat(23)
+        ))
         .send()
         .err_param(400, "statement_descriptor_invalid", "statement_descriptor");
     // An existing account id is accepted; an unknown one is not.
-    let p = create_payment(rt, &format!("amount=5000&currency=EUR&payment_method=pm_card_visa&on_behalf_of={}", rt.b_account));
+    let p = create_payment(
+        rt,
+        &format!(
+            "amount=5000&currency=EUR&payment_method=pm_card_visa&on_behalf_of={}",
+            rt.b_account
+        ),
+    );
     assert_eq!(p["on_behalf_of"], rt.b_account.as_str(), "{p}");
-    let r = rt.post("/v1/payments").form("amount=5000&currency=EUR&payment_method=pm_card_visa&on_behalf_of=acct_000000000000000000000000").send();
-    let e = r.err_in(&[400, 404], &["resource_missing", "parameter_invalid", "account_invalid"]);
+    let r = rt
+        .post("/v1/payments")
+        .form("amount=5000&currency=EUR&payment_method=pm_card_visa&on_behalf_of=acct_000000000000000000000000")
+        .send();
+    let e = r.err_in(
+        &[400, 404],
+        &["resource_missing", "parameter_invalid", "account_invalid"],
+    );
     assert_eq!(e["param"], "on_behalf_of", "{}", r.show());
 }
 
@@ -235,11 +348,19 @@ fn statement_descriptor_and_on_behalf_of() {
 fn customer_default_payment_method_and_mismatch() {
     let rt = shared();
     // A customer created with a payment method: it is attached and becomes the default.
-    let c = rt.post("/v1/customers").form("email=dpm%40example.com&payment_method=pm_card_mastercard").send().ok();
+    let c = rt
+        .post("/v1/customers")
+        .form("email=dpm%40example.com&payment_method=pm_card_mastercard")
+        .send()
+        .ok();
     let cust = id_of(&c);
     let dpm = assert_id(&c["default_payment_method"], "pm_");
     let p = create_payment(rt, &format!("amount=5000&currency=EUR&customer={cust}"));
-    assert_eq!(p["payment_method"], dpm.as_str(), "payment_method defaults to the customer's: {p}");
+    assert_eq!(
+        p["payment_method"],
+        dpm.as_str(),
+        "payment_method defaults to the customer's: {p}"
+    );
     assert_eq!(p["customer"], cust.as_str());
     assert_eq!(p["status"], "succeeded");
     // A payment method attached to a customer implies that customer.
@@ -248,25 +369,43 @@ fn customer_default_payment_method_and_mismatch() {
     // ...and a different customer is refused.
     let other = id_of(&create_customer(rt));
     rt.post("/v1/payments")
-        .form(&format!("amount=5000&currency=EUR&payment_method={dpm}&customer={other}"))
+        .form(&format!(
+            "amount=5000&currency=EUR&payment_method={dpm}&customer={other}"
+        ))
         .send()
         .err(400, "payment_method_customer_mismatch");
     // No payment method and no default: the parameter is missing.
-    rt.post("/v1/payments").form(&format!("amount=5000&currency=EUR&customer={other}")).send().err_param(400, "parameter_missing", "payment_method");
-    rt.post("/v1/payments").form("amount=5000&currency=EUR").send().err_param(400, "parameter_missing", "payment_method");
+    rt.post("/v1/payments")
+        .form(&format!("amount=5000&currency=EUR&customer={other}"))
+        .send()
+        .err_param(400, "parameter_missing", "payment_method");
+    rt.post("/v1/payments")
+        .form("amount=5000&currency=EUR")
+        .send()
+        .err_param(400, "parameter_missing", "payment_method");
 }
 
 #[test]
 fn unknown_references_are_refused() {
     let rt = shared();
-    let r = rt.post("/v1/payments").form("amount=5000&currency=EUR&payment_method=pm_000000000000000000000000").send();
+    let r = rt
+        .post("/v1/payments")
+        .form("amount=5000&currency=EUR&payment_method=pm_000000000000000000000000")
+        .send();
     let e = r.err_in(&[400, 404], &["resource_missing"]);
     assert_eq!(e["param"], "payment_method", "{}", r.show());
-    let r = rt.post("/v1/payments").form("amount=5000&currency=EUR&payment_method=pm_card_visa&customer=cust_000000000000000000000000").send();
+    let r = rt
+        .post("/v1/payments")
+        .form("amount=5000&currency=EUR&payment_method=pm_card_visa&customer=cust_000000000000000000000000")
+        .send();
     let e = r.err_in(&[400, 404], &["resource_missing"]);
     assert_eq!(e["param"], "customer", "{}", r.show());
-    rt.get("/v1/payments/pay_000000000000000000000000").send().err(404, "resource_missing");
-    rt.get("/v1/charges/ch_000000000000000000000000").send().err(404, "resource_missing");
+    rt.get("/v1/payments/pay_000000000000000000000000")
+        .send()
+        .err(404, "resource_missing");
+    rt.get("/v1/charges/ch_000000000000000000000000")
+        .send()
+        .err(404, "resource_missing");
 }
 
 #[test]
@@ -274,11 +413,20 @@ fn expand_customer_and_latest_charge() {
     let rt = shared();
     let c = create_customer(rt);
     let cust = id_of(&c);
-    let p = rt.post("/v1/payments").form(&format!("amount=5000&currency=EUR&payment_method=pm_card_visa&customer={cust}&expand[]=customer")).send().ok();
+    let p = rt
+        .post("/v1/payments")
+        .form(&format!(
+            "amount=5000&currency=EUR&payment_method=pm_card_visa&customer={cust}&expand[]=customer"
+        ))
+        .send()
+        .ok();
     assert_eq!(p["customer"]["id"], cust.as_str(), "expand[]=customer at create: {p}");
     assert_eq!(p["customer"]["object"], "customer");
     let id = id_of(&p);
-    let g = rt.get(&format!("/v1/payments/{id}?expand[]=customer&expand[]=latest_charge")).send().ok();
+    let g = rt
+        .get(&format!("/v1/payments/{id}?expand[]=customer&expand[]=latest_charge"))
+        .send()
+        .ok();
     assert_eq!(g["customer"]["email"], c["email"], "{g}");
     assert_eq!(g["latest_charge"]["object"], "charge", "{g}");
     assert_eq!(g["latest_charge"]["payment"], id.as_str(), "{g}");
@@ -286,5 +434,7 @@ fn expand_customer_and_latest_charge() {
     let g = get_payment(rt, &id);
     assert_eq!(g["customer"], cust.as_str());
     assert!(g["latest_charge"].is_string(), "{g}");
-    rt.get(&format!("/v1/payments/{id}?expand[]=nonsense")).send().err_param(400, "parameter_invalid", "expand");
+    rt.get(&format!("/v1/payments/{id}?expand[]=nonsense"))
+        .send()
+        .err_param(400, "parameter_invalid", "expand");
 }

@@ -26,8 +26,15 @@ fn full_capture() {
     assert_eq!(c["status"], "succeeded");
     assert_eq!(c["amount_received"], 5000);
     assert_eq!(c["amount_capturable"], 0);
-    assert_eq!(get_payment(rt, &id), c, "GET after capture answers what capture answered");
-    let ch = rt.get(&format!("/v1/charges/{}", c["latest_charge"].as_str().unwrap())).send().ok();
+    assert_eq!(
+        get_payment(rt, &id),
+        c,
+        "GET after capture answers what capture answered"
+    );
+    let ch = rt
+        .get(&format!("/v1/charges/{}", c["latest_charge"].as_str().unwrap()))
+        .send()
+        .ok();
     assert_eq!(ch["captured"], true, "{ch}");
     assert_eq!(ch["amount_captured"], 5000, "{ch}");
 }
@@ -41,11 +48,18 @@ fn partial_capture_releases_remainder() {
     assert_eq!(e["param"], "amount_to_capture");
     let e = refused(rt, &p, "capture", "amount_to_capture=0", "amount_too_small");
     assert_eq!(e["param"], "amount_to_capture");
-    let c = rt.post(&format!("/v1/payments/{id}/capture")).json(&json!({"amount_to_capture": 3000})).send().ok();
+    let c = rt
+        .post(&format!("/v1/payments/{id}/capture"))
+        .json(&json!({"amount_to_capture": 3000}))
+        .send()
+        .ok();
     assert_eq!(c["status"], "succeeded");
     assert_eq!(c["amount_received"], 3000);
     assert_eq!(c["amount_capturable"], 0, "the remainder is released: {c}");
-    let ch = rt.get(&format!("/v1/charges/{}", c["latest_charge"].as_str().unwrap())).send().ok();
+    let ch = rt
+        .get(&format!("/v1/charges/{}", c["latest_charge"].as_str().unwrap()))
+        .send()
+        .ok();
     assert_eq!(ch["amount_captured"], 3000, "{ch}");
     refused(rt, &c, "capture", "", "payment_invalid_state");
 }
@@ -60,11 +74,21 @@ fn threeds_confirm_authenticated_automatic_and_manual() {
     assert_eq!(c["amount_received"], 5000, "{c}");
     assert!(c["next_action"].is_null(), "{c}");
     assert_id(&c["latest_charge"], "ch_");
-    refused(rt, &c, "confirm", "details[result]=authenticated", "payment_invalid_state");
+    refused(
+        rt,
+        &c,
+        "confirm",
+        "details[result]=authenticated",
+        "payment_invalid_state",
+    );
 
     let p = threeds_payment(rt, "manual");
     let id = id_of(&p);
-    let c = rt.post(&format!("/v1/payments/{id}/confirm")).json(&json!({"details": {"result": "authenticated"}})).send().ok();
+    let c = rt
+        .post(&format!("/v1/payments/{id}/confirm"))
+        .json(&json!({"details": {"result": "authenticated"}}))
+        .send()
+        .ok();
     assert_eq!(c["status"], "requires_capture", "{c}");
     assert_eq!(c["amount_capturable"], 5000, "{c}");
     let d = act(rt, &id, "capture", "").ok();
@@ -82,13 +106,23 @@ fn threeds_confirm_failed() {
     let r = act(rt, &id, "confirm", "");
     let e = r.err(400, "parameter_missing");
     let param = e["param"].as_str().unwrap_or_default();
-    assert!(param == "details[result]" || param == "details", "param names details[result]{}", r.show());
+    assert!(
+        param == "details[result]" || param == "details",
+        "param names details[result]{}",
+        r.show()
+    );
     assert_unchanged(rt, &before, "confirm without details");
     let f = act(rt, &id, "confirm", "details[result]=failed").ok();
     assert_eq!(f["status"], "failed", "{f}");
     assert_eq!(f["last_payment_error"]["decline_code"], "authentication_failed", "{f}");
     assert_eq!(f["amount_received"], 0);
-    refused(rt, &f, "confirm", "details[result]=authenticated", "payment_invalid_state");
+    refused(
+        rt,
+        &f,
+        "confirm",
+        "details[result]=authenticated",
+        "payment_invalid_state",
+    );
     refused(rt, &f, "cancel", "", "payment_invalid_state");
     refused(rt, &f, "capture", "", "payment_invalid_state");
 }
@@ -133,7 +167,11 @@ fn adjust_up_then_down() {
     let e = refused(rt, &a, "adjust", "amount=10", "amount_too_small");
     assert_eq!(e["param"], "amount");
     let d = act(rt, &id, "adjust", "amount=4000").ok();
-    assert_eq!((d["amount_authorized"].as_i64(), d["amount_capturable"].as_i64()), (Some(4000), Some(4000)), "{d}");
+    assert_eq!(
+        (d["amount_authorized"].as_i64(), d["amount_capturable"].as_i64()),
+        (Some(4000), Some(4000)),
+        "{d}"
+    );
     assert_eq!(d["adjustment"]["previous_amount"], 6500, "{d}");
     let c = act(rt, &id, "capture", "").ok();
     assert_eq!(c["amount_received"], 4000, "{c}");
@@ -193,7 +231,13 @@ fn illegal_transitions_from_succeeded() {
     refused(rt, &p, "cancel", "", "payment_invalid_state");
     refused(rt, &p, "adjust", "amount=6000", "payment_invalid_state");
     refused(rt, &p, "reverse", "", "payment_invalid_state");
-    refused(rt, &p, "confirm", "details[result]=authenticated", "payment_invalid_state");
+    refused(
+        rt,
+        &p,
+        "confirm",
+        "details[result]=authenticated",
+        "payment_invalid_state",
+    );
 }
 
 #[test]
@@ -205,7 +249,13 @@ fn illegal_transitions_from_canceled() {
     refused(rt, &c, "cancel", "", "payment_invalid_state");
     refused(rt, &c, "adjust", "amount=6000", "payment_invalid_state");
     refused(rt, &c, "reverse", "", "payment_invalid_state");
-    refused(rt, &c, "confirm", "details[result]=authenticated", "payment_invalid_state");
+    refused(
+        rt,
+        &c,
+        "confirm",
+        "details[result]=authenticated",
+        "payment_invalid_state",
+    );
 }
 
 #[test]
@@ -216,14 +266,26 @@ fn illegal_transitions_from_failed() {
     refused(rt, &p, "cancel", "", "payment_invalid_state");
     refused(rt, &p, "adjust", "amount=6000", "payment_invalid_state");
     refused(rt, &p, "reverse", "", "payment_invalid_state");
-    refused(rt, &p, "confirm", "details[result]=authenticated", "payment_invalid_state");
+    refused(
+        rt,
+        &p,
+        "confirm",
+        "details[result]=authenticated",
+        "payment_invalid_state",
+    );
 }
 
 #[test]
 fn illegal_transitions_from_requires_capture_and_requires_action() {
     let rt = shared();
     let p = manual_payment(rt, 5000);
-    refused(rt, &p, "confirm", "details[result]=authenticated", "payment_invalid_state");
+    refused(
+        rt,
+        &p,
+        "confirm",
+        "details[result]=authenticated",
+        "payment_invalid_state",
+    );
     let t = threeds_payment(rt, "manual");
     refused(rt, &t, "capture", "", "payment_invalid_state");
     refused(rt, &t, "adjust", "amount=6000", "payment_invalid_state");
@@ -233,7 +295,13 @@ fn illegal_transitions_from_requires_capture_and_requires_action() {
 #[test]
 fn transitions_on_unknown_payment_are_404() {
     let rt = shared();
-    for (action, form) in [("capture", ""), ("cancel", ""), ("reverse", ""), ("confirm", "details[result]=authenticated"), ("adjust", "amount=6000")] {
+    for (action, form) in [
+        ("capture", ""),
+        ("cancel", ""),
+        ("reverse", ""),
+        ("confirm", "details[result]=authenticated"),
+        ("adjust", "amount=6000"),
+    ] {
         act(rt, "pay_000000000000000000000000", action, form).err(404, "resource_missing");
     }
 }

@@ -23,7 +23,13 @@ fn held(rt: &Runtime) -> String {
         rt,
         "POST",
         "/v1/payments",
-        &["amount=5000", "currency=EUR", "payment_method=pm_card_visa", "capture_method=manual", "routing[preferred_acquirer]=acq_eu_1"],
+        &[
+            "amount=5000",
+            "currency=EUR",
+            "payment_method=pm_card_visa",
+            "capture_method=manual",
+            "routing[preferred_acquirer]=acq_eu_1",
+        ],
     );
     assert_eq!(p["status"], "requires_capture", "{p}");
     assert_eq!(p["routing"]["acquirer"], "acq_eu_1", "{p}");
@@ -35,7 +41,17 @@ fn create_a_payment() {
     let rt = shared();
     let cust = id_of(&create_customer(rt));
     let d_customer = format!("customer={cust}");
-    let p = curl(rt, "POST", "/v1/payments", &["amount=5000", "currency=EUR", "payment_method=pm_card_visa", &d_customer]);
+    let p = curl(
+        rt,
+        "POST",
+        "/v1/payments",
+        &[
+            "amount=5000",
+            "currency=EUR",
+            "payment_method=pm_card_visa",
+            &d_customer,
+        ],
+    );
     assert_id(&p["id"], "pay_");
     assert_eq!(p["amount"], 5000);
     assert_eq!(p["currency"], "EUR");
@@ -81,7 +97,10 @@ fn cancel_a_payment() {
 fn list_payments() {
     let rt = shared();
     let cust = id_of(&create_customer(rt));
-    let pay = id_of(&create_payment(rt, &format!("amount=5000&currency=EUR&payment_method=pm_card_visa&customer={cust}")));
+    let pay = id_of(&create_payment(
+        rt,
+        &format!("amount=5000&currency=EUR&payment_method=pm_card_visa&customer={cust}"),
+    ));
     let l = curl(rt, "GET", &format!("/v1/payments?limit=10&customer={cust}"), &[]);
     assert_eq!(l["object"], "list");
     assert_eq!(l["has_more"], false);
@@ -127,10 +146,21 @@ fn advanced_examples_as_json() {
     let again = rt.post("/v1/payments").idem(&key).json(&body).send();
     assert_eq!(again.ok()["id"], a["id"], "retries collapse to one payment");
     let id = id_of(&a);
-    let r = rt.post(&format!("/v1/payments/{id}/reverse")).json(&json!({"amount": 2000})).send().ok();
-    assert_eq!(r["amount_capturable"], 3000, "releases 2000 of the 5000 hold; 3000 stays authorized: {r}");
+    let r = rt
+        .post(&format!("/v1/payments/{id}/reverse"))
+        .json(&json!({"amount": 2000}))
+        .send()
+        .ok();
+    assert_eq!(
+        r["amount_capturable"], 3000,
+        "releases 2000 of the 5000 hold; 3000 stays authorized: {r}"
+    );
     assert_eq!(r["status"], "requires_capture");
-    let c = rt.post(&format!("/v1/payments/{id}/capture")).json(&json!({"amount_to_capture": 3000})).send().ok();
+    let c = rt
+        .post(&format!("/v1/payments/{id}/capture"))
+        .json(&json!({"amount_to_capture": 3000}))
+        .send()
+        .ok();
     assert_eq!(c["status"], "succeeded");
     assert_eq!(c["amount_received"], 3000);
 }

@@ -23,14 +23,21 @@ fn endpoint(rt: &Runtime, key: &str, url: &str, events: &[&str]) -> (String, Str
     let ep = rt.post("/v1/webhooks").key(key).form(&form).send().ok();
     assert_eq!(ep["object"], "webhook_endpoint", "{ep}");
     assert_eq!(ep["url"], url, "{ep}");
-    let secret = ep["secret"].as_str().unwrap_or_else(|| panic!("no secret: {ep}")).to_string();
+    let secret = ep["secret"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no secret: {ep}"))
+        .to_string();
     assert!(secret.starts_with("whsec_"), "{ep}");
     (id_of(&ep), secret)
 }
 
 /// The event of `kind` whose `data.id` is `object_id`, from `GET /v1/events?type=`.
 fn event_for(rt: &Runtime, key: &str, kind: &str, object_id: &str) -> Value {
-    let list = rt.get(&format!("/v1/events?type={kind}&limit=100")).key(key).send().ok();
+    let list = rt
+        .get(&format!("/v1/events?type={kind}&limit=100"))
+        .key(key)
+        .send()
+        .ok();
     assert_eq!(list["object"], "list", "{list}");
     list["data"]
         .as_array()
@@ -49,11 +56,22 @@ fn hits_of(rx: &Receiver, evt: &str, n: usize) -> Vec<Hit> {
 fn delivery_until(rt: &Runtime, key: &str, we: &str, evt: &str, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = std::time::Instant::now() + WAIT;
     loop {
-        let list = rt.get(&format!("/v1/webhooks/{we}/deliveries?limit=100")).key(key).send().ok();
-        let d = list["data"].as_array().unwrap().iter().find(|d| d["event"] == evt).cloned();
+        let list = rt
+            .get(&format!("/v1/webhooks/{we}/deliveries?limit=100"))
+            .key(key)
+            .send()
+            .ok();
+        let d = list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["event"] == evt)
+            .cloned();
         match d {
             Some(d) if done(&d) => return d,
-            d if std::time::Instant::now() > deadline => panic!("delivery of {evt} to {we} never got there; last seen: {d:?}"),
+            d if std::time::Instant::now() > deadline => {
+                panic!("delivery of {evt} to {we} never got there; last seen: {d:?}")
+            }
             _ => std::thread::sleep(Duration::from_millis(50)),
         }
     }
@@ -72,11 +90,17 @@ fn payment_event_is_delivered_signed_and_the_signature_checks_body_and_time() {
     let hits = hits_of(&rx, &evt_id, 1);
     assert_eq!(hits.len(), 1, "the receiver got the event (log: {:?})", rt.log_path());
     let h = &hits[0];
-    eprintln!("payment response -> webhook received: {} ms", h.received_ms - created_at);
+    eprintln!(
+        "payment response -> webhook received: {} ms",
+        h.received_ms - created_at
+    );
     assert_eq!(h.method, "POST");
     assert_eq!(h.header("content-type"), Some("application/json"));
     assert_eq!(h.header("x-vinr-event-id"), Some(evt_id.as_str()));
-    assert!(h.header("x-vinr-delivery-id").is_some_and(|d| d.starts_with("wd_")), "{h:?}");
+    assert!(
+        h.header("x-vinr-delivery-id").is_some_and(|d| d.starts_with("wd_")),
+        "{h:?}"
+    );
     let body = h.json();
     assert_eq!(body["id"], evt_id.as_str());
     assert_eq!(body["type"], "payment.succeeded");
@@ -85,13 +109,28 @@ fn payment_event_is_delivered_signed_and_the_signature_checks_body_and_time() {
 
     let sig = h.header("x-vinr-signature").expect("signature header");
     let now = now_ms() / 1000;
-    assert_eq!(signature::verify(&secret, sig, &h.body, now, signature::DEFAULT_TOLERANCE_SECS), Ok(()));
+    assert_eq!(
+        signature::verify(&secret, sig, &h.body, now, signature::DEFAULT_TOLERANCE_SECS),
+        Ok(())
+    );
     let mut tampered = h.body.clone();
-    let pos = tampered.iter().position(|&b| b == b'5').expect("the amount 5000 is in the body");
+    let pos = tampered
+        .iter()
+        .position(|&b| b == b'5')
+        .expect("the amount 5000 is in the body");
     tampered[pos] = b'6';
-    assert_eq!(signature::verify(&secret, sig, &tampered, now, 300), Err(VerifyError::Mismatch));
-    assert_eq!(signature::verify(&secret, sig, &h.body, now + 301, 300), Err(VerifyError::Stale));
-    assert_eq!(signature::verify("whsec_wrong", sig, &h.body, now, 300), Err(VerifyError::Mismatch));
+    assert_eq!(
+        signature::verify(&secret, sig, &tampered, now, 300),
+        Err(VerifyError::Mismatch)
+    );
+    assert_eq!(
+        signature::verify(&secret, sig, &h.body, now + 301, 300),
+        Err(VerifyError::Stale)
+    );
+    assert_eq!(
+        signature::verify("whsec_wrong", sig, &h.body, now, 300),
+        Err(VerifyError::Mismatch)
+    );
 
     let d = delivery_until(&rt, &rt.secret_key, &we, &evt_id, |d| d["status"] != "pending");
     assert_eq!(d["status"], "succeeded", "{d}");
@@ -112,16 +151,36 @@ fn failing_receiver_gets_the_same_event_three_times_then_succeeds() {
     for h in &hits {
         assert_eq!(h.event_id().as_deref(), Some(evt_id.as_str()));
         assert_eq!(h.header("x-vinr-event-id"), Some(evt_id.as_str()));
-        assert_eq!(h.header("x-vinr-delivery-id"), hits[0].header("x-vinr-delivery-id"), "one delivery, retried");
+        assert_eq!(
+            h.header("x-vinr-delivery-id"),
+            hits[0].header("x-vinr-delivery-id"),
+            "one delivery, retried"
+        );
         assert_eq!(h.body, hits[0].body, "the same bytes each time");
-        assert_eq!(signature::verify(&secret, h.header("x-vinr-signature").unwrap(), &h.body, now_ms() / 1000, 300), Ok(()));
+        assert_eq!(
+            signature::verify(
+                &secret,
+                h.header("x-vinr-signature").unwrap(),
+                &h.body,
+                now_ms() / 1000,
+                300
+            ),
+            Ok(())
+        );
     }
     let d = delivery_until(&rt, &rt.secret_key, &we, &evt_id, |d| d["status"] != "pending");
     assert_eq!(d["status"], "succeeded", "{d}");
     assert_eq!(d["attempts"], 3, "{d}");
     assert_eq!(d["last_status_code"], 200, "{d}");
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(rx.hits().iter().filter(|h| h.event_id().as_deref() == Some(evt_id.as_str())).count(), 3, "exactly three");
+    assert_eq!(
+        rx.hits()
+            .iter()
+            .filter(|h| h.event_id().as_deref() == Some(evt_id.as_str()))
+            .count(),
+        3,
+        "exactly three"
+    );
 }
 
 #[test]
@@ -134,7 +193,9 @@ fn receiver_down_across_a_restart_still_gets_the_event() {
     let pay = succeeded_payment(&rt);
     let evt_id = id_of(&event_for(&rt, &rt.secret_key, "payment.succeeded", &id_of(&pay)));
     // At least one attempt failed (connection refused) before the restart.
-    let d = delivery_until(&rt, &rt.secret_key, &we, &evt_id, |d| d["attempts"].as_i64().unwrap_or(0) >= 1);
+    let d = delivery_until(&rt, &rt.secret_key, &we, &evt_id, |d| {
+        d["attempts"].as_i64().unwrap_or(0) >= 1
+    });
     assert_eq!(d["status"], "pending", "{d}");
     assert_eq!(d["last_status_code"], Value::Null, "{d}");
     assert!(d["last_error"].is_string(), "{d}");
@@ -144,10 +205,21 @@ fn receiver_down_across_a_restart_still_gets_the_event() {
     // The restart may kill a sender between its lease and its answer (the runtime retries in
     // place while the receiver is down); that delivery is due again when its lease runs out:
     // attempt timeout + margin, 35 s. At least once, possibly that late.
-    let lease = Duration::from_millis(vinr_shared::webhooks::retry::ATTEMPT_TIMEOUT_MS + vinr_shared::webhooks::delivery::LEASE_MARGIN_MS as u64);
+    let lease = Duration::from_millis(
+        vinr_shared::webhooks::retry::ATTEMPT_TIMEOUT_MS + vinr_shared::webhooks::delivery::LEASE_MARGIN_MS as u64,
+    );
     let hits = rx.wait_for(1, WAIT + lease, |h| h.event_id().as_deref() == Some(evt_id.as_str()));
     assert_eq!(hits.len(), 1, "delivered after the restart (log: {:?})", rt.log_path());
-    assert_eq!(signature::verify(&secret, hits[0].header("x-vinr-signature").unwrap(), &hits[0].body, now_ms() / 1000, 300), Ok(()));
+    assert_eq!(
+        signature::verify(
+            &secret,
+            hits[0].header("x-vinr-signature").unwrap(),
+            &hits[0].body,
+            now_ms() / 1000,
+            300
+        ),
+        Ok(())
+    );
     let d = delivery_until(&rt, &rt.secret_key, &we, &evt_id, |d| d["status"] != "pending");
     assert_eq!(d["status"], "succeeded", "{d}");
     assert!(d["attempts"].as_i64().unwrap() >= 2, "{d}");
@@ -161,7 +233,12 @@ fn events_of_one_account_never_reach_another_accounts_endpoint() {
     endpoint(&rt, &rt.secret_key, &rx_a.url(), &["*"]);
     endpoint(&rt, &rt.b_secret_key, &rx_b.url(), &["*"]);
 
-    let pay_b = rt.post("/v1/payments").key(&rt.b_secret_key).form("amount=5000&currency=EUR&payment_method=pm_card_visa").send().ok();
+    let pay_b = rt
+        .post("/v1/payments")
+        .key(&rt.b_secret_key)
+        .form("amount=5000&currency=EUR&payment_method=pm_card_visa")
+        .send()
+        .ok();
     let evt_b = id_of(&event_for(&rt, &rt.b_secret_key, "payment.succeeded", &id_of(&pay_b)));
     let pay_a = succeeded_payment(&rt);
     let evt_a = id_of(&event_for(&rt, &rt.secret_key, "payment.succeeded", &id_of(&pay_a)));
@@ -194,6 +271,10 @@ fn endpoints_get_only_the_event_types_they_subscribe_to() {
     std::thread::sleep(Duration::from_millis(300));
     for h in rx.hits() {
         assert_eq!(h.json()["type"], "payment.failed", "{h:?}");
-        assert_ne!(h.json()["data"]["id"], ok["id"], "the succeeded payment's event was not subscribed to");
+        assert_ne!(
+            h.json()["data"]["id"],
+            ok["id"],
+            "the succeeded payment's event was not subscribed to"
+        );
     }
 }

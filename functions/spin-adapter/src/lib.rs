@@ -55,20 +55,29 @@ fn db_error(e: spin_sdk::sqlite::Error) -> DbError {
 
 impl SpinDb {
     pub async fn open() -> Result<SpinDb, DbError> {
-        Ok(SpinDb { conn: Connection::open_async("default".to_string()).await.map_err(db_error)? })
+        Ok(SpinDb {
+            conn: Connection::open_async("default".to_string()).await.map_err(db_error)?,
+        })
     }
 
     async fn exec(&self, sql: &str, params: Vec<SqlValue>) -> Result<Vec<Row>, DbError> {
         let params: Vec<Value> = params.into_iter().map(to_spin).collect();
         let rows = if starts_write(sql) {
-            let (_, rows, done) = self.conn.execute_async(sql.to_string(), params).await.map_err(db_error)?;
+            let (_, rows, done) = self
+                .conn
+                .execute_async(sql.to_string(), params)
+                .await
+                .map_err(db_error)?;
             let rows = rows.collect().await;
             done.await.map_err(db_error)?;
             rows
         } else {
             self.conn.execute(sql, &params).map_err(db_error)?.rows
         };
-        Ok(rows.into_iter().map(|r| r.values.into_iter().map(from_spin).collect()).collect())
+        Ok(rows
+            .into_iter()
+            .map(|r| r.values.into_iter().map(from_spin).collect())
+            .collect())
     }
 }
 
@@ -78,8 +87,7 @@ fn starts_write(sql: &str) -> bool {
     matches!(head.as_str(), "BEGIN " | "INSERT" | "UPDATE" | "DELETE")
 }
 
-impl SpinDb {
-}
+impl SpinDb {}
 
 impl Db for SpinDb {
     async fn query(&self, stmt: Stmt) -> Result<Vec<Row>, DbError> {
@@ -109,7 +117,10 @@ pub struct WasiEnv;
 
 impl Env for WasiEnv {
     fn now(&self) -> i64 {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0)
     }
 
     fn fill_random(&self, buf: &mut [u8]) {
@@ -140,7 +151,9 @@ impl Env for WasiEnv {
         };
         match serde_json::from_slice::<HubReply>(&bytes) {
             Ok(reply) => reply,
-            Err(_) if !status.is_success() => unavailable(format!("the terminal hub answered HTTP {}", status.as_u16())),
+            Err(_) if !status.is_success() => {
+                unavailable(format!("the terminal hub answered HTTP {}", status.as_u16()))
+            }
             Err(e) => unavailable(format!("the terminal hub's answer is not a hub reply: {e}")),
         }
     }
@@ -152,7 +165,9 @@ fn respond(r: Response) -> http::Response<Full<Bytes>> {
         b = b.header(k.as_str(), v.as_str());
     }
     b.body(Full::new(Bytes::from(r.body))).unwrap_or_else(|_| {
-        let mut resp = http::Response::new(Full::new(Bytes::from_static(b"{\"error\":{\"type\":\"api_error\",\"code\":\"internal_error\",\"message\":\"invalid response header\"}}")));
+        let mut resp = http::Response::new(Full::new(Bytes::from_static(
+            b"{\"error\":{\"type\":\"api_error\",\"code\":\"internal_error\",\"message\":\"invalid response header\"}}",
+        )));
         *resp.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
         resp
     })
@@ -162,7 +177,10 @@ fn error_response(e: ApiError) -> http::Response<Full<Bytes>> {
     let mut r = Response::json(e.status, &e.to_json());
     let mut id = [0u8; 48];
     WasiEnv.fill_random(&mut id);
-    r.headers.push(("request-id".into(), format!("req_{}", vinr_shared::ids::base62(&id, 24))));
+    r.headers.push((
+        "request-id".into(),
+        format!("req_{}", vinr_shared::ids::base62(&id, 24)),
+    ));
     respond(r)
 }
 
@@ -180,7 +198,14 @@ pub async fn serve<G: Routes>(req: spin_sdk::http::Request) -> http::Response<Fu
                     break;
                 }
             }
-            Err(_) => return error_response(ApiError::new(400, "invalid_request_error", "body_unreadable", "The request body could not be read.")),
+            Err(_) => {
+                return error_response(ApiError::new(
+                    400,
+                    "invalid_request_error",
+                    "body_unreadable",
+                    "The request body could not be read.",
+                ));
+            }
         }
     }
     let request = Request {
@@ -198,5 +223,9 @@ pub async fn serve<G: Routes>(req: spin_sdk::http::Request) -> http::Response<Fu
         Ok(db) => db,
         Err(e) => return error_response(ApiError::from(e)),
     };
-    respond(serve_group::<G, _, _, _>(&request, &db, &WasiEnv, &NoCache).await.response)
+    respond(
+        serve_group::<G, _, _, _>(&request, &db, &WasiEnv, &NoCache)
+            .await
+            .response,
+    )
 }

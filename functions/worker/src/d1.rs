@@ -29,14 +29,23 @@ fn from_js(v: JsValue) -> SqlValue {
     } else if let Some(f) = v.as_f64() {
         // SQLite's INTEGER comes back as a JS number: integral values are our integers (the
         // schema has no REAL column).
-        if f.fract() == 0.0 && f.abs() <= MAX_SAFE { SqlValue::Int(f as i64) } else { SqlValue::Real(f) }
+        if f.fract() == 0.0 && f.abs() <= MAX_SAFE {
+            SqlValue::Int(f as i64)
+        } else {
+            SqlValue::Real(f)
+        }
     } else if let Some(s) = v.as_string() {
         SqlValue::Text(s)
     } else if let Some(b) = v.as_bool() {
         SqlValue::Int(b as i64)
     } else if v.is_instance_of::<Array>() {
         // BLOBs arrive as arrays of byte values.
-        SqlValue::Blob(Array::from(&v).iter().map(|x| x.as_f64().unwrap_or(0.0) as u8).collect())
+        SqlValue::Blob(
+            Array::from(&v)
+                .iter()
+                .map(|x| x.as_f64().unwrap_or(0.0) as u8)
+                .collect(),
+        )
     } else {
         SqlValue::Blob(Uint8Array::new(&v).to_vec())
     }
@@ -56,7 +65,10 @@ impl D1Db {
 impl Db for D1Db {
     async fn query(&self, stmt: Stmt) -> Result<Vec<Row>, DbError> {
         let rows = self.prepare(&stmt)?.raw_js_value().await.map_err(db_error)?;
-        Ok(rows.into_iter().map(|r| Array::from(&r).iter().map(from_js).collect()).collect())
+        Ok(rows
+            .into_iter()
+            .map(|r| Array::from(&r).iter().map(from_js).collect())
+            .collect())
     }
 
     async fn batch(&self, stmts: Vec<Stmt>) -> Result<(), DbError> {
@@ -71,7 +83,10 @@ impl Db for D1Db {
         }
         // Every result carries `meta.changes`; if one cannot be read, report nothing rather than
         // a wrong count.
-        let counts: Option<Vec<u64>> = results.iter().map(|r| r.meta().ok().flatten().and_then(|m| m.changes).map(|c| c as u64)).collect();
+        let counts: Option<Vec<u64>> = results
+            .iter()
+            .map(|r| r.meta().ok().flatten().and_then(|m| m.changes).map(|c| c as u64))
+            .collect();
         Ok(counts)
     }
 }

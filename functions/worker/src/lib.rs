@@ -45,7 +45,11 @@ pub(crate) fn db(env: &Env) -> Result<D1Db> {
 }
 
 fn retry_scale(env: &Env) -> f64 {
-    env.var("VINR_RETRY_SCALE").ok().and_then(|v| v.to_string().parse::<f64>().ok()).filter(|s| *s > 0.0).unwrap_or(1.0)
+    env.var("VINR_RETRY_SCALE")
+        .ok()
+        .and_then(|v| v.to_string().parse::<f64>().ok())
+        .filter(|s| *s > 0.0)
+        .unwrap_or(1.0)
 }
 
 #[event(fetch)]
@@ -61,7 +65,11 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     let request = ApiRequest {
         method: req.method().to_string(),
         query: url.query().unwrap_or("").to_string(),
-        headers: req.headers().entries().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect(),
+        headers: req
+            .headers()
+            .entries()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect(),
         body,
         path,
     };
@@ -84,12 +92,17 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     for (k, v) in &r.headers {
         headers.append(k, v)?;
     }
-    Ok(Response::from_bytes(r.body)?.with_status(r.status).with_headers(headers))
+    Ok(Response::from_bytes(r.body)?
+        .with_status(r.status)
+        .with_headers(headers))
 }
 
 pub(crate) async fn enqueue(env: &Env, events: Vec<String>, delay_secs: u32) -> Result<()> {
     let queue = env.queue(QUEUE)?;
-    let batch = worker::BatchMessageBuilder::new().messages(events.into_iter().map(|event| Delivery { event })).delay_seconds(delay_secs).build();
+    let batch = worker::BatchMessageBuilder::new()
+        .messages(events.into_iter().map(|event| Delivery { event }))
+        .delay_seconds(delay_secs)
+        .build();
     queue.send_batch(batch).await
 }
 
@@ -110,7 +123,16 @@ async fn queue(batch: MessageBatch<Delivery>, env: Env, _ctx: Context) -> Result
 async fn deliver_event(env: &Env, db: &D1Db, event: &str, scale: f64) -> Result<()> {
     // Sub-second retries only happen with a shrunk schedule (tests); bound the waiting anyway.
     for _ in 0..50 {
-        let report = runner::run(db, &WorkerEnv::new(env), &FetchTransport, Scope::Event(event), RUN_LIMIT, scale).await.map_err(|e| worker::Error::RustError(format!("{e:?}")))?;
+        let report = runner::run(
+            db,
+            &WorkerEnv::new(env),
+            &FetchTransport,
+            Scope::Event(event),
+            RUN_LIMIT,
+            scale,
+        )
+        .await
+        .map_err(|e| worker::Error::RustError(format!("{e:?}")))?;
         let Some(next) = report.next_due else { return Ok(()) };
         let wait_ms = next - js_sys::Date::now() as i64;
         if wait_ms >= 1000 {
@@ -147,7 +169,16 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     }
     // Up to ~20 s of sweeping per invocation; the next minute's run continues.
     while js_sys::Date::now() - started < 20_000.0 {
-        match runner::run(&db, &WorkerEnv::new(&env), &FetchTransport, Scope::AllDue, RUN_LIMIT, scale).await {
+        match runner::run(
+            &db,
+            &WorkerEnv::new(&env),
+            &FetchTransport,
+            Scope::AllDue,
+            RUN_LIMIT,
+            scale,
+        )
+        .await
+        {
             Ok(r) if r.attempted > 0 => continue,
             Ok(_) => break,
             Err(e) => {

@@ -27,7 +27,9 @@ pub struct WorkerEnv {
 
 impl WorkerEnv {
     pub fn new(env: &worker::Env) -> Self {
-        WorkerEnv { terminals: env.durable_object(crate::terminal::BINDING).ok() }
+        WorkerEnv {
+            terminals: env.durable_object(crate::terminal::BINDING).ok(),
+        }
     }
 }
 
@@ -37,10 +39,18 @@ async fn call_hub(ns: &ObjectNamespace, call: &HubCall) -> worker::Result<HubRep
     let h = Headers::new();
     h.set("content-type", "application/json")?;
     let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_headers(h).with_body(Some(serde_json::to_string(call)?.into()));
-    let mut resp = stub.fetch_with_request(Request::new_with_init(crate::terminal::CALL_URL, &init)?).await?;
+    init.with_method(Method::Post)
+        .with_headers(h)
+        .with_body(Some(serde_json::to_string(call)?.into()));
+    let mut resp = stub
+        .fetch_with_request(Request::new_with_init(crate::terminal::CALL_URL, &init)?)
+        .await?;
     if resp.status_code() != 200 {
-        return Err(worker::Error::RustError(format!("the terminal's object answered {}: {}", resp.status_code(), short(&resp.text().await.unwrap_or_default()))));
+        return Err(worker::Error::RustError(format!(
+            "the terminal's object answered {}: {}",
+            resp.status_code(),
+            short(&resp.text().await.unwrap_or_default())
+        )));
     }
     resp.json::<HubReply>().await
 }
@@ -63,9 +73,13 @@ impl Env for WorkerEnv {
     }
     async fn terminal_hub(&self, call: &HubCall) -> HubReply {
         let Some(ns) = &self.terminals else {
-            return HubReply::Unavailable { message: format!("the Worker has no {} binding", crate::terminal::BINDING) };
+            return HubReply::Unavailable {
+                message: format!("the Worker has no {} binding", crate::terminal::BINDING),
+            };
         };
-        call_hub(ns, call).await.unwrap_or_else(|e| HubReply::Unavailable { message: short(&e.to_string()) })
+        call_hub(ns, call).await.unwrap_or_else(|e| HubReply::Unavailable {
+            message: short(&e.to_string()),
+        })
     }
 }
 
@@ -92,13 +106,21 @@ impl Cache for KvCache {
 pub struct FetchTransport;
 
 impl Transport for FetchTransport {
-    async fn post(&self, url: &str, headers: Vec<(&'static str, String)>, body: String, timeout_ms: u64) -> Result<u16, String> {
+    async fn post(
+        &self,
+        url: &str,
+        headers: Vec<(&'static str, String)>,
+        body: String,
+        timeout_ms: u64,
+    ) -> Result<u16, String> {
         let h = Headers::new();
         for (k, v) in &headers {
             h.set(k, v).map_err(|e| format!("invalid header {k}: {e}"))?;
         }
         let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_headers(h).with_body(Some(body.into()));
+        init.with_method(Method::Post)
+            .with_headers(h)
+            .with_body(Some(body.into()));
         let req = Request::new_with_init(url, &init).map_err(|e| format!("invalid request: {e}"))?;
         let controller = AbortController::default();
         let signal = controller.signal();
@@ -123,5 +145,9 @@ impl Transport for FetchTransport {
 
 fn short(s: &str) -> String {
     let s = s.trim();
-    if s.len() <= 200 { s.to_string() } else { format!("{}…", &s[..s.char_indices().nth(200).map_or(s.len(), |(i, _)| i)]) }
+    if s.len() <= 200 {
+        s.to_string()
+    } else {
+        format!("{}…", &s[..s.char_indices().nth(200).map_or(s.len(), |(i, _)| i)])
+    }
 }

@@ -26,8 +26,8 @@ use vinr_shared::terminal::device::{self, Device};
 use vinr_shared::terminal::hub::{HubCall, HubReply};
 use vinr_shared::terminal::protocol::ToDevice;
 use worker::{
-    Delay, DurableObject, Env, Headers, Method, Request, RequestInit, Response, Result, State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
-    durable_object,
+    Delay, DurableObject, Env, Headers, Method, Request, RequestInit, Response, Result, State, WebSocket,
+    WebSocketIncomingMessage, WebSocketPair, durable_object,
 };
 
 use crate::platform::WorkerEnv;
@@ -53,7 +53,11 @@ fn json_error(e: ApiError) -> Result<Response> {
 }
 
 fn is_upgrade(req: &Request) -> bool {
-    req.headers().get("upgrade").ok().flatten().is_some_and(|u| u.trim().eq_ignore_ascii_case("websocket"))
+    req.headers()
+        .get("upgrade")
+        .ok()
+        .flatten()
+        .is_some_and(|u| u.trim().eq_ignore_ascii_case("websocket"))
 }
 
 /// The device key: `Authorization: Bearer …`, else `?key=…`.
@@ -64,7 +68,10 @@ fn device_key(req: &Request) -> Option<String> {
     });
     bearer.filter(|k| !k.is_empty()).or_else(|| {
         let url = req.url().ok()?;
-        url.query_pairs().find(|(k, _)| k == "key").map(|(_, v)| v.into_owned()).filter(|k| !k.is_empty())
+        url.query_pairs()
+            .find(|(k, _)| k == "key")
+            .map(|(_, v)| v.into_owned())
+            .filter(|k| !k.is_empty())
     })
 }
 
@@ -72,12 +79,22 @@ fn device_key(req: &Request) -> Option<String> {
 /// terminal's object.
 pub async fn connect(req: Request, env: &Env) -> Result<Response> {
     if req.method() != Method::Get {
-        let mut resp = json_error(ApiError::new(405, "invalid_request_error", "method_not_allowed", "Use GET with Upgrade: websocket to connect a terminal device."))?;
+        let mut resp = json_error(ApiError::new(
+            405,
+            "invalid_request_error",
+            "method_not_allowed",
+            "Use GET with Upgrade: websocket to connect a terminal device.",
+        ))?;
         resp.headers_mut().set("allow", "GET")?;
         return Ok(resp);
     }
     if !is_upgrade(&req) {
-        return json_error(ApiError::new(426, "invalid_request_error", "upgrade_required", "This endpoint takes a WebSocket: send Upgrade: websocket."));
+        return json_error(ApiError::new(
+            426,
+            "invalid_request_error",
+            "upgrade_required",
+            "This endpoint takes a WebSocket: send Upgrade: websocket.",
+        ));
     }
     let unauthorized = |msg: &str| json_error(ApiError::new(401, "authentication_error", "invalid_device_key", msg));
     let Some(key) = device_key(&req) else {
@@ -98,8 +115,12 @@ pub async fn connect(req: Request, env: &Env) -> Result<Response> {
     headers.set(H_LIVEMODE, if dev.livemode { "1" } else { "0" })?;
     let mut init = RequestInit::new();
     init.with_method(Method::Get).with_headers(headers);
-    let stub = env.durable_object(BINDING)?.id_from_name(&dev.terminal_id)?.get_stub()?;
-    stub.fetch_with_request(Request::new_with_init(CONNECT_URL, &init)?).await
+    let stub = env
+        .durable_object(BINDING)?
+        .id_from_name(&dev.terminal_id)?
+        .get_stub()?;
+    stub.fetch_with_request(Request::new_with_init(CONNECT_URL, &init)?)
+        .await
 }
 
 /// What a socket carries across hibernation (its attachment).
@@ -115,7 +136,11 @@ struct Conn {
 
 impl Conn {
     fn device(&self) -> Device {
-        Device { terminal_id: self.terminal_id.clone(), account_id: self.account_id.clone(), livemode: self.livemode }
+        Device {
+            terminal_id: self.terminal_id.clone(),
+            account_id: self.account_id.clone(),
+            livemode: self.livemode,
+        }
     }
 }
 
@@ -146,7 +171,14 @@ pub struct TerminalSession {
 
 impl DurableObject for TerminalSession {
     fn new(state: State, env: Env) -> Self {
-        Self { state, env, waiters: RefCell::default(), next_waiter: Cell::new(0), jobs: RefCell::default(), draining: Cell::new(false) }
+        Self {
+            state,
+            env,
+            waiters: RefCell::default(),
+            next_waiter: Cell::new(0),
+            jobs: RefCell::default(),
+            draining: Cell::new(false),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -157,7 +189,9 @@ impl DurableObject for TerminalSession {
         if path == "/call" && req.method() == Method::Post {
             let reply = match req.json::<HubCall>().await {
                 Ok(call) => self.call(call).await,
-                Err(e) => HubReply::Unavailable { message: format!("invalid hub call: {e}") },
+                Err(e) => HubReply::Unavailable {
+                    message: format!("invalid hub call: {e}"),
+                },
             };
             return Response::from_json(&reply);
         }
@@ -167,7 +201,12 @@ impl DurableObject for TerminalSession {
     async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
         match message {
             WebSocketIncomingMessage::String(text) => self.run(Job::Message(ws, text)).await,
-            WebSocketIncomingMessage::Binary(_) => send(&ws, &ToDevice::Error { message: "Binary frames are not supported: send JSON text frames.".into() }),
+            WebSocketIncomingMessage::Binary(_) => send(
+                &ws,
+                &ToDevice::Error {
+                    message: "Binary frames are not supported: send JSON text frames.".into(),
+                },
+            ),
         }
         Ok(())
     }
@@ -222,17 +261,28 @@ impl TerminalSession {
 
     /// The terminal's connection: its newest open socket.
     fn current(&self) -> Option<WebSocket> {
-        self.open_sockets().into_iter().max_by(|a, b| a.1.since_ms.total_cmp(&b.1.since_ms)).map(|(ws, _)| ws)
+        self.open_sockets()
+            .into_iter()
+            .max_by(|a, b| a.1.since_ms.total_cmp(&b.1.since_ms))
+            .map(|(ws, _)| ws)
     }
 
     /// A device connects: this socket replaces any other of the terminal.
     async fn accept(&self, req: &Request) -> Result<Response> {
         let h = req.headers();
-        let (Some(terminal_id), Some(account_id), Some(livemode)) = (h.get(H_TERMINAL)?, h.get(H_ACCOUNT)?, h.get(H_LIVEMODE)?) else {
+        let (Some(terminal_id), Some(account_id), Some(livemode)) =
+            (h.get(H_TERMINAL)?, h.get(H_ACCOUNT)?, h.get(H_LIVEMODE)?)
+        else {
             return Response::error("Missing device headers.", 400);
         };
         let env = self.domain_env();
-        let conn = Conn { terminal_id, account_id, livemode: livemode == "1", connection_id: device::new_connection_id(&env), since_ms: js_sys::Date::now() };
+        let conn = Conn {
+            terminal_id,
+            account_id,
+            livemode: livemode == "1",
+            connection_id: device::new_connection_id(&env),
+            since_ms: js_sys::Date::now(),
+        };
         let older = self.open_sockets();
         let pair = WebSocketPair::new()?;
         self.state.accept_web_socket(&pair.server);
@@ -246,7 +296,9 @@ impl TerminalSession {
             Err(e) => {
                 worker::console_error!("terminal connect {}: {e:?}", conn.terminal_id);
                 let _ = pair.server.close(Some(1011), Some("internal error"));
-                return json_error(ApiError::internal("The device connection could not be recorded; try again."));
+                return json_error(ApiError::internal(
+                    "The device connection could not be recorded; try again.",
+                ));
             }
         }
         Response::from_websocket(pair.client)
@@ -271,11 +323,18 @@ impl TerminalSession {
 
     async fn on_message(&self, ws: &WebSocket, text: &str) {
         let Some(conn) = conn_of(ws) else {
-            send(ws, &ToDevice::Error { message: "This connection is closed; reconnect.".into() });
+            send(
+                ws,
+                &ToDevice::Error {
+                    message: "This connection is closed; reconnect.".into(),
+                },
+            );
             return;
         };
         let step = match crate::db(&self.env) {
-            Ok(db) => device::on_message(&db, &self.domain_env(), &conn.device(), text).await.map_err(|e| format!("{e:?}")),
+            Ok(db) => device::on_message(&db, &self.domain_env(), &conn.device(), text)
+                .await
+                .map_err(|e| format!("{e:?}")),
             Err(e) => Err(e.to_string()),
         };
         match step {
@@ -296,7 +355,12 @@ impl TerminalSession {
             }
             Err(e) => {
                 worker::console_error!("terminal {} message: {e}", conn.terminal_id);
-                send(ws, &ToDevice::Error { message: "The server could not handle this message; try again.".into() });
+                send(
+                    ws,
+                    &ToDevice::Error {
+                        message: "The server could not handle this message; try again.".into(),
+                    },
+                );
             }
         }
     }
@@ -328,7 +392,11 @@ impl TerminalSession {
         let n = self.next_waiter.get();
         self.next_waiter.set(n + 1);
         let (tx, rx) = oneshot::channel();
-        self.waiters.borrow_mut().entry(payment_id.to_string()).or_default().push((n, tx));
+        self.waiters
+            .borrow_mut()
+            .entry(payment_id.to_string())
+            .or_default()
+            .push((n, tx));
         (n, rx)
     }
 
@@ -359,11 +427,21 @@ impl TerminalSession {
     async fn call(&self, call: HubCall) -> HubReply {
         match call {
             HubCall::Deliver { payment, wait_ms, .. } => {
-                let Some(ws) = self.current() else { return HubReply::NotConnected };
-                let payment_id = payment.get("id").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+                let Some(ws) = self.current() else {
+                    return HubReply::NotConnected;
+                };
+                let payment_id = payment
+                    .get("id")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string();
                 let frame = ToDevice::Payment { payment }.to_text();
                 let Some(wait_ms) = wait_ms else {
-                    return if ws.send_with_str(frame).is_ok() { HubReply::Delivered } else { HubReply::NotConnected };
+                    return if ws.send_with_str(frame).is_ok() {
+                        HubReply::Delivered
+                    } else {
+                        HubReply::NotConnected
+                    };
                 };
                 // Registered before the frame goes out: the device may settle it at once.
                 let (n, rx) = self.register(&payment_id);
@@ -382,9 +460,21 @@ impl TerminalSession {
                 }
             }
             HubCall::Cancel { payment_id, .. } => {
-                let sent = self.current().is_some_and(|ws| ws.send_with_str(ToDevice::Cancel { payment_id: payment_id.clone() }.to_text()).is_ok());
+                let sent = self.current().is_some_and(|ws| {
+                    ws.send_with_str(
+                        ToDevice::Cancel {
+                            payment_id: payment_id.clone(),
+                        }
+                        .to_text(),
+                    )
+                    .is_ok()
+                });
                 self.wake(&payment_id, HubReply::Settled);
-                if sent { HubReply::Delivered } else { HubReply::NotConnected }
+                if sent {
+                    HubReply::Delivered
+                } else {
+                    HubReply::NotConnected
+                }
             }
         }
     }

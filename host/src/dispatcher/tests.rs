@@ -10,9 +10,9 @@ use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 
 use super::*;
+use crate::db::Database;
 use rusqlite::params;
 use vinr_shared::webhooks::signature;
-use crate::db::Database;
 
 fn temp_db(tag: &str) -> (PathBuf, Database) {
     let d = std::env::temp_dir().join(format!("vinr-dispatch-{tag}-{}", std::process::id()));
@@ -47,18 +47,29 @@ async fn receiver(statuses: Vec<u16>) -> Receiver {
     let (g, nt) = (got.clone(), notify.clone());
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
             let (g, nt, n, statuses) = (g.clone(), nt.clone(), n.clone(), statuses.clone());
             let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                 let (g, nt, n, statuses) = (g.clone(), nt.clone(), n.clone(), statuses.clone());
                 async move {
                     let headers = req.headers().clone();
                     let body = req.into_body().collect().await.unwrap().to_bytes();
-                    g.lock().unwrap().push(Received { headers, body, at_ms: now_ms() });
+                    g.lock().unwrap().push(Received {
+                        headers,
+                        body,
+                        at_ms: now_ms(),
+                    });
                     nt.notify_waiters();
                     let i = n.fetch_add(1, Ordering::SeqCst);
                     let status = statuses[i.min(statuses.len() - 1)];
-                    Ok::<_, Infallible>(hyper::Response::builder().status(status).body(Full::new(Bytes::from_static(b"ok"))).unwrap())
+                    Ok::<_, Infallible>(
+                        hyper::Response::builder()
+                            .status(status)
+                            .body(Full::new(Bytes::from_static(b"ok")))
+                            .unwrap(),
+                    )
                 }
             });
             tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), svc));
@@ -166,7 +177,10 @@ async fn commit_on_writer(pool: &Arc<Pool>, f: impl FnOnce(&Connection)) {
 }
 
 fn scaled(scale: f64) -> Config {
-    Config { retry_scale: scale, ..Config::default() }
+    Config {
+        retry_scale: scale,
+        ..Config::default()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -174,7 +188,10 @@ async fn delivers_signed_event_within_milliseconds_of_the_commit() {
     let (dir, db) = temp_db("first");
     let rx = receiver(vec![200]).await;
     let t_future = now_ms() / 1000 + 3600;
-    commit_on_writer(&db.main, |c| add_endpoint(c, "we_a", &rx.url, false, "whsec_new", Some(("whsec_old", t_future)))).await;
+    commit_on_writer(&db.main, |c| {
+        add_endpoint(c, "we_a", &rx.url, false, "whsec_new", Some(("whsec_old", t_future)))
+    })
+    .await;
     let d = Dispatcher::spawn(db.main.clone(), scaled(1.0)).unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
 
@@ -188,7 +205,13 @@ async fn delivers_signed_event_within_milliseconds_of_the_commit() {
     eprintln!("commit -> receive: {latency} ms");
     assert!(latency < 250, "first attempt {latency} ms after the commit");
     assert_eq!(r.body, body.as_bytes());
-    let h = |k: &str| r.headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let h = |k: &str| {
+        r.headers
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
     assert_eq!(h("content-type"), "application/json");
     assert_eq!(h("user-agent"), "VINR-Webhooks/1.0");
     assert_eq!(h("x-vinr-event-id"), "evt_1");
@@ -198,12 +221,26 @@ async fn delivers_signed_event_within_milliseconds_of_the_commit() {
     // Both secrets sign while the previous one has not expired.
     assert_eq!(signature::verify("whsec_new", &sig, &r.body, now_s, 300), Ok(()));
     assert_eq!(signature::verify("whsec_old", &sig, &r.body, now_s, 300), Ok(()));
-    assert_eq!(signature::verify("whsec_other", &sig, &r.body, now_s, 300), Err(signature::VerifyError::Mismatch));
+    assert_eq!(
+        signature::verify("whsec_other", &sig, &r.body, now_s, 300),
+        Err(signature::VerifyError::Mismatch)
+    );
 
     let row = wait_status(&db, "evt_1", "succeeded", Duration::from_secs(2)).await;
     assert_eq!(row.status, "succeeded", "{row:?}");
-    assert_eq!((row.attempts, row.next_attempt_at, row.last_status_code, row.last_error.as_deref()), (1, None, Some(200), None));
-    assert!(row.last_duration_ms.is_some() && row.last_attempt_at.is_some_and(|t| t >= commit), "{row:?}");
+    assert_eq!(
+        (
+            row.attempts,
+            row.next_attempt_at,
+            row.last_status_code,
+            row.last_error.as_deref()
+        ),
+        (1, None, Some(200), None)
+    );
+    assert!(
+        row.last_duration_ms.is_some() && row.last_attempt_at.is_some_and(|t| t >= commit),
+        "{row:?}"
+    );
     d.shutdown().await;
     drop(db);
     let _ = std::fs::remove_dir_all(dir);
@@ -214,7 +251,10 @@ async fn retries_until_acknowledged_and_expired_previous_secret_stops_signing() 
     let (dir, db) = temp_db("retry");
     let rx = receiver(vec![500, 503, 200]).await;
     let past = now_ms() / 1000 - 10;
-    commit_on_writer(&db.main, |c| add_endpoint(c, "we_r", &rx.url, false, "whsec_new", Some(("whsec_old", past)))).await;
+    commit_on_writer(&db.main, |c| {
+        add_endpoint(c, "we_r", &rx.url, false, "whsec_new", Some(("whsec_old", past)))
+    })
+    .await;
     let d = Dispatcher::spawn(db.main.clone(), scaled(0.001)).unwrap();
     commit_on_writer(&db.main, |c| {
         add_event(c, "evt_r", false, now_ms());
@@ -223,11 +263,19 @@ async fn retries_until_acknowledged_and_expired_previous_secret_stops_signing() 
     let got = rx.wait_for(3, Duration::from_secs(5)).await;
     assert_eq!(got.len(), 3, "three attempts");
     let row = wait_status(&db, "evt_r", "succeeded", Duration::from_secs(2)).await;
-    assert_eq!((row.status.as_str(), row.attempts, row.last_status_code), ("succeeded", 3, Some(200)), "{row:?}");
+    assert_eq!(
+        (row.status.as_str(), row.attempts, row.last_status_code),
+        ("succeeded", 3, Some(200)),
+        "{row:?}"
+    );
     let ids: Vec<_> = got.iter().map(|r| r.headers["x-vinr-delivery-id"].clone()).collect();
     assert!(ids.windows(2).all(|w| w[0] == w[1]));
     let sig = got[2].headers["x-vinr-signature"].to_str().unwrap();
-    assert_eq!(sig.matches("v1=").count(), 1, "an expired previous secret no longer signs: {sig}");
+    assert_eq!(
+        sig.matches("v1=").count(),
+        1,
+        "an expired previous secret no longer signs: {sig}"
+    );
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(rx.got.lock().unwrap().len(), 3, "nothing after the 2xx");
     d.shutdown().await;
@@ -251,22 +299,44 @@ async fn gives_up_after_the_window_and_flags_the_endpoint_then_a_success_clears_
     })
     .await;
     let row = wait_status(&db, "evt_old", "failed", Duration::from_secs(5)).await;
-    assert_eq!((row.status.as_str(), row.attempts, row.next_attempt_at, row.last_status_code), ("failed", 1, None, None), "{row:?}");
+    assert_eq!(
+        (
+            row.status.as_str(),
+            row.attempts,
+            row.next_attempt_at,
+            row.last_status_code
+        ),
+        ("failed", 1, None, None),
+        "{row:?}"
+    );
     assert!(row.last_error.as_deref().is_some_and(|e| !e.is_empty()), "{row:?}");
     let conn = crate::db::open_connection(&db.main_path).unwrap();
-    let failing: Option<i64> = conn.query_row("SELECT failing_since FROM webhook_endpoints WHERE id = 'we_dead'", [], |r| r.get(0)).unwrap();
+    let failing: Option<i64> = conn
+        .query_row(
+            "SELECT failing_since FROM webhook_endpoints WHERE id = 'we_dead'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
     assert!(failing.is_some());
 
     // A fresh event to a working URL clears the flag.
     let rx = receiver(vec![204]).await;
     commit_on_writer(&db.main, |c| {
-        c.execute("UPDATE webhook_endpoints SET url = ?1 WHERE id = 'we_dead'", [&rx.url]).unwrap();
+        c.execute("UPDATE webhook_endpoints SET url = ?1 WHERE id = 'we_dead'", [&rx.url])
+            .unwrap();
         add_event(c, "evt_new", false, now_ms());
     })
     .await;
     let row = wait_status(&db, "evt_new", "succeeded", Duration::from_secs(5)).await;
     assert_eq!(row.status, "succeeded");
-    let failing: Option<i64> = conn.query_row("SELECT failing_since FROM webhook_endpoints WHERE id = 'we_dead'", [], |r| r.get(0)).unwrap();
+    let failing: Option<i64> = conn
+        .query_row(
+            "SELECT failing_since FROM webhook_endpoints WHERE id = 'we_dead'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
     assert_eq!(failing, None);
     d.shutdown().await;
     let _ = std::fs::remove_dir_all(dir);
@@ -293,12 +363,18 @@ async fn live_endpoints_never_reach_loopback() {
         tokio::time::sleep(Duration::from_millis(10)).await;
         row = delivery(&db, "evt_live");
     }
-    assert_eq!((row.attempts, row.last_error.as_deref(), row.last_status_code), (1, Some("address not allowed"), None), "{row:?}");
+    assert_eq!(
+        (row.attempts, row.last_error.as_deref(), row.last_status_code),
+        (1, Some("address not allowed"), None),
+        "{row:?}"
+    );
     assert!(row.next_attempt_at.is_some(), "retried later like any failure: {row:?}");
     // By name too.
     commit_on_writer(&db.main, |c| {
-        c.execute("UPDATE webhook_endpoints SET url = ?1", [&localhost]).unwrap();
-        c.execute("UPDATE webhook_deliveries SET next_attempt_at = 0", []).unwrap();
+        c.execute("UPDATE webhook_endpoints SET url = ?1", [&localhost])
+            .unwrap();
+        c.execute("UPDATE webhook_deliveries SET next_attempt_at = 0", [])
+            .unwrap();
     })
     .await;
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -306,8 +382,15 @@ async fn live_endpoints_never_reach_loopback() {
         tokio::time::sleep(Duration::from_millis(10)).await;
         row = delivery(&db, "evt_live");
     }
-    assert_eq!((row.attempts, row.last_error.as_deref()), (2, Some("address not allowed")), "{row:?}");
-    assert!(rx.got.lock().unwrap().is_empty(), "the receiver never heard from a live endpoint");
+    assert_eq!(
+        (row.attempts, row.last_error.as_deref()),
+        (2, Some("address not allowed")),
+        "{row:?}"
+    );
+    assert!(
+        rx.got.lock().unwrap().is_empty(),
+        "the receiver never heard from a live endpoint"
+    );
     d.shutdown().await;
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -335,16 +418,30 @@ async fn many_deliveries_each_exactly_once_and_leases_guard_double_sends() {
     let d2 = Dispatcher::spawn(db.main.clone(), scaled(1.0)).unwrap();
     let got = rx.wait_for(2 * N, Duration::from_secs(20)).await;
     let secs = t0.elapsed().as_secs_f64();
-    eprintln!("{} deliveries in {:.3} s = {:.0}/s", got.len(), secs, got.len() as f64 / secs);
+    eprintln!(
+        "{} deliveries in {:.3} s = {:.0}/s",
+        got.len(),
+        secs,
+        got.len() as f64 / secs
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
     let got = rx.got.lock().unwrap().clone();
-    let mut ids: Vec<_> = got.iter().map(|r| r.headers["x-vinr-delivery-id"].to_str().unwrap().to_string()).collect();
+    let mut ids: Vec<_> = got
+        .iter()
+        .map(|r| r.headers["x-vinr-delivery-id"].to_str().unwrap().to_string())
+        .collect();
     ids.sort();
     let total = ids.len();
     ids.dedup();
     assert_eq!((total, ids.len()), (2 * N, 2 * N), "every delivery exactly once");
     let conn = crate::db::open_connection(&db.main_path).unwrap();
-    let done: i64 = conn.query_row("SELECT count(*) FROM webhook_deliveries WHERE status = 'succeeded' AND attempts = 1", [], |r| r.get(0)).unwrap();
+    let done: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM webhook_deliveries WHERE status = 'succeeded' AND attempts = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
     assert_eq!(done as usize, 2 * N);
     d1.shutdown().await;
     d2.shutdown().await;
@@ -371,11 +468,18 @@ async fn shutdown_hands_back_attempts_in_flight() {
     .await;
     // Wait for the lease.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while delivery(&db, "evt_slow").next_attempt_at.is_some_and(|t| t < now_ms() + 10_000) && Instant::now() < deadline {
+    while delivery(&db, "evt_slow")
+        .next_attempt_at
+        .is_some_and(|t| t < now_ms() + 10_000)
+        && Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let leased = delivery(&db, "evt_slow");
-    assert!(leased.next_attempt_at.unwrap() > now_ms() + 30_000, "leased for the attempt timeout: {leased:?}");
+    assert!(
+        leased.next_attempt_at.unwrap() > now_ms() + 30_000,
+        "leased for the attempt timeout: {leased:?}"
+    );
     let t = Instant::now();
     d.shutdown().await;
     assert!(t.elapsed() < SHUTDOWN_GRACE + Duration::from_secs(2));
@@ -409,15 +513,33 @@ async fn runs_due_steps_and_delivers_their_events_at_once() {
     let rx = receiver(vec![200]).await;
     let conn = crate::db::open_connection(&db.main_path).unwrap();
     let sk = crate::bootstrap::create_account(&conn, "T", None).unwrap().secret_key;
-    let (s, ep) = api(&conn, &sk, "POST", "/v1/webhooks", &format!("url={}&enabled_events[]=refund.failed", rx.url));
+    let (s, ep) = api(
+        &conn,
+        &sk,
+        "POST",
+        "/v1/webhooks",
+        &format!("url={}&enabled_events[]=refund.failed", rx.url),
+    );
     assert_eq!(s, 200, "{ep}");
     let d = Dispatcher::spawn(db.main.clone(), scaled(1.0)).unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
 
-    let (s, pay) = api(&conn, &sk, "POST", "/v1/payments", "amount=5000&currency=EUR&payment_method=pm_card_refund_fail");
+    let (s, pay) = api(
+        &conn,
+        &sk,
+        "POST",
+        "/v1/payments",
+        "amount=5000&currency=EUR&payment_method=pm_card_refund_fail",
+    );
     assert_eq!((s, pay["status"].as_str()), (200, Some("succeeded")), "{pay}");
     let pay_id = pay["id"].as_str().unwrap().to_string();
-    let (s, re) = api(&conn, &sk, "POST", "/v1/refunds", &format!("payment={pay_id}&amount=1200"));
+    let (s, re) = api(
+        &conn,
+        &sk,
+        "POST",
+        "/v1/refunds",
+        &format!("payment={pay_id}&amount=1200"),
+    );
     assert_eq!((s, re["status"].as_str()), (200, Some("pending")), "{re}");
     let re_id = re["id"].as_str().unwrap().to_string();
     // As sqlite_host does after a component's commit.
@@ -426,15 +548,32 @@ async fn runs_due_steps_and_delivers_their_events_at_once() {
 
     let got = rx.wait_for(1, Duration::from_secs(5)).await;
     assert_eq!(got.len(), 1, "refund.failed delivered");
-    eprintln!("refund commit -> refund.failed received: {} ms", got[0].at_ms - committed);
+    eprintln!(
+        "refund commit -> refund.failed received: {} ms",
+        got[0].at_ms - committed
+    );
     let evt: serde_json::Value = serde_json::from_slice(&got[0].body).unwrap();
     assert_eq!(evt["type"], "refund.failed");
-    assert_eq!(evt["data"]["object"]["id"].as_str().or(evt["data"]["id"].as_str()), Some(re_id.as_str()), "{evt}");
+    assert_eq!(
+        evt["data"]["object"]["id"].as_str().or(evt["data"]["id"].as_str()),
+        Some(re_id.as_str()),
+        "{evt}"
+    );
     let (_, re) = api(&conn, &sk, "GET", &format!("/v1/refunds/{re_id}"), "");
-    assert_eq!((re["status"].as_str(), re["failure_reason"].as_str()), (Some("failed"), Some("expired_or_canceled_card")), "{re}");
+    assert_eq!(
+        (re["status"].as_str(), re["failure_reason"].as_str()),
+        (Some("failed"), Some("expired_or_canceled_card")),
+        "{re}"
+    );
     let (_, pay) = api(&conn, &sk, "GET", &format!("/v1/payments/{pay_id}"), "");
     assert_eq!(pay["amount_refunded"], 0);
-    let left: i64 = conn.query_row("SELECT COUNT(*) FROM scheduled_jobs WHERE kind = 'refund_fail'", [], |r| r.get(0)).unwrap();
+    let left: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM scheduled_jobs WHERE kind = 'refund_fail'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
     assert_eq!(left, 0, "the step ran once and its row is gone");
     // Nothing more is due; a round with nothing to do runs nothing.
     assert_eq!(run_steps(&db.main).await.unwrap(), Report::default());

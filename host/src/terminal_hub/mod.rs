@@ -70,7 +70,12 @@ impl Terminal {
 
     /// Is `serial` still the terminal's connection?
     pub fn is_current(&self, serial: u64) -> bool {
-        self.state.lock().unwrap().conn.as_ref().is_some_and(|c| c.serial == serial)
+        self.state
+            .lock()
+            .unwrap()
+            .conn
+            .as_ref()
+            .is_some_and(|c| c.serial == serial)
     }
 
     /// Queues frames on connection `serial` if it is still the current one.
@@ -127,7 +132,12 @@ impl Hub {
     pub fn terminal(&self, terminal_id: &str) -> Arc<Terminal> {
         let mut map = self.terminals.lock().unwrap();
         map.entry(terminal_id.to_string())
-            .or_insert_with(|| Arc::new(Terminal { turn: tokio::sync::Mutex::new(()), state: Mutex::new(State::default()) }))
+            .or_insert_with(|| {
+                Arc::new(Terminal {
+                    turn: tokio::sync::Mutex::new(()),
+                    state: Mutex::new(State::default()),
+                })
+            })
             .clone()
     }
 
@@ -151,7 +161,9 @@ impl Hub {
         let serial = self.next_serial.fetch_add(1, Ordering::Relaxed);
         let old = t.state.lock().unwrap().conn.replace(Conn { serial, tx, kick });
         if let Some(old) = old {
-            let _ = old.tx.send(Outgoing::Close("replaced by a newer connection of this terminal"));
+            let _ = old
+                .tx
+                .send(Outgoing::Close("replaced by a newer connection of this terminal"));
             old.kick.notify_one();
         }
         serial
@@ -185,14 +197,22 @@ impl Hub {
     async fn call_on(&self, t: &Terminal, call: HubCall) -> HubReply {
         match call {
             HubCall::Deliver { payment, wait_ms, .. } => {
-                let payment_id = payment.get("id").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+                let payment_id = payment
+                    .get("id")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string();
                 if wait_ms.is_some() && payment_id.is_empty() {
-                    return HubReply::Unavailable { message: "deliver with waitMs needs a payment with an id".into() };
+                    return HubReply::Unavailable {
+                        message: "deliver with waitMs needs a payment with an id".into(),
+                    };
                 }
                 let rx = {
                     let _turn = t.turn.lock().await;
                     let mut st = t.state.lock().unwrap();
-                    let Some(conn) = st.conn.as_ref() else { return HubReply::NotConnected };
+                    let Some(conn) = st.conn.as_ref() else {
+                        return HubReply::NotConnected;
+                    };
                     let tx = conn.tx.clone();
                     // The waiter is in place before the frame leaves: the device cannot answer
                     // before we listen.
@@ -201,7 +221,10 @@ impl Hub {
                         st.waiters.entry(payment_id.clone()).or_default().push(wtx);
                         wrx
                     });
-                    if tx.send(Outgoing::Text(ToDevice::Payment { payment }.to_text())).is_err() {
+                    if tx
+                        .send(Outgoing::Text(ToDevice::Payment { payment }.to_text()))
+                        .is_err()
+                    {
                         // The writer is gone: the connection is closing.
                         drop(rx);
                         prune(&mut st, &payment_id);
@@ -209,7 +232,9 @@ impl Hub {
                     }
                     rx
                 };
-                let (Some(rx), Some(ms)) = (rx, wait_ms) else { return HubReply::Delivered };
+                let (Some(rx), Some(ms)) = (rx, wait_ms) else {
+                    return HubReply::Delivered;
+                };
                 let wait = Duration::from_millis(ms).min(MAX_WAIT);
                 let reply = match tokio::time::timeout(wait, rx).await {
                     Ok(Ok(reply)) => reply,
@@ -227,7 +252,13 @@ impl Hub {
                 t.settle(std::slice::from_ref(&payment_id));
                 let st = t.state.lock().unwrap();
                 match st.conn.as_ref() {
-                    Some(c) if c.tx.send(Outgoing::Text(ToDevice::Cancel { payment_id }.to_text())).is_ok() => HubReply::Delivered,
+                    Some(c)
+                        if c.tx
+                            .send(Outgoing::Text(ToDevice::Cancel { payment_id }.to_text()))
+                            .is_ok() =>
+                    {
+                        HubReply::Delivered
+                    }
                     _ => HubReply::NotConnected,
                 }
             }
@@ -270,17 +301,36 @@ fn prune(st: &mut State, payment_id: &str) {
 /// this way never waits (`waitMs` is ignored).
 pub fn call_from_blocking(call: &HubCall) -> HubReply {
     let Some(hub) = GLOBAL.get().cloned() else {
-        return HubReply::Unavailable { message: "the terminal hub is not running".into() };
+        return HubReply::Unavailable {
+            message: "the terminal hub is not running".into(),
+        };
     };
     let Some(rt) = hub.runtime.clone() else {
-        return HubReply::Unavailable { message: "the terminal hub has no runtime".into() };
+        return HubReply::Unavailable {
+            message: "the terminal hub has no runtime".into(),
+        };
     };
     let call = match call.clone() {
-        HubCall::Deliver { terminal_id, payment, .. } => HubCall::Deliver { terminal_id, payment, wait_ms: None },
+        HubCall::Deliver {
+            terminal_id, payment, ..
+        } => HubCall::Deliver {
+            terminal_id,
+            payment,
+            wait_ms: None,
+        },
         c @ HubCall::Cancel { .. } => c,
     };
-    let connected = hub.terminals.lock().unwrap().get(call.terminal_id()).is_some_and(|t| t.connected());
-    if let HubCall::Cancel { terminal_id, payment_id } = &call {
+    let connected = hub
+        .terminals
+        .lock()
+        .unwrap()
+        .get(call.terminal_id())
+        .is_some_and(|t| t.connected());
+    if let HubCall::Cancel {
+        terminal_id,
+        payment_id,
+    } = &call
+    {
         // Waiters need no turn: answer them now.
         if let Some(t) = hub.terminals.lock().unwrap().get(terminal_id) {
             t.settle(std::slice::from_ref(payment_id));
@@ -297,5 +347,8 @@ pub fn call_from_blocking(call: &HubCall) -> HubReply {
 
 /// No device survives a restart: whatever connections the database remembers are gone.
 pub fn clear_stale_connections(conn: &rusqlite::Connection) -> anyhow::Result<usize> {
-    Ok(conn.execute("UPDATE terminals SET connection_id = NULL WHERE connection_id IS NOT NULL", [])?)
+    Ok(conn.execute(
+        "UPDATE terminals SET connection_id = NULL WHERE connection_id IS NOT NULL",
+        [],
+    )?)
 }

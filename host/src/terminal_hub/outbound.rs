@@ -31,11 +31,17 @@ impl HubHooks {
 type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
 
 fn body(bytes: impl Into<Bytes>) -> WasiBody {
-    Full::new(bytes.into()).map_err(|never: std::convert::Infallible| match never {}).boxed_unsync()
+    Full::new(bytes.into())
+        .map_err(|never: std::convert::Infallible| match never {})
+        .boxed_unsync()
 }
 
 fn json(status: StatusCode, text: String) -> Response<WasiBody> {
-    Response::builder().status(status).header(header::CONTENT_TYPE, "application/json").body(body(text)).unwrap()
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body(text))
+        .unwrap()
 }
 
 /// Is this request addressed to the hub (`http://terminal-hub.vinr.internal[:80]/…`)?
@@ -49,10 +55,16 @@ pub fn is_hub_request<B>(req: &http::Request<B>) -> bool {
 /// Answers one request to the hub.
 pub async fn answer(hub: &Hub, req: http::Request<WasiBody>) -> Result<Response<WasiBody>, Error> {
     if req.uri().path() != "/call" {
-        return Ok(json(StatusCode::NOT_FOUND, r#"{"error":"the terminal hub answers POST /call only"}"#.into()));
+        return Ok(json(
+            StatusCode::NOT_FOUND,
+            r#"{"error":"the terminal hub answers POST /call only"}"#.into(),
+        ));
     }
     if req.method() != Method::POST {
-        return Ok(json(StatusCode::METHOD_NOT_ALLOWED, r#"{"error":"the terminal hub answers POST /call only"}"#.into()));
+        return Ok(json(
+            StatusCode::METHOD_NOT_ALLOWED,
+            r#"{"error":"the terminal hub answers POST /call only"}"#.into(),
+        ));
     }
     let bytes = match Limited::new(req.into_body(), MAX_CALL_BYTES).collect().await {
         Ok(c) => c.to_bytes(),
@@ -65,10 +77,19 @@ pub async fn answer(hub: &Hub, req: http::Request<WasiBody>) -> Result<Response<
     };
     let reply = match serde_json::from_slice::<HubCall>(&bytes) {
         Ok(call) => hub.call(call).await,
-        Err(e) => HubReply::Unavailable { message: format!("not a hub call: {e}") },
+        Err(e) => HubReply::Unavailable {
+            message: format!("not a hub call: {e}"),
+        },
     };
-    let status = if matches!(reply, HubReply::Unavailable { .. }) { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    Ok(json(status, serde_json::to_string(&reply).expect("a hub reply always serializes")))
+    let status = if matches!(reply, HubReply::Unavailable { .. }) {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    Ok(json(
+        status,
+        serde_json::to_string(&reply).expect("a hub reply always serializes"),
+    ))
 }
 
 impl WasiHttpHooks for HubHooks {

@@ -42,7 +42,9 @@ const MAX_MESSAGE: usize = 64 << 10;
 const SILENCE_LIMIT: Duration = Duration::from_secs(2 * OFFLINE_AFTER_SECS as u64);
 
 fn json_body(body: String) -> WasiBody {
-    Full::new(bytes::Bytes::from(body)).map_err(|never: std::convert::Infallible| match never {}).boxed_unsync()
+    Full::new(bytes::Bytes::from(body))
+        .map_err(|never: std::convert::Infallible| match never {})
+        .boxed_unsync()
 }
 
 fn error(status: StatusCode, kind: &str, code: &str, message: &str) -> Response<WasiBody> {
@@ -85,7 +87,11 @@ fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool
 
 /// Answers `GET /v1/terminal/connect`: 401 for a missing or wrong key, 426 without a WebSocket
 /// upgrade, otherwise 101 and the connection is served in the background.
-pub async fn connect(hub: &Arc<Hub>, pool: &Arc<Pool>, mut req: hyper::Request<hyper::body::Incoming>) -> Response<WasiBody> {
+pub async fn connect(
+    hub: &Arc<Hub>,
+    pool: &Arc<Pool>,
+    mut req: hyper::Request<hyper::body::Incoming>,
+) -> Response<WasiBody> {
     let Some(key) = device_key(req.headers(), req.uri().query()) else {
         return error(
             StatusCode::UNAUTHORIZED,
@@ -97,11 +103,21 @@ pub async fn connect(hub: &Arc<Hub>, pool: &Arc<Pool>, mut req: hyper::Request<h
     let dev = match authenticate(pool, key).await {
         Ok(Some(d)) => d,
         Ok(None) => {
-            return error(StatusCode::UNAUTHORIZED, "authentication_error", "invalid_device_key", "Invalid device key.");
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "authentication_error",
+                "invalid_device_key",
+                "Invalid device key.",
+            );
         }
         Err(e) => {
             eprintln!("error: {CONNECT_PATH}: device authentication failed: {e:#}");
-            return error(StatusCode::INTERNAL_SERVER_ERROR, "api_error", "internal_error", "An internal error occurred.");
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "api_error",
+                "internal_error",
+                "An internal error occurred.",
+            );
         }
     };
     let headers = req.headers();
@@ -113,15 +129,22 @@ pub async fn connect(hub: &Arc<Hub>, pool: &Arc<Pool>, mut req: hyper::Request<h
             "This endpoint only accepts a WebSocket upgrade (`Connection: Upgrade`, `Upgrade: websocket`).",
         );
     }
-    let version_ok = headers.get(header::SEC_WEBSOCKET_VERSION).is_some_and(|v| v.as_bytes() == b"13");
-    let Some(accept) = headers.get(header::SEC_WEBSOCKET_KEY).filter(|_| version_ok).map(|k| derive_accept_key(k.as_bytes())) else {
+    let version_ok = headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_some_and(|v| v.as_bytes() == b"13");
+    let Some(accept) = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .filter(|_| version_ok)
+        .map(|k| derive_accept_key(k.as_bytes()))
+    else {
         let mut r = error(
             StatusCode::BAD_REQUEST,
             "invalid_request_error",
             "invalid_websocket_handshake",
             "Invalid WebSocket handshake: `Sec-WebSocket-Key` and `Sec-WebSocket-Version: 13` are required.",
         );
-        r.headers_mut().insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        r.headers_mut()
+            .insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
         return r;
     };
     let upgrade = hyper::upgrade::on(&mut req);
@@ -204,7 +227,12 @@ where
                     }
                 }
                 Outgoing::Close(reason) => {
-                    let _ = sink.send(Message::Close(Some(CloseFrame { code: CloseCode::Away, reason: reason.into() }))).await;
+                    let _ = sink
+                        .send(Message::Close(Some(CloseFrame {
+                            code: CloseCode::Away,
+                            reason: reason.into(),
+                        })))
+                        .await;
                     break;
                 }
             }
@@ -218,18 +246,28 @@ where
         let _turn = t.turn.lock().await;
         let serial = hub.attach(&t, tx.clone(), kick.clone());
         let (d, cid) = (dev.clone(), connection_id.clone());
-        match on_writer(&pool, move |db| futures::executor::block_on(device::connected(db, &HostEnv, &d, &cid))).await {
+        match on_writer(&pool, move |db| {
+            futures::executor::block_on(device::connected(db, &HostEnv, &d, &cid))
+        })
+        .await
+        {
             Ok(Ok(frames)) => {
                 t.send(serial, &frames);
                 Some(serial)
             }
             Ok(Err(e)) => {
-                eprintln!("error: terminal {}: recording the connection failed: {e:?}", dev.terminal_id);
+                eprintln!(
+                    "error: terminal {}: recording the connection failed: {e:?}",
+                    dev.terminal_id
+                );
                 hub.detach(&t, serial);
                 None
             }
             Err(e) => {
-                eprintln!("error: terminal {}: recording the connection failed: {e:#}", dev.terminal_id);
+                eprintln!(
+                    "error: terminal {}: recording the connection failed: {e:#}",
+                    dev.terminal_id
+                );
                 hub.detach(&t, serial);
                 None
             }
@@ -263,7 +301,9 @@ where
                 }
             }
             Message::Binary(_) => {
-                let frame = ToDevice::Error { message: "Binary frames are not used: send JSON text frames.".into() };
+                let frame = ToDevice::Error {
+                    message: "Binary frames are not used: send JSON text frames.".into(),
+                };
                 t.send(serial, &[frame]);
             }
             Message::Close(_) => break,
@@ -278,17 +318,30 @@ where
         hub.detach(&t, serial);
         let (d, cid) = (dev.clone(), connection_id.clone());
         // The domain clears the terminal's connection only if it is still this one.
-        match on_writer(&pool, move |db| futures::executor::block_on(device::disconnected(db, &HostEnv, &d, &cid))).await {
+        match on_writer(&pool, move |db| {
+            futures::executor::block_on(device::disconnected(db, &HostEnv, &d, &cid))
+        })
+        .await
+        {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("warning: terminal {}: recording the disconnection failed: {e:?}", dev.terminal_id),
-            Err(e) => eprintln!("warning: terminal {}: recording the disconnection failed: {e:#}", dev.terminal_id),
+            Ok(Err(e)) => eprintln!(
+                "warning: terminal {}: recording the disconnection failed: {e:?}",
+                dev.terminal_id
+            ),
+            Err(e) => eprintln!(
+                "warning: terminal {}: recording the disconnection failed: {e:#}",
+                dev.terminal_id
+            ),
         }
     }
     drop(tx);
     // The writer ends once the hub's sender is gone too (detached above), after sending what
     // was queued.
     if tokio::time::timeout(Duration::from_secs(5), writer).await.is_err() {
-        eprintln!("warning: terminal {}: the connection's writer did not finish", dev.terminal_id);
+        eprintln!(
+            "warning: terminal {}: the connection's writer did not finish",
+            dev.terminal_id
+        );
     }
     hub.release(&dev.terminal_id, t);
 }
@@ -301,7 +354,11 @@ async fn on_text(pool: &Arc<Pool>, t: &Arc<Terminal>, dev: &Arc<Device>, serial:
         return false;
     }
     let d = dev.clone();
-    match on_writer(pool, move |db| futures::executor::block_on(device::on_message(db, &HostEnv, &d, &text))).await {
+    match on_writer(pool, move |db| {
+        futures::executor::block_on(device::on_message(db, &HostEnv, &d, &text))
+    })
+    .await
+    {
         Ok(Ok(step)) => {
             t.send(serial, &step.replies);
             t.settle(&step.settled);
@@ -311,12 +368,28 @@ async fn on_text(pool: &Arc<Pool>, t: &Arc<Terminal>, dev: &Arc<Device>, serial:
             }
         }
         Ok(Err(e)) => {
-            eprintln!("error: terminal {}: a device message could not be decided: {e:?}", dev.terminal_id);
-            t.send(serial, &[ToDevice::Error { message: "The server could not process this message; send it again.".into() }]);
+            eprintln!(
+                "error: terminal {}: a device message could not be decided: {e:?}",
+                dev.terminal_id
+            );
+            t.send(
+                serial,
+                &[ToDevice::Error {
+                    message: "The server could not process this message; send it again.".into(),
+                }],
+            );
         }
         Err(e) => {
-            eprintln!("error: terminal {}: a device message could not be decided: {e:#}", dev.terminal_id);
-            t.send(serial, &[ToDevice::Error { message: "The server could not process this message; send it again.".into() }]);
+            eprintln!(
+                "error: terminal {}: a device message could not be decided: {e:#}",
+                dev.terminal_id
+            );
+            t.send(
+                serial,
+                &[ToDevice::Error {
+                    message: "The server could not process this message; send it again.".into(),
+                }],
+            );
         }
     }
     true

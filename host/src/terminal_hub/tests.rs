@@ -36,15 +36,28 @@ async fn next_frame(dev: &mut FakeDevice) -> serde_json::Value {
 }
 
 fn deliver(terminal: &str, payment: &str, wait_ms: Option<u64>) -> HubCall {
-    HubCall::Deliver { terminal_id: terminal.into(), payment: json!({"id": payment, "status": "pending"}), wait_ms }
+    HubCall::Deliver {
+        terminal_id: terminal.into(),
+        payment: json!({"id": payment, "status": "pending"}),
+        wait_ms,
+    }
 }
 
 #[tokio::test]
 async fn deliver_without_a_connection_is_not_connected() {
     let hub = Hub::new();
-    assert_eq!(hub.call(deliver("term_1", "tpay_1", None)).await, HubReply::NotConnected);
-    assert_eq!(hub.call(deliver("term_1", "tpay_1", Some(1000))).await, HubReply::NotConnected);
-    let cancel = HubCall::Cancel { terminal_id: "term_1".into(), payment_id: "tpay_1".into() };
+    assert_eq!(
+        hub.call(deliver("term_1", "tpay_1", None)).await,
+        HubReply::NotConnected
+    );
+    assert_eq!(
+        hub.call(deliver("term_1", "tpay_1", Some(1000))).await,
+        HubReply::NotConnected
+    );
+    let cancel = HubCall::Cancel {
+        terminal_id: "term_1".into(),
+        payment_id: "tpay_1".into(),
+    };
     assert_eq!(hub.call(cancel).await, HubReply::NotConnected);
     assert!(hub.terminals.lock().unwrap().is_empty(), "idle slots are released");
 }
@@ -83,7 +96,10 @@ async fn cancel_answers_the_waiters_and_clears_the_device() {
     let h = hub.clone();
     let call = tokio::spawn(async move { h.call(deliver("term_1", "tpay_1", Some(10_000))).await });
     next_frame(&mut dev).await;
-    let cancel = HubCall::Cancel { terminal_id: "term_1".into(), payment_id: "tpay_1".into() };
+    let cancel = HubCall::Cancel {
+        terminal_id: "term_1".into(),
+        payment_id: "tpay_1".into(),
+    };
     assert_eq!(hub.call(cancel).await, HubReply::Delivered);
     assert_eq!(call.await.unwrap(), HubReply::Settled);
     let f = next_frame(&mut dev).await;
@@ -107,9 +123,15 @@ async fn a_closed_connection_drops_the_waiters() {
 async fn waiting_deliver_times_out() {
     let hub = Hub::new();
     let mut dev = attach(&hub, "term_1");
-    assert_eq!(hub.call(deliver("term_1", "tpay_1", Some(50))).await, HubReply::TimedOut);
+    assert_eq!(
+        hub.call(deliver("term_1", "tpay_1", Some(50))).await,
+        HubReply::TimedOut
+    );
     next_frame(&mut dev).await;
-    assert!(hub.terminal("term_1").state.lock().unwrap().waiters.is_empty(), "the waiter is forgotten");
+    assert!(
+        hub.terminal("term_1").state.lock().unwrap().waiters.is_empty(),
+        "the waiter is forgotten"
+    );
 }
 
 #[tokio::test]
@@ -122,7 +144,9 @@ async fn a_new_connection_replaces_the_old_one() {
     let mut new = attach(&hub, "term_1");
     // The old one is told to close and its reader kicked.
     assert!(matches!(old.rx.recv().await, Some(Outgoing::Close(_))));
-    tokio::time::timeout(Duration::from_secs(1), old.kick.notified()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(1), old.kick.notified())
+        .await
+        .unwrap();
     // Its late end does not touch the new connection, nor the waiter (the new connection gets
     // the session re-sent and can settle it).
     let t = hub.terminal("term_1");
@@ -150,18 +174,38 @@ fn request(method: &str, url: &str, body: &str) -> http::Request<WasiBody> {
     http::Request::builder()
         .method(method)
         .uri(url)
-        .body(Full::new(bytes::Bytes::from(body.to_string())).map_err(|n: std::convert::Infallible| match n {}).boxed_unsync())
+        .body(
+            Full::new(bytes::Bytes::from(body.to_string()))
+                .map_err(|n: std::convert::Infallible| match n {})
+                .boxed_unsync(),
+        )
         .unwrap()
 }
 
 #[test]
 fn only_the_hub_is_reachable() {
     assert!(is_hub_request(&request("POST", HUB_URL, "")));
-    assert!(is_hub_request(&request("POST", "http://terminal-hub.vinr.internal:80/call", "")));
-    assert!(!is_hub_request(&request("POST", "https://terminal-hub.vinr.internal/call", "")));
-    assert!(!is_hub_request(&request("POST", "http://terminal-hub.vinr.internal:8080/call", "")));
+    assert!(is_hub_request(&request(
+        "POST",
+        "http://terminal-hub.vinr.internal:80/call",
+        ""
+    )));
+    assert!(!is_hub_request(&request(
+        "POST",
+        "https://terminal-hub.vinr.internal/call",
+        ""
+    )));
+    assert!(!is_hub_request(&request(
+        "POST",
+        "http://terminal-hub.vinr.internal:8080/call",
+        ""
+    )));
     assert!(!is_hub_request(&request("GET", "http://example.com/", "")));
-    assert!(!is_hub_request(&request("GET", "http://127.0.0.1:8787/v1/payments", "")));
+    assert!(!is_hub_request(&request(
+        "GET",
+        "http://127.0.0.1:8787/v1/payments",
+        ""
+    )));
 }
 
 #[tokio::test]
@@ -182,6 +226,13 @@ async fn outbound_requests_are_answered_by_the_hub_or_refused() {
     let (resp, _) = Box::into_pin(fut).await.unwrap();
     assert_eq!(resp.status(), 400);
 
-    let fut = hooks.send_request(request("GET", "http://example.com/", ""), None, Box::new(async { Ok(()) }));
-    assert!(matches!(Box::into_pin(fut).await, Err(wasmtime_wasi_http::Error::HttpRequestDenied)));
+    let fut = hooks.send_request(
+        request("GET", "http://example.com/", ""),
+        None,
+        Box::new(async { Ok(()) }),
+    );
+    assert!(matches!(
+        Box::into_pin(fut).await,
+        Err(wasmtime_wasi_http::Error::HttpRequestDenied)
+    ));
 }

@@ -48,7 +48,9 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
                 .db
                 .query(Stmt::new(format!("SELECT {TXN_COLUMNS} FROM balance_transactions WHERE id = ? AND account_id = ? AND livemode = ?"), sql_params![id, &cx.acct.id, cx.acct.livemode]))
                 .await?;
-            let row = rows.first().ok_or_else(|| ApiError::not_found("id", "transaction", id))?;
+            let row = rows
+                .first()
+                .ok_or_else(|| ApiError::not_found("id", "transaction", id))?;
             Ok(Outcome::read(txn_json(row)))
         }
         "search" => search(cx, p).await,
@@ -57,23 +59,48 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
             p.allow_only(&["limit", "starting_after", "ending_before", "currency"])?;
             let page = Page::from_params(p)?;
             let (filter, filter_params) = match p.string("currency", 16)? {
-                Some(c) => (" AND currency = ?".to_string(), sql_params![parse_currency("currency", &c)?]),
+                Some(c) => (
+                    " AND currency = ?".to_string(),
+                    sql_params![parse_currency("currency", &c)?],
+                ),
                 None => (String::new(), vec![]),
             };
-            let (data, has_more) = list::fetch(cx.db, &cx.acct, ListSpec { table: "settlements", filter, filter_params }, &page).await?;
+            let (data, has_more) = list::fetch(
+                cx.db,
+                &cx.acct,
+                ListSpec {
+                    table: "settlements",
+                    filter,
+                    filter_params,
+                },
+                &page,
+            )
+            .await?;
             Ok(Outcome::read(list::envelope("/v1/settlements", data, has_more)))
         }
         "settlement" => {
             p.allow_only(&[])?;
-            Ok(Outcome::read(load_path::<Value, _, _>(cx, "settlements", "", "settlement", id).await?.obj))
+            Ok(Outcome::read(
+                load_path::<Value, _, _>(cx, "settlements", "", "settlement", id)
+                    .await?
+                    .obj,
+            ))
         }
         "settlement_transactions" => {
             p.allow_only(&["limit", "starting_after", "ending_before"])?;
             let page = Page::from_params(p)?;
             load_path::<Value, _, _>(cx, "settlements", "", "settlement", id).await?;
-            let spec = ListSpec { table: "balance_transactions", filter: " AND settlement_id = ?".into(), filter_params: sql_params![id] };
+            let spec = ListSpec {
+                table: "balance_transactions",
+                filter: " AND settlement_id = ?".into(),
+                filter_params: sql_params![id],
+            };
             let (rows, has_more) = list::fetch_rows(cx.db, &cx.acct, spec, &page, TXN_COLUMNS).await?;
-            Ok(Outcome::read(list::envelope(&format!("/v1/settlements/{id}/transactions"), rows.iter().map(|r| txn_json(r)).collect(), has_more)))
+            Ok(Outcome::read(list::envelope(
+                &format!("/v1/settlements/{id}/transactions"),
+                rows.iter().map(|r| txn_json(r)).collect(),
+                has_more,
+            )))
         }
         "plan" => {
             p.allow_only(&[])?;
@@ -94,12 +121,25 @@ async fn balance<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Out
     }
     sql.push_str(" ORDER BY currency");
     let rows = cx.db.query(Stmt::new(sql, params)).await?;
-    let balances: Vec<Value> = rows.iter().map(|r| json!({ "currency": r[0].as_str(), "pending": r[1].as_i64(), "available": r[2].as_i64() })).collect();
-    Ok(Outcome::read(json!({ "object": "balance", "livemode": cx.acct.livemode, "balances": balances })))
+    let balances: Vec<Value> = rows
+        .iter()
+        .map(|r| json!({ "currency": r[0].as_str(), "pending": r[1].as_i64(), "available": r[2].as_i64() }))
+        .collect();
+    Ok(Outcome::read(
+        json!({ "object": "balance", "livemode": cx.acct.livemode, "balances": balances }),
+    ))
 }
 
 async fn transactions<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
-    p.allow_only(&["limit", "starting_after", "ending_before", "payout", "payout_id", "source_type", "settlement"])?;
+    p.allow_only(&[
+        "limit",
+        "starting_after",
+        "ending_before",
+        "payout",
+        "payout_id",
+        "source_type",
+        "settlement",
+    ])?;
     let page = Page::from_params(p)?;
     let mut filter = String::new();
     let mut filter_params = Vec::new();
@@ -119,8 +159,23 @@ async fn transactions<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResul
         filter.push_str(" AND settlement_id = ?");
         filter_params.push(s.into());
     }
-    let (rows, has_more) = list::fetch_rows(cx.db, &cx.acct, ListSpec { table: "balance_transactions", filter, filter_params }, &page, TXN_COLUMNS).await?;
-    Ok(Outcome::read(list::envelope("/v1/transactions", rows.iter().map(|r| txn_json(r)).collect(), has_more)))
+    let (rows, has_more) = list::fetch_rows(
+        cx.db,
+        &cx.acct,
+        ListSpec {
+            table: "balance_transactions",
+            filter,
+            filter_params,
+        },
+        &page,
+        TXN_COLUMNS,
+    )
+    .await?;
+    Ok(Outcome::read(list::envelope(
+        "/v1/transactions",
+        rows.iter().map(|r| txn_json(r)).collect(),
+        has_more,
+    )))
 }
 
 /// The filters and order shared by search and download (seed 004).
@@ -130,7 +185,16 @@ struct Selection {
     order: String,
 }
 
-const SEARCH_FILTERS: &[&str] = &["source_type", "settlement_status", "start_date", "end_date", "amount_min", "amount_max", "sort_column", "sort_direction"];
+const SEARCH_FILTERS: &[&str] = &[
+    "source_type",
+    "settlement_status",
+    "start_date",
+    "end_date",
+    "amount_min",
+    "amount_max",
+    "sort_column",
+    "sort_direction",
+];
 
 fn selection<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Selection> {
     let mut filter = String::from(" WHERE account_id = ? AND livemode = ?");
@@ -155,7 +219,10 @@ fn selection<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Selecti
             params.push(a.into());
         }
     }
-    let column = match p.one_of("sort_column", &["updated_at", "created_at", "amount"])?.as_deref() {
+    let column = match p
+        .one_of("sort_column", &["updated_at", "created_at", "amount"])?
+        .as_deref()
+    {
         Some("created_at") => "created",
         Some("amount") => "amount",
         _ => "updated",
@@ -165,17 +232,31 @@ fn selection<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Selecti
         _ => "DESC",
     };
     // `seq` breaks ties, so pages never overlap or skip.
-    Ok(Selection { filter, params, order: format!(" ORDER BY {column} {direction}, seq {direction}") })
+    Ok(Selection {
+        filter,
+        params,
+        order: format!(" ORDER BY {column} {direction}, seq {direction}"),
+    })
 }
 
 /// A date filter: RFC 3339 date-time or unix seconds.
 fn date(p: &Params, name: &str) -> ApiResult<Option<i64>> {
-    let bad = || ApiError::invalid(name, "parameter_invalid", format!("{name} must be an RFC 3339 date-time (2026-11-21T10:00:00Z) or unix seconds."));
+    let bad = || {
+        ApiError::invalid(
+            name,
+            "parameter_invalid",
+            format!("{name} must be an RFC 3339 date-time (2026-11-21T10:00:00Z) or unix seconds."),
+        )
+    };
     match p.raw(name) {
         None => Ok(None),
         Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(bad),
-        Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s.parse().map(Some).map_err(|_| bad()),
-        Some(Value::String(s)) => chrono::DateTime::parse_from_rfc3339(s).map(|d| Some(d.timestamp())).map_err(|_| bad()),
+        Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.parse().map(Some).map_err(|_| bad())
+        }
+        Some(Value::String(s)) => chrono::DateTime::parse_from_rfc3339(s)
+            .map(|d| Some(d.timestamp()))
+            .map_err(|_| bad()),
         Some(_) => Err(bad()),
     }
 }
@@ -186,18 +267,41 @@ async fn search<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
     p.allow_only(&allowed)?;
     let limit = p.integer("limit")?.unwrap_or(10);
     if !(1..=50).contains(&limit) {
-        return Err(ApiError::invalid("limit", "parameter_invalid_integer", "limit must be between 1 and 50."));
+        return Err(ApiError::invalid(
+            "limit",
+            "parameter_invalid_integer",
+            "limit must be between 1 and 50.",
+        ));
     }
     let page = p.integer("page")?.unwrap_or(1);
     if !(1..=1_000_000).contains(&page) {
-        return Err(ApiError::invalid("page", "parameter_invalid_integer", "page must be between 1 and 1000000."));
+        return Err(ApiError::invalid(
+            "page",
+            "parameter_invalid_integer",
+            "page must be between 1 and 1000000.",
+        ));
     }
     let sel = selection(cx, p)?;
-    let total = cx.db.query(Stmt::new(format!("SELECT COUNT(*) FROM balance_transactions{}", sel.filter), sel.params.clone())).await?;
+    let total = cx
+        .db
+        .query(Stmt::new(
+            format!("SELECT COUNT(*) FROM balance_transactions{}", sel.filter),
+            sel.params.clone(),
+        ))
+        .await?;
     let total = total.first().and_then(|r| r[0].as_i64()).unwrap_or(0);
     let mut params = sel.params;
     params.extend(sql_params![limit, (page - 1) * limit]);
-    let rows = cx.db.query(Stmt::new(format!("SELECT {TXN_COLUMNS} FROM balance_transactions{}{} LIMIT ? OFFSET ?", sel.filter, sel.order), params)).await?;
+    let rows = cx
+        .db
+        .query(Stmt::new(
+            format!(
+                "SELECT {TXN_COLUMNS} FROM balance_transactions{}{} LIMIT ? OFFSET ?",
+                sel.filter, sel.order
+            ),
+            params,
+        ))
+        .await?;
     let data: Vec<Value> = rows.iter().map(|r| txn_json(r)).collect();
     Ok(Outcome::read(json!({
         "object": "search_result",
@@ -217,9 +321,22 @@ async fn download<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Ou
     let sel = selection(cx, p)?;
     let mut params = sel.params;
     params.push((MAX_DOWNLOAD_ROWS + 1).into());
-    let rows = cx.db.query(Stmt::new(format!("SELECT {TXN_COLUMNS} FROM balance_transactions{}{} LIMIT ?", sel.filter, sel.order), params)).await?;
+    let rows = cx
+        .db
+        .query(Stmt::new(
+            format!(
+                "SELECT {TXN_COLUMNS} FROM balance_transactions{}{} LIMIT ?",
+                sel.filter, sel.order
+            ),
+            params,
+        ))
+        .await?;
     if rows.len() as i64 > MAX_DOWNLOAD_ROWS {
-        return Err(ApiError::invalid("start_date", "too_many_rows", format!("More than {MAX_DOWNLOAD_ROWS} transactions match; narrow the date range or filters.")));
+        return Err(ApiError::invalid(
+            "start_date",
+            "too_many_rows",
+            format!("More than {MAX_DOWNLOAD_ROWS} transactions match; narrow the date range or filters."),
+        ));
     }
     let mut csv = String::with_capacity(64 + rows.len() * 160);
     csv.push_str(CSV_HEADER);
@@ -234,12 +351,19 @@ async fn download<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Ou
         csv.push_str(&cols.collect::<Vec<_>>().join(","));
         csv.push('\n');
     }
-    Ok(Outcome { raw: Some(("text/csv; charset=utf-8", csv.into_bytes())), ..Outcome::read(Value::Null) })
+    Ok(Outcome {
+        raw: Some(("text/csv; charset=utf-8", csv.into_bytes())),
+        ..Outcome::read(Value::Null)
+    })
 }
 
 /// RFC 4180: quote a field that holds a comma, quote or line break, doubling its quotes.
 fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }
 
 /// Scheduled step: the daily batch at `due` (00:00 UTC, account clock) settles every unsettled
@@ -253,7 +377,9 @@ pub async fn settle<D: Db, E: Env>(cx: &Ctx<'_, D, E>, due: i64) -> ApiResult<Ve
             sql_params![&cx.acct.id, cx.acct.livemode, due],
         ))
         .await?;
-    let batch_date = chrono::DateTime::from_timestamp(due, 0).map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default();
+    let batch_date = chrono::DateTime::from_timestamp(due, 0)
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default();
     let mut writes = Vec::new();
     for r in rows {
         let currency = r[0].as_str().unwrap_or_default();
@@ -275,7 +401,13 @@ pub async fn settle<D: Db, E: Env>(cx: &Ctx<'_, D, E>, due: i64) -> ApiResult<Ve
             "INSERT INTO settlements (id, account_id, livemode, currency, created, data) VALUES (?, ?, ?, ?, ?, ?)",
             sql_params![&id, &cx.acct.id, cx.acct.livemode, currency, cx.now, data.to_string()],
         ));
-        writes.extend(ledger::record_transfer(&cx.acct, &id, currency, &[(PENDING, -net), (AVAILABLE, net)], cx.now));
+        writes.extend(ledger::record_transfer(
+            &cx.acct,
+            &id,
+            currency,
+            &[(PENDING, -net), (AVAILABLE, net)],
+            cx.now,
+        ));
         writes.extend(events::record(cx.env, &cx.acct, "settlement.created", cx.now, &data));
     }
     Ok(writes)

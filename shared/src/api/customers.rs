@@ -35,15 +35,26 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
         "list" => list(cx, p).await,
         "retrieve" => {
             p.allow_only(&[])?;
-            Ok(Outcome::read(to_json(&load_path::<Customer, _, _>(cx, "customers", LIVE, "customer", id).await?.obj)))
+            Ok(Outcome::read(to_json(
+                &load_path::<Customer, _, _>(cx, "customers", LIVE, "customer", id)
+                    .await?
+                    .obj,
+            )))
         }
         "update" => update(cx, id, p).await,
         "delete" => {
             p.allow_only(&[])?;
             let Loaded { obj, version } = load_path::<Customer, _, _>(cx, "customers", LIVE, "customer", id).await?;
             let body = json!({ "id": obj.id, "object": "customer", "deleted": true });
-            let mut writes: Vec<Stmt> = guarded_update("customers", "deleted = ?", sql_params![1_i64], id, version).into();
-            writes.extend(events::record(cx.env, &cx.acct, "customer.deleted", cx.now, &to_json(&obj)));
+            let mut writes: Vec<Stmt> =
+                guarded_update("customers", "deleted = ?", sql_params![1_i64], id, version).into();
+            writes.extend(events::record(
+                cx.env,
+                &cx.acct,
+                "customer.deleted",
+                cx.now,
+                &to_json(&obj),
+            ));
             Ok(Outcome::write(body, writes))
         }
         _ => unreachable!("every action in ROUTES is handled"),
@@ -90,15 +101,32 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
         0,
         Stmt::new(
             "INSERT INTO customers (id, account_id, livemode, email, created, data) VALUES (?, ?, ?, ?, ?, ?)",
-            sql_params![&cust.id, &cx.acct.id, cx.acct.livemode, cust.email.clone(), cx.now, data.to_string()],
+            sql_params![
+                &cust.id,
+                &cx.acct.id,
+                cx.acct.livemode,
+                cust.email.clone(),
+                cx.now,
+                data.to_string()
+            ],
         ),
     );
-    writes.splice(1..1, events::record(cx.env, &cx.acct, "customer.created", cx.now, &data));
+    writes.splice(
+        1..1,
+        events::record(cx.env, &cx.acct, "customer.created", cx.now, &data),
+    );
     Ok(Outcome::write(data, writes))
 }
 
 async fn update<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiResult<Outcome> {
-    p.allow_only(&["email", "name", "phone", "description", "metadata", "default_payment_method"])?;
+    p.allow_only(&[
+        "email",
+        "name",
+        "phone",
+        "description",
+        "metadata",
+        "default_payment_method",
+    ])?;
     let Loaded { obj: mut cust, version } = load_path::<Customer, _, _>(cx, "customers", LIVE, "customer", id).await?;
     if let Some(v) = update_text(p, "email", 512)? {
         cust.email = checked_email(v)?;
@@ -135,7 +163,14 @@ async fn update<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiR
         cust.default_payment_method = v;
     }
     let data = to_json(&cust);
-    let mut writes: Vec<Stmt> = guarded_update("customers", "email = ?, data = ?", sql_params![cust.email.clone(), data.to_string()], id, version).into();
+    let mut writes: Vec<Stmt> = guarded_update(
+        "customers",
+        "email = ?, data = ?",
+        sql_params![cust.email.clone(), data.to_string()],
+        id,
+        version,
+    )
+    .into();
     writes.extend(events::record(cx.env, &cx.acct, "customer.updated", cx.now, &data));
     Ok(Outcome::write(data, writes))
 }
@@ -147,6 +182,16 @@ async fn list<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcom
         Some(e) => (format!("{LIVE} AND email = ?"), sql_params![e]),
         None => (LIVE.to_string(), vec![]),
     };
-    let (data, has_more) = list::fetch(cx.db, &cx.acct, ListSpec { table: "customers", filter, filter_params }, &page).await?;
+    let (data, has_more) = list::fetch(
+        cx.db,
+        &cx.acct,
+        ListSpec {
+            table: "customers",
+            filter,
+            filter_params,
+        },
+        &page,
+    )
+    .await?;
     Ok(Outcome::read(list::envelope("/v1/customers", data, has_more)))
 }

@@ -25,7 +25,13 @@ use crate::sql_params;
 pub const RESPONSE_SECS: i64 = 7 * DAY;
 /// How long the issuer reviews evidence that is not one of the sandbox's decisive values.
 pub const REVIEW_SECS: i64 = 14 * DAY;
-const EVIDENCE_FIELDS: &[&str] = &["product_description", "customer_communication", "refund_policy", "shipping_tracking_number", "uncategorized_text"];
+const EVIDENCE_FIELDS: &[&str] = &[
+    "product_description",
+    "customer_communication",
+    "refund_policy",
+    "shipping_tracking_number",
+    "uncategorized_text",
+];
 const STATUSES: &[&str] = &["needs_response", "new", "under_review", "won", "lost"];
 
 pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> ApiResult<Outcome> {
@@ -34,7 +40,9 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
         "dispute_list" => list(cx, p).await,
         "dispute_retrieve" => {
             p.allow_only(&[])?;
-            Ok(Outcome::read(to_json(&load_path::<Dispute, _, _>(cx, "disputes", "", "dispute", id).await?.obj)))
+            Ok(Outcome::read(to_json(
+                &load_path::<Dispute, _, _>(cx, "disputes", "", "dispute", id).await?.obj,
+            )))
         }
         "dispute_update" => update(cx, id, p).await,
         "dispute_close" => {
@@ -54,13 +62,26 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
 
 fn require_open(d: &Dispute, action: &str) -> ApiResult<()> {
     if d.status != DisputeStatus::NeedsResponse {
-        return Err(ApiError::invalid_state("dispute_invalid_state", format!("This dispute's status is {}; it can no longer be {action}.", d.status.as_str())));
+        return Err(ApiError::invalid_state(
+            "dispute_invalid_state",
+            format!(
+                "This dispute's status is {}; it can no longer be {action}.",
+                d.status.as_str()
+            ),
+        ));
     }
     Ok(())
 }
 
 fn save(d: &Dispute, version: i64) -> Vec<Stmt> {
-    guarded_update("disputes", "status = ?, data = ?", sql_params![d.status.as_str(), to_json(d).to_string()], &d.id, version).into()
+    guarded_update(
+        "disputes",
+        "status = ?, data = ?",
+        sql_params![d.status.as_str(), to_json(d).to_string()],
+        &d.id,
+        version,
+    )
+    .into()
 }
 
 async fn update<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiResult<Outcome> {
@@ -116,13 +137,25 @@ async fn list<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcom
         filter.push_str(" AND payment_id = ?");
         filter_params.extend(sql_params![pay]);
     }
-    let (data, has_more) = list::fetch(cx.db, &cx.acct, ListSpec { table: "disputes", filter, filter_params }, &page).await?;
+    let (data, has_more) = list::fetch(
+        cx.db,
+        &cx.acct,
+        ListSpec {
+            table: "disputes",
+            filter,
+            filter_params,
+        },
+        &page,
+    )
+    .await?;
     Ok(Outcome::read(list::envelope("/v1/disputes", data, has_more)))
 }
 
 /// Scheduled step after a dispute-card payment was captured: the cardholder's bank disputes it.
 pub async fn open<D: Db, E: Env>(cx: &Ctx<'_, D, E>, payment_id: &str) -> ApiResult<Vec<Stmt>> {
-    let Some(Loaded { obj: mut pay, version }) = load::<Payment, _, _>(cx, "payments", "", payment_id).await? else { return Ok(vec![]) };
+    let Some(Loaded { obj: mut pay, version }) = load::<Payment, _, _>(cx, "payments", "", payment_id).await? else {
+        return Ok(vec![]);
+    };
     let amount = pay.amount_received - pay.amount_refunded;
     if pay.dispute.is_some() || pay.status != PaymentStatus::Succeeded || amount <= 0 {
         return Ok(vec![]);
@@ -137,7 +170,11 @@ pub async fn open<D: Db, E: Env>(cx: &Ctx<'_, D, E>, payment_id: &str) -> ApiRes
         status: DisputeStatus::NeedsResponse,
         reason: "fraudulent".into(),
         evidence: Evidence::default(),
-        evidence_details: EvidenceDetails { due_by: cx.now + RESPONSE_SECS, submission_count: 0, submitted_at: None },
+        evidence_details: EvidenceDetails {
+            due_by: cx.now + RESPONSE_SECS,
+            submission_count: 0,
+            submitted_at: None,
+        },
         fee: DISPUTE_FEE,
         balance_transactions: vec![txn.clone()],
         metadata: Default::default(),
@@ -148,34 +185,81 @@ pub async fn open<D: Db, E: Env>(cx: &Ctx<'_, D, E>, payment_id: &str) -> ApiRes
     pay.amount_disputed = amount;
     pay.dispute = Some(d.id.clone());
     let data = to_json(&d);
-    let mut writes: Vec<Stmt> = guarded_update("payments", "status = ?, data = ?", sql_params![pay.status.as_str(), to_json(&pay).to_string()], &pay.id, version).into();
+    let mut writes: Vec<Stmt> = guarded_update(
+        "payments",
+        "status = ?, data = ?",
+        sql_params![pay.status.as_str(), to_json(&pay).to_string()],
+        &pay.id,
+        version,
+    )
+    .into();
     writes.push(Stmt::new(
         "INSERT INTO disputes (id, account_id, livemode, payment_id, status, created, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
         sql_params![&d.id, &cx.acct.id, cx.acct.livemode, &pay.id, d.status.as_str(), cx.now, data.to_string()],
     ));
     writes.extend(ledger::record_txn(
         &cx.acct,
-        &NewTxn { id: &txn, source_type: "dispute", source_id: &d.id, currency: &d.currency, amount: -amount, fee: DISPUTE_FEE, description: "Dispute", payout_id: None, created: cx.now },
+        &NewTxn {
+            id: &txn,
+            source_type: "dispute",
+            source_id: &d.id,
+            currency: &d.currency,
+            amount: -amount,
+            fee: DISPUTE_FEE,
+            description: "Dispute",
+            payout_id: None,
+            created: cx.now,
+        },
     ));
-    writes.push(jobs::schedule(&cx.acct, "dispute_step", &d.id, d.evidence_details.due_by, cx.now));
+    writes.push(jobs::schedule(
+        &cx.acct,
+        "dispute_step",
+        &d.id,
+        d.evidence_details.due_by,
+        cx.now,
+    ));
     writes.extend(events::record(cx.env, &cx.acct, "dispute.created", cx.now, &data));
-    writes.extend(events::record(cx.env, &cx.acct, "dispute.funds_withdrawn", cx.now, &data));
+    writes.extend(events::record(
+        cx.env,
+        &cx.acct,
+        "dispute.funds_withdrawn",
+        cx.now,
+        &data,
+    ));
     Ok(writes)
 }
 
 /// Scheduled step: the response deadline passed, or the issuer decides on submitted evidence.
 pub async fn step<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Vec<Stmt>> {
-    let Some(Loaded { obj: mut d, version }) = load::<Dispute, _, _>(cx, "disputes", "", id).await? else { return Ok(vec![]) };
+    let Some(Loaded { obj: mut d, version }) = load::<Dispute, _, _>(cx, "disputes", "", id).await? else {
+        return Ok(vec![]);
+    };
     let won = match d.status {
         DisputeStatus::NeedsResponse if cx.now >= d.evidence_details.due_by => false,
-        DisputeStatus::NeedsResponse => return Ok(vec![jobs::schedule(&cx.acct, "dispute_step", &d.id, d.evidence_details.due_by, cx.now)]),
+        DisputeStatus::NeedsResponse => {
+            return Ok(vec![jobs::schedule(
+                &cx.acct,
+                "dispute_step",
+                &d.id,
+                d.evidence_details.due_by,
+                cx.now,
+            )]);
+        }
         DisputeStatus::UnderReview => {
             let submitted = d.evidence_details.submitted_at.unwrap_or(d.created);
             match d.evidence.uncategorized_text.as_deref() {
                 Some("winning_evidence") => true,
                 Some("losing_evidence") => false,
                 _ if cx.now >= submitted + REVIEW_SECS => false,
-                _ => return Ok(vec![jobs::schedule(&cx.acct, "dispute_step", &d.id, submitted + REVIEW_SECS, cx.now)]),
+                _ => {
+                    return Ok(vec![jobs::schedule(
+                        &cx.acct,
+                        "dispute_step",
+                        &d.id,
+                        submitted + REVIEW_SECS,
+                        cx.now,
+                    )]);
+                }
             }
         }
         DisputeStatus::Won | DisputeStatus::Lost => return Ok(vec![]),
@@ -188,14 +272,30 @@ pub async fn step<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Vec<
         d.balance_transactions.push(txn.clone());
         writes.extend(ledger::record_txn(
             &cx.acct,
-            &NewTxn { id: &txn, source_type: "dispute_reversal", source_id: &d.id, currency: &d.currency, amount: d.amount, fee: 0, description: "Dispute won", payout_id: None, created: cx.now },
+            &NewTxn {
+                id: &txn,
+                source_type: "dispute_reversal",
+                source_id: &d.id,
+                currency: &d.currency,
+                amount: d.amount,
+                fee: 0,
+                description: "Dispute won",
+                payout_id: None,
+                created: cx.now,
+            },
         ));
     }
     let data = to_json(&d);
     writes.extend(save(&d, version));
     writes.extend(events::record(cx.env, &cx.acct, "dispute.closed", cx.now, &data));
     if won {
-        writes.extend(events::record(cx.env, &cx.acct, "dispute.funds_reinstated", cx.now, &data));
+        writes.extend(events::record(
+            cx.env,
+            &cx.acct,
+            "dispute.funds_reinstated",
+            cx.now,
+            &data,
+        ));
     }
     Ok(writes)
 }

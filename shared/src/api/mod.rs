@@ -9,8 +9,8 @@ pub mod payment_methods;
 pub mod payments;
 pub mod payouts;
 pub mod refunds;
-pub mod terminals;
 pub(crate) mod store;
+pub mod terminals;
 pub mod test_clock;
 pub mod webhooks;
 
@@ -40,7 +40,15 @@ pub enum Group {
 }
 
 impl Group {
-    pub const ALL: [Group; 7] = [Group::Payments, Group::Customers, Group::PaymentMethods, Group::Webhooks, Group::Refunds, Group::Balance, Group::Terminal];
+    pub const ALL: [Group; 7] = [
+        Group::Payments,
+        Group::Customers,
+        Group::PaymentMethods,
+        Group::Webhooks,
+        Group::Refunds,
+        Group::Balance,
+        Group::Terminal,
+    ];
 
     /// The group's route table: (method, pattern after `/v1/`, action).
     pub fn routes(self) -> &'static [(&'static str, &'static str, &'static str)] {
@@ -67,7 +75,9 @@ impl Group {
             "payment_methods" => Group::PaymentMethods,
             "webhooks" | "events" => Group::Webhooks,
             "refunds" | "disputes" => Group::Refunds,
-            "balance" | "transactions" | "settlements" | "payouts" | "processing_plan" | "test_helpers" => Group::Balance,
+            "balance" | "transactions" | "settlements" | "payouts" | "processing_plan" | "test_helpers" => {
+                Group::Balance
+            }
             "terminals" | "terminal" => Group::Terminal,
             _ => return None,
         })
@@ -89,11 +99,23 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn read(body: Value) -> Outcome {
-        Outcome { body, writes: Vec::new(), raw: None, status: 200, after: None }
+        Outcome {
+            body,
+            writes: Vec::new(),
+            raw: None,
+            status: 200,
+            after: None,
+        }
     }
 
     pub fn write(body: Value, writes: Vec<Stmt>) -> Outcome {
-        Outcome { body, writes, raw: None, status: 200, after: None }
+        Outcome {
+            body,
+            writes,
+            raw: None,
+            status: 200,
+            after: None,
+        }
     }
 }
 
@@ -111,7 +133,13 @@ pub struct Ctx<'a, D: Db, E: Env> {
 impl<'a, D: Db, E: Env> Ctx<'a, D, E> {
     /// The context of `acct` at real time `wall` (its clock adds the sandbox offset).
     pub fn new(db: &'a D, env: &'a E, acct: Account, wall: i64) -> Self {
-        Ctx { db, env, now: acct.clock(wall), wall, acct }
+        Ctx {
+            db,
+            env,
+            now: acct.clock(wall),
+            wall,
+            acct,
+        }
     }
 
     pub fn id(&self, prefix: &str) -> String {
@@ -169,17 +197,31 @@ pub fn match_route(table: &[(&str, &str, &'static str)], method: &str, segs: &[&
 }
 
 fn method_not_allowed(method: &str, allowed: &[&str]) -> ApiError {
-    let mut e = ApiError::new(405, "invalid_request_error", "method_not_allowed", format!("{method} is not allowed on this path."));
+    let mut e = ApiError::new(
+        405,
+        "invalid_request_error",
+        "method_not_allowed",
+        format!("{method} is not allowed on this path."),
+    );
     e.allow = Some(allowed.join(", "));
     e
 }
 
 fn route_not_found(method: &str, segs: &[&str]) -> ApiError {
-    ApiError::new(404, "invalid_request_error", "route_not_found", format!("Unrecognized request URL ({method}: /v1/{}).", segs.join("/")))
+    ApiError::new(
+        404,
+        "invalid_request_error",
+        "route_not_found",
+        format!("Unrecognized request URL ({method}: /v1/{}).", segs.join("/")),
+    )
 }
 
 fn json_response(status: u16, body: Vec<u8>) -> Response {
-    Response { status, headers: vec![("content-type".into(), "application/json".into())], body }
+    Response {
+        status,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body,
+    }
 }
 
 /// A route group as a type: its table and handlers. A component that serves one group calls
@@ -270,7 +312,13 @@ pub(crate) fn fan_outs(writes: &[Stmt]) -> Vec<(String, usize)> {
         .collect()
 }
 
-async fn serve<G: Routes, D: Db, E: Env, C: Cache>(req: &Request, db: &D, env: &E, cache: &C, events: &mut Vec<String>) -> ApiResult<Response> {
+async fn serve<G: Routes, D: Db, E: Env, C: Cache>(
+    req: &Request,
+    db: &D,
+    env: &E,
+    cache: &C,
+    events: &mut Vec<String>,
+) -> ApiResult<Response> {
     let path = req.path.trim_end_matches('/');
     let segs: Vec<&str> = match path.strip_prefix("/v1/") {
         Some(rest) => rest.split('/').collect(),
@@ -289,26 +337,43 @@ async fn serve<G: Routes, D: Db, E: Env, C: Cache>(req: &Request, db: &D, env: &
     let now = env.now();
     let acct = authenticate(db, cache, now, req).await?;
     let is_post = req.method == "POST";
-    let mut params = if is_post { Params::from_body(req.header("content-type"), &req.body)? } else { Params::from_query(&req.query)? };
+    let mut params = if is_post {
+        Params::from_body(req.header("content-type"), &req.body)?
+    } else {
+        Params::from_query(&req.query)?
+    };
     if is_post && !req.query.is_empty() {
         // Query parameters of a POST count as body parameters the body does not set (seed 003
         // appends `?simulateDelay=30` to the create URL).
         for (k, v) in Params::from_query(&req.query)?.root {
             // Query values are text; beside a JSON body (typed), a number in the query is a number.
             let v = match v {
-                Value::String(s) if !params.form && !s.is_empty() && s.len() <= 18 && s.bytes().all(|b| b.is_ascii_digit()) => Value::from(s.parse::<i64>().unwrap_or(0)),
+                Value::String(s)
+                    if !params.form && !s.is_empty() && s.len() <= 18 && s.bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    Value::from(s.parse::<i64>().unwrap_or(0))
+                }
                 other => other,
             };
             params.root.entry(k).or_insert(v);
         }
     }
-    let mut key = req.header("idempotency-key").or_else(|| req.header("x-idempotency-key")).map(str::to_string);
+    let mut key = req
+        .header("idempotency-key")
+        .or_else(|| req.header("x-idempotency-key"))
+        .map(str::to_string);
     if is_post {
         // Seed 000 lists `idempotencyKey` as a create parameter; it is not part of the request's identity.
         match params.root.remove("idempotencyKey") {
             Some(Value::String(k)) if key.is_none() => key = Some(k),
             Some(Value::String(_)) | None => {}
-            Some(_) => return Err(ApiError::invalid("idempotencyKey", "parameter_invalid_string", "idempotencyKey must be a string.")),
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "idempotencyKey",
+                    "parameter_invalid_string",
+                    "idempotencyKey must be a string.",
+                ));
+            }
         }
     } else {
         key = None;
@@ -333,7 +398,11 @@ async fn serve<G: Routes, D: Db, E: Env, C: Cache>(req: &Request, db: &D, env: &
                 if let Some((content_type, bytes)) = out.raw {
                     // Only reads answer raw bodies (downloads); a replay could not restore the type.
                     release(db, &cx.acct, key.as_deref()).await;
-                    return Ok(Response { status: 200, headers: vec![("content-type".into(), content_type.into())], body: bytes });
+                    return Ok(Response {
+                        status: 200,
+                        headers: vec![("content-type".into(), content_type.into())],
+                        body: bytes,
+                    });
                 }
                 let body = serde_json::to_vec(&out.body).expect("a JSON value always serializes");
                 let mut writes = out.writes;
@@ -347,11 +416,19 @@ async fn serve<G: Routes, D: Db, E: Env, C: Cache>(req: &Request, db: &D, env: &
                 match db.batch_counted(writes).await {
                     Ok(changed) => {
                         // An event no endpoint subscribes to has nothing to deliver.
-                        *events = fan_outs.into_iter().filter(|(_, i)| changed.as_ref().is_none_or(|c| c.get(*i).is_none_or(|n| *n > 0))).map(|(id, _)| id).collect();
-                        let Some(after) = out.after else { return Ok(json_response(out.status, body)) };
+                        *events = fan_outs
+                            .into_iter()
+                            .filter(|(_, i)| changed.as_ref().is_none_or(|c| c.get(*i).is_none_or(|n| *n > 0)))
+                            .map(|(id, _)| id)
+                            .collect();
+                        let Some(after) = out.after else {
+                            return Ok(json_response(out.status, body));
+                        };
                         // Committed; what follows may give a later answer, which then becomes
                         // the one a retry with the same key replays.
-                        let Some((status, later)) = terminals::after_commit(&cx, after).await? else { return Ok(json_response(out.status, body)) };
+                        let Some((status, later)) = terminals::after_commit(&cx, after).await? else {
+                            return Ok(json_response(out.status, body));
+                        };
                         let later = serde_json::to_vec(&later).expect("a JSON value always serializes");
                         if let Some(k) = &key {
                             db.batch(vec![idempotency::finish(&cx.acct, k, status, &later)]).await?;
@@ -373,7 +450,8 @@ async fn serve<G: Routes, D: Db, E: Env, C: Cache>(req: &Request, db: &D, env: &
                     } else {
                         // A 4xx is the request's final answer: replay it like a success.
                         let body = serde_json::to_vec(&e.to_json()).expect("a JSON value always serializes");
-                        db.batch(vec![idempotency::finish(&cx.acct, k, e.status, &body)]).await?;
+                        db.batch(vec![idempotency::finish(&cx.acct, k, e.status, &body)])
+                            .await?;
                     }
                 }
                 return Err(e);

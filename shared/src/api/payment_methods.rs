@@ -35,13 +35,20 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
             p.allow_only(&[])?;
             match predefined(cx, id) {
                 Some(pm) => Ok(Outcome::read(to_json(&pm))),
-                None => Ok(Outcome::read(to_json(&load_path::<PaymentMethod, _, _>(cx, "payment_methods", "", "payment method", id).await?.obj))),
+                None => Ok(Outcome::read(to_json(
+                    &load_path::<PaymentMethod, _, _>(cx, "payment_methods", "", "payment method", id)
+                        .await?
+                        .obj,
+                ))),
             }
         }
         "attach" => {
             p.allow_only(&["customer"])?;
             let customer = p.required_string("customer", 100)?;
-            let cust = load_param::<Customer, _, _>(cx, "customers", " AND deleted = 0", "customer", "customer", &customer).await?.obj;
+            let cust =
+                load_param::<Customer, _, _>(cx, "customers", " AND deleted = 0", "customer", "customer", &customer)
+                    .await?
+                    .obj;
             if predefined(cx, id).is_none() {
                 load_path::<PaymentMethod, _, _>(cx, "payment_methods", "", "payment method", id).await?;
             }
@@ -95,7 +102,12 @@ fn predefined<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> Option<PaymentMeth
 /// Resolves a payment method named by parameter `param` (400 naming it if unknown).
 pub async fn resolve<D: Db, E: Env>(cx: &Ctx<'_, D, E>, param: &str, id: &str) -> ApiResult<ResolvedPm> {
     if let Some(tc) = test_card_by_pm(id) {
-        return Ok(ResolvedPm { id: id.into(), card: test_card_snapshot(&cx.acct.fingerprint_key, tc), behavior: Some(tc.behavior), customer: None });
+        return Ok(ResolvedPm {
+            id: id.into(),
+            card: test_card_snapshot(&cx.acct.fingerprint_key, tc),
+            behavior: Some(tc.behavior),
+            customer: None,
+        });
     }
     let rows = cx
         .db
@@ -104,9 +116,19 @@ pub async fn resolve<D: Db, E: Env>(cx: &Ctx<'_, D, E>, param: &str, id: &str) -
             sql_params![id, &cx.acct.id, cx.acct.livemode],
         ))
         .await?;
-    let row = rows.first().ok_or_else(|| ApiError::invalid(param, "resource_missing", format!("No such payment method: '{id}'.")))?;
-    let pm: PaymentMethod = row[0].as_str().and_then(|s| serde_json::from_str(s).ok()).ok_or_else(|| ApiError::internal("unreadable stored payment method"))?;
-    Ok(ResolvedPm { id: pm.id, card: pm.card, behavior: row[1].as_str().and_then(TestBehavior::from_code), customer: pm.customer })
+    let row = rows
+        .first()
+        .ok_or_else(|| ApiError::invalid(param, "resource_missing", format!("No such payment method: '{id}'.")))?;
+    let pm: PaymentMethod = row[0]
+        .as_str()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .ok_or_else(|| ApiError::internal("unreadable stored payment method"))?;
+    Ok(ResolvedPm {
+        id: pm.id,
+        card: pm.card,
+        behavior: row[1].as_str().and_then(TestBehavior::from_code),
+        customer: pm.customer,
+    })
 }
 
 /// (year, month) of a unix time, UTC (Howard Hinnant's civil-from-days).
@@ -127,30 +149,66 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
     p.one_of("type", &["card"])?;
     let card = p.object("card")?.ok_or_else(|| ApiError::missing("card"))?;
     card.allow_only_in("card", &["number", "exp_month", "exp_year", "cvc"])?;
-    let raw = card.string_named("number", "card[number]", 30)?.ok_or_else(|| ApiError::missing("card[number]"))?;
-    let number = cards::normalize_number(&raw).ok_or_else(|| ApiError::invalid("card[number]", "card_number_invalid", "The card number is not a valid card number."))?;
-    let exp_month = card.integer_named("exp_month", "card[exp_month]")?.ok_or_else(|| ApiError::missing("card[exp_month]"))?;
+    let raw = card
+        .string_named("number", "card[number]", 30)?
+        .ok_or_else(|| ApiError::missing("card[number]"))?;
+    let number = cards::normalize_number(&raw).ok_or_else(|| {
+        ApiError::invalid(
+            "card[number]",
+            "card_number_invalid",
+            "The card number is not a valid card number.",
+        )
+    })?;
+    let exp_month = card
+        .integer_named("exp_month", "card[exp_month]")?
+        .ok_or_else(|| ApiError::missing("card[exp_month]"))?;
     if !(1..=12).contains(&exp_month) {
-        return Err(ApiError::invalid("card[exp_month]", "invalid_expiry_month", "card[exp_month] must be 1 to 12."));
+        return Err(ApiError::invalid(
+            "card[exp_month]",
+            "invalid_expiry_month",
+            "card[exp_month] must be 1 to 12.",
+        ));
     }
-    let mut exp_year = card.integer_named("exp_year", "card[exp_year]")?.ok_or_else(|| ApiError::missing("card[exp_year]"))?;
+    let mut exp_year = card
+        .integer_named("exp_year", "card[exp_year]")?
+        .ok_or_else(|| ApiError::missing("card[exp_year]"))?;
     if (0..100).contains(&exp_year) {
         exp_year += 2000;
     }
     let (y, m) = year_month(cx.now);
     if !(y..=y + 50).contains(&exp_year) || (exp_year == y && exp_month < m) {
-        return Err(ApiError::invalid("card[exp_year]", "card_expired", "The card's expiry date is in the past or too far ahead."));
+        return Err(ApiError::invalid(
+            "card[exp_year]",
+            "card_expired",
+            "The card's expiry date is in the past or too far ahead.",
+        ));
     }
     if let Some(cvc) = card.string_named("cvc", "card[cvc]", 4)?
         && !(cvc.len() >= 3 && cvc.bytes().all(|b| b.is_ascii_digit()))
     {
-        return Err(ApiError::invalid("card[cvc]", "invalid_cvc", "card[cvc] must be 3 or 4 digits."));
+        return Err(ApiError::invalid(
+            "card[cvc]",
+            "invalid_cvc",
+            "card[cvc] must be 3 or 4 digits.",
+        ));
     }
     let test = test_card_by_number(&number);
     let behavior = match (cx.acct.livemode, test) {
         (false, Some(tc)) => Some(tc.behavior),
-        (false, None) => return Err(ApiError::invalid("card[number]", "test_card_required", "The sandbox accepts only the documented test cards (see the README).")),
-        (true, Some(_)) => return Err(ApiError::invalid("card[number]", "test_card_in_live_mode", "Test cards cannot be used with live keys.")),
+        (false, None) => {
+            return Err(ApiError::invalid(
+                "card[number]",
+                "test_card_required",
+                "The sandbox accepts only the documented test cards (see the README).",
+            ));
+        }
+        (true, Some(_)) => {
+            return Err(ApiError::invalid(
+                "card[number]",
+                "test_card_in_live_mode",
+                "Test cards cannot be used with live keys.",
+            ));
+        }
         (true, None) => None,
     };
     let billing_details = match p.object("billing_details")? {
@@ -158,14 +216,22 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
             b.allow_only_in("billing_details", &["name", "email", "phone"])?;
             BillingDetails {
                 name: b.string_named("name", "billing_details[name]", 256)?,
-                email: b.string_named("email", "billing_details[email]", 512)?.map(|e| fields::email("billing_details[email]", &e)).transpose()?,
+                email: b
+                    .string_named("email", "billing_details[email]", 512)?
+                    .map(|e| fields::email("billing_details[email]", &e))
+                    .transpose()?,
                 phone: b.string_named("phone", "billing_details[phone]", 40)?,
             }
         }
         None => BillingDetails::default(),
     };
     let customer = match p.string("customer", 100)? {
-        Some(c) => Some(load_param::<Customer, _, _>(cx, "customers", " AND deleted = 0", "customer", "customer", &c).await?.obj.id),
+        Some(c) => Some(
+            load_param::<Customer, _, _>(cx, "customers", " AND deleted = 0", "customer", "customer", &c)
+                .await?
+                .obj
+                .id,
+        ),
         None => None,
     };
     let pm = PaymentMethod {
@@ -187,9 +253,21 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
         created: cx.now,
     };
     let mut writes = vec![insert(cx, &pm, behavior)];
-    writes.extend(events::record(cx.env, &cx.acct, "payment_method.created", cx.now, &to_json(&pm)));
+    writes.extend(events::record(
+        cx.env,
+        &cx.acct,
+        "payment_method.created",
+        cx.now,
+        &to_json(&pm),
+    ));
     if pm.customer.is_some() {
-        writes.extend(events::record(cx.env, &cx.acct, "payment_method.attached", cx.now, &to_json(&pm)));
+        writes.extend(events::record(
+            cx.env,
+            &cx.acct,
+            "payment_method.attached",
+            cx.now,
+            &to_json(&pm),
+        ));
     }
     Ok(Outcome::write(to_json(&pm), writes))
 }
@@ -197,58 +275,130 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
 fn insert<D: Db, E: Env>(cx: &Ctx<'_, D, E>, pm: &PaymentMethod, behavior: Option<TestBehavior>) -> Stmt {
     Stmt::new(
         "INSERT INTO payment_methods (id, account_id, livemode, customer_id, test_behavior, created, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        sql_params![&pm.id, &cx.acct.id, cx.acct.livemode, pm.customer.clone(), behavior.map(|b| b.code()), pm.created, to_json(pm).to_string()],
+        sql_params![
+            &pm.id,
+            &cx.acct.id,
+            cx.acct.livemode,
+            pm.customer.clone(),
+            behavior.map(|b| b.code()),
+            pm.created,
+            to_json(pm).to_string()
+        ],
     )
 }
 
 /// Attaches payment method `id` (named by `param`) to `customer`. A predefined test method is
 /// copied into a new `pm_` owned by the customer. Returns the attached method and the writes.
-pub async fn attach<D: Db, E: Env>(cx: &Ctx<'_, D, E>, param: &str, id: &str, customer: &str) -> ApiResult<(PaymentMethod, Vec<Stmt>)> {
+pub async fn attach<D: Db, E: Env>(
+    cx: &Ctx<'_, D, E>,
+    param: &str,
+    id: &str,
+    customer: &str,
+) -> ApiResult<(PaymentMethod, Vec<Stmt>)> {
     if let Some(mut pm) = predefined(cx, id) {
         if cx.acct.livemode {
-            return Err(ApiError::invalid(param, "test_card_in_live_mode", "Test cards cannot be used with live keys."));
+            return Err(ApiError::invalid(
+                param,
+                "test_card_in_live_mode",
+                "Test cards cannot be used with live keys.",
+            ));
         }
         let behavior = resolve(cx, param, id).await?.behavior;
         pm.id = cx.id("pm_");
         pm.customer = Some(customer.into());
         pm.created = cx.now;
         let mut writes = vec![insert(cx, &pm, behavior)];
-        writes.extend(events::record(cx.env, &cx.acct, "payment_method.attached", cx.now, &to_json(&pm)));
+        writes.extend(events::record(
+            cx.env,
+            &cx.acct,
+            "payment_method.attached",
+            cx.now,
+            &to_json(&pm),
+        ));
         return Ok((pm, writes));
     }
-    let Loaded { obj: mut pm, version } = load_param::<PaymentMethod, _, _>(cx, "payment_methods", "", "payment method", param, id).await?;
+    let Loaded { obj: mut pm, version } =
+        load_param::<PaymentMethod, _, _>(cx, "payment_methods", "", "payment method", param, id).await?;
     match pm.customer.as_deref() {
         Some(c) if c == customer => return Ok((pm, vec![])),
         Some(_) => {
-            return Err(ApiError::invalid(param, "payment_method_already_attached", format!("Payment method {id} is attached to another customer; detach it first.")));
+            return Err(ApiError::invalid(
+                param,
+                "payment_method_already_attached",
+                format!("Payment method {id} is attached to another customer; detach it first."),
+            ));
         }
         None => {}
     }
     pm.customer = Some(customer.into());
     let data = to_json(&pm);
-    let mut writes: Vec<Stmt> = guarded_update("payment_methods", "customer_id = ?, data = ?", sql_params![customer, data.to_string()], id, version).into();
-    writes.extend(events::record(cx.env, &cx.acct, "payment_method.attached", cx.now, &data));
+    let mut writes: Vec<Stmt> = guarded_update(
+        "payment_methods",
+        "customer_id = ?, data = ?",
+        sql_params![customer, data.to_string()],
+        id,
+        version,
+    )
+    .into();
+    writes.extend(events::record(
+        cx.env,
+        &cx.acct,
+        "payment_method.attached",
+        cx.now,
+        &data,
+    ));
     Ok((pm, writes))
 }
 
 async fn detach<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Outcome> {
     if predefined(cx, id).is_some() {
-        return Err(ApiError::invalid("id", "payment_method_not_attached", "Predefined test payment methods are never attached."));
+        return Err(ApiError::invalid(
+            "id",
+            "payment_method_not_attached",
+            "Predefined test payment methods are never attached.",
+        ));
     }
-    let Loaded { obj: mut pm, version } = load_path::<PaymentMethod, _, _>(cx, "payment_methods", "", "payment method", id).await?;
+    let Loaded { obj: mut pm, version } =
+        load_path::<PaymentMethod, _, _>(cx, "payment_methods", "", "payment method", id).await?;
     let Some(owner) = pm.customer.take() else {
-        return Err(ApiError::invalid("id", "payment_method_not_attached", format!("Payment method {id} is not attached to a customer.")));
+        return Err(ApiError::invalid(
+            "id",
+            "payment_method_not_attached",
+            format!("Payment method {id} is not attached to a customer."),
+        ));
     };
     let data = to_json(&pm);
-    let mut writes: Vec<Stmt> = guarded_update("payment_methods", "customer_id = ?, data = ?", sql_params![None::<String>, data.to_string()], id, version).into();
-    writes.extend(events::record(cx.env, &cx.acct, "payment_method.detached", cx.now, &data));
+    let mut writes: Vec<Stmt> = guarded_update(
+        "payment_methods",
+        "customer_id = ?, data = ?",
+        sql_params![None::<String>, data.to_string()],
+        id,
+        version,
+    )
+    .into();
+    writes.extend(events::record(
+        cx.env,
+        &cx.acct,
+        "payment_method.detached",
+        cx.now,
+        &data,
+    ));
     // The customer's default must not point at a method it no longer owns.
-    if let Some(Loaded { obj: mut cust, version: cv }) = super::store::load::<Customer, _, _>(cx, "customers", "", &owner).await?
+    if let Some(Loaded {
+        obj: mut cust,
+        version: cv,
+    }) = super::store::load::<Customer, _, _>(cx, "customers", "", &owner).await?
         && cust.default_payment_method.as_deref() == Some(id)
     {
         cust.default_payment_method = None;
         let cdata = to_json(&cust);
-        writes.extend(guarded_update("customers", "data = ?", sql_params![cdata.to_string()], &owner, cv));
+        writes.extend(guarded_update(
+            "customers",
+            "data = ?",
+            sql_params![cdata.to_string()],
+            &owner,
+            cv,
+        ));
         writes.extend(events::record(cx.env, &cx.acct, "customer.updated", cx.now, &cdata));
     }
     Ok(Outcome::write(data, writes))
@@ -263,8 +413,17 @@ async fn list<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcom
         Some(c) => (" AND customer_id = ?".to_string(), sql_params![c]),
         None => (String::new(), vec![]),
     };
-    let (data, has_more): (Vec<Value>, bool) =
-        list::fetch(cx.db, &cx.acct, ListSpec { table: "payment_methods", filter, filter_params }, &page).await?;
+    let (data, has_more): (Vec<Value>, bool) = list::fetch(
+        cx.db,
+        &cx.acct,
+        ListSpec {
+            table: "payment_methods",
+            filter,
+            filter_params,
+        },
+        &page,
+    )
+    .await?;
     Ok(Outcome::read(list::envelope("/v1/payment_methods", data, has_more)))
 }
 

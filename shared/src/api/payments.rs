@@ -10,12 +10,12 @@ use crate::events;
 use crate::fields;
 use crate::jobs;
 use crate::ledger::{self, NewTxn};
-use crate::plan;
 use crate::list::{self, ListSpec, Page};
 use crate::money::{check_amount, parse_currency};
 use crate::objects::*;
 use crate::params::Params;
 use crate::payment_flow::{self, CANCELLATION_REASONS, Transition, apply_authorization};
+use crate::plan;
 use crate::port::{Db, Env, Stmt};
 use crate::processor::{self, AuthOutcome};
 use crate::sql_params;
@@ -45,7 +45,9 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
         "retrieve" => {
             p.allow_only(&["expand"])?;
             let pay = load_path::<Payment, _, _>(cx, "payments", "", "payment", id).await?;
-            Ok(Outcome::read(render(cx, &pay.obj, &p.expand(&["customer", "latest_charge"])?, None).await?))
+            Ok(Outcome::read(
+                render(cx, &pay.obj, &p.expand(&["customer", "latest_charge"])?, None).await?,
+            ))
         }
         "charge" => {
             p.allow_only(&[])?;
@@ -66,7 +68,9 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
             let now = cx.now;
             transition(cx, id, p, |pay, ch| {
                 check_amount("amount", amount, &pay.currency)?;
-                let brand = ch.map(|c| c.payment_method_details.card.card.brand.as_str()).unwrap_or("visa");
+                let brand = ch
+                    .map(|c| c.payment_method_details.card.card.brand.as_str())
+                    .unwrap_or("visa");
                 payment_flow::adjust(pay, brand, amount, now)
             })
             .await
@@ -82,8 +86,20 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
 }
 
 const CREATE_PARAMS: &[&str] = &[
-    "amount", "currency", "payment_method", "customer", "description", "metadata", "return_url", "returnUrl",
-    "capture_method", "capture", "routing", "on_behalf_of", "statement_descriptor", "expand",
+    "amount",
+    "currency",
+    "payment_method",
+    "customer",
+    "description",
+    "metadata",
+    "return_url",
+    "returnUrl",
+    "capture_method",
+    "capture",
+    "routing",
+    "on_behalf_of",
+    "statement_descriptor",
+    "expand",
 ];
 
 async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
@@ -95,11 +111,23 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
     let description = p.string("description", 1000)?;
     let metadata = fields::new_metadata(p)?;
     let return_url = match (p.string("return_url", 2048)?, p.string("returnUrl", 2048)?) {
-        (Some(a), Some(b)) if a != b => return Err(ApiError::invalid("returnUrl", "parameter_invalid", "return_url and returnUrl disagree; send one.")),
-        (Some(u), _) | (None, Some(u)) => Some(fields::url(if p.has("return_url") { "return_url" } else { "returnUrl" }, &u)?),
+        (Some(a), Some(b)) if a != b => {
+            return Err(ApiError::invalid(
+                "returnUrl",
+                "parameter_invalid",
+                "return_url and returnUrl disagree; send one.",
+            ));
+        }
+        (Some(u), _) | (None, Some(u)) => Some(fields::url(
+            if p.has("return_url") { "return_url" } else { "returnUrl" },
+            &u,
+        )?),
         (None, None) => None,
     };
-    let statement_descriptor = p.string("statement_descriptor", 100)?.map(|s| fields::statement_descriptor("statement_descriptor", &s)).transpose()?;
+    let statement_descriptor = p
+        .string("statement_descriptor", 100)?
+        .map(|s| fields::statement_descriptor("statement_descriptor", &s))
+        .transpose()?;
     let preferred = match p.object("routing")? {
         Some(r) => {
             r.allow_only_in("routing", &["preferred_acquirer"])?;
@@ -110,9 +138,16 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
     let acquirer = processor::route(preferred.as_deref(), &currency)?;
     let on_behalf_of = match p.string("on_behalf_of", 100)? {
         Some(a) => {
-            let found = cx.db.query(Stmt::new("SELECT 1 FROM accounts WHERE id = ?", sql_params![&a])).await?;
+            let found = cx
+                .db
+                .query(Stmt::new("SELECT 1 FROM accounts WHERE id = ?", sql_params![&a]))
+                .await?;
             if found.is_empty() {
-                return Err(ApiError::invalid("on_behalf_of", "resource_missing", format!("No such account: '{a}'.")));
+                return Err(ApiError::invalid(
+                    "on_behalf_of",
+                    "resource_missing",
+                    format!("No such account: '{a}'."),
+                ));
             }
             Some(a)
         }
@@ -121,24 +156,51 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
     let expand = p.expand(&["customer", "latest_charge"])?;
 
     let mut customer: Option<Customer> = match p.string("customer", 100)? {
-        Some(id) => Some(load_param::<Customer, _, _>(cx, "customers", " AND deleted = 0", "customer", "customer", &id).await?.obj),
+        Some(id) => Some(
+            load_param::<Customer, _, _>(cx, "customers", " AND deleted = 0", "customer", "customer", &id)
+                .await?
+                .obj,
+        ),
         None => None,
     };
     let pm: ResolvedPm = match (p.string("payment_method", 100)?, &customer) {
         (Some(id), _) => resolve(cx, "payment_method", &id).await?,
         (None, Some(c)) => match &c.default_payment_method {
             Some(id) => resolve(cx, "customer", id).await?,
-            None => return Err(ApiError::invalid("payment_method", "parameter_missing", "Missing required param: payment_method (the customer has no default_payment_method).")),
+            None => {
+                return Err(ApiError::invalid(
+                    "payment_method",
+                    "parameter_missing",
+                    "Missing required param: payment_method (the customer has no default_payment_method).",
+                ));
+            }
         },
         (None, None) => return Err(ApiError::missing("payment_method")),
     };
     if let Some(owner) = &pm.customer {
         match &customer {
             Some(c) if &c.id != owner => {
-                return Err(ApiError::invalid("payment_method", "payment_method_customer_mismatch", format!("Payment method {} belongs to another customer.", pm.id)));
+                return Err(ApiError::invalid(
+                    "payment_method",
+                    "payment_method_customer_mismatch",
+                    format!("Payment method {} belongs to another customer.", pm.id),
+                ));
             }
             Some(_) => {}
-            None => customer = Some(load_param::<Customer, _, _>(cx, "customers", " AND deleted = 0", "customer", "payment_method", owner).await?.obj),
+            None => {
+                customer = Some(
+                    load_param::<Customer, _, _>(
+                        cx,
+                        "customers",
+                        " AND deleted = 0",
+                        "customer",
+                        "payment_method",
+                        owner,
+                    )
+                    .await?
+                    .obj,
+                )
+            }
         }
     }
     let behavior = live_guard(cx, &pm)?;
@@ -165,7 +227,10 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
         description,
         metadata,
         return_url,
-        routing: Routing { preferred_acquirer: preferred, acquirer: acquirer.id.into() },
+        routing: Routing {
+            preferred_acquirer: preferred,
+            acquirer: acquirer.id.into(),
+        },
         on_behalf_of,
         statement_descriptor,
         next_action: None,
@@ -178,20 +243,37 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
         created: cx.now,
     };
     let outcome = processor::authorize(behavior, false, &random6(cx));
-    let details = PaymentMethodDetails { kind: "card".into(), card: CardDetails { card: pm.card.clone(), three_d_secure: None } };
+    let details = PaymentMethodDetails {
+        kind: "card".into(),
+        card: CardDetails {
+            card: pm.card.clone(),
+            three_d_secure: None,
+        },
+    };
     let (charge, evts) = apply_authorization(&mut pay, outcome, details, cx.id("ch_"), cx.now);
     let money = capture_money(cx, &mut pay, Some(behavior));
 
     let data = to_json(&pay);
     let mut writes = vec![Stmt::new(
         "INSERT INTO payments (id, account_id, livemode, customer_id, status, created, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        sql_params![&pay.id, &cx.acct.id, cx.acct.livemode, pay.customer.clone(), pay.status.as_str(), cx.now, data.to_string()],
+        sql_params![
+            &pay.id,
+            &cx.acct.id,
+            cx.acct.livemode,
+            pay.customer.clone(),
+            pay.status.as_str(),
+            cx.now,
+            data.to_string()
+        ],
     )];
     if let Some(ch) = &charge {
         writes.push(insert_charge(cx, ch));
     }
     writes.extend(money);
-    writes.extend(evts.iter().flat_map(|t| events::record(cx.env, &cx.acct, t, cx.now, &data)));
+    writes.extend(
+        evts.iter()
+            .flat_map(|t| events::record(cx.env, &cx.acct, t, cx.now, &data)),
+    );
     let body = render(cx, &pay, &expand, Some((customer.as_ref(), charge.as_ref()))).await?;
     Ok(Outcome::write(body, writes))
 }
@@ -203,9 +285,19 @@ fn capture_method(p: &Params) -> ApiResult<CaptureMethod> {
         None => None,
     };
     // Seed 000's `capture: false` means manual capture.
-    let legacy = p.boolean("capture")?.map(|c| if c { CaptureMethod::Automatic } else { CaptureMethod::Manual });
+    let legacy = p.boolean("capture")?.map(|c| {
+        if c {
+            CaptureMethod::Automatic
+        } else {
+            CaptureMethod::Manual
+        }
+    });
     match (explicit, legacy) {
-        (Some(a), Some(b)) if a != b => Err(ApiError::invalid("capture", "parameter_invalid", "capture and capture_method disagree; send one.")),
+        (Some(a), Some(b)) if a != b => Err(ApiError::invalid(
+            "capture",
+            "parameter_invalid",
+            "capture and capture_method disagree; send one.",
+        )),
         (a, b) => Ok(a.or(b).unwrap_or(CaptureMethod::Automatic)),
     }
 }
@@ -214,8 +306,16 @@ fn capture_method(p: &Params) -> ApiResult<CaptureMethod> {
 fn live_guard<D: Db, E: Env>(cx: &Ctx<'_, D, E>, pm: &ResolvedPm) -> ApiResult<TestBehavior> {
     match (cx.acct.livemode, pm.behavior) {
         (false, Some(b)) => Ok(b),
-        (false, None) => Err(ApiError::invalid("payment_method", "test_card_required", "The sandbox only charges test cards.")),
-        (true, Some(_)) => Err(ApiError::invalid("payment_method", "test_card_in_live_mode", "Test cards cannot be used with live keys.")),
+        (false, None) => Err(ApiError::invalid(
+            "payment_method",
+            "test_card_required",
+            "The sandbox only charges test cards.",
+        )),
+        (true, Some(_)) => Err(ApiError::invalid(
+            "payment_method",
+            "test_card_in_live_mode",
+            "Test cards cannot be used with live keys.",
+        )),
         (true, None) => Err(ApiError::new(
             403,
             "permission_error",
@@ -263,7 +363,14 @@ fn random6<D: Db, E: Env>(cx: &Ctx<'_, D, E>) -> [u8; 6] {
 fn insert_charge<D: Db, E: Env>(cx: &Ctx<'_, D, E>, ch: &Charge) -> Stmt {
     Stmt::new(
         "INSERT INTO charges (id, account_id, livemode, payment_id, created, data) VALUES (?, ?, ?, ?, ?, ?)",
-        sql_params![&ch.id, &cx.acct.id, cx.acct.livemode, &ch.payment, ch.created, to_json(ch).to_string()],
+        sql_params![
+            &ch.id,
+            &cx.acct.id,
+            cx.acct.livemode,
+            &ch.payment,
+            ch.created,
+            to_json(ch).to_string()
+        ],
     )
 }
 
@@ -282,26 +389,48 @@ async fn transition<D: Db, E: Env>(
     };
     let t = step(&pay, charge.as_ref())?;
     let behavior = match (&t.payment.status, &t.payment.payment_method) {
-        (PaymentStatus::Succeeded, Some(pm)) if t.payment.balance_transaction.is_none() => resolve(cx, "payment_method", pm).await.ok().and_then(|p| p.behavior),
+        (PaymentStatus::Succeeded, Some(pm)) if t.payment.balance_transaction.is_none() => {
+            resolve(cx, "payment_method", pm).await.ok().and_then(|p| p.behavior)
+        }
         _ => None,
     };
     commit(cx, version, t, charge.is_some(), &expand, behavior).await
 }
 
-async fn commit<D: Db, E: Env>(cx: &Ctx<'_, D, E>, version: i64, mut t: Transition, charge_existed: bool, expand: &[String], behavior: Option<TestBehavior>) -> ApiResult<Outcome> {
+async fn commit<D: Db, E: Env>(
+    cx: &Ctx<'_, D, E>,
+    version: i64,
+    mut t: Transition,
+    charge_existed: bool,
+    expand: &[String],
+    behavior: Option<TestBehavior>,
+) -> ApiResult<Outcome> {
     let money = capture_money(cx, &mut t.payment, behavior);
     let data = to_json(&t.payment);
-    let mut writes: Vec<Stmt> =
-        guarded_update("payments", "status = ?, data = ?", sql_params![t.payment.status.as_str(), data.to_string()], &t.payment.id, version).into();
+    let mut writes: Vec<Stmt> = guarded_update(
+        "payments",
+        "status = ?, data = ?",
+        sql_params![t.payment.status.as_str(), data.to_string()],
+        &t.payment.id,
+        version,
+    )
+    .into();
     if let Some(ch) = &t.charge {
         writes.push(if charge_existed {
-            Stmt::new("UPDATE charges SET data = ? WHERE id = ? AND account_id = ?", sql_params![to_json(ch).to_string(), &ch.id, &cx.acct.id])
+            Stmt::new(
+                "UPDATE charges SET data = ? WHERE id = ? AND account_id = ?",
+                sql_params![to_json(ch).to_string(), &ch.id, &cx.acct.id],
+            )
         } else {
             insert_charge(cx, ch)
         });
     }
     writes.extend(money);
-    writes.extend(t.events.iter().flat_map(|e| events::record(cx.env, &cx.acct, e, cx.now, &data)));
+    writes.extend(
+        t.events
+            .iter()
+            .flat_map(|e| events::record(cx.env, &cx.acct, e, cx.now, &data)),
+    );
     let body = render(cx, &t.payment, expand, t.charge.as_ref().map(|c| (None, Some(c)))).await?;
     Ok(Outcome::write(body, writes))
 }
@@ -310,7 +439,15 @@ async fn capture<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> Api
     p.allow_only(&["amount_to_capture", "expand"])?;
     let amount = p.integer("amount_to_capture")?;
     transition(cx, id, p, |pay, ch| {
-        let ch = ch.ok_or_else(|| ApiError::invalid_state("payment_invalid_state", format!("This payment's status is {}; it cannot be captured.", pay.status.as_str())))?;
+        let ch = ch.ok_or_else(|| {
+            ApiError::invalid_state(
+                "payment_invalid_state",
+                format!(
+                    "This payment's status is {}; it cannot be captured.",
+                    pay.status.as_str()
+                ),
+            )
+        })?;
         payment_flow::capture(pay, ch, amount)
     })
     .await
@@ -321,19 +458,41 @@ async fn confirm<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> Api
     p.allow_only(&["details", "expand"])?;
     let details = p.object("details")?.ok_or_else(|| ApiError::missing("details"))?;
     details.allow_only_in("details", &["result"])?;
-    let result = details.string_named("result", "details[result]", 20)?.ok_or_else(|| ApiError::missing("details[result]"))?;
+    let result = details
+        .string_named("result", "details[result]", 20)?
+        .ok_or_else(|| ApiError::missing("details[result]"))?;
     let authenticated = match result.as_str() {
         "authenticated" => true,
         "failed" => false,
-        _ => return Err(ApiError::invalid("details[result]", "parameter_invalid", "details[result] must be 'authenticated' or 'failed'.")),
+        _ => {
+            return Err(ApiError::invalid(
+                "details[result]",
+                "parameter_invalid",
+                "details[result] must be 'authenticated' or 'failed'.",
+            ));
+        }
     };
     let expand = p.expand(&["customer", "latest_charge"])?;
     let Loaded { obj: pay, version } = load_path::<Payment, _, _>(cx, "payments", "", "payment", id).await?;
     if pay.status != PaymentStatus::RequiresAction {
-        return Err(ApiError::invalid_state("payment_invalid_state", format!("This payment's status is {}; it cannot be confirmed.", pay.status.as_str())));
+        return Err(ApiError::invalid_state(
+            "payment_invalid_state",
+            format!(
+                "This payment's status is {}; it cannot be confirmed.",
+                pay.status.as_str()
+            ),
+        ));
     }
     if !authenticated {
-        return commit(cx, version, payment_flow::fail_authentication(&pay)?, false, &expand, None).await;
+        return commit(
+            cx,
+            version,
+            payment_flow::fail_authentication(&pay)?,
+            false,
+            &expand,
+            None,
+        )
+        .await;
     }
     let pm_id = pay.payment_method.clone().unwrap_or_default();
     let pm = resolve(cx, "payment_method", &pm_id).await?;
@@ -341,11 +500,32 @@ async fn confirm<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> Api
     let mut next = pay.clone();
     let outcome = processor::authorize(behavior, true, &random6(cx));
     let approved = matches!(outcome, AuthOutcome::Approved { .. });
-    let three_ds = Some(ThreeDsResult { version: "2.2.0".into(), result: "authenticated".into() });
-    let details = PaymentMethodDetails { kind: "card".into(), card: CardDetails { card: pm.card.clone(), three_d_secure: three_ds } };
+    let three_ds = Some(ThreeDsResult {
+        version: "2.2.0".into(),
+        result: "authenticated".into(),
+    });
+    let details = PaymentMethodDetails {
+        kind: "card".into(),
+        card: CardDetails {
+            card: pm.card.clone(),
+            three_d_secure: three_ds,
+        },
+    };
     let (charge, events) = apply_authorization(&mut next, outcome, details, cx.id("ch_"), cx.now);
     debug_assert!(approved || charge.as_ref().is_some_and(|c| c.status == ChargeStatus::Failed));
-    commit(cx, version, Transition { payment: next, charge, events }, false, &expand, Some(behavior)).await
+    commit(
+        cx,
+        version,
+        Transition {
+            payment: next,
+            charge,
+            events,
+        },
+        false,
+        &expand,
+        Some(behavior),
+    )
+    .await
 }
 
 async fn list<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
@@ -360,13 +540,24 @@ async fn list<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcom
         Some(c) => (" AND customer_id = ?".to_string(), sql_params![c]),
         None => (String::new(), vec![]),
     };
-    let (rows, has_more) = list::fetch(cx.db, &cx.acct, ListSpec { table: "payments", filter, filter_params }, &page).await?;
+    let (rows, has_more) = list::fetch(
+        cx.db,
+        &cx.acct,
+        ListSpec {
+            table: "payments",
+            filter,
+            filter_params,
+        },
+        &page,
+    )
+    .await?;
     let mut data = Vec::with_capacity(rows.len());
     for row in rows {
         if expand.is_empty() {
             data.push(row);
         } else {
-            let pay: Payment = serde_json::from_value(row).map_err(|_| ApiError::internal("unreadable stored payment"))?;
+            let pay: Payment =
+                serde_json::from_value(row).map_err(|_| ApiError::internal("unreadable stored payment"))?;
             data.push(render(cx, &pay, &expand, None).await?);
         }
     }
@@ -375,7 +566,12 @@ async fn list<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcom
 
 /// The payment as returned, with `customer` / `latest_charge` expanded when asked. `known`
 /// supplies objects already in hand (just created) so they need not be read back.
-async fn render<D: Db, E: Env>(cx: &Ctx<'_, D, E>, pay: &Payment, expand: &[String], known: Option<(Option<&Customer>, Option<&Charge>)>) -> ApiResult<Value> {
+async fn render<D: Db, E: Env>(
+    cx: &Ctx<'_, D, E>,
+    pay: &Payment,
+    expand: &[String],
+    known: Option<(Option<&Customer>, Option<&Charge>)>,
+) -> ApiResult<Value> {
     let mut v = to_json(pay);
     for field in expand {
         match (field.as_str(), &pay.customer, &pay.latest_charge) {
@@ -391,7 +587,10 @@ async fn render<D: Db, E: Env>(cx: &Ctx<'_, D, E>, pay: &Payment, expand: &[Stri
             ("latest_charge", _, Some(id)) => {
                 v["latest_charge"] = match known.and_then(|k| k.1).filter(|c| &c.id == id) {
                     Some(c) => to_json(c),
-                    None => load::<Charge, _, _>(cx, "charges", "", id).await?.map(|c| to_json(&c.obj)).unwrap_or(Value::Null),
+                    None => load::<Charge, _, _>(cx, "charges", "", id)
+                        .await?
+                        .map(|c| to_json(&c.obj))
+                        .unwrap_or(Value::Null),
                 }
             }
             _ => {}

@@ -37,12 +37,24 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
                 Some(s) => (" AND status = ?".to_string(), sql_params![s]),
                 None => (String::new(), vec![]),
             };
-            let (data, has_more) = list::fetch(cx.db, &cx.acct, ListSpec { table: "payouts", filter, filter_params }, &page).await?;
+            let (data, has_more) = list::fetch(
+                cx.db,
+                &cx.acct,
+                ListSpec {
+                    table: "payouts",
+                    filter,
+                    filter_params,
+                },
+                &page,
+            )
+            .await?;
             Ok(Outcome::read(list::envelope("/v1/payouts", data, has_more)))
         }
         "payout" => {
             p.allow_only(&[])?;
-            Ok(Outcome::read(to_json(&load_path::<Payout, _, _>(cx, "payouts", "", "payout", id).await?.obj)))
+            Ok(Outcome::read(to_json(
+                &load_path::<Payout, _, _>(cx, "payouts", "", "payout", id).await?.obj,
+            )))
         }
         "schedule" => {
             p.allow_only(&[])?;
@@ -50,10 +62,21 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
         }
         "schedule_update" => {
             p.allow_only(&["interval"])?;
-            let interval = p.one_of("interval", INTERVALS)?.ok_or_else(|| ApiError::missing("interval"))?;
-            let mut writes = vec![Stmt::new("UPDATE accounts SET payout_interval = ? WHERE id = ?", sql_params![&interval, &cx.acct.id])];
+            let interval = p
+                .one_of("interval", INTERVALS)?
+                .ok_or_else(|| ApiError::missing("interval"))?;
+            let mut writes = vec![Stmt::new(
+                "UPDATE accounts SET payout_interval = ? WHERE id = ?",
+                sql_params![&interval, &cx.acct.id],
+            )];
             if interval != "manual" {
-                writes.push(jobs::schedule_once(&cx.acct, "payouts", "", next_midnight(cx.now), cx.now));
+                writes.push(jobs::schedule_once(
+                    &cx.acct,
+                    "payouts",
+                    "",
+                    next_midnight(cx.now),
+                    cx.now,
+                ));
             }
             Ok(Outcome::write(schedule_json(&interval), writes))
         }
@@ -66,14 +89,23 @@ fn schedule_json(interval: &str) -> serde_json::Value {
 }
 
 async fn interval<D: Db, E: Env>(cx: &Ctx<'_, D, E>) -> ApiResult<String> {
-    let rows = cx.db.query(Stmt::new("SELECT payout_interval FROM accounts WHERE id = ?", sql_params![&cx.acct.id])).await?;
+    let rows = cx
+        .db
+        .query(Stmt::new(
+            "SELECT payout_interval FROM accounts WHERE id = ?",
+            sql_params![&cx.acct.id],
+        ))
+        .await?;
     Ok(rows.first().and_then(|r| r[0].as_str()).unwrap_or("daily").to_string())
 }
 
 async fn available<D: Db, E: Env>(cx: &Ctx<'_, D, E>, currency: &str) -> ApiResult<i64> {
     let rows = cx
         .db
-        .query(Stmt::new("SELECT available FROM balances WHERE account_id = ? AND livemode = ? AND currency = ?", sql_params![&cx.acct.id, cx.acct.livemode, currency]))
+        .query(Stmt::new(
+            "SELECT available FROM balances WHERE account_id = ? AND livemode = ? AND currency = ?",
+            sql_params![&cx.acct.id, cx.acct.livemode, currency],
+        ))
         .await?;
     Ok(rows.first().and_then(|r| r[0].as_i64()).unwrap_or(0))
 }
@@ -82,21 +114,36 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
     p.allow_only(&["amount", "currency", "destination", "description", "metadata"])?;
     let currency = parse_currency("currency", &p.required_string("currency", 16)?)?;
     let amount = p.integer("amount")?;
-    let destination = p.one_of("destination", DESTINATIONS)?.unwrap_or_else(|| DESTINATIONS[0].to_string());
+    let destination = p
+        .one_of("destination", DESTINATIONS)?
+        .unwrap_or_else(|| DESTINATIONS[0].to_string());
     let description = p.string("description", 1000)?;
     let metadata = fields::new_metadata(p)?;
     if cx.acct.livemode {
-        return Err(ApiError::new(403, "permission_error", "live_processing_unavailable", "This account has no live bank connection, so live payouts cannot be made."));
+        return Err(ApiError::new(
+            403,
+            "permission_error",
+            "live_processing_unavailable",
+            "This account has no live bank connection, so live payouts cannot be made.",
+        ));
     }
     let available = available(cx, &currency).await?;
     if let Some(a) = amount {
         if a < 1 {
-            return Err(ApiError::invalid("amount", "amount_too_small", "amount must be a positive integer."));
+            return Err(ApiError::invalid(
+                "amount",
+                "amount_too_small",
+                "amount must be a positive integer.",
+            ));
         }
     }
     let amount = amount.unwrap_or(available);
     if amount > available || amount < 1 {
-        return Err(ApiError::invalid("amount", "balance_insufficient", format!("The available {currency} balance is {available}; a payout of {amount} cannot be made.")));
+        return Err(ApiError::invalid(
+            "amount",
+            "balance_insufficient",
+            format!("The available {currency} balance is {available}; a payout of {amount} cannot be made."),
+        ));
     }
     let (po, writes) = new_payout(cx, &currency, amount, false, destination, description, metadata);
     Ok(Outcome::write(to_json(&po), writes))
@@ -135,11 +182,28 @@ fn new_payout<D: Db, E: Env>(
     let data = to_json(&po);
     let mut writes = ledger::record_txn(
         &cx.acct,
-        &NewTxn { id: &txn, source_type: "payout", source_id: &po.id, currency, amount: -amount, fee: 0, description: "Payout", payout_id: Some(&po.id), created: cx.now },
+        &NewTxn {
+            id: &txn,
+            source_type: "payout",
+            source_id: &po.id,
+            currency,
+            amount: -amount,
+            fee: 0,
+            description: "Payout",
+            payout_id: Some(&po.id),
+            created: cx.now,
+        },
     );
     writes.push(Stmt::new(
         "INSERT INTO payouts (id, account_id, livemode, status, created, data) VALUES (?, ?, ?, ?, ?, ?)",
-        sql_params![&po.id, &cx.acct.id, cx.acct.livemode, po.status.as_str(), cx.now, data.to_string()],
+        sql_params![
+            &po.id,
+            &cx.acct.id,
+            cx.acct.livemode,
+            po.status.as_str(),
+            cx.now,
+            data.to_string()
+        ],
     ));
     writes.push(jobs::schedule_once(&cx.acct, "payout_step", &po.id, cx.now, cx.now));
     writes.extend(events::record(cx.env, &cx.acct, "payout.created", cx.now, &data));
@@ -148,7 +212,9 @@ fn new_payout<D: Db, E: Env>(
 
 /// Does the schedule pay out at the batch of `due` (00:00 UTC)?
 fn selects(interval: &str, due: i64) -> bool {
-    let Some(day) = chrono::DateTime::from_timestamp(due, 0) else { return false };
+    let Some(day) = chrono::DateTime::from_timestamp(due, 0) else {
+        return false;
+    };
     match interval {
         "daily" => true,
         "weekly" => day.weekday() == chrono::Weekday::Mon,
@@ -167,13 +233,24 @@ pub async fn automatic<D: Db, E: Env>(cx: &Ctx<'_, D, E>, due: i64) -> ApiResult
     }
     let rows = cx
         .db
-        .query(Stmt::new("SELECT currency, pending, available FROM balances WHERE account_id = ? AND livemode = ? ORDER BY currency", sql_params![&cx.acct.id, cx.acct.livemode]))
+        .query(Stmt::new(
+            "SELECT currency, pending, available FROM balances WHERE account_id = ? AND livemode = ? ORDER BY currency",
+            sql_params![&cx.acct.id, cx.acct.livemode],
+        ))
         .await?;
     let mut writes = Vec::new();
     if selects(&interval, due) && !cx.acct.livemode {
         for r in rows.iter().filter(|r| r[2].as_i64().unwrap_or(0) > 0) {
             let currency = r[0].as_str().unwrap_or_default();
-            let (po, w) = new_payout(cx, currency, r[2].as_i64().unwrap_or(0), true, DESTINATIONS[0].into(), None, Default::default());
+            let (po, w) = new_payout(
+                cx,
+                currency,
+                r[2].as_i64().unwrap_or(0),
+                true,
+                DESTINATIONS[0].into(),
+                None,
+                Default::default(),
+            );
             writes.push(Stmt::new(
                 "UPDATE balance_transactions SET payout_id = ?, updated = ? WHERE account_id = ? AND livemode = ? AND currency = ? AND settlement_status = 'settled' AND payout_id IS NULL",
                 sql_params![&po.id, cx.now, &cx.acct.id, cx.acct.livemode, currency],
@@ -181,7 +258,10 @@ pub async fn automatic<D: Db, E: Env>(cx: &Ctx<'_, D, E>, due: i64) -> ApiResult
             writes.extend(w);
         }
     }
-    if rows.iter().any(|r| r[1].as_i64() != Some(0) || r[2].as_i64() != Some(0)) {
+    if rows
+        .iter()
+        .any(|r| r[1].as_i64() != Some(0) || r[2].as_i64() != Some(0))
+    {
         writes.push(jobs::schedule(&cx.acct, "payouts", "", next_midnight(due), cx.now));
     }
     Ok(writes)
@@ -189,7 +269,9 @@ pub async fn automatic<D: Db, E: Env>(cx: &Ctx<'_, D, E>, due: i64) -> ApiResult
 
 /// Scheduled step: a payout goes in transit, then arrives (`paid`) or is refused by the bank.
 pub async fn step<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Vec<Stmt>> {
-    let Some(Loaded { obj: mut po, version }) = load::<Payout, _, _>(cx, "payouts", "", id).await? else { return Ok(vec![]) };
+    let Some(Loaded { obj: mut po, version }) = load::<Payout, _, _>(cx, "payouts", "", id).await? else {
+        return Ok(vec![]);
+    };
     let mut writes = Vec::new();
     let event = match po.status {
         PayoutStatus::Pending => {
@@ -197,7 +279,15 @@ pub async fn step<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Vec<
             writes.push(jobs::schedule(&cx.acct, "payout_step", &po.id, po.arrival_date, cx.now));
             "payout.updated"
         }
-        PayoutStatus::InTransit if cx.now < po.arrival_date => return Ok(vec![jobs::schedule(&cx.acct, "payout_step", &po.id, po.arrival_date, cx.now)]),
+        PayoutStatus::InTransit if cx.now < po.arrival_date => {
+            return Ok(vec![jobs::schedule(
+                &cx.acct,
+                "payout_step",
+                &po.id,
+                po.arrival_date,
+                cx.now,
+            )]);
+        }
         PayoutStatus::InTransit if po.destination == "ba_test_failure" => {
             let txn = cx.id("txn_");
             po.status = PayoutStatus::Failed;
@@ -206,21 +296,49 @@ pub async fn step<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Vec<
             po.failure_balance_transaction = Some(txn.clone());
             writes.extend(ledger::record_txn(
                 &cx.acct,
-                &NewTxn { id: &txn, source_type: "payout_failure", source_id: &po.id, currency: &po.currency, amount: po.amount, fee: 0, description: "Payout failure", payout_id: None, created: cx.now },
+                &NewTxn {
+                    id: &txn,
+                    source_type: "payout_failure",
+                    source_id: &po.id,
+                    currency: &po.currency,
+                    amount: po.amount,
+                    fee: 0,
+                    description: "Payout failure",
+                    payout_id: None,
+                    created: cx.now,
+                },
             ));
             // The returned money is available again: the schedule pays it out at its next batch.
-            writes.push(jobs::schedule_once(&cx.acct, "payouts", "", next_midnight(cx.now), cx.now));
+            writes.push(jobs::schedule_once(
+                &cx.acct,
+                "payouts",
+                "",
+                next_midnight(cx.now),
+                cx.now,
+            ));
             "payout.failed"
         }
         PayoutStatus::InTransit => {
             po.status = PayoutStatus::Paid;
-            writes.extend(ledger::record_transfer(&cx.acct, &po.id, &po.currency, &[(IN_TRANSIT, -po.amount), (BANK, po.amount)], cx.now));
+            writes.extend(ledger::record_transfer(
+                &cx.acct,
+                &po.id,
+                &po.currency,
+                &[(IN_TRANSIT, -po.amount), (BANK, po.amount)],
+                cx.now,
+            ));
             "payout.paid"
         }
         PayoutStatus::Paid | PayoutStatus::Failed => return Ok(vec![]),
     };
     let data = to_json(&po);
-    writes.extend(guarded_update("payouts", "status = ?, data = ?", sql_params![po.status.as_str(), data.to_string()], &po.id, version));
+    writes.extend(guarded_update(
+        "payouts",
+        "status = ?, data = ?",
+        sql_params![po.status.as_str(), data.to_string()],
+        &po.id,
+        version,
+    ));
     writes.extend(events::record(cx.env, &cx.acct, event, cx.now, &data));
     Ok(writes)
 }

@@ -47,12 +47,24 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
                 Some(pay) => (" AND payment_id = ?".to_string(), sql_params![pay]),
                 None => (String::new(), vec![]),
             };
-            let (data, has_more) = list::fetch(cx.db, &cx.acct, ListSpec { table: "refunds", filter, filter_params }, &page).await?;
+            let (data, has_more) = list::fetch(
+                cx.db,
+                &cx.acct,
+                ListSpec {
+                    table: "refunds",
+                    filter,
+                    filter_params,
+                },
+                &page,
+            )
+            .await?;
             Ok(Outcome::read(list::envelope("/v1/refunds", data, has_more)))
         }
         "retrieve" => {
             p.allow_only(&[])?;
-            Ok(Outcome::read(to_json(&load_path::<Refund, _, _>(cx, "refunds", "", "refund", id).await?.obj)))
+            Ok(Outcome::read(to_json(
+                &load_path::<Refund, _, _>(cx, "refunds", "", "refund", id).await?.obj,
+            )))
         }
         _ => disputes::run(cx, r, p).await,
     }
@@ -64,9 +76,17 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
     let amount = p.integer("amount")?;
     let reason = p.one_of("reason", REASONS)?;
     let metadata = fields::new_metadata(p)?;
-    let Loaded { obj: mut pay, version } = load_param::<Payment, _, _>(cx, "payments", "", "payment", "payment", &payment_id).await?;
+    let Loaded { obj: mut pay, version } =
+        load_param::<Payment, _, _>(cx, "payments", "", "payment", "payment", &payment_id).await?;
     if pay.status != PaymentStatus::Succeeded {
-        return Err(ApiError::invalid_state("payment_invalid_state", format!("This payment's status is {}; only a captured (succeeded) payment can be refunded.", pay.status.as_str())).with_param("payment"));
+        return Err(ApiError::invalid_state(
+            "payment_invalid_state",
+            format!(
+                "This payment's status is {}; only a captured (succeeded) payment can be refunded.",
+                pay.status.as_str()
+            ),
+        )
+        .with_param("payment"));
     }
     if let Some(dp) = &pay.dispute {
         let open = match load::<Dispute, _, _>(cx, "disputes", "", dp).await? {
@@ -74,19 +94,32 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
             None => false,
         };
         if open {
-            return Err(ApiError::invalid("payment", "payment_disputed", format!("Payment {} has a dispute ({dp}) that was not won; it cannot be refunded.", pay.id)));
+            return Err(ApiError::invalid(
+                "payment",
+                "payment_disputed",
+                format!(
+                    "Payment {} has a dispute ({dp}) that was not won; it cannot be refunded.",
+                    pay.id
+                ),
+            ));
         }
     }
     let refundable = pay.amount_received - pay.amount_refunded;
     if refundable <= 0 {
-        return Err(ApiError::invalid("payment", "payment_fully_refunded", format!("Payment {} is already fully refunded.", pay.id)));
+        return Err(ApiError::invalid(
+            "payment",
+            "payment_fully_refunded",
+            format!("Payment {} is already fully refunded.", pay.id),
+        ));
     }
     let amount = match amount {
         Some(a) => check_partial("amount", a, refundable)?,
         None => refundable,
     };
     let fails = match &pay.payment_method {
-        Some(pm) => resolve(cx, "payment_method", pm).await.ok().and_then(|r| r.behavior) == Some(TestBehavior::RefundFails),
+        Some(pm) => {
+            resolve(cx, "payment_method", pm).await.ok().and_then(|r| r.behavior) == Some(TestBehavior::RefundFails)
+        }
         None => false,
     };
     let txn = cx.id("txn_");
@@ -96,7 +129,11 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
         amount,
         currency: pay.currency.clone(),
         payment: pay.id.clone(),
-        status: if fails { RefundStatus::Pending } else { RefundStatus::Succeeded },
+        status: if fails {
+            RefundStatus::Pending
+        } else {
+            RefundStatus::Succeeded
+        },
         reason,
         failure_reason: None,
         balance_transaction: Some(txn.clone()),
@@ -109,14 +146,31 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
     pay.refunds.push(refund.id.clone());
     let pay_data = to_json(&pay);
     let data = to_json(&refund);
-    let mut writes: Vec<Stmt> = guarded_update("payments", "status = ?, data = ?", sql_params![pay.status.as_str(), pay_data.to_string()], &pay.id, version).into();
+    let mut writes: Vec<Stmt> = guarded_update(
+        "payments",
+        "status = ?, data = ?",
+        sql_params![pay.status.as_str(), pay_data.to_string()],
+        &pay.id,
+        version,
+    )
+    .into();
     writes.push(Stmt::new(
         "INSERT INTO refunds (id, account_id, livemode, payment_id, status, created, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
         sql_params![&refund.id, &cx.acct.id, cx.acct.livemode, &pay.id, refund.status.as_str(), cx.now, data.to_string()],
     ));
     writes.extend(ledger::record_txn(
         &cx.acct,
-        &NewTxn { id: &txn, source_type: "refund", source_id: &refund.id, currency: &pay.currency, amount: -amount, fee: 0, description: "Refund", payout_id: None, created: cx.now },
+        &NewTxn {
+            id: &txn,
+            source_type: "refund",
+            source_id: &refund.id,
+            currency: &pay.currency,
+            amount: -amount,
+            fee: 0,
+            description: "Refund",
+            payout_id: None,
+            created: cx.now,
+        },
     ));
     if fails {
         writes.push(jobs::schedule_once(&cx.acct, "refund_fail", &refund.id, cx.now, cx.now));
@@ -128,11 +182,22 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
 
 /// Scheduled step: a sandbox refund of the refund-failure card fails; its money comes back.
 pub async fn fail<D: Db, E: Env>(cx: &Ctx<'_, D, E>, refund_id: &str) -> ApiResult<Vec<Stmt>> {
-    let Some(Loaded { obj: mut refund, version }) = load::<Refund, _, _>(cx, "refunds", "", refund_id).await? else { return Ok(vec![]) };
+    let Some(Loaded {
+        obj: mut refund,
+        version,
+    }) = load::<Refund, _, _>(cx, "refunds", "", refund_id).await?
+    else {
+        return Ok(vec![]);
+    };
     if refund.status != RefundStatus::Pending {
         return Ok(vec![]);
     }
-    let Loaded { obj: mut pay, version: pay_version } = load::<Payment, _, _>(cx, "payments", "", &refund.payment).await?.ok_or_else(|| ApiError::internal("refund without its payment"))?;
+    let Loaded {
+        obj: mut pay,
+        version: pay_version,
+    } = load::<Payment, _, _>(cx, "payments", "", &refund.payment)
+        .await?
+        .ok_or_else(|| ApiError::internal("refund without its payment"))?;
     let txn = cx.id("txn_");
     refund.status = RefundStatus::Failed;
     refund.failure_reason = Some("expired_or_canceled_card".into());
@@ -140,11 +205,34 @@ pub async fn fail<D: Db, E: Env>(cx: &Ctx<'_, D, E>, refund_id: &str) -> ApiResu
     pay.amount_refunded -= refund.amount;
     let data = to_json(&refund);
     let pay_data = to_json(&pay);
-    let mut writes: Vec<Stmt> = guarded_update("refunds", "status = ?, data = ?", sql_params![refund.status.as_str(), data.to_string()], &refund.id, version).into();
-    writes.extend(guarded_update("payments", "status = ?, data = ?", sql_params![pay.status.as_str(), pay_data.to_string()], &pay.id, pay_version));
+    let mut writes: Vec<Stmt> = guarded_update(
+        "refunds",
+        "status = ?, data = ?",
+        sql_params![refund.status.as_str(), data.to_string()],
+        &refund.id,
+        version,
+    )
+    .into();
+    writes.extend(guarded_update(
+        "payments",
+        "status = ?, data = ?",
+        sql_params![pay.status.as_str(), pay_data.to_string()],
+        &pay.id,
+        pay_version,
+    ));
     writes.extend(ledger::record_txn(
         &cx.acct,
-        &NewTxn { id: &txn, source_type: "refund_failure", source_id: &refund.id, currency: &refund.currency, amount: refund.amount, fee: 0, description: "Refund failure", payout_id: None, created: cx.now },
+        &NewTxn {
+            id: &txn,
+            source_type: "refund_failure",
+            source_id: &refund.id,
+            currency: &refund.currency,
+            amount: refund.amount,
+            fee: 0,
+            description: "Refund failure",
+            payout_id: None,
+            created: cx.now,
+        },
     ));
     writes.extend(events::record(cx.env, &cx.acct, "refund.failed", cx.now, &data));
     Ok(writes)

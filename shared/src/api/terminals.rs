@@ -37,7 +37,13 @@ pub const SYNC_WAIT_MS: u64 = 150_000;
 /// The longest simulated interaction (`simulateDelay`), seconds.
 pub const MAX_SIMULATE_DELAY: i64 = 600;
 /// Seed 003's test cards: the ones `testCard` accepts.
-pub const TEST_CARDS: &[&str] = &["4242424242424242", "4000000000000002", "4000000000009995", "4000000000000069", "4100000000000019"];
+pub const TEST_CARDS: &[&str] = &[
+    "4242424242424242",
+    "4000000000000002",
+    "4000000000009995",
+    "4000000000000069",
+    "4100000000000019",
+];
 
 pub fn route(method: &str, segs: &[&str]) -> ApiResult<Route> {
     match_route(ROUTES, method, segs)
@@ -50,7 +56,9 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
         "list_terminals" => list_terminals(cx, p).await,
         "retrieve_terminal" => {
             p.allow_only(&[])?;
-            let t = terminals::load(cx.db, &cx.acct, id, cx.now).await?.ok_or_else(|| ApiError::not_found("id", "terminal", id))?;
+            let t = terminals::load(cx.db, &cx.acct, id, cx.now)
+                .await?
+                .ok_or_else(|| ApiError::not_found("id", "terminal", id))?;
             Ok(Outcome::read(t.to_json(cx.wall)))
         }
         "create" => create(cx, p).await,
@@ -87,7 +95,14 @@ async fn register<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Ou
     let data = json!({ "label": label, "metadata": metadata });
     let write = Stmt::new(
         "INSERT INTO terminals (id, account_id, livemode, device_key_hash, created, data) VALUES (?, ?, ?, ?, ?, ?)",
-        sql_params![&id, &cx.acct.id, cx.acct.livemode, hash_key(&key), cx.now, data.to_string()],
+        sql_params![
+            &id,
+            &cx.acct.id,
+            cx.acct.livemode,
+            hash_key(&key),
+            cx.now,
+            data.to_string()
+        ],
     );
     let row = TerminalRow {
         id,
@@ -111,23 +126,40 @@ async fn list_terminals<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiRes
     let page = Page::from_params(p)?;
     let seen_since = cx.wall - OFFLINE_AFTER_SECS;
     // The status is computed (docs/terminals.md); these are the same rules in SQL.
-    let (filter, filter_params): (&str, Vec<SqlValue>) = match p.one_of("status", &["online", "offline", "busy"])?.as_deref() {
+    let (filter, filter_params): (&str, Vec<SqlValue>) = match p
+        .one_of("status", &["online", "offline", "busy"])?
+        .as_deref()
+    {
         Some("busy") => (" AND active_payment IS NOT NULL", vec![]),
-        Some("online") => (" AND active_payment IS NULL AND (device_key_hash IS NULL OR (connection_id IS NOT NULL AND last_seen_at > ?))", sql_params![seen_since]),
+        Some("online") => (
+            " AND active_payment IS NULL AND (device_key_hash IS NULL OR (connection_id IS NOT NULL AND last_seen_at > ?))",
+            sql_params![seen_since],
+        ),
         Some("offline") => (
             " AND active_payment IS NULL AND device_key_hash IS NOT NULL AND (connection_id IS NULL OR last_seen_at IS NULL OR last_seen_at <= ?)",
             sql_params![seen_since],
         ),
         _ => ("", vec![]),
     };
-    let spec = ListSpec { table: "terminals", filter: filter.to_string(), filter_params };
+    let spec = ListSpec {
+        table: "terminals",
+        filter: filter.to_string(),
+        filter_params,
+    };
     let (rows, has_more) = list::fetch_rows(cx.db, &cx.acct, spec, &page, COLUMNS).await?;
     let data = rows.iter().map(|r| TerminalRow::from_row(r).to_json(cx.wall)).collect();
     Ok(Outcome::read(list::envelope("/v1/terminals", data, has_more)))
 }
 
 async fn list_payments<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
-    p.allow_only(&["limit", "starting_after", "ending_before", "terminalId", "terminal_id", "status"])?;
+    p.allow_only(&[
+        "limit",
+        "starting_after",
+        "ending_before",
+        "terminalId",
+        "terminal_id",
+        "status",
+    ])?;
     let page = Page::from_params(p)?;
     let mut filter = String::new();
     let mut filter_params = Vec::new();
@@ -139,21 +171,52 @@ async fn list_payments<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResu
         filter.push_str(" AND status = ?");
         filter_params.push(SqlValue::from(s));
     }
-    let (data, has_more) = list::fetch(cx.db, &cx.acct, ListSpec { table: "terminal_payments", filter, filter_params }, &page).await?;
+    let (data, has_more) = list::fetch(
+        cx.db,
+        &cx.acct,
+        ListSpec {
+            table: "terminal_payments",
+            filter,
+            filter_params,
+        },
+        &page,
+    )
+    .await?;
     Ok(Outcome::read(list::envelope("/v1/terminal/payments", data, has_more)))
 }
 
 async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
     p.allow_only(&[
-        "terminalId", "terminal_id", "amount", "currency", "reference", "captureMethod", "capture_method", "responseMode", "response_mode", "metadata", "testCard",
-        "test_card", "simulateDelay", "simulate_delay",
+        "terminalId",
+        "terminal_id",
+        "amount",
+        "currency",
+        "reference",
+        "captureMethod",
+        "capture_method",
+        "responseMode",
+        "response_mode",
+        "metadata",
+        "testCard",
+        "test_card",
+        "simulateDelay",
+        "simulate_delay",
     ])?;
     let terminal_id = p.required_string(either(p, "terminalId", "terminal_id"), 100)?;
     let currency = parse_currency("currency", &p.required_string("currency", 10)?)?;
-    let amount = check_amount("amount", p.integer("amount")?.ok_or_else(|| ApiError::missing("amount"))?, &currency)?;
+    let amount = check_amount(
+        "amount",
+        p.integer("amount")?.ok_or_else(|| ApiError::missing("amount"))?,
+        &currency,
+    )?;
     let reference = p.string("reference", 200)?;
-    let capture_method = p.one_of(either(p, "captureMethod", "capture_method"), &["automatic", "manual"])?.unwrap_or_else(|| "automatic".into());
-    let sync = p.one_of(either(p, "responseMode", "response_mode"), &["async", "sync"])?.as_deref() == Some("sync");
+    let capture_method = p
+        .one_of(either(p, "captureMethod", "capture_method"), &["automatic", "manual"])?
+        .unwrap_or_else(|| "automatic".into());
+    let sync = p
+        .one_of(either(p, "responseMode", "response_mode"), &["async", "sync"])?
+        .as_deref()
+        == Some("sync");
     let metadata = fields::new_metadata(p)?;
     let card_param = either(p, "testCard", "test_card");
     let test_card = match p.string(card_param, 40)? {
@@ -161,7 +224,14 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
         Some(raw) => {
             let digits: String = raw.chars().filter(|c| *c != ' ').collect();
             if !TEST_CARDS.contains(&digits.as_str()) {
-                return Err(ApiError::invalid(card_param, "parameter_invalid", format!("{card_param} must be one of the sandbox test cards: {}.", TEST_CARDS.join(", "))));
+                return Err(ApiError::invalid(
+                    card_param,
+                    "parameter_invalid",
+                    format!(
+                        "{card_param} must be one of the sandbox test cards: {}.",
+                        TEST_CARDS.join(", ")
+                    ),
+                ));
             }
             cards::test_card_by_number(&digits)
         }
@@ -169,17 +239,30 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
     let delay_param = either(p, "simulateDelay", "simulate_delay");
     let delay = p.integer(delay_param)?.unwrap_or(0);
     if !(0..=MAX_SIMULATE_DELAY).contains(&delay) {
-        return Err(ApiError::invalid(delay_param, "parameter_invalid_integer", format!("{delay_param} must be between 0 and {MAX_SIMULATE_DELAY} seconds.")));
+        return Err(ApiError::invalid(
+            delay_param,
+            "parameter_invalid_integer",
+            format!("{delay_param} must be between 0 and {MAX_SIMULATE_DELAY} seconds."),
+        ));
     }
 
     let terminal = terminals::load(cx.db, &cx.acct, &terminal_id, cx.now).await?;
     if terminal.is_some() && cx.acct.livemode {
-        return Err(ApiError::new(403, "permission_error", "live_processing_unavailable", "This account has no live acquirer connection, so live terminal payments cannot be made."));
+        return Err(ApiError::new(
+            403,
+            "permission_error",
+            "live_processing_unavailable",
+            "This account has no live acquirer connection, so live terminal payments cannot be made.",
+        ));
     }
     terminals::check_usable(terminal.as_ref(), &terminal_id, cx.wall)?;
     let simulated = terminal.as_ref().is_some_and(|t| t.simulated);
     if test_card.is_some() && !simulated {
-        return Err(ApiError::invalid(card_param, "parameter_invalid", format!("{card_param} applies to {SIMULATOR_ID} only: a connected device presents its own card.")));
+        return Err(ApiError::invalid(
+            card_param,
+            "parameter_invalid",
+            format!("{card_param} applies to {SIMULATOR_ID} only: a connected device presents its own card."),
+        ));
     }
 
     let pay = TerminalPayment {
@@ -212,28 +295,55 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
         cancelled_at: None,
         expires_at: None,
     };
-    let sim_card = if simulated { Some(test_card.map_or("pm_card_visa", |c| c.pm_id)) } else { None };
+    let sim_card = if simulated {
+        Some(test_card.map_or("pm_card_visa", |c| c.pm_id))
+    } else {
+        None
+    };
     let mut writes = tp::insert(cx, &pay, sim_card);
     // Of two creates for one terminal, the second's batch aborts here and is decided again: busy.
     writes.extend(terminals::claim(&cx.acct, &terminal_id, &pay.id));
     if simulated {
-        writes.push(jobs::schedule_once(&cx.acct, tp::STEP_SIMULATE, &pay.id, cx.now + delay, cx.now));
+        writes.push(jobs::schedule_once(
+            &cx.acct,
+            tp::STEP_SIMULATE,
+            &pay.id,
+            cx.now + delay,
+            cx.now,
+        ));
     }
     let body = json_of(&pay);
     let after = match (simulated, sync) {
         (true, false) => None,
-        (true, true) => Some(After::Simulate { payment_id: pay.id.clone(), delay_ms: delay as u64 * 1000 }),
-        (false, _) => Some(After::Deliver { terminal_id, payment: body.clone(), sync }),
+        (true, true) => Some(After::Simulate {
+            payment_id: pay.id.clone(),
+            delay_ms: delay as u64 * 1000,
+        }),
+        (false, _) => Some(After::Deliver {
+            terminal_id,
+            payment: body.clone(),
+            sync,
+        }),
     };
-    Ok(Outcome { status: 202, after, ..Outcome::write(body, writes) })
+    Ok(Outcome {
+        status: 202,
+        after,
+        ..Outcome::write(body, writes)
+    })
 }
 
 async fn cancel<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiResult<Outcome> {
     p.allow_only(&[])?;
     let l = load_payment_path(cx, id).await?;
     let (pay, writes) = tp::cancel(cx, &l, "requested")?;
-    let after = (pay.terminal_id != SIMULATOR_ID).then(|| After::Cancel { terminal_id: pay.terminal_id.clone(), payment_id: pay.id.clone() });
-    Ok(Outcome { after, ..Outcome::write(json_of(&pay), writes) })
+    let after = (pay.terminal_id != SIMULATOR_ID).then(|| After::Cancel {
+        terminal_id: pay.terminal_id.clone(),
+        payment_id: pay.id.clone(),
+    });
+    Ok(Outcome {
+        after,
+        ..Outcome::write(json_of(&pay), writes)
+    })
 }
 
 async fn capture<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiResult<Outcome> {
@@ -249,7 +359,11 @@ async fn capture<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> Api
 #[derive(Clone, Debug)]
 pub enum After {
     /// Send the new payment to its terminal's device; in sync mode wait for the outcome.
-    Deliver { terminal_id: String, payment: Value, sync: bool },
+    Deliver {
+        terminal_id: String,
+        payment: Value,
+        sync: bool,
+    },
     /// Sync mode on the sandbox simulator: wait out the simulated interaction, then run its step.
     Simulate { payment_id: String, delay_ms: u64 },
     /// Tell the device to clear a cancelled payment's prompt.
@@ -259,10 +373,19 @@ pub enum After {
 /// Runs `after`; a new answer (status, body) replaces the committed one.
 pub async fn after_commit<D: Db, E: Env>(cx: &Ctx<'_, D, E>, after: After) -> ApiResult<Option<(u16, Value)>> {
     match after {
-        After::Cancel { terminal_id, payment_id } => {
+        After::Cancel {
+            terminal_id,
+            payment_id,
+        } => {
             // Best effort: the cancel is committed; a device that missed it is told on reconnect
             // (the session is no longer re-sent) or when it next writes about the payment.
-            let _ = cx.env.terminal_hub(&HubCall::Cancel { terminal_id, payment_id }).await;
+            let _ = cx
+                .env
+                .terminal_hub(&HubCall::Cancel {
+                    terminal_id,
+                    payment_id,
+                })
+                .await;
             Ok(None)
         }
         After::Simulate { payment_id, delay_ms } => {
@@ -273,9 +396,17 @@ pub async fn after_commit<D: Db, E: Env>(cx: &Ctx<'_, D, E>, after: After) -> Ap
             jobs::run_now(cx.db, cx.env, &cx.acct, tp::STEP_SIMULATE, &payment_id).await?;
             current(cx, &payment_id).await.map(Some)
         }
-        After::Deliver { terminal_id, payment, sync } => {
+        After::Deliver {
+            terminal_id,
+            payment,
+            sync,
+        } => {
             let payment_id = payment["id"].as_str().unwrap_or_default().to_string();
-            let call = HubCall::Deliver { terminal_id, payment, wait_ms: sync.then_some(SYNC_WAIT_MS) };
+            let call = HubCall::Deliver {
+                terminal_id,
+                payment,
+                wait_ms: sync.then_some(SYNC_WAIT_MS),
+            };
             match cx.env.terminal_hub(&call).await {
                 HubReply::Delivered => Ok(None),
                 HubReply::Settled | HubReply::TimedOut => current(cx, &payment_id).await.map(Some),
@@ -310,7 +441,9 @@ async fn current<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<(u16,
 async fn fail_unreachable<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<()> {
     for _ in 0..8 {
         let l = load_payment_path(cx, id).await?;
-        let Ok((_, writes)) = tp::fail(cx, &l, "terminal_offline") else { return Ok(()) };
+        let Ok((_, writes)) = tp::fail(cx, &l, "terminal_offline") else {
+            return Ok(());
+        };
         match cx.db.batch(writes).await {
             Ok(()) => return Ok(()),
             Err(DbError::Conflict) => continue,

@@ -17,24 +17,49 @@ pub const MAX_STEPS: usize = 20_000;
 
 pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> ApiResult<Outcome> {
     if cx.acct.livemode {
-        return Err(ApiError::new(403, "permission_error", "sandbox_only", "The test clock exists only in the sandbox; use a sk_test_ key."));
+        return Err(ApiError::new(
+            403,
+            "permission_error",
+            "sandbox_only",
+            "The test clock exists only in the sandbox; use a sk_test_ key.",
+        ));
     }
     match r.action {
         "clock" => {
             p.allow_only(&[])?;
-            Ok(Outcome::read(json!({ "object": "test_clock", "now": cx.now, "offset": cx.acct.clock_offset })))
+            Ok(Outcome::read(
+                json!({ "object": "test_clock", "now": cx.now, "offset": cx.acct.clock_offset }),
+            ))
         }
         _ => {
             p.allow_only(&["seconds"])?;
             let seconds = p.integer("seconds")?.ok_or_else(|| ApiError::missing("seconds"))?;
             if !(1..=MAX_ADVANCE_SECS).contains(&seconds) {
-                return Err(ApiError::invalid("seconds", "parameter_invalid_integer", format!("seconds must be between 1 and {MAX_ADVANCE_SECS}.")));
+                return Err(ApiError::invalid(
+                    "seconds",
+                    "parameter_invalid_integer",
+                    format!("seconds must be between 1 and {MAX_ADVANCE_SECS}."),
+                ));
             }
             // Committed at once (not with the response): the steps below must see the new time.
-            cx.db.batch(vec![Stmt::new("UPDATE accounts SET clock_offset = clock_offset + ? WHERE id = ?", sql_params![seconds, &cx.acct.id])]).await?;
-            let rows = cx.db.query(Stmt::new("SELECT clock_offset FROM accounts WHERE id = ?", sql_params![&cx.acct.id])).await?;
+            cx.db
+                .batch(vec![Stmt::new(
+                    "UPDATE accounts SET clock_offset = clock_offset + ? WHERE id = ?",
+                    sql_params![seconds, &cx.acct.id],
+                )])
+                .await?;
+            let rows = cx
+                .db
+                .query(Stmt::new(
+                    "SELECT clock_offset FROM accounts WHERE id = ?",
+                    sql_params![&cx.acct.id],
+                ))
+                .await?;
             let mut acct = cx.acct.clone();
-            acct.clock_offset = rows.first().and_then(|r| r[0].as_i64()).unwrap_or(acct.clock_offset + seconds);
+            acct.clock_offset = rows
+                .first()
+                .and_then(|r| r[0].as_i64())
+                .unwrap_or(acct.clock_offset + seconds);
             let mut steps = 0;
             while steps < MAX_STEPS {
                 let report = jobs::run_due(cx.db, cx.env, Scope::Account(&acct), 500).await?;
@@ -43,7 +68,9 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
                     break;
                 }
             }
-            Ok(Outcome::read(json!({ "object": "test_clock", "now": acct.clock(cx.wall), "offset": acct.clock_offset, "steps_run": steps })))
+            Ok(Outcome::read(
+                json!({ "object": "test_clock", "now": acct.clock(cx.wall), "offset": acct.clock_offset, "steps_run": steps }),
+            ))
         }
     }
 }

@@ -56,7 +56,11 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
         "list" => {
             p.allow_only(&["limit", "starting_after", "ending_before"])?;
             let page = Page::from_params(p)?;
-            let spec = ListSpec { table: "webhook_endpoints", filter: LIVE.into(), filter_params: vec![] };
+            let spec = ListSpec {
+                table: "webhook_endpoints",
+                filter: LIVE.into(),
+                filter_params: vec![],
+            };
             let (rows, has_more) = list::fetch_rows(cx.db, &cx.acct, spec, &page, "data, failing_since").await?;
             let data = rows.iter().map(render_row).collect::<ApiResult<_>>()?;
             Ok(Outcome::read(list::envelope("/v1/webhooks", data, has_more)))
@@ -69,15 +73,23 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
         "delete" => {
             p.allow_only(&[])?;
             let ep = load_path::<WebhookEndpoint, _, _>(cx, "webhook_endpoints", LIVE, "webhook endpoint", id).await?;
-            let mut writes: Vec<Stmt> = guarded_update("webhook_endpoints", "deleted = ?", sql_params![1_i64], id, ep.version).into();
+            let mut writes: Vec<Stmt> =
+                guarded_update("webhook_endpoints", "deleted = ?", sql_params![1_i64], id, ep.version).into();
             writes.push(stop_pending(id, "endpoint deleted"));
-            Ok(Outcome::write(json!({ "id": id, "object": "webhook_endpoint", "deleted": true }), writes))
+            Ok(Outcome::write(
+                json!({ "id": id, "object": "webhook_endpoint", "deleted": true }),
+                writes,
+            ))
         }
         "roll_secret" => {
             p.allow_only(&["expire_previous_after"])?;
             let grace = p.integer("expire_previous_after")?.unwrap_or(DEFAULT_GRACE_SECS);
             if !(0..=MAX_GRACE_SECS).contains(&grace) {
-                return Err(ApiError::invalid("expire_previous_after", "parameter_invalid_integer", format!("expire_previous_after must be 0 to {MAX_GRACE_SECS} seconds.")));
+                return Err(ApiError::invalid(
+                    "expire_previous_after",
+                    "parameter_invalid_integer",
+                    format!("expire_previous_after must be 0 to {MAX_GRACE_SECS} seconds."),
+                ));
             }
             let ep = load_path::<WebhookEndpoint, _, _>(cx, "webhook_endpoints", LIVE, "webhook endpoint", id).await?;
             let secret = new_secret(cx);
@@ -100,9 +112,19 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
             p.allow_only(&["event"])?;
             let event = p.required_string("event", 100)?;
             load_path::<WebhookEndpoint, _, _>(cx, "webhook_endpoints", LIVE, "webhook endpoint", id).await?;
-            let found = cx.db.query(Stmt::new("SELECT 1 FROM events WHERE id = ? AND account_id = ? AND livemode = ?", sql_params![&event, &cx.acct.id, cx.acct.livemode])).await?;
+            let found = cx
+                .db
+                .query(Stmt::new(
+                    "SELECT 1 FROM events WHERE id = ? AND account_id = ? AND livemode = ?",
+                    sql_params![&event, &cx.acct.id, cx.acct.livemode],
+                ))
+                .await?;
             if found.is_empty() {
-                return Err(ApiError::invalid("event", "resource_missing", format!("No such event: '{event}'.")));
+                return Err(ApiError::invalid(
+                    "event",
+                    "resource_missing",
+                    format!("No such event: '{event}'."),
+                ));
             }
             let wd = cx.id("wd_");
             let now_ms = cx.env.now_ms();
@@ -120,9 +142,20 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
         "events" => events(cx, p).await,
         "event" => {
             p.allow_only(&[])?;
-            let rows = cx.db.query(Stmt::new("SELECT data FROM events WHERE id = ? AND account_id = ? AND livemode = ?", sql_params![id, &cx.acct.id, cx.acct.livemode])).await?;
-            let data = rows.first().and_then(|r| r[0].as_str()).ok_or_else(|| ApiError::not_found("id", "event", id))?;
-            Ok(Outcome::read(serde_json::from_str(data).map_err(|_| ApiError::internal("unreadable stored event"))?))
+            let rows = cx
+                .db
+                .query(Stmt::new(
+                    "SELECT data FROM events WHERE id = ? AND account_id = ? AND livemode = ?",
+                    sql_params![id, &cx.acct.id, cx.acct.livemode],
+                ))
+                .await?;
+            let data = rows
+                .first()
+                .and_then(|r| r[0].as_str())
+                .ok_or_else(|| ApiError::not_found("id", "event", id))?;
+            Ok(Outcome::read(
+                serde_json::from_str(data).map_err(|_| ApiError::internal("unreadable stored event"))?,
+            ))
         }
         _ => unreachable!("every action in ROUTES is handled"),
     }
@@ -140,10 +173,20 @@ fn enabled_events(p: &Params) -> ApiResult<Option<Vec<String>>> {
         None => return Ok(None),
         Some(Value::Array(a)) => a.clone(),
         Some(Value::String(s)) if p.form => vec![Value::String(s.clone())],
-        Some(_) => return Err(ApiError::invalid("enabled_events", "parameter_invalid", "enabled_events must be a list of event types.")),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "enabled_events",
+                "parameter_invalid",
+                "enabled_events must be a list of event types.",
+            ));
+        }
     };
     if items.is_empty() || items.len() > TYPES.len() + 1 {
-        return Err(ApiError::invalid("enabled_events", "parameter_invalid", "enabled_events must list 1 or more event types (or '*')."));
+        return Err(ApiError::invalid(
+            "enabled_events",
+            "parameter_invalid",
+            "enabled_events must list 1 or more event types (or '*').",
+        ));
     }
     let mut out = Vec::new();
     for v in items {
@@ -154,8 +197,20 @@ fn enabled_events(p: &Params) -> ApiResult<Option<Vec<String>>> {
                     out.push(s);
                 }
             }
-            Value::String(s) => return Err(ApiError::invalid("enabled_events", "event_type_unknown", format!("Unknown event type '{s}'. Known: *, {}.", TYPES.join(", ")))),
-            _ => return Err(ApiError::invalid("enabled_events", "parameter_invalid", "enabled_events must be a list of strings.")),
+            Value::String(s) => {
+                return Err(ApiError::invalid(
+                    "enabled_events",
+                    "event_type_unknown",
+                    format!("Unknown event type '{s}'. Known: *, {}.", TYPES.join(", ")),
+                ));
+            }
+            _ => {
+                return Err(ApiError::invalid(
+                    "enabled_events",
+                    "parameter_invalid",
+                    "enabled_events must be a list of strings.",
+                ));
+            }
         }
     }
     Ok(Some(out))
@@ -169,7 +224,10 @@ fn render(ep: &WebhookEndpoint, failing_since: Option<i64>) -> Value {
 }
 
 fn render_row(r: &Row) -> ApiResult<Value> {
-    let ep: WebhookEndpoint = r[0].as_str().and_then(|s| serde_json::from_str(s).ok()).ok_or_else(|| ApiError::internal("unreadable stored endpoint"))?;
+    let ep: WebhookEndpoint = r[0]
+        .as_str()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .ok_or_else(|| ApiError::internal("unreadable stored endpoint"))?;
     Ok(render(&ep, r[1].as_i64()))
 }
 
@@ -181,7 +239,10 @@ async fn load_rendered<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult
             sql_params![id, &cx.acct.id, cx.acct.livemode],
         ))
         .await?;
-    render_row(rows.first().ok_or_else(|| ApiError::not_found("id", "webhook endpoint", id))?)
+    render_row(
+        rows.first()
+            .ok_or_else(|| ApiError::not_found("id", "webhook endpoint", id))?,
+    )
 }
 
 /// Pending deliveries of an endpoint that stops receiving are closed, not left to retry.
@@ -198,10 +259,17 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
     let events = enabled_events(p)?.ok_or_else(|| ApiError::missing("enabled_events"))?;
     let count = cx
         .db
-        .query(Stmt::new("SELECT COUNT(*) FROM webhook_endpoints WHERE account_id = ? AND livemode = ? AND deleted = 0", sql_params![&cx.acct.id, cx.acct.livemode]))
+        .query(Stmt::new(
+            "SELECT COUNT(*) FROM webhook_endpoints WHERE account_id = ? AND livemode = ? AND deleted = 0",
+            sql_params![&cx.acct.id, cx.acct.livemode],
+        ))
         .await?;
     if count.first().and_then(|r| r[0].as_i64()).unwrap_or(0) >= MAX_ENDPOINTS {
-        return Err(ApiError::invalid("url", "webhook_endpoint_limit", format!("An environment can have at most {MAX_ENDPOINTS} webhook endpoints.")));
+        return Err(ApiError::invalid(
+            "url",
+            "webhook_endpoint_limit",
+            format!("An environment can have at most {MAX_ENDPOINTS} webhook endpoints."),
+        ));
     }
     let ep = WebhookEndpoint {
         id: cx.id("we_"),
@@ -217,7 +285,16 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
     let data = to_json(&ep);
     let writes = vec![Stmt::new(
         "INSERT INTO webhook_endpoints (id, account_id, livemode, url, enabled_events, secret, created, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        sql_params![&ep.id, &cx.acct.id, cx.acct.livemode, &ep.url, json!(ep.enabled_events).to_string(), &secret, cx.now, data.to_string()],
+        sql_params![
+            &ep.id,
+            &cx.acct.id,
+            cx.acct.livemode,
+            &ep.url,
+            json!(ep.enabled_events).to_string(),
+            &secret,
+            cx.now,
+            data.to_string()
+        ],
     )];
     // The secret is shown once, here (and again only when rolled).
     let mut body = render(&ep, None);
@@ -227,7 +304,8 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
 
 async fn update<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiResult<Outcome> {
     p.allow_only(&["url", "enabled_events", "description", "disabled"])?;
-    let Loaded { obj: mut ep, version } = load_path::<WebhookEndpoint, _, _>(cx, "webhook_endpoints", LIVE, "webhook endpoint", id).await?;
+    let Loaded { obj: mut ep, version } =
+        load_path::<WebhookEndpoint, _, _>(cx, "webhook_endpoints", LIVE, "webhook endpoint", id).await?;
     if let Some(u) = p.string("url", 2048)? {
         ep.url = url_policy::check("url", &u, cx.acct.livemode)?;
     }
@@ -245,7 +323,12 @@ async fn update<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiR
     let mut writes: Vec<Stmt> = guarded_update(
         "webhook_endpoints",
         "url = ?, enabled_events = ?, disabled = ?, data = ?",
-        sql_params![&ep.url, json!(ep.enabled_events).to_string(), ep.disabled, data.to_string()],
+        sql_params![
+            &ep.url,
+            json!(ep.enabled_events).to_string(),
+            ep.disabled,
+            data.to_string()
+        ],
         id,
         version,
     )
@@ -253,8 +336,17 @@ async fn update<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiR
     if ep.disabled && !was_disabled {
         writes.push(stop_pending(id, "endpoint disabled"));
     }
-    let failing = cx.db.query(Stmt::new("SELECT failing_since FROM webhook_endpoints WHERE id = ?", sql_params![id])).await?;
-    Ok(Outcome::write(render(&ep, failing.first().and_then(|r| r[0].as_i64())), writes))
+    let failing = cx
+        .db
+        .query(Stmt::new(
+            "SELECT failing_since FROM webhook_endpoints WHERE id = ?",
+            sql_params![id],
+        ))
+        .await?;
+    Ok(Outcome::write(
+        render(&ep, failing.first().and_then(|r| r[0].as_i64())),
+        writes,
+    ))
 }
 
 async fn deliveries<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiResult<Outcome> {
@@ -268,7 +360,11 @@ async fn deliveries<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> 
         filter_params.push(SqlValue::Text(s));
     }
     let url = format!("/v1/webhooks/{id}/deliveries");
-    let spec = ListSpec { table: "webhook_deliveries", filter, filter_params };
+    let spec = ListSpec {
+        table: "webhook_deliveries",
+        filter,
+        filter_params,
+    };
     let cols = "id, event_id, endpoint_id, status, attempts, next_attempt_at, last_status_code, last_error, last_duration_ms, last_attempt_at, created";
     let (rows, has_more) = list::fetch_rows(cx.db, &cx.acct, spec, &page, cols).await?;
     let secs = |v: &SqlValue| v.as_i64().map(|ms| ms / 1000);
@@ -297,7 +393,12 @@ async fn events<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
     }
     if let Some(c) = p.object("created")? {
         c.allow_only_in("created", &["gt", "gte", "lt", "lte"])?;
-        for (op, sql) in [("gt", " AND created > ?"), ("gte", " AND created >= ?"), ("lt", " AND created < ?"), ("lte", " AND created <= ?")] {
+        for (op, sql) in [
+            ("gt", " AND created > ?"),
+            ("gte", " AND created >= ?"),
+            ("lt", " AND created < ?"),
+            ("lte", " AND created <= ?"),
+        ] {
             if let Some(v) = c.integer_named(op, &format!("created[{op}]"))? {
                 filter.push_str(sql);
                 filter_params.push(SqlValue::Int(v));
@@ -307,6 +408,16 @@ async fn events<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
         filter.push_str(" AND created = ?");
         filter_params.push(SqlValue::Int(v));
     }
-    let (data, has_more) = list::fetch(cx.db, &cx.acct, ListSpec { table: "events", filter, filter_params }, &page).await?;
+    let (data, has_more) = list::fetch(
+        cx.db,
+        &cx.acct,
+        ListSpec {
+            table: "events",
+            filter,
+            filter_params,
+        },
+        &page,
+    )
+    .await?;
     Ok(Outcome::read(list::envelope("/v1/events", data, has_more)))
 }

@@ -46,7 +46,12 @@ pub async fn authenticate<D: Db>(db: &D, key: &str) -> Result<Option<Device>, Db
     if !(key.starts_with("tdk_test_") || key.starts_with("tdk_live_")) {
         return Ok(None);
     }
-    let rows = db.query(Stmt::new("SELECT id, account_id, livemode FROM terminals WHERE device_key_hash = ?", sql_params![hash_key(key)])).await?;
+    let rows = db
+        .query(Stmt::new(
+            "SELECT id, account_id, livemode FROM terminals WHERE device_key_hash = ?",
+            sql_params![hash_key(key)],
+        ))
+        .await?;
     Ok(rows.first().map(|r| Device {
         terminal_id: r[0].as_str().unwrap_or_default().to_string(),
         account_id: r[1].as_str().unwrap_or_default().to_string(),
@@ -56,9 +61,19 @@ pub async fn authenticate<D: Db>(db: &D, key: &str) -> Result<Option<Device>, Db
 
 /// The device's account with its sandbox clock, read fresh (a clock advance may have moved it).
 async fn account<D: Db>(db: &D, dev: &Device) -> Result<Account, DbError> {
-    let rows = db.query(Stmt::new("SELECT clock_offset FROM accounts WHERE id = ?", sql_params![&dev.account_id])).await?;
+    let rows = db
+        .query(Stmt::new(
+            "SELECT clock_offset FROM accounts WHERE id = ?",
+            sql_params![&dev.account_id],
+        ))
+        .await?;
     let offset = rows.first().and_then(|r| r[0].as_i64()).unwrap_or(0);
-    Ok(Account { id: dev.account_id.clone(), livemode: dev.livemode, fingerprint_key: String::new(), clock_offset: if dev.livemode { 0 } else { offset } })
+    Ok(Account {
+        id: dev.account_id.clone(),
+        livemode: dev.livemode,
+        fingerprint_key: String::new(),
+        clock_offset: if dev.livemode { 0 } else { offset },
+    })
 }
 
 fn db_error(e: ApiError) -> DbError {
@@ -67,7 +82,12 @@ fn db_error(e: ApiError) -> DbError {
 
 /// Records the connection (and the terminal's activation) and returns the first frames: `hello`,
 /// then the running session's `payment` frame, if any, so a reconnecting device resumes it.
-pub async fn connected<D: Db, E: Env>(db: &D, env: &E, dev: &Device, connection_id: &str) -> Result<Vec<ToDevice>, DbError> {
+pub async fn connected<D: Db, E: Env>(
+    db: &D,
+    env: &E,
+    dev: &Device,
+    connection_id: &str,
+) -> Result<Vec<ToDevice>, DbError> {
     let wall = env.now();
     db.batch(vec![Stmt::new(
         "UPDATE terminals SET connection_id = ?, last_seen_at = ?, activated_at = COALESCE(activated_at, ?) WHERE account_id = ? AND livemode = ? AND id = ?",
@@ -75,14 +95,20 @@ pub async fn connected<D: Db, E: Env>(db: &D, env: &E, dev: &Device, connection_
     )])
     .await?;
     let Some(t) = terminals::select(db, &dev.account_id, dev.livemode, &dev.terminal_id).await? else {
-        return Ok(vec![ToDevice::Error { message: "terminal no longer registered".into() }]);
+        return Ok(vec![ToDevice::Error {
+            message: "terminal no longer registered".into(),
+        }]);
     };
-    let mut frames = vec![ToDevice::Hello { terminal: t.to_json(wall) }];
+    let mut frames = vec![ToDevice::Hello {
+        terminal: t.to_json(wall),
+    }];
     if let Some(pid) = &t.active_payment {
         let cx = Ctx::new(db, env, account(db, dev).await?, env.now());
         if let Some(l) = payment::load_payment(&cx, pid).await.map_err(db_error)? {
             if l.obj.active() {
-                frames.push(ToDevice::Payment { payment: serde_json::to_value(&l.obj).expect("serializes") });
+                frames.push(ToDevice::Payment {
+                    payment: serde_json::to_value(&l.obj).expect("serializes"),
+                });
             }
         }
     }
@@ -113,13 +139,22 @@ pub async fn on_message<D: Db, E: Env>(db: &D, env: &E, dev: &Device, text: &str
     .await?;
     let msg: FromDevice = match serde_json::from_str(text) {
         Ok(m) => m,
-        Err(e) => return Ok(reply(ToDevice::Error { message: format!("unreadable frame: {e}") })),
+        Err(e) => {
+            return Ok(reply(ToDevice::Error {
+                message: format!("unreadable frame: {e}"),
+            }));
+        }
     };
     let (pid, action) = match msg {
         FromDevice::Heartbeat {} => return Ok(DeviceStep::default()),
-        FromDevice::Presented { payment_id, entry_method } => {
+        FromDevice::Presented {
+            payment_id,
+            entry_method,
+        } => {
             if !ENTRY_METHODS.contains(&entry_method.as_str()) {
-                return Ok(reply(ToDevice::Error { message: format!("entryMethod must be one of {}", ENTRY_METHODS.join(", ")) }));
+                return Ok(reply(ToDevice::Error {
+                    message: format!("entryMethod must be one of {}", ENTRY_METHODS.join(", ")),
+                }));
             }
             (payment_id, Action::Present(entry_method))
         }
@@ -129,14 +164,24 @@ pub async fn on_message<D: Db, E: Env>(db: &D, env: &E, dev: &Device, text: &str
     let cx = Ctx::new(db, env, account(db, dev).await?, env.now());
     // A lost race (an API cancel at the same moment) is decided again on fresh state.
     for _ in 0..8 {
-        let Some(l) = payment::load_payment(&cx, &pid).await.map_err(db_error)?.filter(|l| l.obj.terminal_id == dev.terminal_id) else {
-            return Ok(reply(ToDevice::Error { message: format!("no payment {pid} on this terminal") }));
+        let Some(l) = payment::load_payment(&cx, &pid)
+            .await
+            .map_err(db_error)?
+            .filter(|l| l.obj.terminal_id == dev.terminal_id)
+        else {
+            return Ok(reply(ToDevice::Error {
+                message: format!("no payment {pid} on this terminal"),
+            }));
         };
         let decided = decide(&cx, &l, &action);
         let (p, writes) = match decided {
             Ok(d) => d,
             // Not (or no longer) something this frame can change: show the device where it stands.
-            Err(_) => return Ok(reply(ToDevice::Result { payment: serde_json::to_value(&l.obj).expect("serializes") })),
+            Err(_) => {
+                return Ok(reply(ToDevice::Result {
+                    payment: serde_json::to_value(&l.obj).expect("serializes"),
+                }));
+            }
         };
         let events = crate::api::fan_outs(&writes).into_iter().map(|(id, _)| id).collect();
         match db.batch(writes).await {
@@ -144,8 +189,16 @@ pub async fn on_message<D: Db, E: Env>(db: &D, env: &E, dev: &Device, text: &str
                 let payment = serde_json::to_value(&p).expect("serializes");
                 let settled = if p.active() { Vec::new() } else { vec![p.id.clone()] };
                 // `presented` needs no answer; the outcome of anything else is shown.
-                let replies = if matches!(action, Action::Present(_)) { Vec::new() } else { vec![ToDevice::Result { payment }] };
-                return Ok(DeviceStep { replies, settled, events });
+                let replies = if matches!(action, Action::Present(_)) {
+                    Vec::new()
+                } else {
+                    vec![ToDevice::Result { payment }]
+                };
+                return Ok(DeviceStep {
+                    replies,
+                    settled,
+                    events,
+                });
             }
             Err(DbError::Conflict) => continue,
             Err(e) => return Err(e),
@@ -160,7 +213,11 @@ enum Action {
     Timeout,
 }
 
-fn decide<D: Db, E: Env>(cx: &Ctx<'_, D, E>, l: &Loaded<TerminalPayment>, action: &Action) -> Result<(TerminalPayment, Vec<Stmt>), ApiError> {
+fn decide<D: Db, E: Env>(
+    cx: &Ctx<'_, D, E>,
+    l: &Loaded<TerminalPayment>,
+    action: &Action,
+) -> Result<(TerminalPayment, Vec<Stmt>), ApiError> {
     match action {
         Action::Present(entry) => payment::present(cx, l, entry),
         Action::Authorize(card) => payment::authorize(cx, l, card, "contactless"),
@@ -169,5 +226,8 @@ fn decide<D: Db, E: Env>(cx: &Ctx<'_, D, E>, l: &Loaded<TerminalPayment>, action
 }
 
 fn reply(frame: ToDevice) -> DeviceStep {
-    DeviceStep { replies: vec![frame], ..DeviceStep::default() }
+    DeviceStep {
+        replies: vec![frame],
+        ..DeviceStep::default()
+    }
 }

@@ -84,7 +84,9 @@ impl TerminalPayment {
 
 /// RFC 3339 UTC, seconds precision: `2026-06-11T09:00:00Z`.
 pub fn rfc3339(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0).map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default()
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
 }
 
 pub async fn load_payment<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Option<Loaded<TerminalPayment>>> {
@@ -96,16 +98,38 @@ pub fn insert(cx: &Ctx<'_, impl Db, impl Env>, p: &TerminalPayment, sim_card: Op
     vec![
         Stmt::new(
             "INSERT INTO terminal_payments (id, account_id, livemode, terminal_id, status, created, sim_card, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            sql_params![&p.id, &cx.acct.id, cx.acct.livemode, &p.terminal_id, &p.status, cx.now, sim_card, serde_json::to_string(p).expect("serializes")],
+            sql_params![
+                &p.id,
+                &cx.acct.id,
+                cx.acct.livemode,
+                &p.terminal_id,
+                &p.status,
+                cx.now,
+                sim_card,
+                serde_json::to_string(p).expect("serializes")
+            ],
         ),
-        jobs::schedule_once(&cx.acct, STEP_PROMPT_TIMEOUT, &p.id, cx.now + PROMPT_TIMEOUT_SECS, cx.now),
+        jobs::schedule_once(
+            &cx.acct,
+            STEP_PROMPT_TIMEOUT,
+            &p.id,
+            cx.now + PROMPT_TIMEOUT_SECS,
+            cx.now,
+        ),
     ]
 }
 
 /// Saves `p` (loaded at `version`), and what follows from its new status: the terminal released
 /// once the session is over, the event of a settled status.
 fn save(cx: &Ctx<'_, impl Db, impl Env>, p: &TerminalPayment, version: i64, event: Option<&str>) -> Vec<Stmt> {
-    let mut w: Vec<Stmt> = guarded_update("terminal_payments", "status = ?, data = ?", sql_params![&p.status, serde_json::to_string(p).expect("serializes")], &p.id, version).into();
+    let mut w: Vec<Stmt> = guarded_update(
+        "terminal_payments",
+        "status = ?, data = ?",
+        sql_params![&p.status, serde_json::to_string(p).expect("serializes")],
+        &p.id,
+        version,
+    )
+    .into();
     if !p.active() {
         w.push(Stmt::new(
             "UPDATE terminals SET active_payment = NULL WHERE account_id = ? AND livemode = ? AND id = ? AND active_payment = ?",
@@ -113,13 +137,23 @@ fn save(cx: &Ctx<'_, impl Db, impl Env>, p: &TerminalPayment, version: i64, even
         ));
     }
     if let Some(kind) = event {
-        w.extend(events::record(cx.env, &cx.acct, kind, cx.now, &serde_json::to_value(p).expect("serializes")));
+        w.extend(events::record(
+            cx.env,
+            &cx.acct,
+            kind,
+            cx.now,
+            &serde_json::to_value(p).expect("serializes"),
+        ));
     }
     w
 }
 
 /// pending → processing: the cardholder presented a card.
-pub fn present(cx: &Ctx<'_, impl Db, impl Env>, l: &Loaded<TerminalPayment>, entry_method: &str) -> ApiResult<(TerminalPayment, Vec<Stmt>)> {
+pub fn present(
+    cx: &Ctx<'_, impl Db, impl Env>,
+    l: &Loaded<TerminalPayment>,
+    entry_method: &str,
+) -> ApiResult<(TerminalPayment, Vec<Stmt>)> {
     let mut p = l.obj.clone();
     if p.status != PENDING {
         return Err(not_active(&p));
@@ -128,12 +162,23 @@ pub fn present(cx: &Ctx<'_, impl Db, impl Env>, l: &Loaded<TerminalPayment>, ent
     p.entry_method = Some(entry_method.into());
     p.presented_at = Some(rfc3339(cx.now));
     let mut w = save(cx, &p, l.version, None);
-    w.push(jobs::schedule(&cx.acct, STEP_PROCESSING_TIMEOUT, &p.id, cx.now + PROCESSING_TIMEOUT_SECS, cx.now));
+    w.push(jobs::schedule(
+        &cx.acct,
+        STEP_PROCESSING_TIMEOUT,
+        &p.id,
+        cx.now + PROCESSING_TIMEOUT_SECS,
+        cx.now,
+    ));
     Ok((p, w))
 }
 
 /// pending|processing → completed | authorized | failed: the issuer's answer for `number`.
-pub fn authorize(cx: &Ctx<'_, impl Db, impl Env>, l: &Loaded<TerminalPayment>, number: &str, entry_method: &str) -> ApiResult<(TerminalPayment, Vec<Stmt>)> {
+pub fn authorize(
+    cx: &Ctx<'_, impl Db, impl Env>,
+    l: &Loaded<TerminalPayment>,
+    number: &str,
+    entry_method: &str,
+) -> ApiResult<(TerminalPayment, Vec<Stmt>)> {
     let mut p = l.obj.clone();
     if !p.active() {
         return Err(not_active(&p));
@@ -145,7 +190,9 @@ pub fn authorize(cx: &Ctx<'_, impl Db, impl Env>, l: &Loaded<TerminalPayment>, n
     let digits: String = number.chars().filter(|c| !c.is_whitespace()).collect();
     // A number that is not a card at all is a generic decline, as an issuer would answer it.
     let behavior = match cards::normalize_number(&digits) {
-        Some(n) => cards::test_card_by_number(&n).map(|c| c.behavior).unwrap_or(TestBehavior::Approve),
+        Some(n) => cards::test_card_by_number(&n)
+            .map(|c| c.behavior)
+            .unwrap_or(TestBehavior::Approve),
         None => TestBehavior::Decline("card_declined"),
     };
     if digits.len() >= 4 {
@@ -163,7 +210,16 @@ pub fn authorize(cx: &Ctx<'_, impl Db, impl Env>, l: &Loaded<TerminalPayment>, n
             if p.capture_method == "manual" {
                 p.status = AUTHORIZED.into();
                 p.expires_at = Some(rfc3339(cx.now + AUTH_EXPIRY_SECS));
-                (Some("terminal_payment.authorized"), vec![jobs::schedule(&cx.acct, STEP_AUTH_EXPIRY, &p.id, cx.now + AUTH_EXPIRY_SECS, cx.now)])
+                (
+                    Some("terminal_payment.authorized"),
+                    vec![jobs::schedule(
+                        &cx.acct,
+                        STEP_AUTH_EXPIRY,
+                        &p.id,
+                        cx.now + AUTH_EXPIRY_SECS,
+                        cx.now,
+                    )],
+                )
             } else {
                 let amount = p.amount;
                 (Some("terminal_payment.completed"), complete(cx, &mut p, amount))
@@ -175,7 +231,9 @@ pub fn authorize(cx: &Ctx<'_, impl Db, impl Env>, l: &Loaded<TerminalPayment>, n
             p.failed_at = Some(now);
             (Some("terminal_payment.failed"), Vec::new())
         }
-        AuthOutcome::ChallengeRequired => return Err(ApiError::internal("a card-present authorization asked for 3-D Secure")),
+        AuthOutcome::ChallengeRequired => {
+            return Err(ApiError::internal("a card-present authorization asked for 3-D Secure"));
+        }
     };
     let mut w = save(cx, &p, l.version, event);
     w.append(&mut extra);
@@ -210,35 +268,56 @@ fn complete(cx: &Ctx<'_, impl Db, impl Env>, p: &mut TerminalPayment, amount: i6
 }
 
 /// authorized → completed with the final amount (tips within the tolerance).
-pub fn capture(cx: &Ctx<'_, impl Db, impl Env>, l: &Loaded<TerminalPayment>, amount: Option<i64>) -> ApiResult<(TerminalPayment, Vec<Stmt>)> {
+pub fn capture(
+    cx: &Ctx<'_, impl Db, impl Env>,
+    l: &Loaded<TerminalPayment>,
+    amount: Option<i64>,
+) -> ApiResult<(TerminalPayment, Vec<Stmt>)> {
     let mut p = l.obj.clone();
     if p.status != AUTHORIZED {
         return Err(ApiError::invalid_state(
             "payment_invalid_state",
-            format!("Terminal payment {} is {}; only an authorized payment (captureMethod manual) can be captured.", p.id, p.status),
+            format!(
+                "Terminal payment {} is {}; only an authorized payment (captureMethod manual) can be captured.",
+                p.id, p.status
+            ),
         ));
     }
     let ceiling = p.amount + p.amount * TIP_TOLERANCE_PERCENT / 100;
     let amount = amount.unwrap_or(p.amount);
     if amount < 1 {
-        return Err(ApiError::invalid("amount", "amount_too_small", "amount must be at least 1."));
+        return Err(ApiError::invalid(
+            "amount",
+            "amount_too_small",
+            "amount must be at least 1.",
+        ));
     }
     if amount > ceiling {
         return Err(ApiError::invalid(
             "amount",
             "amount_too_large",
-            format!("amount {amount} exceeds the authorized {} plus the {TIP_TOLERANCE_PERCENT} % tip tolerance ({ceiling}).", p.amount),
+            format!(
+                "amount {amount} exceeds the authorized {} plus the {TIP_TOLERANCE_PERCENT} % tip tolerance ({ceiling}).",
+                p.amount
+            ),
         ));
     }
     let mut extra = complete(cx, &mut p, amount);
     let mut w = save(cx, &p, l.version, Some("terminal_payment.completed"));
     w.append(&mut extra);
-    w.push(Stmt::new("DELETE FROM scheduled_jobs WHERE account_id = ? AND livemode = ? AND kind = ? AND object_id = ?", sql_params![&cx.acct.id, cx.acct.livemode, STEP_AUTH_EXPIRY, &p.id]));
+    w.push(Stmt::new(
+        "DELETE FROM scheduled_jobs WHERE account_id = ? AND livemode = ? AND kind = ? AND object_id = ?",
+        sql_params![&cx.acct.id, cx.acct.livemode, STEP_AUTH_EXPIRY, &p.id],
+    ));
     Ok((p, w))
 }
 
 /// pending → cancelled (`requested`, `prompt_timeout`), or authorized → cancelled (`expired`).
-pub fn cancel(cx: &Ctx<'_, impl Db, impl Env>, l: &Loaded<TerminalPayment>, reason: &str) -> ApiResult<(TerminalPayment, Vec<Stmt>)> {
+pub fn cancel(
+    cx: &Ctx<'_, impl Db, impl Env>,
+    l: &Loaded<TerminalPayment>,
+    reason: &str,
+) -> ApiResult<(TerminalPayment, Vec<Stmt>)> {
     let mut p = l.obj.clone();
     let allowed = match reason {
         "expired" => p.status == AUTHORIZED,
@@ -256,7 +335,11 @@ pub fn cancel(cx: &Ctx<'_, impl Db, impl Env>, l: &Loaded<TerminalPayment>, reas
 
 /// pending|processing → failed with `code` (the device went silent; it vanished after the
 /// create).
-pub fn fail(cx: &Ctx<'_, impl Db, impl Env>, l: &Loaded<TerminalPayment>, code: &str) -> ApiResult<(TerminalPayment, Vec<Stmt>)> {
+pub fn fail(
+    cx: &Ctx<'_, impl Db, impl Env>,
+    l: &Loaded<TerminalPayment>,
+    code: &str,
+) -> ApiResult<(TerminalPayment, Vec<Stmt>)> {
     let mut p = l.obj.clone();
     if !p.active() {
         return Err(not_active(&p));
@@ -270,22 +353,40 @@ pub fn fail(cx: &Ctx<'_, impl Db, impl Env>, l: &Loaded<TerminalPayment>, code: 
 /// The refusal of a transition the payment's status does not allow.
 pub fn not_active(p: &TerminalPayment) -> ApiError {
     let why = match p.status.as_str() {
-        PROCESSING => "the card was presented and its authorization is in flight; wait for the result and refund it if needed",
+        PROCESSING => {
+            "the card was presented and its authorization is in flight; wait for the result and refund it if needed"
+        }
         PENDING => "it is waiting for the card",
         _ => "its session is over",
     };
-    ApiError::invalid_state("payment_invalid_state", format!("Terminal payment {} is {}: {why}.", p.id, p.status))
+    ApiError::invalid_state(
+        "payment_invalid_state",
+        format!("Terminal payment {} is {}: {why}.", p.id, p.status),
+    )
 }
 
 /// A scheduled step of a terminal payment: decides on fresh state, or does nothing (no writes)
 /// when the payment moved on meanwhile.
 pub async fn step<D: Db, E: Env>(cx: &Ctx<'_, D, E>, kind: &str, id: &str) -> ApiResult<Vec<Stmt>> {
-    let Some(l) = load_payment(cx, id).await? else { return Ok(Vec::new()) };
+    let Some(l) = load_payment(cx, id).await? else {
+        return Ok(Vec::new());
+    };
     let result = match kind {
         STEP_SIMULATE => {
-            let rows = cx.db.query(Stmt::new("SELECT sim_card FROM terminal_payments WHERE id = ?", sql_params![id])).await?;
-            let pm = rows.first().and_then(|r| r[0].as_str().map(str::to_string)).unwrap_or_default();
-            let number = cards::test_card_by_pm(&pm).map(|c| c.number).unwrap_or("4242424242424242");
+            let rows = cx
+                .db
+                .query(Stmt::new(
+                    "SELECT sim_card FROM terminal_payments WHERE id = ?",
+                    sql_params![id],
+                ))
+                .await?;
+            let pm = rows
+                .first()
+                .and_then(|r| r[0].as_str().map(str::to_string))
+                .unwrap_or_default();
+            let number = cards::test_card_by_pm(&pm)
+                .map(|c| c.number)
+                .unwrap_or("4242424242424242");
             authorize(cx, &l, number, "contactless")
         }
         STEP_PROMPT_TIMEOUT => cancel(cx, &l, "prompt_timeout"),

@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 pub const SIMULATOR_ID: &str = "term_test_simulator";
 
 /// The columns [`to_json`] reads, in order.
-pub const COLUMNS: &str = "id, livemode, data, created, connection_id, last_seen_at, activated_at, active_payment, device_key_hash IS NULL";
+pub const COLUMNS: &str =
+    "id, livemode, data, created, connection_id, last_seen_at, activated_at, active_payment, device_key_hash IS NULL";
 
 /// A terminal row, read.
 pub struct TerminalRow {
@@ -34,7 +35,10 @@ impl TerminalRow {
         TerminalRow {
             id: r[0].as_str().unwrap_or_default().to_string(),
             livemode: r[1].as_i64() == Some(1),
-            data: r[2].as_str().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_else(|| json!({})),
+            data: r[2]
+                .as_str()
+                .and_then(|s| serde_json::from_str(s).ok())
+                .unwrap_or_else(|| json!({})),
             created: r[3].as_i64().unwrap_or(0),
             connected: r[4].as_str().is_some(),
             last_seen_at: r[5].as_i64(),
@@ -49,7 +53,8 @@ impl TerminalRow {
     pub fn status(&self, wall: i64) -> &'static str {
         if self.active_payment.is_some() {
             "busy"
-        } else if self.simulated || (self.connected && self.last_seen_at.is_some_and(|t| wall - t < OFFLINE_AFTER_SECS)) {
+        } else if self.simulated || (self.connected && self.last_seen_at.is_some_and(|t| wall - t < OFFLINE_AFTER_SECS))
+        {
             "online"
         } else {
             "offline"
@@ -74,9 +79,17 @@ impl TerminalRow {
 }
 
 /// Reads terminal `id` of an account in one environment.
-pub async fn select(db: &impl Db, account_id: &str, livemode: bool, id: &str) -> Result<Option<TerminalRow>, crate::port::DbError> {
+pub async fn select(
+    db: &impl Db,
+    account_id: &str,
+    livemode: bool,
+    id: &str,
+) -> Result<Option<TerminalRow>, crate::port::DbError> {
     let rows = db
-        .query(Stmt::new(format!("SELECT {COLUMNS} FROM terminals WHERE account_id = ? AND livemode = ? AND id = ?"), sql_params![account_id, livemode, id]))
+        .query(Stmt::new(
+            format!("SELECT {COLUMNS} FROM terminals WHERE account_id = ? AND livemode = ? AND id = ?"),
+            sql_params![account_id, livemode, id],
+        ))
         .await?;
     Ok(rows.first().map(TerminalRow::from_row))
 }
@@ -92,7 +105,12 @@ pub async fn load(db: &impl Db, acct: &Account, id: &str, now: i64) -> ApiResult
     }
     db.batch(vec![Stmt::new(
         "INSERT OR IGNORE INTO terminals (id, account_id, livemode, created, data) VALUES (?, ?, 0, ?, ?)",
-        sql_params![SIMULATOR_ID, &acct.id, now, json!({"label": "Sandbox simulator", "metadata": {}}).to_string()],
+        sql_params![
+            SIMULATOR_ID,
+            &acct.id,
+            now,
+            json!({"label": "Sandbox simulator", "metadata": {}}).to_string()
+        ],
     )])
     .await?;
     Ok(select(db, &acct.id, false, id).await?)
@@ -101,22 +119,41 @@ pub async fn load(db: &impl Db, acct: &Account, id: &str, now: i64) -> ApiResult
 /// The create's checks on the terminal, in docs/terminals.md's order.
 pub fn check_usable(t: Option<&TerminalRow>, id: &str, wall: i64) -> ApiResult<()> {
     let Some(t) = t else {
-        return Err(terminal_error(404, "terminal_not_found", format!("No terminal '{id}' is registered in this account.")));
+        return Err(terminal_error(
+            404,
+            "terminal_not_found",
+            format!("No terminal '{id}' is registered in this account."),
+        ));
     };
     match t.status(wall) {
         "busy" => Err(terminal_error(
             409,
             "terminal_busy",
-            format!("Terminal {id} is busy with payment {}; wait for it to finish or cancel it first.", t.active_payment.as_deref().unwrap_or("?")),
+            format!(
+                "Terminal {id} is busy with payment {}; wait for it to finish or cancel it first.",
+                t.active_payment.as_deref().unwrap_or("?")
+            ),
         )),
-        "offline" => Err(terminal_error(409, "terminal_offline", format!("Terminal {id} has not checked in for {OFFLINE_AFTER_SECS} s or more; check its power and connection."))),
+        "offline" => Err(terminal_error(
+            409,
+            "terminal_offline",
+            format!(
+                "Terminal {id} has not checked in for {OFFLINE_AFTER_SECS} s or more; check its power and connection."
+            ),
+        )),
         _ => Ok(()),
     }
 }
 
 pub fn terminal_error(status: u16, code: &'static str, message: String) -> ApiError {
-    let kind = if status == 404 { "invalid_request_error" } else { "terminal_error" };
-    ApiError::new(status, kind, code, message).with_param("terminalId").with_decline_code(code)
+    let kind = if status == 404 {
+        "invalid_request_error"
+    } else {
+        "terminal_error"
+    };
+    ApiError::new(status, kind, code, message)
+        .with_param("terminalId")
+        .with_decline_code(code)
 }
 
 /// Takes the terminal for payment `payment_id`: aborts the batch (a lost race, re-decided as

@@ -24,7 +24,9 @@ macro_rules! due_deliveries_sql {
             "FROM webhook_deliveries d ",
             "JOIN events e ON e.id = d.event_id ",
             "JOIN webhook_endpoints w ON w.id = d.endpoint_id ",
-            "WHERE ", $condition, " d.status = 'pending' AND d.next_attempt_at <= ? ",
+            "WHERE ",
+            $condition,
+            " d.status = 'pending' AND d.next_attempt_at <= ? ",
             "ORDER BY d.next_attempt_at LIMIT ?"
         )
     };
@@ -112,7 +114,10 @@ impl Job {
         vec![
             ("content-type", "application/json".into()),
             ("user-agent", USER_AGENT.into()),
-            (signature::HEADER, signature::sign(&secrets, now_secs, self.body.as_bytes())),
+            (
+                signature::HEADER,
+                signature::sign(&secrets, now_secs, self.body.as_bytes()),
+            ),
             ("x-vinr-event-id", self.event_id.clone()),
             ("x-vinr-delivery-id", self.id.clone()),
         ]
@@ -134,12 +139,15 @@ pub struct Attempt {
 /// closed meanwhile (endpoint deleted) changes nothing. `jitter` in [0, 1); `scale` as in retry.
 pub fn record(job: &Job, a: &Attempt, now_ms: i64, jitter: f64, scale: f64) -> (Vec<Stmt>, Option<i64>) {
     let attempts = job.attempts + 1;
-    let still_ours = "EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = ? AND status = 'pending' AND next_attempt_at = ?)";
+    let still_ours =
+        "EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = ? AND status = 'pending' AND next_attempt_at = ?)";
     let status = a.status.map(i64::from);
     if retry::acknowledged(a.status) {
         let stmts = vec![
             Stmt::new(
-                format!("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL AND {still_ours}"),
+                format!(
+                    "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL AND {still_ours}"
+                ),
                 sql_params![&job.endpoint_id, &job.id, job.lease],
             ),
             Stmt::new(
@@ -156,7 +164,9 @@ pub fn record(job: &Job, a: &Attempt, now_ms: i64, jitter: f64, scale: f64) -> (
     if next.is_none() {
         // Gave up after the retry window: flag the endpoint (until its next success).
         stmts.push(Stmt::new(
-            format!("UPDATE webhook_endpoints SET failing_since = ? WHERE id = ? AND failing_since IS NULL AND {still_ours}"),
+            format!(
+                "UPDATE webhook_endpoints SET failing_since = ? WHERE id = ? AND failing_since IS NULL AND {still_ours}"
+            ),
             sql_params![now_ms / 1000, &job.endpoint_id, &job.id, job.lease],
         ));
     }
@@ -202,23 +212,45 @@ mod tests {
     #[test]
     fn headers_sign_with_previous_secret_during_grace_only() {
         let j = job();
-        let sig = |now| j.headers(now).into_iter().find(|(k, _)| *k == signature::HEADER).unwrap().1;
+        let sig = |now| {
+            j.headers(now)
+                .into_iter()
+                .find(|(k, _)| *k == signature::HEADER)
+                .unwrap()
+                .1
+        };
         assert_eq!(signature::verify("whsec_old", &sig(40), b"{}", 40, 300), Ok(()));
-        assert_eq!(signature::verify("whsec_old", &sig(60), b"{}", 60, 300), Err(signature::VerifyError::Mismatch));
+        assert_eq!(
+            signature::verify("whsec_old", &sig(60), b"{}", 60, 300),
+            Err(signature::VerifyError::Mismatch)
+        );
         assert_eq!(signature::verify("whsec_new", &sig(60), b"{}", 60, 300), Ok(()));
     }
 
     #[test]
     fn records_success_retry_and_give_up() {
         let j = job();
-        let ok = Attempt { status: Some(204), error: None, duration_ms: 3, at_ms: 1000 };
+        let ok = Attempt {
+            status: Some(204),
+            error: None,
+            duration_ms: 3,
+            at_ms: 1000,
+        };
         let (s, next) = record(&j, &ok, 1000, 0.5, 1.0);
         assert_eq!((s.len(), next), (2, None));
         assert!(s[1].sql.contains("'succeeded'"));
-        let fail = Attempt { status: Some(500), error: Some("HTTP 500".into()), duration_ms: 3, at_ms: 1000 };
+        let fail = Attempt {
+            status: Some(500),
+            error: Some("HTTP 500".into()),
+            duration_ms: 3,
+            at_ms: 1000,
+        };
         let (s, next) = record(&j, &fail, 1000, 0.5, 1.0);
         assert_eq!((s.len(), next), (1, Some(6000)));
-        let late = Job { created_ms: -retry::RETRY_WINDOW_MS, ..j };
+        let late = Job {
+            created_ms: -retry::RETRY_WINDOW_MS,
+            ..j
+        };
         let (s, next) = record(&late, &fail, 1000, 0.5, 1.0);
         assert_eq!((s.len(), next), (2, None));
         assert!(s[0].sql.contains("failing_since = ?"));

@@ -16,7 +16,13 @@ pub const DUE_FOR_EVENT_SQL: &str = crate::due_deliveries_sql!("d.event_id = ? A
 pub trait Transport {
     /// POSTs `body` to `url`, giving up after `timeout_ms`. Ok(status) when a response arrived;
     /// Err(short reason) when none did.
-    async fn post(&self, url: &str, headers: Vec<(&'static str, String)>, body: String, timeout_ms: u64) -> Result<u16, String>;
+    async fn post(
+        &self,
+        url: &str,
+        headers: Vec<(&'static str, String)>,
+        body: String,
+        timeout_ms: u64,
+    ) -> Result<u16, String>;
 }
 
 /// Which deliveries to run.
@@ -40,16 +46,29 @@ pub struct Report {
 
 /// Runs up to `limit` due deliveries of `scope`. `scale` shrinks the retry schedule (1.0 in
 /// production; see [`retry::next_attempt_at`]).
-pub async fn run<D: Db, E: Env, T: Transport>(db: &D, env: &E, t: &T, scope: Scope<'_>, limit: i64, scale: f64) -> Result<Report, DbError> {
+pub async fn run<D: Db, E: Env, T: Transport>(
+    db: &D,
+    env: &E,
+    t: &T,
+    scope: Scope<'_>,
+    limit: i64,
+    scale: f64,
+) -> Result<Report, DbError> {
     let now = env.now_ms();
     let rows = match scope {
-        Scope::Event(id) => db.query(Stmt::new(DUE_FOR_EVENT_SQL, sql_params![id, now, limit])).await?,
+        Scope::Event(id) => {
+            db.query(Stmt::new(DUE_FOR_EVENT_SQL, sql_params![id, now, limit]))
+                .await?
+        }
         Scope::AllDue => db.query(Stmt::new(DUE_SQL, sql_params![now, limit])).await?,
     };
     let lease = now + retry::ATTEMPT_TIMEOUT_MS as i64 + LEASE_MARGIN_MS;
     let mut mine = Vec::new();
     for mut job in rows.iter().filter_map(Job::from_row) {
-        match db.batch(vec![job.lease_stmt(lease), Stmt::new(GUARD_ONE_SQL, vec![])]).await {
+        match db
+            .batch(vec![job.lease_stmt(lease), Stmt::new(GUARD_ONE_SQL, vec![])])
+            .await
+        {
             Ok(()) => {
                 job.lease = lease;
                 mine.push(job);
@@ -60,7 +79,10 @@ pub async fn run<D: Db, E: Env, T: Transport>(db: &D, env: &E, t: &T, scope: Sco
         }
     }
     let attempts = futures_util::future::join_all(mine.iter().map(|j| attempt(env, t, j))).await;
-    let mut report = Report { attempted: mine.len(), ..Report::default() };
+    let mut report = Report {
+        attempted: mine.len(),
+        ..Report::default()
+    };
     for (job, a) in mine.iter().zip(&attempts) {
         report.succeeded += usize::from(retry::acknowledged(a.status));
         let (stmts, _) = delivery::record(job, a, env.now_ms(), jitter(env), scale);
@@ -68,7 +90,13 @@ pub async fn run<D: Db, E: Env, T: Transport>(db: &D, env: &E, t: &T, scope: Sco
         db.batch(stmts).await?;
     }
     let earliest = match scope {
-        Scope::Event(id) => db.query(Stmt::new("SELECT min(next_attempt_at) FROM webhook_deliveries WHERE event_id = ? AND status = 'pending'", sql_params![id])).await?,
+        Scope::Event(id) => {
+            db.query(Stmt::new(
+                "SELECT min(next_attempt_at) FROM webhook_deliveries WHERE event_id = ? AND status = 'pending'",
+                sql_params![id],
+            ))
+            .await?
+        }
         Scope::AllDue => db.query(Stmt::new(delivery::EARLIEST_DUE_SQL, vec![])).await?,
     };
     report.next_due = earliest.first().and_then(|r| r.first()).and_then(|v| v.as_i64());
@@ -83,20 +111,33 @@ async fn attempt<E: Env, T: Transport>(env: &E, t: &T, job: &Job) -> Attempt {
     } else if job.livemode && !live_host_allowed(&job.url) {
         Err(NOT_ALLOWED.to_string())
     } else {
-        t.post(&job.url, job.headers(at_ms.div_euclid(1000)), job.body.clone(), retry::ATTEMPT_TIMEOUT_MS).await
+        t.post(
+            &job.url,
+            job.headers(at_ms.div_euclid(1000)),
+            job.body.clone(),
+            retry::ATTEMPT_TIMEOUT_MS,
+        )
+        .await
     };
     let (status, error) = match sent {
         Ok(s) => (Some(s), (!retry::acknowledged(Some(s))).then(|| format!("HTTP {s}"))),
         Err(e) => (None, Some(e)),
     };
-    Attempt { status, error, duration_ms: env.now_ms() - at_ms, at_ms }
+    Attempt {
+        status,
+        error,
+        duration_ms: env.now_ms() - at_ms,
+        at_ms,
+    }
 }
 
 /// A live URL whose host is an IP literal must be a public address. (Names cannot be resolved
 /// inside a Worker; the platform's fetch does not reach private networks.)
 fn live_host_allowed(url: &str) -> bool {
     match url_policy::scheme_and_host(url) {
-        Some((_, host)) => host.parse::<std::net::IpAddr>().map_or(true, url_policy::ip_allowed_live),
+        Some((_, host)) => host
+            .parse::<std::net::IpAddr>()
+            .map_or(true, url_policy::ip_allowed_live),
         None => false,
     }
 }

@@ -72,7 +72,10 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
     if s.len() % 2 != 0 {
         return None;
     }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 #[cfg(test)]
@@ -86,10 +89,16 @@ mod tests {
         assert!(h.starts_with("t=1000,v1="));
         assert_eq!(verify("whsec_a", &h, body, 1100, 300), Ok(()));
         assert_eq!(verify("whsec_b", &h, body, 1100, 300), Err(VerifyError::Mismatch));
-        assert_eq!(verify("whsec_a", &h, br#"{"id":"evt_2"}"#, 1100, 300), Err(VerifyError::Mismatch));
+        assert_eq!(
+            verify("whsec_a", &h, br#"{"id":"evt_2"}"#, 1100, 300),
+            Err(VerifyError::Mismatch)
+        );
         assert_eq!(verify("whsec_a", &h, body, 1301, 300), Err(VerifyError::Stale));
         assert_eq!(verify("whsec_a", "v1=00", body, 1000, 300), Err(VerifyError::Malformed));
-        assert_eq!(verify("whsec_a", "t=1000", body, 1000, 300), Err(VerifyError::Malformed));
+        assert_eq!(
+            verify("whsec_a", "t=1000", body, 1000, 300),
+            Err(VerifyError::Malformed)
+        );
     }
 
     #[test]
@@ -102,7 +111,10 @@ mod tests {
     #[test]
     fn known_vector() {
         // HMAC-SHA256("whsec_test", "1700000000.{}") computed independently (Python hmac).
-        assert_eq!(sign(&["whsec_test"], 1_700_000_000, b"{}"), format!("t=1700000000,v1={}", KNOWN));
+        assert_eq!(
+            sign(&["whsec_test"], 1_700_000_000, b"{}"),
+            format!("t=1700000000,v1={}", KNOWN)
+        );
     }
     const KNOWN: &str = "35495024f4ef3f94e5a93e22221544c4b75e9a42300cd965ab81cb85cd994e91";
 }

@@ -65,14 +65,27 @@ pub fn check(param: &str, url: &str, livemode: bool) -> ApiResult<String> {
         return Ok(url);
     }
     if !https {
-        return Err(ApiError::invalid(param, "url_insecure", "Live webhook endpoints must use https."));
+        return Err(ApiError::invalid(
+            param,
+            "url_insecure",
+            "Live webhook endpoints must use https.",
+        ));
     }
     let private = match host.parse::<IpAddr>() {
         Ok(ip) => !ip_allowed_live(ip),
-        Err(_) => host == "localhost" || host.ends_with(".localhost") || host.ends_with(".local") || host.ends_with(".internal"),
+        Err(_) => {
+            host == "localhost"
+                || host.ends_with(".localhost")
+                || host.ends_with(".local")
+                || host.ends_with(".internal")
+        }
     };
     if private {
-        return Err(ApiError::invalid(param, "url_not_public", "Live webhook endpoints must be public addresses (no private, loopback or link-local hosts)."));
+        return Err(ApiError::invalid(
+            param,
+            "url_not_public",
+            "Live webhook endpoints must be public addresses (no private, loopback or link-local hosts).",
+        ));
     }
     Ok(url)
 }
@@ -83,7 +96,10 @@ mod tests {
 
     #[test]
     fn hosts() {
-        assert_eq!(scheme_and_host("https://user@Example.com:8443/x?y"), Some((true, "example.com".into())));
+        assert_eq!(
+            scheme_and_host("https://user@Example.com:8443/x?y"),
+            Some((true, "example.com".into()))
+        );
         assert_eq!(scheme_and_host("http://[::1]:80/"), Some((false, "::1".into())));
         assert_eq!(scheme_and_host("ftp://x"), None);
     }
@@ -92,8 +108,21 @@ mod tests {
     fn sandbox_allows_loopback_live_does_not() {
         assert!(check("url", "http://127.0.0.1:9000/hook", false).is_ok());
         assert!(check("url", "http://localhost/hook", false).is_ok());
-        assert_eq!(check("url", "http://example.com/hook", true).unwrap_err().code, "url_insecure");
-        for bad in ["https://127.0.0.1/", "https://10.1.2.3/", "https://192.168.0.1/", "https://169.254.169.254/latest", "https://[::1]/", "https://[fe80::1]/", "https://localhost/", "https://[::ffff:10.0.0.1]/", "https://100.64.0.1/"] {
+        assert_eq!(
+            check("url", "http://example.com/hook", true).unwrap_err().code,
+            "url_insecure"
+        );
+        for bad in [
+            "https://127.0.0.1/",
+            "https://10.1.2.3/",
+            "https://192.168.0.1/",
+            "https://169.254.169.254/latest",
+            "https://[::1]/",
+            "https://[fe80::1]/",
+            "https://localhost/",
+            "https://[::ffff:10.0.0.1]/",
+            "https://100.64.0.1/",
+        ] {
             assert_eq!(check("url", bad, true).unwrap_err().code, "url_not_public", "{bad}");
         }
         assert!(check("url", "https://hooks.example.com/vinr", true).is_ok());

@@ -8,8 +8,8 @@ use vinr_shared::api::{Group, handle};
 use vinr_shared::http::{Request, Response};
 use vinr_shared::keys::{KeyKind, hash_key, new_key};
 use vinr_shared::port::Env;
-use vinr_shared::terminal::hub::{HubCall, HubReply};
 pub use vinr_shared::sqlite::SqliteDb;
+use vinr_shared::terminal::hub::{HubCall, HubReply};
 
 /// A settable clock and deterministic randomness.
 pub struct TestEnv {
@@ -55,9 +55,18 @@ pub struct World {
 }
 
 pub fn account(db: &SqliteDb, env: &TestEnv, id: &str) -> (String, String, String) {
-    db.0.execute("INSERT INTO accounts (id, name, fingerprint_key, created) VALUES (?1, 'T', ?1, 0)", [id]).unwrap();
+    db.0.execute(
+        "INSERT INTO accounts (id, name, fingerprint_key, created) VALUES (?1, 'T', ?1, 0)",
+        [id],
+    )
+    .unwrap();
     let mut fill = |b: &mut [u8]| env.fill_random(b);
-    let keys = [(KeyKind::Secret, false), (KeyKind::Public, false), (KeyKind::Secret, true)].map(|(k, live)| new_key(k, live, &mut fill));
+    let keys = [
+        (KeyKind::Secret, false),
+        (KeyKind::Public, false),
+        (KeyKind::Secret, true),
+    ]
+    .map(|(k, live)| new_key(k, live, &mut fill));
     for (key, (kind, live)) in keys.iter().zip([("secret", 0), ("public", 0), ("secret", 1)]) {
         db.0.execute(
             "INSERT INTO api_keys (key_hash, account_id, livemode, kind, redacted, created) VALUES (?, ?, ?, ?, 'x', 0)",
@@ -79,10 +88,21 @@ pub fn world_at(now: i64, seed: u64) -> World {
         conn.execute_batch(&std::fs::read_to_string(f).unwrap()).unwrap();
     }
     let db = SqliteDb(conn);
-    let env = TestEnv { now: Cell::new(now), counter: RefCell::new(seed), hub_calls: RefCell::new(Vec::new()) };
+    let env = TestEnv {
+        now: Cell::new(now),
+        counter: RefCell::new(seed),
+        hub_calls: RefCell::new(Vec::new()),
+    };
     let (sk, pk, live) = account(&db, &env, "acct_A");
     let (other, _, _) = account(&db, &env, "acct_B");
-    World { db, env, sk, pk, live, other }
+    World {
+        db,
+        env,
+        sk,
+        pk,
+        live,
+        other,
+    }
 }
 
 pub fn world() -> World {
@@ -94,11 +114,24 @@ pub fn group_of(path: &str) -> Group {
 }
 
 impl World {
-    pub fn call(&self, method: &str, path_q: &str, key: &str, body: &str, extra: &[(&str, &str)]) -> (u16, serde_json::Value, Response) {
+    pub fn call(
+        &self,
+        method: &str,
+        path_q: &str,
+        key: &str,
+        body: &str,
+        extra: &[(&str, &str)],
+    ) -> (u16, serde_json::Value, Response) {
         let (path, query) = path_q.split_once('?').unwrap_or((path_q, ""));
         let mut headers = vec![("authorization".to_string(), format!("Bearer {key}"))];
         headers.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let req = Request { method: method.into(), path: path.into(), query: query.into(), headers, body: body.as_bytes().to_vec() };
+        let req = Request {
+            method: method.into(),
+            path: path.into(),
+            query: query.into(),
+            headers,
+            body: body.as_bytes().to_vec(),
+        };
         let resp = pollster::block_on(handle(group_of(path), &req, &self.db, &self.env));
         assert!(resp.header("request-id").is_some_and(|r| r.starts_with("req_")));
         let v = serde_json::from_slice(&resp.body).unwrap();

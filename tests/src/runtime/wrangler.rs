@@ -28,11 +28,14 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{Backend, Runtime, Server, VinrDev, create_account, free_port, http_get, kill_group, new_data_dir, remove_data_dir, runtime, tail};
+use super::{
+    Backend, Runtime, Server, VinrDev, create_account, free_port, http_get, kill_group, new_data_dir, remove_data_dir,
+    runtime, tail,
+};
 
 /// The D1 database's name in wrangler.toml.
 const DATABASE: &str = "vinr";
@@ -64,9 +67,16 @@ impl Wrangler {
         let root = super::workspace_root();
         for (path, hint) in [
             ("scripts/cloudflare-env.sh", "the Cloudflare scripts are missing"),
-            ("node_modules/.bin/wrangler", "install the toolchain: bash scripts/cloudflare-tools.sh"),
+            (
+                "node_modules/.bin/wrangler",
+                "install the toolchain: bash scripts/cloudflare-tools.sh",
+            ),
         ] {
-            assert!(root.join(path).exists(), "VINR_TEST_RUNTIME=wrangler: {} not found ({hint})", root.join(path).display());
+            assert!(
+                root.join(path).exists(),
+                "VINR_TEST_RUNTIME=wrangler: {} not found ({hint})",
+                root.join(path).display()
+            );
         }
         let bin = VinrDev::checked_bin();
         let dir = new_data_dir(&root);
@@ -81,12 +91,18 @@ impl Wrangler {
         for n in 0..2 {
             let file = dir.join(format!("accounts-{n}.sql"));
             accounts.push(create_account(&bin, &root, &["--sql".into(), file.clone().into()]));
-            all_sql.push_str(&std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("read {}: {e}", file.display())));
+            all_sql
+                .push_str(&std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("read {}: {e}", file.display())));
         }
         let file = dir.join("accounts.sql");
         std::fs::write(&file, all_sql).expect("write accounts.sql");
         let file_arg = file.to_string_lossy().into_owned();
-        run_wrangler(&root, &dir, &["d1", "execute", DATABASE, "--local", "--file", &file_arg], &state);
+        run_wrangler(
+            &root,
+            &dir,
+            &["d1", "execute", DATABASE, "--local", "--file", &file_arg],
+            &state,
+        );
         let executed = t0.elapsed();
 
         let mut w = Wrangler {
@@ -171,7 +187,12 @@ impl Backend for Wrangler {
         Some(self.log_file())
     }
     fn exit_cleanup(&self) -> Box<dyn Fn() + Send + Sync> {
-        let (pgid, cron_port, alive, dir) = (self.pgid.clone(), self.cron_port.clone(), self.alive.clone(), self.dir.clone());
+        let (pgid, cron_port, alive, dir) = (
+            self.pgid.clone(),
+            self.cron_port.clone(),
+            self.alive.clone(),
+            self.dir.clone(),
+        );
         Box::new(move || {
             alive.store(false, Ordering::SeqCst);
             cron_port.store(0, Ordering::SeqCst);
@@ -209,19 +230,24 @@ fn scheduler(port: Arc<AtomicU16>, alive: Arc<AtomicBool>) {
 /// `wrangler <args>` with the environment of scripts/cloudflare-env.sh, from the workspace root.
 fn wrangler_command(root: &Path, dir: &Path) -> Command {
     let mut cmd = Command::new("bash");
-    cmd.args(["-c", r#"source scripts/cloudflare-env.sh && exec "$@""#, "bash", "wrangler"])
-        .current_dir(root)
-        // Plain logs; wrangler's own debug log files beside ours instead of in ~/.wrangler.
-        .env("NO_COLOR", "1")
-        .env("FORCE_COLOR", "0")
-        .env("WRANGLER_LOG_PATH", dir.join("wrangler-logs"))
-        // Loopback only: no banner (it checks npm for a newer wrangler), and no fetch of the
-        // `Request.cf` object from workers.cloudflare.com (the placeholder is used instead).
-        .env("WRANGLER_HIDE_BANNER", "true")
-        .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
-        // Its own dev registry (Workers started by other `wrangler dev`s, for service bindings):
-        // runtimes started side by side are all "vinr-edge" and must not see one another.
-        .env("WRANGLER_REGISTRY_PATH", dir.join("registry"));
+    cmd.args([
+        "-c",
+        r#"source scripts/cloudflare-env.sh && exec "$@""#,
+        "bash",
+        "wrangler",
+    ])
+    .current_dir(root)
+    // Plain logs; wrangler's own debug log files beside ours instead of in ~/.wrangler.
+    .env("NO_COLOR", "1")
+    .env("FORCE_COLOR", "0")
+    .env("WRANGLER_LOG_PATH", dir.join("wrangler-logs"))
+    // Loopback only: no banner (it checks npm for a newer wrangler), and no fetch of the
+    // `Request.cf` object from workers.cloudflare.com (the placeholder is used instead).
+    .env("WRANGLER_HIDE_BANNER", "true")
+    .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+    // Its own dev registry (Workers started by other `wrangler dev`s, for service bindings):
+    // runtimes started side by side are all "vinr-edge" and must not see one another.
+    .env("WRANGLER_REGISTRY_PATH", dir.join("registry"));
     cmd
 }
 
@@ -232,7 +258,11 @@ fn run_wrangler(root: &Path, dir: &Path, args: &[&str], state: &Path) {
     let line = format!("wrangler {} --persist-to {}", args.join(" "), state.display());
     {
         use std::io::Write;
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("open wrangler-d1.log");
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("open wrangler-d1.log");
         let _ = writeln!(f, "$ {line}");
     }
     let mut cmd = wrangler_command(root, dir);
@@ -246,11 +276,21 @@ fn run_wrangler(root: &Path, dir: &Path, args: &[&str], state: &Path) {
         }
         if Instant::now() > deadline {
             server.stop();
-            panic!("{line} did not finish within {} s; log {}:\n{}", SETUP_WITHIN.as_secs(), log.display(), tail(&log));
+            panic!(
+                "{line} did not finish within {} s; log {}:\n{}",
+                SETUP_WITHIN.as_secs(),
+                log.display(),
+                tail(&log)
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     };
     // Whatever it left in its group (it should leave nothing).
     kill_group(server.pgid, Duration::from_secs(5));
-    assert!(status.success(), "{line} failed ({status}); log {}:\n{}", log.display(), tail(&log));
+    assert!(
+        status.success(),
+        "{line} failed ({status}); log {}:\n{}",
+        log.display(),
+        tail(&log)
+    );
 }
