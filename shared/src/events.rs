@@ -3,44 +3,76 @@
 //! committed event therefore always has its deliveries; no later fan-out step can be lost.
 
 use crate::auth::Account;
-use crate::port::{Env, Stmt, new_id};
+use crate::port::{Env, SqlValue, Stmt, new_id};
 use crate::sql_params;
 use serde_json::{Value, json};
 
-/// Every event type the API emits; webhook endpoints may subscribe to these or to `*`.
-pub const TYPES: &[&str] = &[
-    "payment.succeeded",
-    "payment.authorized",
-    "payment.requires_action",
-    "payment.failed",
-    "payment.captured",
-    "payment.canceled",
-    "payment.adjusted",
-    "payment.reversed",
-    "customer.created",
-    "customer.updated",
-    "customer.deleted",
-    "payment_method.created",
-    "payment_method.attached",
-    "payment_method.detached",
-    "payment.refunded",
-    "refund.created",
-    "refund.failed",
-    "dispute.created",
-    "dispute.updated",
-    "dispute.closed",
-    "dispute.funds_withdrawn",
-    "dispute.funds_reinstated",
-    "settlement.created",
-    "payout.created",
-    "payout.updated",
-    "payout.paid",
-    "payout.failed",
-    "terminal_payment.completed",
-    "terminal_payment.failed",
-    "terminal_payment.authorized",
-    "terminal_payment.cancelled",
-];
+/// Declares [`EventType`] and its names once: the enum the code records, and the strings
+/// clients subscribe to and see in `type`.
+macro_rules! event_types {
+    ($($variant:ident = $name:literal,)*) => {
+        /// Every event type the API emits; webhook endpoints may subscribe to these or to `*`.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum EventType {
+            $($variant,)*
+        }
+
+        /// The names of every [`EventType`], in declaration order.
+        pub const TYPES: &[&str] = &[$($name,)*];
+
+        impl EventType {
+            pub const ALL: &[EventType] = &[$(EventType::$variant,)*];
+
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(EventType::$variant => $name,)*
+                }
+            }
+
+            /// The type named `name`, in either seed's spelling ([`canonical_type`]).
+            pub fn parse(name: &str) -> Option<EventType> {
+                match canonical_type(name) {
+                    $($name => Some(EventType::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+event_types! {
+    PaymentSucceeded = "payment.succeeded",
+    PaymentAuthorized = "payment.authorized",
+    PaymentRequiresAction = "payment.requires_action",
+    PaymentFailed = "payment.failed",
+    PaymentCaptured = "payment.captured",
+    PaymentCanceled = "payment.canceled",
+    PaymentAdjusted = "payment.adjusted",
+    PaymentReversed = "payment.reversed",
+    CustomerCreated = "customer.created",
+    CustomerUpdated = "customer.updated",
+    CustomerDeleted = "customer.deleted",
+    PaymentMethodCreated = "payment_method.created",
+    PaymentMethodAttached = "payment_method.attached",
+    PaymentMethodDetached = "payment_method.detached",
+    PaymentRefunded = "payment.refunded",
+    RefundCreated = "refund.created",
+    RefundFailed = "refund.failed",
+    DisputeCreated = "dispute.created",
+    DisputeUpdated = "dispute.updated",
+    DisputeClosed = "dispute.closed",
+    DisputeFundsWithdrawn = "dispute.funds_withdrawn",
+    DisputeFundsReinstated = "dispute.funds_reinstated",
+    SettlementCreated = "settlement.created",
+    PayoutCreated = "payout.created",
+    PayoutUpdated = "payout.updated",
+    PayoutPaid = "payout.paid",
+    PayoutFailed = "payout.failed",
+    TerminalPaymentCompleted = "terminal_payment.completed",
+    TerminalPaymentFailed = "terminal_payment.failed",
+    TerminalPaymentAuthorized = "terminal_payment.authorized",
+    TerminalPaymentCancelled = "terminal_payment.cancelled",
+}
 
 /// Seed 002 names an event differently from seed 001; accepted as input, stored canonically.
 pub fn canonical_type(t: &str) -> &str {
@@ -62,7 +94,8 @@ pub const FAN_OUT_SQL: &str = "INSERT INTO webhook_deliveries (id, account_id, l
 
 /// The event payload as stored and delivered: `{id, object, type, created, livemode, data}`
 /// where `data` is the full object that changed.
-pub fn record(env: &impl Env, acct: &Account, kind: &str, now: i64, object: &Value) -> [Stmt; 2] {
+pub fn record(env: &impl Env, acct: &Account, kind: EventType, now: i64, object: &Value) -> [Stmt; 2] {
+    let kind = kind.as_str();
     let id = new_id(env, "evt_");
     let event = json!({
         "id": id,
@@ -85,4 +118,17 @@ pub fn record(env: &impl Env, acct: &Account, kind: &str, now: i64, object: &Val
             sql_params![&id, now_ms, now_ms, now, &acct.id, acct.livemode, kind],
         ),
     ]
+}
+
+/// The events whose deliveries `writes` fan out: (event id, index of the fan-out statement).
+pub fn fan_outs(writes: &[Stmt]) -> Vec<(String, usize)> {
+    writes
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.sql == FAN_OUT_SQL)
+        .filter_map(|(i, s)| match s.params.first() {
+            Some(SqlValue::Text(id)) => Some((id.clone(), i)),
+            _ => None,
+        })
+        .collect()
 }

@@ -8,28 +8,13 @@
 //! its row, guarded on the row's `due_at`: two schedulers never both apply a step, and a step
 //! rescheduled meanwhile is decided again on fresh state.
 
-use crate::api::{Ctx, balance, disputes, payouts, refunds};
+use crate::api::{balance, disputes, payouts, refunds};
 use crate::auth::Account;
+use crate::context::Ctx;
 use crate::error::ApiResult;
 use crate::port::{Db, DbError, Env, GUARD_ONE_SQL, Stmt};
 use crate::sql_params;
-
-/// Schedules `kind` for `object_id` at `due_at` unless that step is already scheduled.
-pub fn schedule_once(acct: &Account, kind: &str, object_id: &str, due_at: i64, now: i64) -> Stmt {
-    Stmt::new(
-        "INSERT OR IGNORE INTO scheduled_jobs (id, account_id, livemode, kind, object_id, due_at, created) VALUES ('job_' || lower(hex(randomblob(12))), ?, ?, ?, ?, ?, ?)",
-        sql_params![&acct.id, acct.livemode, kind, object_id, due_at, now],
-    )
-}
-
-/// Schedules `kind` for `object_id` at `due_at`, moving it if it is already scheduled.
-pub fn schedule(acct: &Account, kind: &str, object_id: &str, due_at: i64, now: i64) -> Stmt {
-    Stmt::new(
-        "INSERT INTO scheduled_jobs (id, account_id, livemode, kind, object_id, due_at, created) VALUES ('job_' || lower(hex(randomblob(12))), ?, ?, ?, ?, ?, ?) \
-         ON CONFLICT (account_id, livemode, kind, object_id) DO UPDATE SET due_at = excluded.due_at",
-        sql_params![&acct.id, acct.livemode, kind, object_id, due_at, now],
-    )
-}
+use crate::steps::Step;
 
 /// Which due steps to run.
 #[derive(Clone, Copy, Debug)]
@@ -56,11 +41,11 @@ const COLUMNS: &str = "j.id, j.account_id, j.livemode, j.kind, j.object_id, j.du
 // Settlements before the automatic payouts of the same batch; otherwise oldest first.
 const ORDER: &str = "ORDER BY j.due_at, CASE j.kind WHEN 'settle' THEN 0 ELSE 1 END LIMIT ?";
 
+/// A due row of `scheduled_jobs`; `step` is None for a kind this version does not know.
 struct Job {
     id: String,
     acct: Account,
-    kind: String,
-    object_id: String,
+    step: Option<Step>,
     due_at: i64,
 }
 
@@ -96,8 +81,7 @@ pub async fn run_due<D: Db, E: Env>(db: &D, env: &E, scope: Scope<'_>, limit: i6
                 fingerprint_key: String::new(),
                 clock_offset: if livemode { 0 } else { r[6].as_i64().unwrap_or(0) },
             },
-            kind: r[3].as_str().unwrap_or_default().to_string(),
-            object_id: r[4].as_str().unwrap_or_default().to_string(),
+            step: Step::parse(r[3].as_str().unwrap_or_default(), r[4].as_str().unwrap_or_default()),
             due_at: r[5].as_i64().unwrap_or(0),
         };
         match run_one(db, env, &job, wall).await? {
@@ -112,25 +96,18 @@ pub async fn run_due<D: Db, E: Env>(db: &D, env: &E, scope: Scope<'_>, limit: i6
 /// for a request that waits for the step itself (a sync payment on the sandbox's simulated
 /// terminal) instead of for the scheduler. Returns whether it was there to run; the guarded
 /// deletion keeps it exactly-once against a scheduler running it at the same moment.
-pub async fn run_now<D: Db, E: Env>(
-    db: &D,
-    env: &E,
-    acct: &Account,
-    kind: &str,
-    object_id: &str,
-) -> Result<bool, DbError> {
+pub async fn run_now<D: Db, E: Env>(db: &D, env: &E, acct: &Account, step: &Step) -> Result<bool, DbError> {
     let rows = db
         .query(Stmt::new(
             "SELECT id, due_at FROM scheduled_jobs WHERE account_id = ? AND livemode = ? AND kind = ? AND object_id = ?",
-            sql_params![&acct.id, acct.livemode, kind, object_id],
+            sql_params![&acct.id, acct.livemode, step.kind(), step.object_id()],
         ))
         .await?;
     let Some(r) = rows.first() else { return Ok(false) };
     let job = Job {
         id: r[0].as_str().unwrap_or_default().to_string(),
         acct: acct.clone(),
-        kind: kind.to_string(),
-        object_id: object_id.to_string(),
+        step: Some(step.clone()),
         due_at: r[1].as_i64().unwrap_or(0),
     };
     run_one(db, env, &job, env.now()).await
@@ -187,18 +164,17 @@ async fn run_one<D: Db, E: Env>(db: &D, env: &E, job: &Job, wall: i64) -> Result
 }
 
 async fn decide<D: Db, E: Env>(cx: &Ctx<'_, D, E>, job: &Job) -> ApiResult<Vec<Stmt>> {
-    match job.kind.as_str() {
-        "settle" => balance::settle(cx, job.due_at).await,
-        "payouts" => payouts::automatic(cx, job.due_at).await,
-        "payout_step" => payouts::step(cx, &job.object_id).await,
-        "refund_fail" => refunds::fail(cx, &job.object_id).await,
-        "dispute_open" => disputes::open(cx, &job.object_id).await,
-        "dispute_step" => disputes::step(cx, &job.object_id).await,
-        k if k.starts_with("terminal_") => crate::terminal::payment::step(cx, k, &job.object_id).await,
+    let Some(step) = &job.step else {
         // A kind this version does not know (written by a newer one): leave it alone.
-        _ => Err(crate::error::ApiError::internal(format!(
-            "unknown scheduled step {}",
-            job.kind
-        ))),
+        return Err(crate::error::ApiError::internal("unknown scheduled step"));
+    };
+    match step {
+        Step::Settle { .. } => balance::settle(cx, job.due_at).await,
+        Step::Payouts => payouts::automatic(cx, job.due_at).await,
+        Step::PayoutStep(id) => payouts::step(cx, id).await,
+        Step::RefundFail(id) => refunds::fail(cx, id).await,
+        Step::DisputeOpen(id) => disputes::open(cx, id).await,
+        Step::DisputeStep(id) => disputes::step(cx, id).await,
+        Step::Terminal(kind, id) => crate::terminal::payment::step(cx, *kind, id).await,
     }
 }

@@ -14,24 +14,82 @@ use crate::port::{GUARD_ONE_SQL, SqlValue, Stmt};
 use crate::sql_params;
 use serde_json::{Value, json};
 
-pub const CARDHOLDERS: &str = "cardholders";
-pub const VINR_FEES: &str = "vinr_fees";
-pub const PENDING: &str = "merchant_pending";
-pub const AVAILABLE: &str = "merchant_available";
-pub const IN_TRANSIT: &str = "payouts_in_transit";
-pub const BANK: &str = "merchant_bank";
+/// The ledger's accounts (the `ledger_account` column).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LedgerAccount {
+    Cardholders,
+    VinrFees,
+    MerchantPending,
+    MerchantAvailable,
+    PayoutsInTransit,
+    MerchantBank,
+}
+
+impl LedgerAccount {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LedgerAccount::Cardholders => "cardholders",
+            LedgerAccount::VinrFees => "vinr_fees",
+            LedgerAccount::MerchantPending => "merchant_pending",
+            LedgerAccount::MerchantAvailable => "merchant_available",
+            LedgerAccount::PayoutsInTransit => "payouts_in_transit",
+            LedgerAccount::MerchantBank => "merchant_bank",
+        }
+    }
+}
 
 pub const DAY: i64 = 86_400;
 
-/// Every source type a transaction can have (the search filter accepts these).
+/// What a balance transaction records (the `source_type` column and the API's field).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceType {
+    Payment,
+    Refund,
+    RefundFailure,
+    Dispute,
+    DisputeReversal,
+    Payout,
+    PayoutFailure,
+}
+
+impl SourceType {
+    pub const ALL: [SourceType; 7] = [
+        SourceType::Payment,
+        SourceType::Refund,
+        SourceType::RefundFailure,
+        SourceType::Dispute,
+        SourceType::DisputeReversal,
+        SourceType::Payout,
+        SourceType::PayoutFailure,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SourceType::Payment => "payment",
+            SourceType::Refund => "refund",
+            SourceType::RefundFailure => "refund_failure",
+            SourceType::Dispute => "dispute",
+            SourceType::DisputeReversal => "dispute_reversal",
+            SourceType::Payout => "payout",
+            SourceType::PayoutFailure => "payout_failure",
+        }
+    }
+
+    /// Bank money touches the available balance directly and is never part of a settlement.
+    pub const fn is_bank(self) -> bool {
+        matches!(self, SourceType::Payout | SourceType::PayoutFailure)
+    }
+}
+
+/// Every source type's name (the search filter accepts these).
 pub const SOURCE_TYPES: &[&str] = &[
-    "payment",
-    "refund",
-    "refund_failure",
-    "dispute",
-    "dispute_reversal",
-    "payout",
-    "payout_failure",
+    SourceType::Payment.as_str(),
+    SourceType::Refund.as_str(),
+    SourceType::RefundFailure.as_str(),
+    SourceType::Dispute.as_str(),
+    SourceType::DisputeReversal.as_str(),
+    SourceType::Payout.as_str(),
+    SourceType::PayoutFailure.as_str(),
 ];
 
 /// When a transaction created at `created` (account clock) is settled: the daily 00:00 UTC batch
@@ -49,7 +107,7 @@ pub fn next_midnight(t: i64) -> i64 {
 #[derive(Clone, Debug)]
 pub struct NewTxn<'a> {
     pub id: &'a str,
-    pub source_type: &'static str,
+    pub source_type: SourceType,
     pub source_id: &'a str,
     pub currency: &'a str,
     /// Signed effect on the merchant's balance before the fee.
@@ -65,27 +123,32 @@ impl NewTxn<'_> {
         self.amount - self.fee
     }
 
-    /// Bank money touches the available balance directly and is never part of a settlement.
     fn is_bank(&self) -> bool {
-        matches!(self.source_type, "payout" | "payout_failure")
+        self.source_type.is_bank()
     }
 
     /// The posting's lines: (ledger account, signed amount). They sum to zero.
-    pub fn lines(&self) -> Vec<(&'static str, i64)> {
+    pub fn lines(&self) -> Vec<(LedgerAccount, i64)> {
         if self.is_bank() {
-            vec![(IN_TRANSIT, -self.amount), (AVAILABLE, self.amount)]
+            vec![
+                (LedgerAccount::PayoutsInTransit, -self.amount),
+                (LedgerAccount::MerchantAvailable, self.amount),
+            ]
         } else {
-            let mut l = vec![(CARDHOLDERS, -self.amount), (PENDING, self.net())];
+            let mut l = vec![
+                (LedgerAccount::Cardholders, -self.amount),
+                (LedgerAccount::MerchantPending, self.net()),
+            ];
             if self.fee != 0 {
-                l.push((VINR_FEES, self.fee));
+                l.push((LedgerAccount::VinrFees, self.fee));
             }
             l
         }
     }
 }
 
-/// The statements that record `t` for `acct`: the transaction, its ledger lines, the balance
-/// change, and the daily settlement step that will settle it. A payout's debit of the available
+/// The statements that record `t` for `acct`: the transaction, its ledger lines and the balance
+/// change. (When it is settled is the settlement's business: [`crate::domain::settlement`].) A payout's debit of the available
 /// balance is guarded (`available >= amount`), so the batch aborts as a conflict when another
 /// payout took the money first.
 pub fn record_txn(acct: &Account, t: &NewTxn) -> Vec<Stmt> {
@@ -110,7 +173,7 @@ pub fn record_txn(acct: &Account, t: &NewTxn) -> Vec<Stmt> {
             t.amount,
             t.fee,
             t.net(),
-            t.source_type,
+            t.source_type.as_str(),
             t.source_id,
             t.description,
             avail_on,
@@ -132,24 +195,6 @@ pub fn record_txn(acct: &Account, t: &NewTxn) -> Vec<Stmt> {
         let (pending, available) = if bank { (0, t.amount) } else { (t.net(), 0) };
         out.push(balance_change(acct, t.currency, pending, available));
     }
-    if !bank {
-        out.push(crate::jobs::schedule_once(
-            acct,
-            "settle",
-            &avail_on.to_string(),
-            avail_on,
-            t.created,
-        ));
-        // The payout schedule runs at each midnight once there is money (it stops itself when
-        // the schedule is manual and nothing is left to do).
-        out.push(crate::jobs::schedule_once(
-            acct,
-            "payouts",
-            "",
-            next_midnight(t.created),
-            t.created,
-        ));
-    }
     out
 }
 
@@ -159,7 +204,7 @@ pub fn record_transfer(
     acct: &Account,
     posting_id: &str,
     currency: &str,
-    lines: &[(&'static str, i64)],
+    lines: &[(LedgerAccount, i64)],
     now: i64,
 ) -> Vec<Stmt> {
     debug_assert!(
@@ -169,11 +214,16 @@ pub fn record_transfer(
     let sum = |name| lines.iter().filter(|l| l.0 == name).map(|l| l.1).sum::<i64>();
     vec![
         lines_stmt(acct, posting_id, currency, lines, now),
-        balance_change(acct, currency, sum(PENDING), sum(AVAILABLE)),
+        balance_change(
+            acct,
+            currency,
+            sum(LedgerAccount::MerchantPending),
+            sum(LedgerAccount::MerchantAvailable),
+        ),
     ]
 }
 
-fn lines_stmt(acct: &Account, posting_id: &str, currency: &str, lines: &[(&'static str, i64)], now: i64) -> Stmt {
+fn lines_stmt(acct: &Account, posting_id: &str, currency: &str, lines: &[(LedgerAccount, i64)], now: i64) -> Stmt {
     let mut sql = String::from(
         "INSERT INTO ledger_entries (account_id, livemode, posting_id, ledger_account, currency, amount, created) VALUES ",
     );
@@ -188,7 +238,7 @@ fn lines_stmt(acct: &Account, posting_id: &str, currency: &str, lines: &[(&'stat
             &acct.id,
             acct.livemode,
             posting_id,
-            *name,
+            name.as_str(),
             currency,
             *amount,
             now
@@ -238,7 +288,7 @@ pub fn txn_json(r: &[SqlValue]) -> Value {
 mod tests {
     use super::*;
 
-    fn txn(source_type: &'static str, amount: i64, fee: i64) -> NewTxn<'static> {
+    fn txn(source_type: SourceType, amount: i64, fee: i64) -> NewTxn<'static> {
         NewTxn {
             id: "txn_1",
             source_type,
@@ -255,19 +305,19 @@ mod tests {
     #[test]
     fn every_shape_balances() {
         for t in [
-            txn("payment", 5000, 175),
-            txn("refund", -2000, 0),
-            txn("refund_failure", 2000, 0),
-            txn("dispute", -5000, 1500),
-            txn("dispute_reversal", 5000, 0),
-            txn("payout", -700, 0),
-            txn("payout_failure", 700, 0),
+            txn(SourceType::Payment, 5000, 175),
+            txn(SourceType::Refund, -2000, 0),
+            txn(SourceType::RefundFailure, 2000, 0),
+            txn(SourceType::Dispute, -5000, 1500),
+            txn(SourceType::DisputeReversal, 5000, 0),
+            txn(SourceType::Payout, -700, 0),
+            txn(SourceType::PayoutFailure, 700, 0),
         ] {
             assert_eq!(t.lines().iter().map(|l| l.1).sum::<i64>(), 0, "{t:?}");
         }
-        let d = txn("dispute", -5000, 1500);
+        let d = txn(SourceType::Dispute, -5000, 1500);
         assert_eq!(d.net(), -6500);
-        assert!(d.lines().contains(&(PENDING, -6500)));
+        assert!(d.lines().contains(&(LedgerAccount::MerchantPending, -6500)));
     }
 
     #[test]

@@ -4,9 +4,12 @@
 pub mod api;
 pub mod auth;
 pub mod cards;
+pub mod context;
+pub mod domain;
 pub mod error;
 pub mod events;
 pub mod fields;
+pub mod flows;
 pub mod http;
 pub mod idempotency;
 pub mod ids;
@@ -24,5 +27,7 @@ pub mod port;
 pub mod processor;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+pub mod steps;
+pub mod store;
 pub mod terminal;
 pub mod webhooks;

@@ -13,6 +13,7 @@
 
 use crate::cards::supports_decrease;
 use crate::error::{ApiError, ApiResult};
+use crate::events::EventType;
 use crate::money::check_partial;
 use crate::objects::*;
 use crate::processor::{AuthOutcome, decline_message};
@@ -22,7 +23,7 @@ pub struct Transition {
     pub payment: Payment,
     /// The charge as it must be stored (new or updated), if it changed.
     pub charge: Option<Charge>,
-    pub events: Vec<&'static str>,
+    pub events: Vec<EventType>,
 }
 
 fn wrong_state(p: &Payment, action: &str) -> ApiError {
@@ -40,7 +41,7 @@ pub fn apply_authorization(
     details: PaymentMethodDetails,
     charge_id: String,
     now: i64,
-) -> (Option<Charge>, Vec<&'static str>) {
+) -> (Option<Charge>, Vec<EventType>) {
     let mut charge = Charge {
         id: charge_id,
         object: "charge".into(),
@@ -76,7 +77,7 @@ pub fn apply_authorization(
                     confirm_url: format!("/v1/payments/{}/confirm", p.id),
                 },
             });
-            (None, vec!["payment.requires_action"])
+            (None, vec![EventType::PaymentRequiresAction])
         }
         AuthOutcome::Declined { decline_code } => {
             p.status = PaymentStatus::Failed;
@@ -96,7 +97,7 @@ pub fn apply_authorization(
                 decline_code: Some(decline_code.into()),
             };
             p.latest_charge = Some(charge.id.clone());
-            (Some(charge), vec!["payment.failed"])
+            (Some(charge), vec![EventType::PaymentFailed])
         }
         AuthOutcome::Approved { authorization_code } => {
             charge.authorization_code = Some(authorization_code);
@@ -108,12 +109,12 @@ pub fn apply_authorization(
                     p.amount_received = p.amount;
                     charge.amount_captured = p.amount;
                     charge.captured = true;
-                    (Some(charge), vec!["payment.succeeded"])
+                    (Some(charge), vec![EventType::PaymentSucceeded])
                 }
                 CaptureMethod::Manual => {
                     p.status = PaymentStatus::RequiresCapture;
                     p.amount_capturable = p.amount;
-                    (Some(charge), vec!["payment.authorized"])
+                    (Some(charge), vec![EventType::PaymentAuthorized])
                 }
             }
         }
@@ -137,7 +138,7 @@ pub fn fail_authentication(p: &Payment) -> ApiResult<Transition> {
     Ok(Transition {
         payment: next,
         charge: None,
-        events: vec!["payment.failed"],
+        events: vec![EventType::PaymentFailed],
     })
 }
 
@@ -160,7 +161,7 @@ pub fn capture(p: &Payment, charge: &Charge, amount: Option<i64>) -> ApiResult<T
     Ok(Transition {
         payment: next,
         charge: Some(ch),
-        events: vec!["payment.captured", "payment.succeeded"],
+        events: vec![EventType::PaymentCaptured, EventType::PaymentSucceeded],
     })
 }
 
@@ -178,7 +179,7 @@ pub fn cancel(p: &Payment, reason: Option<String>, now: i64) -> ApiResult<Transi
     Ok(Transition {
         payment: next,
         charge: None,
-        events: vec!["payment.canceled"],
+        events: vec![EventType::PaymentCanceled],
     })
 }
 
@@ -210,7 +211,7 @@ pub fn adjust(p: &Payment, brand: &str, amount: i64, now: i64) -> ApiResult<Tran
     Ok(Transition {
         payment: next,
         charge: None,
-        events: vec!["payment.adjusted"],
+        events: vec![EventType::PaymentAdjusted],
     })
 }
 
@@ -232,12 +233,12 @@ pub fn reverse(p: &Payment, amount: Option<i64>, reversal_id: String, now: i64) 
         amount,
         reversed_at: now,
     });
-    let mut events = vec!["payment.reversed"];
+    let mut events = vec![EventType::PaymentReversed];
     if next.amount_capturable == 0 {
         next.status = PaymentStatus::Canceled;
         next.canceled_at = Some(now);
         next.cancellation_reason = Some("reversed".into());
-        events.push("payment.canceled");
+        events.push(EventType::PaymentCanceled);
     }
     Ok(Transition {
         payment: next,
@@ -366,12 +367,12 @@ mod tests {
             Some("insufficient_funds")
         );
         assert_eq!(ch.unwrap().status, ChargeStatus::Failed);
-        assert_eq!(ev, vec!["payment.failed"]);
+        assert_eq!(ev, vec![EventType::PaymentFailed]);
         let mut p = payment(CaptureMethod::Automatic);
         let (ch, ev) = apply_authorization(&mut p, AuthOutcome::ChallengeRequired, card(), "ch_3".into(), 2);
         assert!(ch.is_none());
         assert_eq!(p.status, PaymentStatus::RequiresAction);
-        assert_eq!(ev, vec!["payment.requires_action"]);
+        assert_eq!(ev, vec![EventType::PaymentRequiresAction]);
         assert_eq!(fail_authentication(&p).unwrap().payment.status, PaymentStatus::Failed);
         assert_eq!(cancel(&p, None, 3).unwrap().payment.status, PaymentStatus::Canceled);
     }
@@ -418,7 +419,10 @@ mod tests {
         let full = reverse(&t.payment, None, "rev_2".into(), 10).unwrap();
         assert_eq!(full.payment.status, PaymentStatus::Canceled);
         assert_eq!(full.payment.amount_reversed, 5000);
-        assert_eq!(full.events, vec!["payment.reversed", "payment.canceled"]);
+        assert_eq!(
+            full.events,
+            vec![EventType::PaymentReversed, EventType::PaymentCanceled]
+        );
         assert!(capture(&full.payment, &ch, None).is_err());
     }
 }

@@ -2,16 +2,18 @@
 //! and `/v1/processing_plan`; the component also serves `/v1/payouts` ([`super::payouts`]) and
 //! `/v1/test_helpers` ([`super::test_clock`]). The daily settlement batch lives here too.
 
-use super::store::load_path;
-use super::{Ctx, Outcome, Route, match_route, payouts, test_clock};
+use super::{Outcome, Route, match_route, payouts, test_clock};
+use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::events;
-use crate::ledger::{self, AVAILABLE, PENDING, SOURCE_TYPES, TXN_COLUMNS, txn_json};
+use crate::events::EventType;
+use crate::ledger::{self, LedgerAccount, SOURCE_TYPES, TXN_COLUMNS, txn_json};
 use crate::list::{self, ListSpec, Page};
 use crate::money::parse_currency;
 use crate::params::Params;
 use crate::port::{Db, Env, GUARD_CHANGES_SQL, SqlValue, Stmt};
 use crate::sql_params;
+use crate::store::load_path;
 use serde_json::{Value, json};
 
 pub const ROUTES: &[(&str, &str, &str)] = &[
@@ -405,10 +407,19 @@ pub async fn settle<D: Db, E: Env>(cx: &Ctx<'_, D, E>, due: i64) -> ApiResult<Ve
             &cx.acct,
             &id,
             currency,
-            &[(PENDING, -net), (AVAILABLE, net)],
+            &[
+                (LedgerAccount::MerchantPending, -net),
+                (LedgerAccount::MerchantAvailable, net),
+            ],
             cx.now,
         ));
-        writes.extend(events::record(cx.env, &cx.acct, "settlement.created", cx.now, &data));
+        writes.extend(events::record(
+            cx.env,
+            &cx.acct,
+            EventType::SettlementCreated,
+            cx.now,
+            &data,
+        ));
     }
     Ok(writes)
 }

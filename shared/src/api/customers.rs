@@ -2,16 +2,18 @@
 //! every product (seed 002).
 
 use super::payment_methods::attach;
-use super::store::{Loaded, guarded_update, load_path, to_json};
-use super::{Ctx, Outcome, Route, match_route};
+use super::{Outcome, Route, match_route};
+use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::events;
+use crate::events::EventType;
 use crate::fields;
 use crate::list::{self, ListSpec, Page};
 use crate::objects::{Customer, PaymentMethod};
 use crate::params::Params;
 use crate::port::{Db, Env, Stmt};
 use crate::sql_params;
+use crate::store::{Loaded, guarded_update, load_path, to_json};
 use serde_json::{Value, json};
 
 pub const ROUTES: &[(&str, &str, &str)] = &[
@@ -51,7 +53,7 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
             writes.extend(events::record(
                 cx.env,
                 &cx.acct,
-                "customer.deleted",
+                EventType::CustomerDeleted,
                 cx.now,
                 &to_json(&obj),
             ));
@@ -113,7 +115,7 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
     );
     writes.splice(
         1..1,
-        events::record(cx.env, &cx.acct, "customer.created", cx.now, &data),
+        events::record(cx.env, &cx.acct, EventType::CustomerCreated, cx.now, &data),
     );
     Ok(Outcome::write(data, writes))
 }
@@ -171,7 +173,13 @@ async fn update<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiR
         version,
     )
     .into();
-    writes.extend(events::record(cx.env, &cx.acct, "customer.updated", cx.now, &data));
+    writes.extend(events::record(
+        cx.env,
+        &cx.acct,
+        EventType::CustomerUpdated,
+        cx.now,
+        &data,
+    ));
     Ok(Outcome::write(data, writes))
 }
 

@@ -7,19 +7,21 @@
 //! ```
 //! Opening withdraws the disputed amount and the plan's dispute fee; winning returns the amount.
 
-use super::store::{Loaded, guarded_update, load, load_path, to_json};
-use super::{Ctx, Outcome, Route};
+use super::{Outcome, Route};
+use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::events;
+use crate::events::EventType;
 use crate::fields;
-use crate::jobs;
-use crate::ledger::{self, DAY, NewTxn};
+use crate::ledger::{DAY, NewTxn, SourceType};
 use crate::list::{self, ListSpec, Page};
 use crate::objects::*;
 use crate::params::Params;
 use crate::plan::DISPUTE_FEE;
 use crate::port::{Db, Env, Stmt};
 use crate::sql_params;
+use crate::steps::{self, Step};
+use crate::store::{Loaded, guarded_update, load, load_path, to_json};
 
 /// How long the merchant has to answer.
 pub const RESPONSE_SECS: i64 = 7 * DAY;
@@ -53,7 +55,13 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
             d.closed_at = Some(cx.now);
             let data = to_json(&d);
             let mut writes = save(&d, version);
-            writes.extend(events::record(cx.env, &cx.acct, "dispute.closed", cx.now, &data));
+            writes.extend(events::record(
+                cx.env,
+                &cx.acct,
+                EventType::DisputeClosed,
+                cx.now,
+                &data,
+            ));
             Ok(Outcome::write(data, writes))
         }
         _ => unreachable!("every action in ROUTES is handled"),
@@ -115,11 +123,22 @@ async fn update<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiR
         d.evidence_details.submission_count += 1;
         d.evidence_details.submitted_at = Some(cx.now);
         // The sandbox issuer answers at its next round (see `step`).
-        writes.push(jobs::schedule(&cx.acct, "dispute_step", &d.id, cx.now, cx.now));
+        writes.push(steps::schedule(
+            &cx.acct,
+            &Step::DisputeStep(d.id.clone()),
+            cx.now,
+            cx.now,
+        ));
     }
     let data = to_json(&d);
     writes.extend(save(&d, version));
-    writes.extend(events::record(cx.env, &cx.acct, "dispute.updated", cx.now, &data));
+    writes.extend(events::record(
+        cx.env,
+        &cx.acct,
+        EventType::DisputeUpdated,
+        cx.now,
+        &data,
+    ));
     Ok(Outcome::write(data, writes))
 }
 
@@ -197,11 +216,11 @@ pub async fn open<D: Db, E: Env>(cx: &Ctx<'_, D, E>, payment_id: &str) -> ApiRes
         "INSERT INTO disputes (id, account_id, livemode, payment_id, status, created, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
         sql_params![&d.id, &cx.acct.id, cx.acct.livemode, &pay.id, d.status.as_str(), cx.now, data.to_string()],
     ));
-    writes.extend(ledger::record_txn(
+    writes.extend(crate::flows::post_txn(
         &cx.acct,
         &NewTxn {
             id: &txn,
-            source_type: "dispute",
+            source_type: SourceType::Dispute,
             source_id: &d.id,
             currency: &d.currency,
             amount: -amount,
@@ -211,18 +230,23 @@ pub async fn open<D: Db, E: Env>(cx: &Ctx<'_, D, E>, payment_id: &str) -> ApiRes
             created: cx.now,
         },
     ));
-    writes.push(jobs::schedule(
+    writes.push(steps::schedule(
         &cx.acct,
-        "dispute_step",
-        &d.id,
+        &Step::DisputeStep(d.id.clone()),
         d.evidence_details.due_by,
         cx.now,
     ));
-    writes.extend(events::record(cx.env, &cx.acct, "dispute.created", cx.now, &data));
     writes.extend(events::record(
         cx.env,
         &cx.acct,
-        "dispute.funds_withdrawn",
+        EventType::DisputeCreated,
+        cx.now,
+        &data,
+    ));
+    writes.extend(events::record(
+        cx.env,
+        &cx.acct,
+        EventType::DisputeFundsWithdrawn,
         cx.now,
         &data,
     ));
@@ -237,10 +261,9 @@ pub async fn step<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Vec<
     let won = match d.status {
         DisputeStatus::NeedsResponse if cx.now >= d.evidence_details.due_by => false,
         DisputeStatus::NeedsResponse => {
-            return Ok(vec![jobs::schedule(
+            return Ok(vec![steps::schedule(
                 &cx.acct,
-                "dispute_step",
-                &d.id,
+                &Step::DisputeStep(d.id.clone()),
                 d.evidence_details.due_by,
                 cx.now,
             )]);
@@ -252,10 +275,9 @@ pub async fn step<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Vec<
                 Some("losing_evidence") => false,
                 _ if cx.now >= submitted + REVIEW_SECS => false,
                 _ => {
-                    return Ok(vec![jobs::schedule(
+                    return Ok(vec![steps::schedule(
                         &cx.acct,
-                        "dispute_step",
-                        &d.id,
+                        &Step::DisputeStep(d.id.clone()),
                         submitted + REVIEW_SECS,
                         cx.now,
                     )]);
@@ -270,11 +292,11 @@ pub async fn step<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Vec<
     if won {
         let txn = cx.id("txn_");
         d.balance_transactions.push(txn.clone());
-        writes.extend(ledger::record_txn(
+        writes.extend(crate::flows::post_txn(
             &cx.acct,
             &NewTxn {
                 id: &txn,
-                source_type: "dispute_reversal",
+                source_type: SourceType::DisputeReversal,
                 source_id: &d.id,
                 currency: &d.currency,
                 amount: d.amount,
@@ -287,12 +309,18 @@ pub async fn step<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Vec<
     }
     let data = to_json(&d);
     writes.extend(save(&d, version));
-    writes.extend(events::record(cx.env, &cx.acct, "dispute.closed", cx.now, &data));
+    writes.extend(events::record(
+        cx.env,
+        &cx.acct,
+        EventType::DisputeClosed,
+        cx.now,
+        &data,
+    ));
     if won {
         writes.extend(events::record(
             cx.env,
             &cx.acct,
-            "dispute.funds_reinstated",
+            EventType::DisputeFundsReinstated,
             cx.now,
             &data,
         ));

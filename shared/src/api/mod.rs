@@ -9,17 +9,17 @@ pub mod payment_methods;
 pub mod payments;
 pub mod payouts;
 pub mod refunds;
-pub(crate) mod store;
 pub mod terminals;
 pub mod test_clock;
 pub mod webhooks;
 
 use crate::auth::{Account, authenticate};
+use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{Request, Response};
 use crate::idempotency::{self, Claim};
 use crate::params::Params;
-use crate::port::{Cache, Db, DbError, Env, NoCache, SqlValue, Stmt, new_id};
+use crate::port::{Cache, Db, DbError, Env, NoCache, Stmt, new_id};
 use serde_json::Value;
 
 /// A route group: one Spin component (or one mount in the Worker) serves each.
@@ -116,34 +116,6 @@ impl Outcome {
             status: 200,
             after: None,
         }
-    }
-}
-
-pub struct Ctx<'a, D: Db, E: Env> {
-    pub db: &'a D,
-    pub env: &'a E,
-    pub acct: Account,
-    /// The account's clock (unix seconds): real time plus its sandbox offset. Every object and
-    /// event of the account is stamped with it.
-    pub now: i64,
-    /// Real time (unix seconds), for what runs on the wall clock: webhook deliveries.
-    pub wall: i64,
-}
-
-impl<'a, D: Db, E: Env> Ctx<'a, D, E> {
-    /// The context of `acct` at real time `wall` (its clock adds the sandbox offset).
-    pub fn new(db: &'a D, env: &'a E, acct: Account, wall: i64) -> Self {
-        Ctx {
-            db,
-            env,
-            now: acct.clock(wall),
-            wall,
-            acct,
-        }
-    }
-
-    pub fn id(&self, prefix: &str) -> String {
-        new_id(self.env, prefix)
     }
 }
 
@@ -299,19 +271,6 @@ pub async fn serve_group<G: Routes, D: Db, E: Env, C: Cache>(req: &Request, db: 
     Served { response, events }
 }
 
-/// The events whose deliveries `writes` fan out: (event id, index of the fan-out statement).
-pub(crate) fn fan_outs(writes: &[Stmt]) -> Vec<(String, usize)> {
-    writes
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.sql == crate::events::FAN_OUT_SQL)
-        .filter_map(|(i, s)| match s.params.first() {
-            Some(SqlValue::Text(id)) => Some((id.clone(), i)),
-            _ => None,
-        })
-        .collect()
-}
-
 async fn serve<G: Routes, D: Db, E: Env, C: Cache>(
     req: &Request,
     db: &D,
@@ -412,7 +371,7 @@ async fn serve<G: Routes, D: Db, E: Env, C: Cache>(
                 if writes.is_empty() {
                     return Ok(json_response(out.status, body));
                 }
-                let fan_outs = fan_outs(&writes);
+                let fan_outs = crate::events::fan_outs(&writes);
                 match db.batch_counted(writes).await {
                     Ok(changed) => {
                         // An event no endpoint subscribes to has nothing to deliver.

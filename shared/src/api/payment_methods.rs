@@ -1,17 +1,19 @@
 //! `/v1/payment_methods`: create from a card (sandbox: test cards only), retrieve, list, attach to
 //! and detach from customers. Predefined test methods (`pm_card_visa`, ...) need no row.
 
-use super::store::{Loaded, guarded_update, load_param, load_path, to_json};
-use super::{Ctx, Outcome, Route, match_route};
+use super::{Outcome, Route, match_route};
 use crate::cards::{self, TEST_CARD_EXP, TestBehavior, test_card_by_number, test_card_by_pm};
+use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::events;
+use crate::events::EventType;
 use crate::fields;
 use crate::list::{self, ListSpec, Page};
 use crate::objects::*;
 use crate::params::Params;
 use crate::port::{Db, Env, Stmt};
 use crate::sql_params;
+use crate::store::{Loaded, guarded_update, load_param, load_path, to_json};
 use serde_json::Value;
 
 pub const ROUTES: &[(&str, &str, &str)] = &[
@@ -256,7 +258,7 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
     writes.extend(events::record(
         cx.env,
         &cx.acct,
-        "payment_method.created",
+        EventType::PaymentMethodCreated,
         cx.now,
         &to_json(&pm),
     ));
@@ -264,7 +266,7 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
         writes.extend(events::record(
             cx.env,
             &cx.acct,
-            "payment_method.attached",
+            EventType::PaymentMethodAttached,
             cx.now,
             &to_json(&pm),
         ));
@@ -311,7 +313,7 @@ pub async fn attach<D: Db, E: Env>(
         writes.extend(events::record(
             cx.env,
             &cx.acct,
-            "payment_method.attached",
+            EventType::PaymentMethodAttached,
             cx.now,
             &to_json(&pm),
         ));
@@ -343,7 +345,7 @@ pub async fn attach<D: Db, E: Env>(
     writes.extend(events::record(
         cx.env,
         &cx.acct,
-        "payment_method.attached",
+        EventType::PaymentMethodAttached,
         cx.now,
         &data,
     ));
@@ -379,7 +381,7 @@ async fn detach<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Outcom
     writes.extend(events::record(
         cx.env,
         &cx.acct,
-        "payment_method.detached",
+        EventType::PaymentMethodDetached,
         cx.now,
         &data,
     ));
@@ -387,7 +389,7 @@ async fn detach<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Outcom
     if let Some(Loaded {
         obj: mut cust,
         version: cv,
-    }) = super::store::load::<Customer, _, _>(cx, "customers", "", &owner).await?
+    }) = crate::store::load::<Customer, _, _>(cx, "customers", "", &owner).await?
         && cust.default_payment_method.as_deref() == Some(id)
     {
         cust.default_payment_method = None;
@@ -399,7 +401,13 @@ async fn detach<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Outcom
             &owner,
             cv,
         ));
-        writes.extend(events::record(cx.env, &cx.acct, "customer.updated", cx.now, &cdata));
+        writes.extend(events::record(
+            cx.env,
+            &cx.acct,
+            EventType::CustomerUpdated,
+            cx.now,
+            &cdata,
+        ));
     }
     Ok(Outcome::write(data, writes))
 }

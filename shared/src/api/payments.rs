@@ -2,14 +2,13 @@
 //! reverse. Decisions live in [`crate::payment_flow`]; this module reads, validates and writes.
 
 use super::payment_methods::{ResolvedPm, resolve};
-use super::store::{Loaded, guarded_update, load, load_param, load_path, to_json};
-use super::{Ctx, Outcome, Route, match_route};
+use super::{Outcome, Route, match_route};
 use crate::cards::TestBehavior;
+use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::events;
 use crate::fields;
-use crate::jobs;
-use crate::ledger::{self, NewTxn};
+use crate::ledger::{NewTxn, SourceType};
 use crate::list::{self, ListSpec, Page};
 use crate::money::{check_amount, parse_currency};
 use crate::objects::*;
@@ -19,6 +18,8 @@ use crate::plan;
 use crate::port::{Db, Env, Stmt};
 use crate::processor::{self, AuthOutcome};
 use crate::sql_params;
+use crate::steps::{self, Step};
+use crate::store::{Loaded, guarded_update, load, load_param, load_path, to_json};
 use serde_json::{Value, json};
 
 pub const ROUTES: &[(&str, &str, &str)] = &[
@@ -272,7 +273,7 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
     writes.extend(money);
     writes.extend(
         evts.iter()
-            .flat_map(|t| events::record(cx.env, &cx.acct, t, cx.now, &data)),
+            .flat_map(|t| events::record(cx.env, &cx.acct, *t, cx.now, &data)),
     );
     let body = render(cx, &pay, &expand, Some((customer.as_ref(), charge.as_ref()))).await?;
     Ok(Outcome::write(body, writes))
@@ -334,11 +335,11 @@ fn capture_money<D: Db, E: Env>(cx: &Ctx<'_, D, E>, pay: &mut Payment, behavior:
     }
     let txn = cx.id("txn_");
     pay.balance_transaction = Some(txn.clone());
-    let mut writes = ledger::record_txn(
+    let mut writes = crate::flows::post_txn(
         &cx.acct,
         &NewTxn {
             id: &txn,
-            source_type: "payment",
+            source_type: SourceType::Payment,
             source_id: &pay.id,
             currency: &pay.currency,
             amount: pay.amount_received,
@@ -349,7 +350,12 @@ fn capture_money<D: Db, E: Env>(cx: &Ctx<'_, D, E>, pay: &mut Payment, behavior:
         },
     );
     if behavior == Some(TestBehavior::Disputed) {
-        writes.push(jobs::schedule_once(&cx.acct, "dispute_open", &pay.id, cx.now, cx.now));
+        writes.push(steps::schedule_once(
+            &cx.acct,
+            &Step::DisputeOpen(pay.id.clone()),
+            cx.now,
+            cx.now,
+        ));
     }
     writes
 }
@@ -429,7 +435,7 @@ async fn commit<D: Db, E: Env>(
     writes.extend(
         t.events
             .iter()
-            .flat_map(|e| events::record(cx.env, &cx.acct, e, cx.now, &data)),
+            .flat_map(|e| events::record(cx.env, &cx.acct, *e, cx.now, &data)),
     );
     let body = render(cx, &t.payment, expand, t.charge.as_ref().map(|c| (None, Some(c)))).await?;
     Ok(Outcome::write(body, writes))

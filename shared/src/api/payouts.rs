@@ -6,19 +6,21 @@
 //!                                                               └─> failed (ba_test_failure; money back)
 //! ```
 
-use super::store::{Loaded, guarded_update, load, load_path, to_json};
-use super::{Ctx, Outcome, Route};
+use super::{Outcome, Route};
+use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::events;
+use crate::events::EventType;
 use crate::fields;
-use crate::jobs;
-use crate::ledger::{self, BANK, DAY, IN_TRANSIT, NewTxn, next_midnight};
+use crate::ledger::{self, DAY, LedgerAccount, NewTxn, SourceType, next_midnight};
 use crate::list::{self, ListSpec, Page};
 use crate::money::parse_currency;
 use crate::objects::*;
 use crate::params::Params;
 use crate::port::{Db, Env, Stmt};
 use crate::sql_params;
+use crate::steps::{self, Step};
+use crate::store::{Loaded, guarded_update, load, load_path, to_json};
 use chrono::Datelike;
 use serde_json::json;
 
@@ -70,10 +72,9 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
                 sql_params![&interval, &cx.acct.id],
             )];
             if interval != "manual" {
-                writes.push(jobs::schedule_once(
+                writes.push(steps::schedule_once(
                     &cx.acct,
-                    "payouts",
-                    "",
+                    &Step::Payouts,
                     next_midnight(cx.now),
                     cx.now,
                 ));
@@ -180,11 +181,11 @@ fn new_payout<D: Db, E: Env>(
         created: cx.now,
     };
     let data = to_json(&po);
-    let mut writes = ledger::record_txn(
+    let mut writes = crate::flows::post_txn(
         &cx.acct,
         &NewTxn {
             id: &txn,
-            source_type: "payout",
+            source_type: SourceType::Payout,
             source_id: &po.id,
             currency,
             amount: -amount,
@@ -205,8 +206,19 @@ fn new_payout<D: Db, E: Env>(
             data.to_string()
         ],
     ));
-    writes.push(jobs::schedule_once(&cx.acct, "payout_step", &po.id, cx.now, cx.now));
-    writes.extend(events::record(cx.env, &cx.acct, "payout.created", cx.now, &data));
+    writes.push(steps::schedule_once(
+        &cx.acct,
+        &Step::PayoutStep(po.id.clone()),
+        cx.now,
+        cx.now,
+    ));
+    writes.extend(events::record(
+        cx.env,
+        &cx.acct,
+        EventType::PayoutCreated,
+        cx.now,
+        &data,
+    ));
     (po, writes)
 }
 
@@ -262,7 +274,7 @@ pub async fn automatic<D: Db, E: Env>(cx: &Ctx<'_, D, E>, due: i64) -> ApiResult
         .iter()
         .any(|r| r[1].as_i64() != Some(0) || r[2].as_i64() != Some(0))
     {
-        writes.push(jobs::schedule(&cx.acct, "payouts", "", next_midnight(due), cx.now));
+        writes.push(steps::schedule(&cx.acct, &Step::Payouts, next_midnight(due), cx.now));
     }
     Ok(writes)
 }
@@ -276,14 +288,18 @@ pub async fn step<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Vec<
     let event = match po.status {
         PayoutStatus::Pending => {
             po.status = PayoutStatus::InTransit;
-            writes.push(jobs::schedule(&cx.acct, "payout_step", &po.id, po.arrival_date, cx.now));
-            "payout.updated"
+            writes.push(steps::schedule(
+                &cx.acct,
+                &Step::PayoutStep(po.id.clone()),
+                po.arrival_date,
+                cx.now,
+            ));
+            EventType::PayoutUpdated
         }
         PayoutStatus::InTransit if cx.now < po.arrival_date => {
-            return Ok(vec![jobs::schedule(
+            return Ok(vec![steps::schedule(
                 &cx.acct,
-                "payout_step",
-                &po.id,
+                &Step::PayoutStep(po.id.clone()),
                 po.arrival_date,
                 cx.now,
             )]);
@@ -294,11 +310,11 @@ pub async fn step<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Vec<
             po.failure_code = Some("account_closed".into());
             po.failure_message = Some("The bank account has been closed.".into());
             po.failure_balance_transaction = Some(txn.clone());
-            writes.extend(ledger::record_txn(
+            writes.extend(crate::flows::post_txn(
                 &cx.acct,
                 &NewTxn {
                     id: &txn,
-                    source_type: "payout_failure",
+                    source_type: SourceType::PayoutFailure,
                     source_id: &po.id,
                     currency: &po.currency,
                     amount: po.amount,
@@ -309,14 +325,13 @@ pub async fn step<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Vec<
                 },
             ));
             // The returned money is available again: the schedule pays it out at its next batch.
-            writes.push(jobs::schedule_once(
+            writes.push(steps::schedule_once(
                 &cx.acct,
-                "payouts",
-                "",
+                &Step::Payouts,
                 next_midnight(cx.now),
                 cx.now,
             ));
-            "payout.failed"
+            EventType::PayoutFailed
         }
         PayoutStatus::InTransit => {
             po.status = PayoutStatus::Paid;
@@ -324,10 +339,13 @@ pub async fn step<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Vec<
                 &cx.acct,
                 &po.id,
                 &po.currency,
-                &[(IN_TRANSIT, -po.amount), (BANK, po.amount)],
+                &[
+                    (LedgerAccount::PayoutsInTransit, -po.amount),
+                    (LedgerAccount::MerchantBank, po.amount),
+                ],
                 cx.now,
             ));
-            "payout.paid"
+            EventType::PayoutPaid
         }
         PayoutStatus::Paid | PayoutStatus::Failed => return Ok(vec![]),
     };

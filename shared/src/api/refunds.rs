@@ -5,20 +5,22 @@
 
 use super::disputes;
 use super::payment_methods::resolve;
-use super::store::{Loaded, guarded_update, load, load_param, load_path, to_json};
-use super::{Ctx, Outcome, Route, match_route};
+use super::{Outcome, Route, match_route};
 use crate::cards::TestBehavior;
+use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::events;
+use crate::events::EventType;
 use crate::fields;
-use crate::jobs;
-use crate::ledger::{self, NewTxn};
+use crate::ledger::{NewTxn, SourceType};
 use crate::list::{self, ListSpec, Page};
 use crate::money::check_partial;
 use crate::objects::*;
 use crate::params::Params;
 use crate::port::{Db, Env, Stmt};
 use crate::sql_params;
+use crate::steps::{self, Step};
+use crate::store::{Loaded, guarded_update, load, load_param, load_path, to_json};
 
 pub const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "refunds", "create"),
@@ -158,11 +160,11 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
         "INSERT INTO refunds (id, account_id, livemode, payment_id, status, created, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
         sql_params![&refund.id, &cx.acct.id, cx.acct.livemode, &pay.id, refund.status.as_str(), cx.now, data.to_string()],
     ));
-    writes.extend(ledger::record_txn(
+    writes.extend(crate::flows::post_txn(
         &cx.acct,
         &NewTxn {
             id: &txn,
-            source_type: "refund",
+            source_type: SourceType::Refund,
             source_id: &refund.id,
             currency: &pay.currency,
             amount: -amount,
@@ -173,10 +175,27 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
         },
     ));
     if fails {
-        writes.push(jobs::schedule_once(&cx.acct, "refund_fail", &refund.id, cx.now, cx.now));
+        writes.push(steps::schedule_once(
+            &cx.acct,
+            &Step::RefundFail(refund.id.clone()),
+            cx.now,
+            cx.now,
+        ));
     }
-    writes.extend(events::record(cx.env, &cx.acct, "refund.created", cx.now, &data));
-    writes.extend(events::record(cx.env, &cx.acct, "payment.refunded", cx.now, &pay_data));
+    writes.extend(events::record(
+        cx.env,
+        &cx.acct,
+        EventType::RefundCreated,
+        cx.now,
+        &data,
+    ));
+    writes.extend(events::record(
+        cx.env,
+        &cx.acct,
+        EventType::PaymentRefunded,
+        cx.now,
+        &pay_data,
+    ));
     Ok(Outcome::write(data, writes))
 }
 
@@ -220,11 +239,11 @@ pub async fn fail<D: Db, E: Env>(cx: &Ctx<'_, D, E>, refund_id: &str) -> ApiResu
         &pay.id,
         pay_version,
     ));
-    writes.extend(ledger::record_txn(
+    writes.extend(crate::flows::post_txn(
         &cx.acct,
         &NewTxn {
             id: &txn,
-            source_type: "refund_failure",
+            source_type: SourceType::RefundFailure,
             source_id: &refund.id,
             currency: &refund.currency,
             amount: refund.amount,
@@ -234,6 +253,6 @@ pub async fn fail<D: Db, E: Env>(cx: &Ctx<'_, D, E>, refund_id: &str) -> ApiResu
             created: cx.now,
         },
     ));
-    writes.extend(events::record(cx.env, &cx.acct, "refund.failed", cx.now, &data));
+    writes.extend(events::record(cx.env, &cx.acct, EventType::RefundFailed, cx.now, &data));
     Ok(writes)
 }

@@ -2,9 +2,9 @@
 //! the payment and takes the terminal in one batch; talking to the device (and, in sync mode,
 //! waiting for its outcome) happens after that commit, through [`After`].
 
-use super::store::{Loaded, load_path};
-use super::{Ctx, Outcome, Route, match_route};
+use super::{Outcome, Route, match_route};
 use crate::cards;
+use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::fields;
 use crate::jobs;
@@ -14,6 +14,8 @@ use crate::money::{check_amount, parse_currency};
 use crate::params::Params;
 use crate::port::{Db, DbError, Env, SqlValue, Stmt};
 use crate::sql_params;
+use crate::steps::{self, Step, TerminalStep};
+use crate::store::{Loaded, load_path};
 use crate::terminal::device::new_device_key;
 use crate::terminal::hub::{HubCall, HubReply};
 use crate::terminal::payment::{self as tp, TerminalPayment, rfc3339};
@@ -304,10 +306,9 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
     // Of two creates for one terminal, the second's batch aborts here and is decided again: busy.
     writes.extend(terminals::claim(&cx.acct, &terminal_id, &pay.id));
     if simulated {
-        writes.push(jobs::schedule_once(
+        writes.push(steps::schedule_once(
             &cx.acct,
-            tp::STEP_SIMULATE,
-            &pay.id,
+            &Step::Terminal(TerminalStep::Simulate, pay.id.clone()),
             cx.now + delay,
             cx.now,
         ));
@@ -393,7 +394,13 @@ pub async fn after_commit<D: Db, E: Env>(cx: &Ctx<'_, D, E>, after: After) -> Ap
                 cx.env.sleep_ms(delay_ms).await;
             }
             // The scheduler may have run it already; either way it runs once.
-            jobs::run_now(cx.db, cx.env, &cx.acct, tp::STEP_SIMULATE, &payment_id).await?;
+            jobs::run_now(
+                cx.db,
+                cx.env,
+                &cx.acct,
+                &Step::Terminal(TerminalStep::Simulate, payment_id.clone()),
+            )
+            .await?;
             current(cx, &payment_id).await.map(Some)
         }
         After::Deliver {

@@ -2,7 +2,8 @@
 //! answering, every scheduled step that became due, so a month of settlements, payouts and
 //! dispute deadlines happens within the request.
 
-use super::{Ctx, Outcome, Route};
+use super::{Outcome, Route};
+use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::jobs::{self, Scope};
 use crate::params::Params;

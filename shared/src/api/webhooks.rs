@@ -2,14 +2,15 @@
 //! the runtime's dispatcher (host/src/dispatcher.rs locally); the rows it works from are made in
 //! the same batch as each event (crate::events).
 
-use super::store::{Loaded, guarded_update, load_path, to_json};
-use super::{Ctx, Outcome, Route, match_route};
+use super::{Outcome, Route, match_route};
+use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{TYPES, canonical_type};
 use crate::list::{self, ListSpec, Page};
 use crate::params::Params;
 use crate::port::{Db, Env, Row, SqlValue, Stmt};
 use crate::sql_params;
+use crate::store::{Loaded, guarded_update, load_path, to_json};
 use crate::webhooks::url_policy;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};

@@ -6,13 +6,13 @@
 use super::payment::{self, TerminalPayment};
 use super::protocol::{ENTRY_METHODS, FromDevice, ToDevice};
 use super::terminals;
-use crate::api::Ctx;
-use crate::api::store::Loaded;
 use crate::auth::Account;
+use crate::context::Ctx;
 use crate::error::ApiError;
 use crate::keys::hash_key;
 use crate::port::{Db, DbError, Env, Stmt, new_id};
 use crate::sql_params;
+use crate::store::Loaded;
 
 /// A device's terminal, as its key identifies it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -183,7 +183,7 @@ pub async fn on_message<D: Db, E: Env>(db: &D, env: &E, dev: &Device, text: &str
                 }));
             }
         };
-        let events = crate::api::fan_outs(&writes).into_iter().map(|(id, _)| id).collect();
+        let events = crate::events::fan_outs(&writes).into_iter().map(|(id, _)| id).collect();
         match db.batch(writes).await {
             Ok(()) => {
                 let payment = serde_json::to_value(&p).expect("serializes");

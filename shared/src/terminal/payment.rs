@@ -4,18 +4,19 @@
 //! and the time-driven steps, all for one batch. Callers are the API (`api::terminals`), the
 //! device protocol (`device`) and the scheduled steps (`jobs`).
 
-use crate::api::Ctx;
-use crate::api::store::{Loaded, guarded_update, load};
 use crate::cards::{self, TestBehavior};
+use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::events;
+use crate::events::EventType;
 use crate::fields::Metadata;
-use crate::jobs;
-use crate::ledger::{self, NewTxn};
+use crate::ledger::{NewTxn, SourceType};
 use crate::plan;
 use crate::port::{Db, Env, Stmt};
 use crate::processor::{self, AuthOutcome};
 use crate::sql_params;
+use crate::steps::{self, Step, TerminalStep};
+use crate::store::{Loaded, guarded_update, load};
 use serde::{Deserialize, Serialize};
 
 pub const PENDING: &str = "pending";
@@ -34,12 +35,6 @@ pub const PROCESSING_TIMEOUT_SECS: i64 = 120;
 pub const AUTH_EXPIRY_SECS: i64 = 7 * 86_400;
 /// Capture may exceed the authorized amount by this many percent (tips).
 pub const TIP_TOLERANCE_PERCENT: i64 = 20;
-
-/// The scheduled steps of a terminal payment (`jobs::decide` dispatches on them).
-pub const STEP_SIMULATE: &str = "terminal_simulate";
-pub const STEP_PROMPT_TIMEOUT: &str = "terminal_prompt_timeout";
-pub const STEP_PROCESSING_TIMEOUT: &str = "terminal_processing_timeout";
-pub const STEP_AUTH_EXPIRY: &str = "terminal_auth_expiry";
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -109,10 +104,9 @@ pub fn insert(cx: &Ctx<'_, impl Db, impl Env>, p: &TerminalPayment, sim_card: Op
                 serde_json::to_string(p).expect("serializes")
             ],
         ),
-        jobs::schedule_once(
+        steps::schedule_once(
             &cx.acct,
-            STEP_PROMPT_TIMEOUT,
-            &p.id,
+            &Step::Terminal(TerminalStep::PromptTimeout, p.id.clone()),
             cx.now + PROMPT_TIMEOUT_SECS,
             cx.now,
         ),
@@ -121,7 +115,7 @@ pub fn insert(cx: &Ctx<'_, impl Db, impl Env>, p: &TerminalPayment, sim_card: Op
 
 /// Saves `p` (loaded at `version`), and what follows from its new status: the terminal released
 /// once the session is over, the event of a settled status.
-fn save(cx: &Ctx<'_, impl Db, impl Env>, p: &TerminalPayment, version: i64, event: Option<&str>) -> Vec<Stmt> {
+fn save(cx: &Ctx<'_, impl Db, impl Env>, p: &TerminalPayment, version: i64, event: Option<EventType>) -> Vec<Stmt> {
     let mut w: Vec<Stmt> = guarded_update(
         "terminal_payments",
         "status = ?, data = ?",
@@ -162,10 +156,9 @@ pub fn present(
     p.entry_method = Some(entry_method.into());
     p.presented_at = Some(rfc3339(cx.now));
     let mut w = save(cx, &p, l.version, None);
-    w.push(jobs::schedule(
+    w.push(steps::schedule(
         &cx.acct,
-        STEP_PROCESSING_TIMEOUT,
-        &p.id,
+        &Step::Terminal(TerminalStep::ProcessingTimeout, p.id.clone()),
         cx.now + PROCESSING_TIMEOUT_SECS,
         cx.now,
     ));
@@ -211,25 +204,24 @@ pub fn authorize(
                 p.status = AUTHORIZED.into();
                 p.expires_at = Some(rfc3339(cx.now + AUTH_EXPIRY_SECS));
                 (
-                    Some("terminal_payment.authorized"),
-                    vec![jobs::schedule(
+                    Some(EventType::TerminalPaymentAuthorized),
+                    vec![steps::schedule(
                         &cx.acct,
-                        STEP_AUTH_EXPIRY,
-                        &p.id,
+                        &Step::Terminal(TerminalStep::AuthExpiry, p.id.clone()),
                         cx.now + AUTH_EXPIRY_SECS,
                         cx.now,
                     )],
                 )
             } else {
                 let amount = p.amount;
-                (Some("terminal_payment.completed"), complete(cx, &mut p, amount))
+                (Some(EventType::TerminalPaymentCompleted), complete(cx, &mut p, amount))
             }
         }
         AuthOutcome::Declined { decline_code } => {
             p.status = FAILED.into();
             p.decline_code = Some(decline_code.into());
             p.failed_at = Some(now);
-            (Some("terminal_payment.failed"), Vec::new())
+            (Some(EventType::TerminalPaymentFailed), Vec::new())
         }
         AuthOutcome::ChallengeRequired => {
             return Err(ApiError::internal("a card-present authorization asked for 3-D Secure"));
@@ -251,11 +243,11 @@ fn complete(cx: &Ctx<'_, impl Db, impl Env>, p: &mut TerminalPayment, amount: i6
     let txn = crate::port::new_id(cx.env, "txn_");
     p.balance_transaction = Some(txn.clone());
     let description = p.reference.clone().unwrap_or_else(|| "Terminal payment".into());
-    ledger::record_txn(
+    crate::flows::post_txn(
         &cx.acct,
         &NewTxn {
             id: &txn,
-            source_type: "payment",
+            source_type: SourceType::Payment,
             source_id: &p.id,
             currency: &p.currency,
             amount,
@@ -303,11 +295,11 @@ pub fn capture(
         ));
     }
     let mut extra = complete(cx, &mut p, amount);
-    let mut w = save(cx, &p, l.version, Some("terminal_payment.completed"));
+    let mut w = save(cx, &p, l.version, Some(EventType::TerminalPaymentCompleted));
     w.append(&mut extra);
-    w.push(Stmt::new(
-        "DELETE FROM scheduled_jobs WHERE account_id = ? AND livemode = ? AND kind = ? AND object_id = ?",
-        sql_params![&cx.acct.id, cx.acct.livemode, STEP_AUTH_EXPIRY, &p.id],
+    w.push(steps::unschedule(
+        &cx.acct,
+        &Step::Terminal(TerminalStep::AuthExpiry, p.id.clone()),
     ));
     Ok((p, w))
 }
@@ -330,7 +322,10 @@ pub fn cancel(
     p.cancellation_reason = Some(reason.into());
     p.cancelled_at = Some(rfc3339(cx.now));
     p.expires_at = None;
-    Ok((p.clone(), save(cx, &p, l.version, Some("terminal_payment.cancelled"))))
+    Ok((
+        p.clone(),
+        save(cx, &p, l.version, Some(EventType::TerminalPaymentCancelled)),
+    ))
 }
 
 /// pending|processing → failed with `code` (the device went silent; it vanished after the
@@ -347,7 +342,10 @@ pub fn fail(
     p.status = FAILED.into();
     p.decline_code = Some(code.into());
     p.failed_at = Some(rfc3339(cx.now));
-    Ok((p.clone(), save(cx, &p, l.version, Some("terminal_payment.failed"))))
+    Ok((
+        p.clone(),
+        save(cx, &p, l.version, Some(EventType::TerminalPaymentFailed)),
+    ))
 }
 
 /// The refusal of a transition the payment's status does not allow.
@@ -367,12 +365,12 @@ pub fn not_active(p: &TerminalPayment) -> ApiError {
 
 /// A scheduled step of a terminal payment: decides on fresh state, or does nothing (no writes)
 /// when the payment moved on meanwhile.
-pub async fn step<D: Db, E: Env>(cx: &Ctx<'_, D, E>, kind: &str, id: &str) -> ApiResult<Vec<Stmt>> {
+pub async fn step<D: Db, E: Env>(cx: &Ctx<'_, D, E>, kind: TerminalStep, id: &str) -> ApiResult<Vec<Stmt>> {
     let Some(l) = load_payment(cx, id).await? else {
         return Ok(Vec::new());
     };
     let result = match kind {
-        STEP_SIMULATE => {
+        TerminalStep::Simulate => {
             let rows = cx
                 .db
                 .query(Stmt::new(
@@ -389,10 +387,10 @@ pub async fn step<D: Db, E: Env>(cx: &Ctx<'_, D, E>, kind: &str, id: &str) -> Ap
                 .unwrap_or("4242424242424242");
             authorize(cx, &l, number, "contactless")
         }
-        STEP_PROMPT_TIMEOUT => cancel(cx, &l, "prompt_timeout"),
-        STEP_PROCESSING_TIMEOUT if l.obj.status == PROCESSING => fail(cx, &l, "communication_error"),
-        STEP_AUTH_EXPIRY => cancel(cx, &l, "expired"),
-        _ => return Ok(Vec::new()),
+        TerminalStep::PromptTimeout => cancel(cx, &l, "prompt_timeout"),
+        TerminalStep::ProcessingTimeout if l.obj.status == PROCESSING => fail(cx, &l, "communication_error"),
+        TerminalStep::ProcessingTimeout => return Ok(Vec::new()),
+        TerminalStep::AuthExpiry => cancel(cx, &l, "expired"),
     };
     // A step that finds the payment already past it has nothing to do.
     Ok(result.map(|(_, w)| w).unwrap_or_default())

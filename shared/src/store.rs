@@ -1,6 +1,6 @@
 //! Reads and writes of stored objects, always scoped to the caller's account and environment.
 
-use super::Ctx;
+use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::port::{Db, Env, SqlValue, Stmt};
 use crate::sql_params;

@@ -1,0 +1,19 @@
+//! Flows: load what a decision needs, ask the domain ([`crate::domain`]), and return the writes
+//! that make its answer true (one atomic batch, committed by the caller). HTTP handlers and
+//! scheduled steps call the same flows, so a rule has one home whichever way it is reached.
+
+use crate::auth::Account;
+use crate::domain::settlement;
+use crate::ledger::{self, NewTxn};
+use crate::port::Stmt;
+use crate::steps;
+
+/// Records balance transaction `t` and schedules what it makes due (its settlement, the payout
+/// schedule).
+pub fn post_txn(acct: &Account, t: &NewTxn) -> Vec<Stmt> {
+    let mut writes = ledger::record_txn(acct, t);
+    for (step, due) in settlement::steps_after(t) {
+        writes.push(steps::schedule_once(acct, &step, due, t.created));
+    }
+    writes
+}
