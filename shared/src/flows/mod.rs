@@ -17,3 +17,8 @@ pub fn post_txn(acct: &Account, t: &NewTxn) -> Vec<Stmt> {
     }
     writes
 }
+
+/// Records a posting the domain decided on, as [`post_txn`].
+pub fn post(acct: &Account, p: &crate::domain::Posting) -> Vec<Stmt> {
+    post_txn(acct, &p.txn())
+}

@@ -1,0 +1,1 @@
+//! Disputes: opening, evidence, the issuer's decision (filled in by the domain-layer change).
