@@ -6,6 +6,7 @@
 //! response schemas are written here, next to each other, and checked against real responses by
 //! schemathesis in CI (`scripts/fuzz.sh`).
 
+use crate::api::operation::{Answer, Field, RANGE_FIELDS, Spec, Ty};
 use crate::api::{Group, payouts, refunds, test_clock};
 use crate::{events, ledger};
 use serde_json::{Map, Value, json};
@@ -394,7 +395,7 @@ fn examples() -> Vec<(&'static str, Value)> {
 struct Op {
     summary: &'static str,
     /// Query parameters: (name, schema).
-    query: Vec<(&'static str, Value)>,
+    query: Vec<(String, Value)>,
     /// Request body properties (POST), and which are required.
     body: Option<(Value, Vec<&'static str>)>,
     /// The 200 response's schema.
@@ -407,7 +408,7 @@ struct Op {
 
 const FORBIDDEN: &str = "A public key, or a live key where only the sandbox processes.";
 
-fn list_query(extra: Vec<(&'static str, Value)>) -> Vec<(&'static str, Value)> {
+fn list_query(extra: Vec<(&'static str, Value)>) -> Vec<(String, Value)> {
     let mut q = vec![
         (
             "limit",
@@ -423,11 +424,7 @@ fn list_query(extra: Vec<(&'static str, Value)>) -> Vec<(&'static str, Value)> {
         ),
     ];
     q.extend(extra);
-    q
-}
-
-fn expand() -> Value {
-    json!({ "type": "array", "items": { "type": "string", "enum": ["customer", "latest_charge"] } })
+    q.into_iter().map(|(n, s)| (n.to_string(), s)).collect()
 }
 
 fn string(max: usize) -> Value {
@@ -473,192 +470,6 @@ fn op(group: Group, action: &str) -> Op {
         forbidden: FORBIDDEN,
     };
     match (group, action) {
-        (Group::Payments, "create") => o(
-            "Create a payment",
-            vec![],
-            Some((
-                json!({
-                    "amount": amount(), "currency": { "type": "string", "description": "ISO 4217 code, e.g. EUR." },
-                    "payment_method": { "type": "string", "description": "A pm_ id or a test method such as pm_card_visa." },
-                    "customer": string(100), "description": string(1000), "metadata": r("Metadata"),
-                    "return_url": string(2048), "returnUrl": { "type": "string", "maxLength": 2048, "description": "Seed 000's name for return_url." },
-                    "capture_method": { "type": "string", "enum": ["automatic", "manual"] },
-                    "capture": { "type": "boolean", "description": "Seed 000: false means capture_method=manual." },
-                    "routing": { "type": "object", "properties": { "preferred_acquirer": string(64) }, "additionalProperties": false },
-                    "on_behalf_of": string(100), "statement_descriptor": string(22), "expand": expand(),
-                    "idempotencyKey": { "type": "string", "pattern": "^[!-~]{1,255}$", "description": "Seed 000: the same as the Idempotency-Key header." },
-                }),
-                vec!["amount", "currency", "payment_method"],
-            )),
-            r("Payment"),
-        ),
-        (Group::Payments, "list") => o(
-            "List payments",
-            list_query(vec![("customer", string(100)), ("expand[]", expand())]),
-            None,
-            r("PaymentList"),
-        ),
-        (Group::Payments, "retrieve") => o("Retrieve a payment", vec![("expand[]", expand())], None, r("Payment")),
-        (Group::Payments, "capture") => o(
-            "Capture a payment (all or part of the authorized amount)",
-            vec![],
-            Some((json!({ "amount_to_capture": amount(), "expand": expand() }), vec![])),
-            r("Payment"),
-        ),
-        (Group::Payments, "confirm") => o(
-            "Confirm a payment after its 3-D Secure challenge",
-            vec![],
-            Some((
-                json!({ "details": { "type": "object", "properties": { "result": { "type": "string", "enum": ["authenticated", "failed"] } }, "additionalProperties": false }, "expand": expand() }),
-                vec![],
-            )),
-            r("Payment"),
-        ),
-        (Group::Payments, "cancel") => o(
-            "Cancel a payment",
-            vec![],
-            Some((
-                json!({ "cancellation_reason": { "type": "string", "enum": crate::payment_flow::CANCELLATION_REASONS }, "expand": expand() }),
-                vec![],
-            )),
-            r("Payment"),
-        ),
-        (Group::Payments, "adjust") => o(
-            "Adjust an authorized amount",
-            vec![],
-            Some((json!({ "amount": amount(), "expand": expand() }), vec!["amount"])),
-            r("Payment"),
-        ),
-        (Group::Payments, "reverse") => o(
-            "Reverse (release) all or part of an authorization",
-            vec![],
-            Some((json!({ "amount": amount(), "expand": expand() }), vec![])),
-            r("Payment"),
-        ),
-        (Group::Payments, "charge") => o("Retrieve a charge", vec![], None, r("Charge")),
-        (Group::Customers, "create") => o(
-            "Create a customer",
-            vec![],
-            Some((
-                json!({ "email": string(512), "name": string(256), "phone": string(32), "description": string(1000), "metadata": r("Metadata"), "payment_method": string(100) }),
-                vec![],
-            )),
-            r("Customer"),
-        ),
-        (Group::Customers, "list") => o(
-            "List customers",
-            list_query(vec![("email", string(512))]),
-            None,
-            r("CustomerList"),
-        ),
-        (Group::Customers, "retrieve") => o("Retrieve a customer", vec![], None, r("Customer")),
-        (Group::Customers, "update") => o(
-            "Update a customer",
-            vec![],
-            Some((
-                json!({ "email": string(512), "name": string(256), "phone": string(32), "description": string(1000), "metadata": r("Metadata"), "default_payment_method": string(100) }),
-                vec![],
-            )),
-            r("Customer"),
-        ),
-        (Group::Customers, "delete") => o("Delete a customer", vec![], None, r("Deleted")),
-        (Group::PaymentMethods, "create") => o(
-            "Create a card payment method",
-            vec![],
-            Some((
-                json!({
-                    "type": { "const": "card" },
-                    "card": { "type": "object", "properties": { "number": string(19), "exp_month": { "type": "integer" }, "exp_year": { "type": "integer" }, "cvc": string(4) }, "additionalProperties": false },
-                    "billing_details": { "type": "object", "properties": { "name": string(256), "email": string(512), "phone": string(32) }, "additionalProperties": false },
-                    "metadata": r("Metadata"), "customer": string(100),
-                }),
-                vec!["type", "card"],
-            )),
-            r("PaymentMethod"),
-        ),
-        (Group::PaymentMethods, "list") => o(
-            "List a customer's payment methods",
-            list_query(vec![("customer", string(100)), ("type", json!({ "const": "card" }))]),
-            None,
-            r("PaymentMethodList"),
-        ),
-        (Group::PaymentMethods, "retrieve") => o("Retrieve a payment method", vec![], None, r("PaymentMethod")),
-        (Group::PaymentMethods, "attach") => o(
-            "Attach a payment method to a customer",
-            vec![],
-            Some((json!({ "customer": string(100) }), vec!["customer"])),
-            r("PaymentMethod"),
-        ),
-        (Group::PaymentMethods, "detach") => o(
-            "Detach a payment method from its customer",
-            vec![],
-            Some((json!({}), vec![])),
-            r("PaymentMethod"),
-        ),
-        (Group::Webhooks, "create") => o(
-            "Create a webhook endpoint",
-            vec![],
-            Some((
-                json!({ "url": string(2048), "enabled_events": { "type": "array", "items": { "type": "string" }, "minItems": 1 }, "description": string(1000) }),
-                vec!["url", "enabled_events"],
-            )),
-            r("WebhookEndpoint"),
-        ),
-        (Group::Webhooks, "list") => o(
-            "List webhook endpoints",
-            list_query(vec![]),
-            None,
-            r("WebhookEndpointList"),
-        ),
-        (Group::Webhooks, "retrieve") => o("Retrieve a webhook endpoint", vec![], None, r("WebhookEndpoint")),
-        (Group::Webhooks, "update") => o(
-            "Update a webhook endpoint",
-            vec![],
-            Some((
-                json!({ "url": string(2048), "enabled_events": { "type": "array", "items": { "type": "string" }, "minItems": 1 }, "description": string(1000), "disabled": { "type": "boolean" } }),
-                vec![],
-            )),
-            r("WebhookEndpoint"),
-        ),
-        (Group::Webhooks, "delete") => o("Delete a webhook endpoint", vec![], None, r("Deleted")),
-        (Group::Webhooks, "roll_secret") => o(
-            "Roll a webhook endpoint's signing secret",
-            vec![],
-            Some((
-                json!({ "expire_previous_after": { "type": "integer", "minimum": 0, "maximum": 604800 } }),
-                vec![],
-            )),
-            r("WebhookEndpoint"),
-        ),
-        (Group::Webhooks, "deliveries") => o(
-            "List a webhook endpoint's deliveries",
-            list_query(vec![(
-                "status",
-                json!({ "type": "string", "enum": ["pending", "succeeded", "failed"] }),
-            )]),
-            None,
-            r("WebhookDeliveryList"),
-        ),
-        (Group::Webhooks, "resend") => o(
-            "Deliver an event to this endpoint again",
-            vec![],
-            Some((json!({ "event": string(100) }), vec!["event"])),
-            r("WebhookDelivery"),
-        ),
-        (Group::Webhooks, "events") => o(
-            "List events",
-            list_query(vec![
-                ("type", json!({ "type": "string" })),
-                ("created", json!({ "type": "integer" })),
-                ("created[gt]", json!({ "type": "integer" })),
-                ("created[gte]", json!({ "type": "integer" })),
-                ("created[lt]", json!({ "type": "integer" })),
-                ("created[lte]", json!({ "type": "integer" })),
-            ]),
-            None,
-            r("EventList"),
-        ),
-        (Group::Webhooks, "event") => o("Retrieve an event", vec![], None, r("Event")),
         (Group::Refunds, "create") => o(
             "Refund all or part of a captured payment",
             vec![],
@@ -720,7 +531,7 @@ fn op(group: Group, action: &str) -> Op {
         ),
         (Group::Balance, "balance") => o(
             "Retrieve the balances",
-            vec![("currency", currency_filter())],
+            vec![("currency".to_string(), currency_filter())],
             None,
             r("Balance"),
         ),
@@ -846,7 +657,7 @@ fn op(group: Group, action: &str) -> Op {
             let card = json!({ "type": "string", "enum": crate::api::terminals::TEST_CARDS, "description": "Sandbox, term_test_simulator only: the card its cardholder presents." });
             o(
                 "Create a terminal payment (async: 202 pending; sync: held until the outcome, up to 150 s)",
-                vec![("simulateDelay", delay.clone())],
+                vec![("simulateDelay".to_string(), delay.clone())],
                 Some((
                     json!({
                         "terminalId": string(100), "terminal_id": string(100), "amount": amount(), "currency": { "type": "string", "description": "ISO 4217 code, e.g. USD." },
@@ -925,8 +736,99 @@ fn error_response(description: &str) -> Value {
     json!({ "description": description, "content": { "application/json": { "schema": r("Error") } } })
 }
 
-fn operation(group: Group, method: &str, pattern: &str, action: &str) -> Value {
-    let spec = op(group, action);
+/// A parameter's schema, from its declaration.
+fn field_schema(f: &Field) -> Value {
+    let mut s = match f.ty {
+        Ty::Str { max } => string(max),
+        Ty::Checked { shown, pattern, .. } => {
+            let mut s = string(shown);
+            if let Some(p) = pattern {
+                s["pattern"] = json!(p);
+            }
+            s
+        }
+        Ty::Enum(values) => one_of(values),
+        Ty::Int { min, max, .. } => {
+            let mut s = json!({ "type": "integer" });
+            if let Some(m) = min {
+                s["minimum"] = json!(m);
+            }
+            if let Some(m) = max {
+                s["maximum"] = json!(m);
+            }
+            s
+        }
+        Ty::Bool => json!({ "type": "boolean" }),
+        Ty::Metadata => r("Metadata"),
+        Ty::Object(fields) => object_schema(fields),
+        Ty::StrList { min_items } => json!({ "type": "array", "items": { "type": "string" }, "minItems": min_items }),
+        Ty::Expand(paths) => json!({ "type": "array", "items": { "type": "string", "enum": paths } }),
+        Ty::IntFilter => json!({ "type": "integer" }),
+        Ty::Any { schema } => schema(),
+    };
+    if let Some(d) = f.doc {
+        s["description"] = json!(d);
+    }
+    if let Some(d) = f.default {
+        s["default"] = serde_json::from_str(d).expect("a declared default is JSON");
+    }
+    s
+}
+
+/// The properties of `fields`, and which are required.
+fn properties(fields: &[Field]) -> (Value, Vec<&'static str>) {
+    let props: Map<String, Value> = fields.iter().map(|f| (f.name.to_string(), field_schema(f))).collect();
+    let required = fields.iter().filter(|f| f.required).map(|f| f.name).collect();
+    (Value::Object(props), required)
+}
+
+fn object_schema(fields: &[Field]) -> Value {
+    let (props, required) = properties(fields);
+    let mut s = json!({ "type": "object", "properties": props, "additionalProperties": false });
+    if !required.is_empty() {
+        s["required"] = json!(required);
+    }
+    s
+}
+
+/// A declared field as query parameters: `expand[]` for a list, one per bound for a filter.
+fn query_params(f: &Field) -> Vec<(String, Value)> {
+    match f.ty {
+        Ty::Expand(_) => vec![(format!("{}[]", f.name), field_schema(f))],
+        Ty::IntFilter => std::iter::once(f.name.to_string())
+            .chain(RANGE_FIELDS.iter().map(|b| format!("{}[{}]", f.name, b.name)))
+            .map(|n| (n, field_schema(f)))
+            .collect(),
+        _ => vec![(f.name.to_string(), field_schema(f))],
+    }
+}
+
+/// What a declared operation takes and returns.
+fn declared(spec: &Spec) -> Op {
+    let fields: Vec<&Field> = spec.all_fields().collect();
+    let (query, body): (Vec<&Field>, Vec<&Field>) = if spec.method == "POST" {
+        (fields.iter().copied().filter(|f| f.in_query).collect(), fields)
+    } else {
+        (fields, Vec::new())
+    };
+    let (ok, ok_media) = match spec.answer {
+        Answer::Json(schema) => (r(schema), "application/json"),
+        Answer::Raw { media, doc } => (json!({ "type": "string", "description": doc }), media),
+    };
+    let body_fields: Vec<Field> = body.into_iter().copied().collect();
+    Op {
+        summary: spec.summary,
+        query: query.into_iter().flat_map(query_params).collect(),
+        body: (spec.method == "POST").then(|| properties(&body_fields)),
+        ok,
+        ok_media,
+        forbidden: spec.forbidden,
+    }
+}
+
+fn operation(group: Group, spec: &Spec) -> Value {
+    let (method, pattern, action) = (spec.method, spec.path, spec.name);
+    let spec = if spec.legacy { op(group, action) } else { declared(spec) };
     let mut params: Vec<Value> = Vec::new();
     if pattern.contains(":id") {
         params.push(
@@ -1022,10 +924,9 @@ fn path_of(pattern: &str) -> String {
 pub fn document() -> Value {
     let mut paths: Map<String, Value> = Map::new();
     for group in Group::ALL {
-        for (method, pattern, action) in group.routes() {
-            let path = path_of(pattern);
-            let entry = paths.entry(path).or_insert_with(|| json!({}));
-            entry[method.to_ascii_lowercase()] = operation(group, method, pattern, action);
+        for spec in group.specs() {
+            let entry = paths.entry(path_of(spec.path)).or_insert_with(|| json!({}));
+            entry[spec.method.to_ascii_lowercase()] = operation(group, &spec);
         }
     }
     paths.insert(
@@ -1100,7 +1001,7 @@ mod tests {
         }
         let mut served: Vec<(String, String)> = Group::ALL
             .iter()
-            .flat_map(|g| g.routes().iter().map(|(m, p, _)| (m.to_string(), path_of(p))))
+            .flat_map(|g| g.specs().into_iter().map(|s| (s.method.to_string(), path_of(s.path))))
             .collect();
         served.push(("GET".into(), "/v1/openapi.json".into()));
         documented.sort();

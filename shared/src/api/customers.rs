@@ -1,8 +1,9 @@
 //! `/v1/customers`: create, retrieve, update, list, delete. One customer object is shared by
 //! every product (seed 002).
 
+use super::Outcome;
+use super::operation::{Args, Field, Op};
 use super::payment_methods::attach;
-use super::{Outcome, Route, match_route};
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::events;
@@ -10,42 +11,74 @@ use crate::events::EventType;
 use crate::fields;
 use crate::list::{self, ListSpec, Page};
 use crate::objects::{Customer, PaymentMethod};
-use crate::params::Params;
 use crate::port::{Db, Env, Stmt};
 use crate::sql_params;
 use crate::store::{Loaded, guarded_update, load_path, to_json};
 use serde_json::{Value, json};
 
-pub const ROUTES: &[(&str, &str, &str)] = &[
-    ("POST", "customers", "create"),
-    ("GET", "customers", "list"),
-    ("GET", "customers/:id", "retrieve"),
-    ("POST", "customers/:id", "update"),
-    ("DELETE", "customers/:id", "delete"),
-];
-
-pub fn route(method: &str, segs: &[&str]) -> ApiResult<Route> {
-    match_route(ROUTES, method, segs)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Create,
+    List,
+    Retrieve,
+    Update,
+    Delete,
 }
+
+const EMAIL: Field = Field::checked("email", 512);
+const NAME: Field = Field::str("name", 256);
+const PHONE: Field = Field::str("phone", 40);
+const DESCRIPTION: Field = Field::str("description", 1000);
+
+pub const OPS: &[Op<Action>] = &[
+    Op::post("customers", "create", Action::Create)
+        .summary("Create a customer")
+        .fields(&[
+            EMAIL,
+            NAME,
+            PHONE,
+            DESCRIPTION,
+            Field::metadata(),
+            Field::str("payment_method", 100),
+        ])
+        .answers("Customer"),
+    Op::get("customers", "list", Action::List)
+        .summary("List customers")
+        .list()
+        .fields(&[Field::str("email", 512)])
+        .answers("CustomerList"),
+    Op::get("customers/:id", "retrieve", Action::Retrieve)
+        .summary("Retrieve a customer")
+        .answers("Customer"),
+    Op::post("customers/:id", "update", Action::Update)
+        .summary("Update a customer")
+        .fields(&[
+            EMAIL,
+            NAME,
+            PHONE,
+            DESCRIPTION,
+            Field::metadata(),
+            Field::str("default_payment_method", 100),
+        ])
+        .answers("Customer"),
+    Op::delete("customers/:id", "delete", Action::Delete)
+        .summary("Delete a customer")
+        .answers("Deleted"),
+];
 
 const LIVE: &str = " AND deleted = 0";
 
-pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> ApiResult<Outcome> {
-    let id = r.id.as_deref().unwrap_or_default();
-    match r.action {
-        "create" => create(cx, p).await,
-        "list" => list(cx, p).await,
-        "retrieve" => {
-            p.allow_only(&[])?;
-            Ok(Outcome::read(to_json(
-                &load_path::<Customer, _, _>(cx, "customers", LIVE, "customer", id)
-                    .await?
-                    .obj,
-            )))
-        }
-        "update" => update(cx, id, p).await,
-        "delete" => {
-            p.allow_only(&[])?;
+pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p: &Args<'_>) -> ApiResult<Outcome> {
+    match action {
+        Action::Create => create(cx, p).await,
+        Action::List => list(cx, p).await,
+        Action::Retrieve => Ok(Outcome::read(to_json(
+            &load_path::<Customer, _, _>(cx, "customers", LIVE, "customer", id)
+                .await?
+                .obj,
+        ))),
+        Action::Update => update(cx, id, p).await,
+        Action::Delete => {
             let Loaded { obj, version } = load_path::<Customer, _, _>(cx, "customers", LIVE, "customer", id).await?;
             let body = json!({ "id": obj.id, "object": "customer", "deleted": true });
             let mut writes: Vec<Stmt> =
@@ -59,17 +92,16 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
             ));
             Ok(Outcome::write(body, writes))
         }
-        _ => unreachable!("every action in ROUTES is handled"),
     }
 }
 
 /// An optional text field in an update: absent → unchanged (None); empty or null → cleared.
-fn update_text(p: &Params, name: &str, max: usize) -> ApiResult<Option<Option<String>>> {
-    match p.root.get(name) {
+fn update_text(p: &Args<'_>, name: &str) -> ApiResult<Option<Option<String>>> {
+    match p.params().root.get(name) {
         None => Ok(None),
         Some(Value::Null) => Ok(Some(None)),
         Some(Value::String(s)) if s.is_empty() => Ok(Some(None)),
-        Some(_) => Ok(Some(p.string(name, max)?)),
+        Some(_) => Ok(Some(p.string(name)?)),
     }
 }
 
@@ -77,22 +109,21 @@ fn checked_email(v: Option<String>) -> ApiResult<Option<String>> {
     v.map(|e| fields::email("email", &e)).transpose()
 }
 
-async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
-    p.allow_only(&["email", "name", "phone", "description", "metadata", "payment_method"])?;
+async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {
     let mut cust = Customer {
         id: cx.id("cust_"),
         object: "customer".into(),
-        email: checked_email(p.string("email", 512)?)?,
-        name: p.string("name", 256)?,
-        phone: p.string("phone", 40)?,
-        description: p.string("description", 1000)?,
+        email: checked_email(p.string("email")?)?,
+        name: p.string("name")?,
+        phone: p.string("phone")?,
+        description: p.string("description")?,
         default_payment_method: None,
-        metadata: fields::new_metadata(p)?,
+        metadata: fields::new_metadata(p.params())?,
         livemode: cx.acct.livemode,
         created: cx.now,
     };
     let mut writes = Vec::new();
-    if let Some(pm) = p.string("payment_method", 100)? {
+    if let Some(pm) = p.string("payment_method")? {
         let (attached, w): (PaymentMethod, _) = attach(cx, "payment_method", &pm, &cust.id).await?;
         cust.default_payment_method = Some(attached.id);
         writes.extend(w);
@@ -120,32 +151,24 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
     Ok(Outcome::write(data, writes))
 }
 
-async fn update<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiResult<Outcome> {
-    p.allow_only(&[
-        "email",
-        "name",
-        "phone",
-        "description",
-        "metadata",
-        "default_payment_method",
-    ])?;
+async fn update<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> ApiResult<Outcome> {
     let Loaded { obj: mut cust, version } = load_path::<Customer, _, _>(cx, "customers", LIVE, "customer", id).await?;
-    if let Some(v) = update_text(p, "email", 512)? {
+    if let Some(v) = update_text(p, "email")? {
         cust.email = checked_email(v)?;
     }
-    if let Some(v) = update_text(p, "name", 256)? {
+    if let Some(v) = update_text(p, "name")? {
         cust.name = v;
     }
-    if let Some(v) = update_text(p, "phone", 40)? {
+    if let Some(v) = update_text(p, "phone")? {
         cust.phone = v;
     }
-    if let Some(v) = update_text(p, "description", 1000)? {
+    if let Some(v) = update_text(p, "description")? {
         cust.description = v;
     }
-    if let Some(m) = fields::metadata(p)? {
+    if let Some(m) = fields::metadata(p.params())? {
         fields::merge_metadata(&mut cust.metadata, m)?;
     }
-    if let Some(v) = update_text(p, "default_payment_method", 100)? {
+    if let Some(v) = update_text(p, "default_payment_method")? {
         if let Some(pm) = &v {
             let owned = cx
                 .db
@@ -183,10 +206,9 @@ async fn update<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiR
     Ok(Outcome::write(data, writes))
 }
 
-async fn list<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
-    p.allow_only(&["limit", "starting_after", "ending_before", "email"])?;
-    let page = Page::from_params(p)?;
-    let (filter, filter_params) = match p.string("email", 512)? {
+async fn list<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {
+    let page = Page::from_args(p)?;
+    let (filter, filter_params) = match p.string("email")? {
         Some(e) => (format!("{LIVE} AND email = ?"), sql_params![e]),
         None => (LIVE.to_string(), vec![]),
     };

@@ -5,6 +5,7 @@
 pub mod balance;
 pub mod customers;
 pub mod disputes;
+pub mod operation;
 pub mod payment_methods;
 pub mod payments;
 pub mod payouts;
@@ -20,6 +21,7 @@ use crate::http::{Request, Response};
 use crate::idempotency::{self, Claim};
 use crate::params::Params;
 use crate::port::{Cache, Db, DbError, Env, NoCache, Stmt, new_id};
+use operation::{Args, Field, Op, Spec};
 use serde_json::Value;
 
 /// A route group: one Spin component (or one mount in the Worker) serves each.
@@ -50,16 +52,26 @@ impl Group {
         Group::Terminal,
     ];
 
-    /// The group's route table: (method, pattern after `/v1/`, action).
-    pub fn routes(self) -> &'static [(&'static str, &'static str, &'static str)] {
+    /// The group's operations, as declared (without their group-specific actions).
+    pub fn specs(self) -> Vec<Spec> {
+        fn of<A: Copy>(ops: &'static [Op<A>]) -> Vec<Spec> {
+            ops.iter().map(Op::spec).collect()
+        }
+        // Groups whose handlers still validate their own parameters: (method, path, name).
+        fn legacy(table: &'static [(&'static str, &'static str, &'static str)]) -> Vec<Spec> {
+            table
+                .iter()
+                .map(|&(method, path, name)| Spec::legacy(method, path, name))
+                .collect()
+        }
         match self {
-            Group::Payments => payments::ROUTES,
-            Group::Customers => customers::ROUTES,
-            Group::PaymentMethods => payment_methods::ROUTES,
-            Group::Webhooks => webhooks::ROUTES,
-            Group::Refunds => refunds::ROUTES,
-            Group::Balance => balance::ROUTES,
-            Group::Terminal => terminals::ROUTES,
+            Group::Payments => of(payments::OPS),
+            Group::Customers => of(customers::OPS),
+            Group::PaymentMethods => of(payment_methods::OPS),
+            Group::Webhooks => of(webhooks::OPS),
+            Group::Refunds => legacy(refunds::ROUTES),
+            Group::Balance => legacy(balance::ROUTES),
+            Group::Terminal => legacy(terminals::ROUTES),
         }
     }
 
@@ -168,6 +180,53 @@ pub fn match_route(table: &[(&str, &str, &'static str)], method: &str, segs: &[&
     Err(method_not_allowed(method, &allowed))
 }
 
+/// As [`match_route`], over a group's declarations: the operation and the path's id.
+pub fn match_op<A: Copy>(
+    ops: &'static [Op<A>],
+    method: &str,
+    segs: &[&str],
+) -> ApiResult<(&'static Op<A>, Option<String>)> {
+    // (index, id, literal segments) of every declaration whose path matches.
+    let mut matches: Vec<(usize, Option<String>, usize)> = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        if let Some((id, literals)) = match_path(op.path, segs) {
+            matches.push((i, id, literals));
+        }
+    }
+    let best = matches.iter().map(|m| m.2).max();
+    matches.retain(|m| Some(m.2) == best);
+    if let Some((i, id, _)) = matches.iter().find(|m| ops[m.0].method == method) {
+        return Ok((&ops[*i], id.clone()));
+    }
+    if matches.is_empty() {
+        return Err(route_not_found(method, segs));
+    }
+    let mut allowed: Vec<&str> = Vec::new();
+    for m in &matches {
+        if !allowed.contains(&ops[m.0].method) {
+            allowed.push(ops[m.0].method);
+        }
+    }
+    Err(method_not_allowed(method, &allowed))
+}
+
+/// Does `pattern` match `segs`? The captured id and how many literal segments matched (literal
+/// segments win over `:id`, so `transactions/search` is never read as the id "search").
+fn match_path(pattern: &str, segs: &[&str]) -> Option<(Option<String>, usize)> {
+    let mut id = None;
+    let mut literals = 0;
+    let mut parts = pattern.split('/');
+    for s in segs {
+        match parts.next()? {
+            ":id" if !s.is_empty() => id = Some((*s).to_string()),
+            ":id" => return None,
+            p if p == *s => literals += 1,
+            _ => return None,
+        }
+    }
+    parts.next().is_none().then_some((id, literals))
+}
+
 fn method_not_allowed(method: &str, allowed: &[&str]) -> ApiError {
     let mut e = ApiError::new(
         405,
@@ -202,23 +261,31 @@ fn json_response(status: u16, body: Vec<u8>) -> Response {
 #[allow(async_fn_in_trait)]
 pub trait Routes {
     const GROUP: Group;
-    fn route(method: &str, segs: &[&str]) -> ApiResult<Route>;
-    async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> ApiResult<Outcome>;
+    /// What the group's handlers do, one variant per operation.
+    type Action: Copy + 'static;
+    fn route(method: &str, segs: &[&str]) -> ApiResult<Routed<Self::Action>>;
+    async fn run<D: Db, E: Env>(
+        cx: &Ctx<'_, D, E>,
+        action: Self::Action,
+        id: Option<&str>,
+        a: &Args<'_>,
+    ) -> ApiResult<Outcome>;
+}
+
+/// A routed request: the action, the path's id, and the parameters the operation declares
+/// (with whether it is a cursor list), which the pipeline checks before the handler runs. None
+/// for a group whose handlers still check their own parameters.
+pub struct Routed<A> {
+    pub action: A,
+    pub id: Option<String>,
+    pub fields: Option<(&'static [Field], bool)>,
 }
 
 macro_rules! route_groups {
-    ($($ty:ident => $group:ident, $module:ident;)*) => {
+    ($($ty:ident => $group:ident, $module:ident, $kind:ident;)*) => {
         $(
             pub struct $ty;
-            impl Routes for $ty {
-                const GROUP: Group = Group::$group;
-                fn route(method: &str, segs: &[&str]) -> ApiResult<Route> {
-                    $module::route(method, segs)
-                }
-                async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> ApiResult<Outcome> {
-                    $module::run(cx, r, p).await
-                }
-            }
+            route_groups!(@impl $kind $ty, $group, $module);
         )*
 
         /// As [`serve_group`], for the group chosen at run time.
@@ -228,16 +295,53 @@ macro_rules! route_groups {
             }
         }
     };
+    (@impl declared $ty:ident, $group:ident, $module:ident) => {
+        impl Routes for $ty {
+            const GROUP: Group = Group::$group;
+            type Action = $module::Action;
+            fn route(method: &str, segs: &[&str]) -> ApiResult<Routed<Self::Action>> {
+                let (op, id) = match_op($module::OPS, method, segs)?;
+                Ok(Routed { action: op.action, id, fields: Some((op.fields, op.list)) })
+            }
+            async fn run<D: Db, E: Env>(
+                cx: &Ctx<'_, D, E>,
+                action: Self::Action,
+                id: Option<&str>,
+                a: &Args<'_>,
+            ) -> ApiResult<Outcome> {
+                $module::run(cx, action, id.unwrap_or_default(), a).await
+            }
+        }
+    };
+    (@impl legacy $ty:ident, $group:ident, $module:ident) => {
+        impl Routes for $ty {
+            const GROUP: Group = Group::$group;
+            type Action = &'static str;
+            fn route(method: &str, segs: &[&str]) -> ApiResult<Routed<Self::Action>> {
+                let r = $module::route(method, segs)?;
+                Ok(Routed { action: r.action, id: r.id, fields: None })
+            }
+            async fn run<D: Db, E: Env>(
+                cx: &Ctx<'_, D, E>,
+                action: Self::Action,
+                id: Option<&str>,
+                a: &Args<'_>,
+            ) -> ApiResult<Outcome> {
+                let r = Route { action, id: id.map(str::to_string) };
+                $module::run(cx, &r, a.params()).await
+            }
+        }
+    };
 }
 
 route_groups! {
-    PaymentsRoutes => Payments, payments;
-    CustomersRoutes => Customers, customers;
-    PaymentMethodsRoutes => PaymentMethods, payment_methods;
-    WebhooksRoutes => Webhooks, webhooks;
-    RefundsRoutes => Refunds, refunds;
-    BalanceRoutes => Balance, balance;
-    TerminalRoutes => Terminal, terminals;
+    PaymentsRoutes => Payments, payments, declared;
+    CustomersRoutes => Customers, customers, declared;
+    PaymentMethodsRoutes => PaymentMethods, payment_methods, declared;
+    WebhooksRoutes => Webhooks, webhooks, declared;
+    RefundsRoutes => Refunds, refunds, legacy;
+    BalanceRoutes => Balance, balance, legacy;
+    TerminalRoutes => Terminal, terminals, legacy;
 }
 
 /// Serves one request for a route group. Never fails: every error becomes its JSON response.
@@ -351,7 +455,16 @@ async fn serve<G: Routes, D: Db, E: Env, C: Cache>(
     // competitor; 16 covers a burst of concurrent refunds of one payment (tests/tests/refunds.rs).
     const ATTEMPTS: usize = 16;
     for attempt in 1..=ATTEMPTS {
-        let result = G::run(&cx, &route, &params).await;
+        let result = match route.fields {
+            Some((fields, list)) => {
+                let page: &[Field] = if list { operation::PAGE_FIELDS } else { &[] };
+                match operation::check(fields, page, &params, None) {
+                    Ok(()) => G::run(&cx, route.action, route.id.as_deref(), &Args::new(&params, fields)).await,
+                    Err(e) => Err(e),
+                }
+            }
+            None => G::run(&cx, route.action, route.id.as_deref(), &Args::new(&params, &[])).await,
+        };
         match result {
             Ok(out) => {
                 if let Some((content_type, bytes)) = out.raw {

@@ -1,7 +1,8 @@
 //! `/v1/payment_methods`: create from a card (sandbox: test cards only), retrieve, list, attach to
 //! and detach from customers. Predefined test methods (`pm_card_visa`, ...) need no row.
 
-use super::{Outcome, Route, match_route};
+use super::Outcome;
+use super::operation::{Args, Field, Op};
 use crate::cards::{self, TEST_CARD_EXP, TestBehavior, test_card_by_number, test_card_by_pm};
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
@@ -10,43 +11,80 @@ use crate::events::EventType;
 use crate::fields;
 use crate::list::{self, ListSpec, Page};
 use crate::objects::*;
-use crate::params::Params;
 use crate::port::{Db, Env, Stmt};
 use crate::sql_params;
 use crate::store::{Loaded, guarded_update, load_param, load_path, to_json};
 use serde_json::Value;
 
-pub const ROUTES: &[(&str, &str, &str)] = &[
-    ("POST", "payment_methods", "create"),
-    ("GET", "payment_methods", "list"),
-    ("GET", "payment_methods/:id", "retrieve"),
-    ("POST", "payment_methods/:id/attach", "attach"),
-    ("POST", "payment_methods/:id/detach", "detach"),
-];
-
-pub fn route(method: &str, segs: &[&str]) -> ApiResult<Route> {
-    match_route(ROUTES, method, segs)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Create,
+    List,
+    Retrieve,
+    Attach,
+    Detach,
 }
 
-pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> ApiResult<Outcome> {
-    let id = r.id.as_deref().unwrap_or_default();
-    match r.action {
-        "create" => create(cx, p).await,
-        "list" => list(cx, p).await,
-        "retrieve" => {
-            p.allow_only(&[])?;
-            match predefined(cx, id) {
-                Some(pm) => Ok(Outcome::read(to_json(&pm))),
-                None => Ok(Outcome::read(to_json(
-                    &load_path::<PaymentMethod, _, _>(cx, "payment_methods", "", "payment method", id)
-                        .await?
-                        .obj,
-                ))),
-            }
-        }
-        "attach" => {
-            p.allow_only(&["customer"])?;
-            let customer = p.required_string("customer", 100)?;
+pub const OPS: &[Op<Action>] = &[
+    Op::post("payment_methods", "create", Action::Create)
+        .summary("Create a card payment method")
+        .fields(&[
+            Field::one_of("type", &["card"]),
+            Field::object(
+                "card",
+                &[
+                    Field::checked("number", 30)
+                        .required()
+                        .doc("Digits, spaces and dashes allowed."),
+                    Field::int("exp_month").required(),
+                    Field::int("exp_year").required(),
+                    Field::checked("cvc", 4),
+                ],
+            )
+            .required(),
+            Field::object(
+                "billing_details",
+                &[
+                    Field::str("name", 256),
+                    Field::checked("email", 512),
+                    Field::str("phone", 40),
+                ],
+            ),
+            Field::metadata(),
+            Field::str("customer", 100),
+        ])
+        .answers("PaymentMethod"),
+    Op::get("payment_methods", "list", Action::List)
+        .summary("List a customer's payment methods")
+        .list()
+        .fields(&[Field::str("customer", 100), Field::one_of("type", &["card"])])
+        .answers("PaymentMethodList"),
+    Op::get("payment_methods/:id", "retrieve", Action::Retrieve)
+        .summary("Retrieve a payment method")
+        .answers("PaymentMethod"),
+    Op::post("payment_methods/:id/attach", "attach", Action::Attach)
+        .summary("Attach a payment method to a customer")
+        .fields(&[Field::str("customer", 100).required()])
+        .answers("PaymentMethod"),
+    Op::post("payment_methods/:id/detach", "detach", Action::Detach)
+        .summary("Detach a payment method from its customer")
+        .answers("PaymentMethod"),
+];
+
+pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p: &Args<'_>) -> ApiResult<Outcome> {
+    match action {
+        Action::Create => create(cx, p).await,
+        Action::List => list(cx, p).await,
+        Action::Retrieve => match predefined(cx, id) {
+            Some(pm) => Ok(Outcome::read(to_json(&pm))),
+            None => Ok(Outcome::read(to_json(
+                &load_path::<PaymentMethod, _, _>(cx, "payment_methods", "", "payment method", id)
+                    .await?
+                    .obj,
+            ))),
+        },
+        Action::Attach => {
+            let customer = p.required_string("customer")?;
             let cust =
                 load_param::<Customer, _, _>(cx, "customers", " AND deleted = 0", "customer", "customer", &customer)
                     .await?
@@ -57,11 +95,7 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
             let (pm, writes) = attach(cx, "id", id, &cust.id).await?;
             Ok(Outcome::write(to_json(&pm), writes))
         }
-        "detach" => {
-            p.allow_only(&[])?;
-            detach(cx, id).await
-        }
-        _ => unreachable!("every action in ROUTES is handled"),
+        Action::Detach => detach(cx, id).await,
     }
 }
 
@@ -145,14 +179,12 @@ fn year_month(unix: i64) -> (i64, i64) {
     (yoe + era * 400 + i64::from(m <= 2), m)
 }
 
-async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
-    p.allow_only(&["type", "card", "billing_details", "metadata", "customer"])?;
+async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {
     // Only cards exist.
-    p.one_of("type", &["card"])?;
+    p.one_of("type")?;
     let card = p.object("card")?.ok_or_else(|| ApiError::missing("card"))?;
-    card.allow_only_in("card", &["number", "exp_month", "exp_year", "cvc"])?;
     let raw = card
-        .string_named("number", "card[number]", 30)?
+        .string("number")?
         .ok_or_else(|| ApiError::missing("card[number]"))?;
     let number = cards::normalize_number(&raw).ok_or_else(|| {
         ApiError::invalid(
@@ -162,7 +194,7 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
         )
     })?;
     let exp_month = card
-        .integer_named("exp_month", "card[exp_month]")?
+        .integer("exp_month")?
         .ok_or_else(|| ApiError::missing("card[exp_month]"))?;
     if !(1..=12).contains(&exp_month) {
         return Err(ApiError::invalid(
@@ -172,7 +204,7 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
         ));
     }
     let mut exp_year = card
-        .integer_named("exp_year", "card[exp_year]")?
+        .integer("exp_year")?
         .ok_or_else(|| ApiError::missing("card[exp_year]"))?;
     if (0..100).contains(&exp_year) {
         exp_year += 2000;
@@ -185,7 +217,7 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
             "The card's expiry date is in the past or too far ahead.",
         ));
     }
-    if let Some(cvc) = card.string_named("cvc", "card[cvc]", 4)?
+    if let Some(cvc) = card.string("cvc")?
         && !(cvc.len() >= 3 && cvc.bytes().all(|b| b.is_ascii_digit()))
     {
         return Err(ApiError::invalid(
@@ -214,20 +246,17 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
         (true, None) => None,
     };
     let billing_details = match p.object("billing_details")? {
-        Some(b) => {
-            b.allow_only_in("billing_details", &["name", "email", "phone"])?;
-            BillingDetails {
-                name: b.string_named("name", "billing_details[name]", 256)?,
-                email: b
-                    .string_named("email", "billing_details[email]", 512)?
-                    .map(|e| fields::email("billing_details[email]", &e))
-                    .transpose()?,
-                phone: b.string_named("phone", "billing_details[phone]", 40)?,
-            }
-        }
+        Some(b) => BillingDetails {
+            name: b.string("name")?,
+            email: b
+                .string("email")?
+                .map(|e| fields::email("billing_details[email]", &e))
+                .transpose()?,
+            phone: b.string("phone")?,
+        },
         None => BillingDetails::default(),
     };
-    let customer = match p.string("customer", 100)? {
+    let customer = match p.string("customer")? {
         Some(c) => Some(
             load_param::<Customer, _, _>(cx, "customers", " AND deleted = 0", "customer", "customer", &c)
                 .await?
@@ -250,7 +279,7 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
         },
         billing_details,
         customer,
-        metadata: fields::new_metadata(p)?,
+        metadata: fields::new_metadata(p.params())?,
         livemode: cx.acct.livemode,
         created: cx.now,
     };
@@ -412,12 +441,11 @@ async fn detach<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Outcom
     Ok(Outcome::write(data, writes))
 }
 
-async fn list<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
-    p.allow_only(&["limit", "starting_after", "ending_before", "customer", "type"])?;
-    let page = Page::from_params(p)?;
+async fn list<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {
+    let page = Page::from_args(p)?;
     // Only cards exist.
-    p.one_of("type", &["card"])?;
-    let (filter, filter_params) = match p.string("customer", 100)? {
+    p.one_of("type")?;
+    let (filter, filter_params) = match p.string("customer")? {
         Some(c) => (" AND customer_id = ?".to_string(), sql_params![c]),
         None => (String::new(), vec![]),
     };

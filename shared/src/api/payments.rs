@@ -1,8 +1,9 @@
 //! `/v1/payments` and `/v1/charges`: create, retrieve, list, capture, confirm, cancel, adjust,
 //! reverse. Decisions live in [`crate::payment_flow`]; this module reads, validates and writes.
 
+use super::Outcome;
+use super::operation::{Args, Field, Op};
 use super::payment_methods::{ResolvedPm, resolve};
-use super::{Outcome, Route, match_route};
 use crate::cards::TestBehavior;
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
@@ -12,7 +13,6 @@ use crate::ledger::{NewTxn, SourceType};
 use crate::list::{self, ListSpec, Page};
 use crate::money::{check_amount, parse_currency};
 use crate::objects::*;
-use crate::params::Params;
 use crate::payment_flow::{self, CANCELLATION_REASONS, Transition, apply_authorization};
 use crate::plan;
 use crate::port::{Db, Env, Stmt};
@@ -22,49 +22,116 @@ use crate::steps::{self, Step};
 use crate::store::{Loaded, guarded_update, load, load_param, load_path, to_json};
 use serde_json::{Value, json};
 
-pub const ROUTES: &[(&str, &str, &str)] = &[
-    ("POST", "payments", "create"),
-    ("GET", "payments", "list"),
-    ("GET", "payments/:id", "retrieve"),
-    ("POST", "payments/:id/capture", "capture"),
-    ("POST", "payments/:id/confirm", "confirm"),
-    ("POST", "payments/:id/cancel", "cancel"),
-    ("POST", "payments/:id/adjust", "adjust"),
-    ("POST", "payments/:id/reverse", "reverse"),
-    ("GET", "charges/:id", "charge"),
-];
-
-pub fn route(method: &str, segs: &[&str]) -> ApiResult<Route> {
-    match_route(ROUTES, method, segs)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Create,
+    List,
+    Retrieve,
+    Capture,
+    Confirm,
+    Cancel,
+    Adjust,
+    Reverse,
+    Charge,
 }
 
-pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> ApiResult<Outcome> {
-    let id = r.id.as_deref().unwrap_or_default();
-    match r.action {
-        "create" => create(cx, p).await,
-        "list" => list(cx, p).await,
-        "retrieve" => {
-            p.allow_only(&["expand"])?;
+/// Minor units, checked against the currency by [`check_amount`].
+pub const AMOUNT_DOC: &str =
+    "Minor units of the currency (at least 50; 500 and a multiple of 10 for 3-decimal currencies), at most 99,999,999.";
+const EXPAND: Field = Field::expand(&["customer", "latest_charge"]);
+
+const CREATE: &[Field] = &[
+    Field::int("amount").required().doc(AMOUNT_DOC),
+    Field::checked("currency", 16)
+        .required()
+        .doc("ISO 4217 code, e.g. EUR."),
+    Field::str("payment_method", 100)
+        .doc("A pm_ id or a test method such as pm_card_visa; defaults to the customer's default_payment_method."),
+    Field::str("customer", 100),
+    Field::str("description", 1000),
+    Field::metadata(),
+    Field::checked("return_url", 2048),
+    Field::checked("returnUrl", 2048).doc("Seed 000's name for return_url."),
+    Field::one_of("capture_method", &["automatic", "manual"]),
+    Field::bool("capture").doc("Seed 000: false means capture_method=manual."),
+    Field::object("routing", &[Field::str("preferred_acquirer", 64)]),
+    Field::str("on_behalf_of", 100),
+    Field::checked_within("statement_descriptor", 100, 22)
+        .doc("5 to 22 ASCII characters, at least one letter, none of < > \\ ' \" *."),
+    EXPAND,
+    // Taken out of the parameters by the pipeline (it is the request's key, not its content).
+    Field::pattern("idempotencyKey", 255, "^[!-~]{1,255}$").doc("Seed 000: the same as the Idempotency-Key header."),
+];
+
+pub const OPS: &[Op<Action>] = &[
+    Op::post("payments", "create", Action::Create)
+        .summary("Create a payment")
+        .fields(CREATE)
+        .answers("Payment"),
+    Op::get("payments", "list", Action::List)
+        .summary("List payments")
+        .list()
+        .fields(&[
+            Field::str("customer", 100),
+            Field::expand(&["data.customer", "data.latest_charge"]),
+        ])
+        .answers("PaymentList"),
+    Op::get("payments/:id", "retrieve", Action::Retrieve)
+        .summary("Retrieve a payment")
+        .fields(&[EXPAND])
+        .answers("Payment"),
+    Op::post("payments/:id/capture", "capture", Action::Capture)
+        .summary("Capture a payment (all or part of the authorized amount)")
+        .fields(&[Field::int("amount_to_capture").doc(AMOUNT_DOC), EXPAND])
+        .answers("Payment"),
+    Op::post("payments/:id/confirm", "confirm", Action::Confirm)
+        .summary("Confirm a payment after its 3-D Secure challenge")
+        .fields(&[
+            Field::object(
+                "details",
+                &[Field::one_of("result", &["authenticated", "failed"]).required()],
+            )
+            .required(),
+            EXPAND,
+        ])
+        .answers("Payment"),
+    Op::post("payments/:id/cancel", "cancel", Action::Cancel)
+        .summary("Cancel a payment")
+        .fields(&[Field::one_of("cancellation_reason", CANCELLATION_REASONS), EXPAND])
+        .answers("Payment"),
+    Op::post("payments/:id/adjust", "adjust", Action::Adjust)
+        .summary("Adjust an authorized amount")
+        .fields(&[Field::int("amount").required().doc(AMOUNT_DOC), EXPAND])
+        .answers("Payment"),
+    Op::post("payments/:id/reverse", "reverse", Action::Reverse)
+        .summary("Reverse (release) all or part of an authorization")
+        .fields(&[Field::int("amount").doc(AMOUNT_DOC), EXPAND])
+        .answers("Payment"),
+    Op::get("charges/:id", "charge", Action::Charge)
+        .summary("Retrieve a charge")
+        .answers("Charge"),
+];
+
+pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p: &Args<'_>) -> ApiResult<Outcome> {
+    match action {
+        Action::Create => create(cx, p).await,
+        Action::List => list(cx, p).await,
+        Action::Retrieve => {
             let pay = load_path::<Payment, _, _>(cx, "payments", "", "payment", id).await?;
-            Ok(Outcome::read(
-                render(cx, &pay.obj, &p.expand(&["customer", "latest_charge"])?, None).await?,
-            ))
+            Ok(Outcome::read(render(cx, &pay.obj, &p.expand()?, None).await?))
         }
-        "charge" => {
-            p.allow_only(&[])?;
+        Action::Charge => {
             let ch = load_path::<Charge, _, _>(cx, "charges", "", "charge", id).await?;
             Ok(Outcome::read(to_json(&ch.obj)))
         }
-        "capture" => capture(cx, id, p).await,
-        "confirm" => confirm(cx, id, p).await,
-        "cancel" => {
-            p.allow_only(&["cancellation_reason", "expand"])?;
-            let reason = p.one_of("cancellation_reason", CANCELLATION_REASONS)?;
+        Action::Capture => capture(cx, id, p).await,
+        Action::Confirm => confirm(cx, id, p).await,
+        Action::Cancel => {
+            let reason = p.one_of("cancellation_reason")?;
             let now = cx.now;
             transition(cx, id, p, |pay, _| payment_flow::cancel(pay, reason.clone(), now)).await
         }
-        "adjust" => {
-            p.allow_only(&["amount", "expand"])?;
+        Action::Adjust => {
             let amount = p.integer("amount")?.ok_or_else(|| ApiError::missing("amount"))?;
             let now = cx.now;
             transition(cx, id, p, |pay, ch| {
@@ -76,42 +143,22 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
             })
             .await
         }
-        "reverse" => {
-            p.allow_only(&["amount", "expand"])?;
+        Action::Reverse => {
             let amount = p.integer("amount")?;
             let (now, rev) = (cx.now, cx.id("rev_"));
             transition(cx, id, p, |pay, _| payment_flow::reverse(pay, amount, rev.clone(), now)).await
         }
-        _ => unreachable!("every action in ROUTES is handled"),
     }
 }
 
-const CREATE_PARAMS: &[&str] = &[
-    "amount",
-    "currency",
-    "payment_method",
-    "customer",
-    "description",
-    "metadata",
-    "return_url",
-    "returnUrl",
-    "capture_method",
-    "capture",
-    "routing",
-    "on_behalf_of",
-    "statement_descriptor",
-    "expand",
-];
-
-async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
-    p.allow_only(CREATE_PARAMS)?;
+async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {
     let amount = p.integer("amount")?.ok_or_else(|| ApiError::missing("amount"))?;
-    let currency = parse_currency("currency", &p.required_string("currency", 16)?)?;
+    let currency = parse_currency("currency", &p.required_string("currency")?)?;
     check_amount("amount", amount, &currency)?;
     let capture_method = capture_method(p)?;
-    let description = p.string("description", 1000)?;
-    let metadata = fields::new_metadata(p)?;
-    let return_url = match (p.string("return_url", 2048)?, p.string("returnUrl", 2048)?) {
+    let description = p.string("description")?;
+    let metadata = fields::new_metadata(p.params())?;
+    let return_url = match (p.string("return_url")?, p.string("returnUrl")?) {
         (Some(a), Some(b)) if a != b => {
             return Err(ApiError::invalid(
                 "returnUrl",
@@ -126,18 +173,15 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
         (None, None) => None,
     };
     let statement_descriptor = p
-        .string("statement_descriptor", 100)?
+        .string("statement_descriptor")?
         .map(|s| fields::statement_descriptor("statement_descriptor", &s))
         .transpose()?;
     let preferred = match p.object("routing")? {
-        Some(r) => {
-            r.allow_only_in("routing", &["preferred_acquirer"])?;
-            r.string_named("preferred_acquirer", "routing[preferred_acquirer]", 64)?
-        }
+        Some(r) => r.string("preferred_acquirer")?,
         None => None,
     };
     let acquirer = processor::route(preferred.as_deref(), &currency)?;
-    let on_behalf_of = match p.string("on_behalf_of", 100)? {
+    let on_behalf_of = match p.string("on_behalf_of")? {
         Some(a) => {
             let found = cx
                 .db
@@ -154,9 +198,9 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
         }
         None => None,
     };
-    let expand = p.expand(&["customer", "latest_charge"])?;
+    let expand = p.expand()?;
 
-    let mut customer: Option<Customer> = match p.string("customer", 100)? {
+    let mut customer: Option<Customer> = match p.string("customer")? {
         Some(id) => Some(
             load_param::<Customer, _, _>(cx, "customers", " AND deleted = 0", "customer", "customer", &id)
                 .await?
@@ -164,7 +208,7 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
         ),
         None => None,
     };
-    let pm: ResolvedPm = match (p.string("payment_method", 100)?, &customer) {
+    let pm: ResolvedPm = match (p.string("payment_method")?, &customer) {
         (Some(id), _) => resolve(cx, "payment_method", &id).await?,
         (None, Some(c)) => match &c.default_payment_method {
             Some(id) => resolve(cx, "customer", id).await?,
@@ -279,8 +323,8 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
     Ok(Outcome::write(body, writes))
 }
 
-fn capture_method(p: &Params) -> ApiResult<CaptureMethod> {
-    let explicit = match p.one_of("capture_method", &["automatic", "manual"])?.as_deref() {
+fn capture_method(p: &Args<'_>) -> ApiResult<CaptureMethod> {
+    let explicit = match p.one_of("capture_method")?.as_deref() {
         Some("manual") => Some(CaptureMethod::Manual),
         Some(_) => Some(CaptureMethod::Automatic),
         None => None,
@@ -384,10 +428,10 @@ fn insert_charge<D: Db, E: Env>(cx: &Ctx<'_, D, E>, ch: &Charge) -> Stmt {
 async fn transition<D: Db, E: Env>(
     cx: &Ctx<'_, D, E>,
     id: &str,
-    p: &Params,
+    p: &Args<'_>,
     step: impl FnOnce(&Payment, Option<&Charge>) -> ApiResult<Transition>,
 ) -> ApiResult<Outcome> {
-    let expand = p.expand(&["customer", "latest_charge"])?;
+    let expand = p.expand()?;
     let Loaded { obj: pay, version } = load_path::<Payment, _, _>(cx, "payments", "", "payment", id).await?;
     let charge = match &pay.latest_charge {
         Some(ch) => load::<Charge, _, _>(cx, "charges", "", ch).await?.map(|l| l.obj),
@@ -441,8 +485,7 @@ async fn commit<D: Db, E: Env>(
     Ok(Outcome::write(body, writes))
 }
 
-async fn capture<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiResult<Outcome> {
-    p.allow_only(&["amount_to_capture", "expand"])?;
+async fn capture<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> ApiResult<Outcome> {
     let amount = p.integer("amount_to_capture")?;
     transition(cx, id, p, |pay, ch| {
         let ch = ch.ok_or_else(|| {
@@ -460,25 +503,13 @@ async fn capture<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> Api
 }
 
 /// Finishes a 3-D Secure challenge: `details[result]` is `authenticated` or `failed`.
-async fn confirm<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiResult<Outcome> {
-    p.allow_only(&["details", "expand"])?;
+async fn confirm<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> ApiResult<Outcome> {
     let details = p.object("details")?.ok_or_else(|| ApiError::missing("details"))?;
-    details.allow_only_in("details", &["result"])?;
-    let result = details
-        .string_named("result", "details[result]", 20)?
-        .ok_or_else(|| ApiError::missing("details[result]"))?;
-    let authenticated = match result.as_str() {
-        "authenticated" => true,
-        "failed" => false,
-        _ => {
-            return Err(ApiError::invalid(
-                "details[result]",
-                "parameter_invalid",
-                "details[result] must be 'authenticated' or 'failed'.",
-            ));
-        }
-    };
-    let expand = p.expand(&["customer", "latest_charge"])?;
+    let authenticated = details
+        .one_of("result")?
+        .ok_or_else(|| ApiError::missing("details[result]"))?
+        == "authenticated";
+    let expand = p.expand()?;
     let Loaded { obj: pay, version } = load_path::<Payment, _, _>(cx, "payments", "", "payment", id).await?;
     if pay.status != PaymentStatus::RequiresAction {
         return Err(ApiError::invalid_state(
@@ -534,15 +565,14 @@ async fn confirm<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> Api
     .await
 }
 
-async fn list<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
-    p.allow_only(&["limit", "starting_after", "ending_before", "customer", "expand"])?;
-    let page = Page::from_params(p)?;
+async fn list<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {
+    let page = Page::from_args(p)?;
     let expand: Vec<String> = p
-        .expand(&["data.customer", "data.latest_charge"])?
+        .expand()?
         .into_iter()
         .map(|e| e.trim_start_matches("data.").to_string())
         .collect();
-    let (filter, filter_params) = match p.string("customer", 100)? {
+    let (filter, filter_params) = match p.string("customer")? {
         Some(c) => (" AND customer_id = ?".to_string(), sql_params![c]),
         None => (String::new(), vec![]),
     };

@@ -2,7 +2,8 @@
 //! the runtime's dispatcher (host/src/dispatcher.rs locally); the rows it works from are made in
 //! the same batch as each event (crate::events).
 
-use super::{Outcome, Route, match_route};
+use super::Outcome;
+use super::operation::{Args, Field, Op};
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{TYPES, canonical_type};
@@ -15,22 +16,65 @@ use crate::webhooks::url_policy;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-pub const ROUTES: &[(&str, &str, &str)] = &[
-    ("POST", "webhooks", "create"),
-    ("GET", "webhooks", "list"),
-    ("GET", "webhooks/:id", "retrieve"),
-    ("POST", "webhooks/:id", "update"),
-    ("DELETE", "webhooks/:id", "delete"),
-    ("POST", "webhooks/:id/roll_secret", "roll_secret"),
-    ("GET", "webhooks/:id/deliveries", "deliveries"),
-    ("POST", "webhooks/:id/resend", "resend"),
-    ("GET", "events", "events"),
-    ("GET", "events/:id", "event"),
-];
-
-pub fn route(method: &str, segs: &[&str]) -> ApiResult<Route> {
-    match_route(ROUTES, method, segs)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Create,
+    List,
+    Retrieve,
+    Update,
+    Delete,
+    RollSecret,
+    Deliveries,
+    Resend,
+    Events,
+    Event,
 }
+
+const URL: Field = Field::checked("url", 2048);
+const ENABLED_EVENTS: Field = Field::str_list("enabled_events", 1);
+const DESCRIPTION: Field = Field::str("description", 1000);
+
+pub const OPS: &[Op<Action>] = &[
+    Op::post("webhooks", "create", Action::Create)
+        .summary("Create a webhook endpoint")
+        .fields(&[URL.required(), ENABLED_EVENTS.required(), DESCRIPTION])
+        .answers("WebhookEndpoint"),
+    Op::get("webhooks", "list", Action::List)
+        .summary("List webhook endpoints")
+        .list()
+        .answers("WebhookEndpointList"),
+    Op::get("webhooks/:id", "retrieve", Action::Retrieve)
+        .summary("Retrieve a webhook endpoint")
+        .answers("WebhookEndpoint"),
+    Op::post("webhooks/:id", "update", Action::Update)
+        .summary("Update a webhook endpoint")
+        .fields(&[URL, ENABLED_EVENTS, DESCRIPTION, Field::bool("disabled")])
+        .answers("WebhookEndpoint"),
+    Op::delete("webhooks/:id", "delete", Action::Delete)
+        .summary("Delete a webhook endpoint")
+        .answers("Deleted"),
+    Op::post("webhooks/:id/roll_secret", "roll_secret", Action::RollSecret)
+        .summary("Roll a webhook endpoint's signing secret")
+        .fields(&[Field::int_in("expire_previous_after", 0, MAX_GRACE_SECS)])
+        .answers("WebhookEndpoint"),
+    Op::get("webhooks/:id/deliveries", "deliveries", Action::Deliveries)
+        .summary("List a webhook endpoint's deliveries")
+        .list()
+        .fields(&[Field::one_of("status", &["pending", "succeeded", "failed"])])
+        .answers("WebhookDeliveryList"),
+    Op::post("webhooks/:id/resend", "resend", Action::Resend)
+        .summary("Deliver an event to this endpoint again")
+        .fields(&[Field::str("event", 100).required()])
+        .answers("WebhookDelivery"),
+    Op::get("events", "events", Action::Events)
+        .summary("List events")
+        .list()
+        .fields(&[Field::str("type", 100), Field::int_filter("created")])
+        .answers("EventList"),
+    Op::get("events/:id", "event", Action::Event)
+        .summary("Retrieve an event")
+        .answers("Event"),
+];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct WebhookEndpoint {
@@ -50,13 +94,11 @@ const DEFAULT_GRACE_SECS: i64 = 24 * 3600;
 const MAX_GRACE_SECS: i64 = 7 * 24 * 3600;
 const MAX_ENDPOINTS: i64 = 16;
 
-pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> ApiResult<Outcome> {
-    let id = r.id.as_deref().unwrap_or_default();
-    match r.action {
-        "create" => create(cx, p).await,
-        "list" => {
-            p.allow_only(&["limit", "starting_after", "ending_before"])?;
-            let page = Page::from_params(p)?;
+pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p: &Args<'_>) -> ApiResult<Outcome> {
+    match action {
+        Action::Create => create(cx, p).await,
+        Action::List => {
+            let page = Page::from_args(p)?;
             let spec = ListSpec {
                 table: "webhook_endpoints",
                 filter: LIVE.into(),
@@ -66,13 +108,9 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
             let data = rows.iter().map(render_row).collect::<ApiResult<_>>()?;
             Ok(Outcome::read(list::envelope("/v1/webhooks", data, has_more)))
         }
-        "retrieve" => {
-            p.allow_only(&[])?;
-            Ok(Outcome::read(load_rendered(cx, id).await?))
-        }
-        "update" => update(cx, id, p).await,
-        "delete" => {
-            p.allow_only(&[])?;
+        Action::Retrieve => Ok(Outcome::read(load_rendered(cx, id).await?)),
+        Action::Update => update(cx, id, p).await,
+        Action::Delete => {
             let ep = load_path::<WebhookEndpoint, _, _>(cx, "webhook_endpoints", LIVE, "webhook endpoint", id).await?;
             let mut writes: Vec<Stmt> =
                 guarded_update("webhook_endpoints", "deleted = ?", sql_params![1_i64], id, ep.version).into();
@@ -82,16 +120,8 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
                 writes,
             ))
         }
-        "roll_secret" => {
-            p.allow_only(&["expire_previous_after"])?;
+        Action::RollSecret => {
             let grace = p.integer("expire_previous_after")?.unwrap_or(DEFAULT_GRACE_SECS);
-            if !(0..=MAX_GRACE_SECS).contains(&grace) {
-                return Err(ApiError::invalid(
-                    "expire_previous_after",
-                    "parameter_invalid_integer",
-                    format!("expire_previous_after must be 0 to {MAX_GRACE_SECS} seconds."),
-                ));
-            }
             let ep = load_path::<WebhookEndpoint, _, _>(cx, "webhook_endpoints", LIVE, "webhook endpoint", id).await?;
             let secret = new_secret(cx);
             // The previous secret is read inside the UPDATE itself, so a racing roll cannot lose it.
@@ -108,10 +138,9 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
             body["previous_secret_expires_at"] = json!(cx.wall + grace);
             Ok(Outcome::write(body, writes))
         }
-        "deliveries" => deliveries(cx, id, p).await,
-        "resend" => {
-            p.allow_only(&["event"])?;
-            let event = p.required_string("event", 100)?;
+        Action::Deliveries => deliveries(cx, id, p).await,
+        Action::Resend => {
+            let event = p.required_string("event")?;
             load_path::<WebhookEndpoint, _, _>(cx, "webhook_endpoints", LIVE, "webhook endpoint", id).await?;
             let found = cx
                 .db
@@ -140,9 +169,8 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
             });
             Ok(Outcome::write(body, writes))
         }
-        "events" => events(cx, p).await,
-        "event" => {
-            p.allow_only(&[])?;
+        Action::Events => events(cx, p).await,
+        Action::Event => {
             let rows = cx
                 .db
                 .query(Stmt::new(
@@ -158,7 +186,6 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
                 serde_json::from_str(data).map_err(|_| ApiError::internal("unreadable stored event"))?,
             ))
         }
-        _ => unreachable!("every action in ROUTES is handled"),
     }
 }
 
@@ -254,10 +281,9 @@ fn stop_pending(endpoint: &str, why: &str) -> Stmt {
     )
 }
 
-async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
-    p.allow_only(&["url", "enabled_events", "description"])?;
-    let url = url_policy::check("url", &p.required_string("url", 2048)?, cx.acct.livemode)?;
-    let events = enabled_events(p)?.ok_or_else(|| ApiError::missing("enabled_events"))?;
+async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {
+    let url = url_policy::check("url", &p.required_string("url")?, cx.acct.livemode)?;
+    let events = enabled_events(p.params())?.ok_or_else(|| ApiError::missing("enabled_events"))?;
     let count = cx
         .db
         .query(Stmt::new(
@@ -277,7 +303,7 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
         object: "webhook_endpoint".into(),
         url,
         enabled_events: events,
-        description: p.string("description", 1000)?,
+        description: p.string("description")?,
         disabled: false,
         livemode: cx.acct.livemode,
         created: cx.now,
@@ -303,18 +329,17 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
     Ok(Outcome::write(body, writes))
 }
 
-async fn update<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiResult<Outcome> {
-    p.allow_only(&["url", "enabled_events", "description", "disabled"])?;
+async fn update<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> ApiResult<Outcome> {
     let Loaded { obj: mut ep, version } =
         load_path::<WebhookEndpoint, _, _>(cx, "webhook_endpoints", LIVE, "webhook endpoint", id).await?;
-    if let Some(u) = p.string("url", 2048)? {
+    if let Some(u) = p.string("url")? {
         ep.url = url_policy::check("url", &u, cx.acct.livemode)?;
     }
-    if let Some(e) = enabled_events(p)? {
+    if let Some(e) = enabled_events(p.params())? {
         ep.enabled_events = e;
     }
     if p.has("description") {
-        ep.description = p.string("description", 1000)?;
+        ep.description = p.string("description")?;
     }
     let was_disabled = ep.disabled;
     if let Some(d) = p.boolean("disabled")? {
@@ -350,13 +375,12 @@ async fn update<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiR
     ))
 }
 
-async fn deliveries<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiResult<Outcome> {
-    p.allow_only(&["limit", "starting_after", "ending_before", "status"])?;
-    let page = Page::from_params(p)?;
+async fn deliveries<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> ApiResult<Outcome> {
+    let page = Page::from_args(p)?;
     load_path::<WebhookEndpoint, _, _>(cx, "webhook_endpoints", "", "webhook endpoint", id).await?;
     let mut filter = " AND endpoint_id = ?".to_string();
     let mut filter_params = sql_params![id];
-    if let Some(s) = p.one_of("status", &["pending", "succeeded", "failed"])? {
+    if let Some(s) = p.one_of("status")? {
         filter.push_str(" AND status = ?");
         filter_params.push(SqlValue::Text(s));
     }
@@ -383,17 +407,15 @@ async fn deliveries<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> 
     Ok(Outcome::read(list::envelope(&url, data, has_more)))
 }
 
-async fn events<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
-    p.allow_only(&["limit", "starting_after", "ending_before", "type", "created"])?;
-    let page = Page::from_params(p)?;
+async fn events<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {
+    let page = Page::from_args(p)?;
     let mut filter = String::new();
     let mut filter_params = Vec::new();
-    if let Some(t) = p.string("type", 100)? {
+    if let Some(t) = p.string("type")? {
         filter.push_str(" AND type = ?");
         filter_params.push(SqlValue::Text(canonical_type(&t).to_string()));
     }
-    if let Some(c) = p.object("created")? {
-        c.allow_only_in("created", &["gt", "gte", "lt", "lte"])?;
+    if let Some(c) = p.params().object("created")? {
         for (op, sql) in [
             ("gt", " AND created > ?"),
             ("gte", " AND created >= ?"),
@@ -405,7 +427,7 @@ async fn events<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
                 filter_params.push(SqlValue::Int(v));
             }
         }
-    } else if let Some(v) = p.integer("created")? {
+    } else if let Some(v) = p.params().integer("created")? {
         filter.push_str(" AND created = ?");
         filter_params.push(SqlValue::Int(v));
     }

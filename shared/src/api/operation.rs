@@ -1,0 +1,526 @@
+//! One declaration per operation: its method and path, its typed action, and every parameter
+//! it takes (type, limit, enum, required, alias). The same declaration routes the request,
+//! refuses unknown and ill-typed parameters before the handler runs, hands the handler its
+//! values ([`Args`], which reads with the declared limits), and becomes the operation's part of
+//! the OpenAPI document (`crate::openapi`). A limit therefore exists once: it cannot be enforced
+//! as one number and documented as another.
+//!
+//! Declarations are `const` data: a group's table is a `&'static [Op<Action>]` built with the
+//! `const fn` builders below, so it costs the components no code at start-up.
+
+use crate::error::{ApiError, ApiResult};
+use crate::params::Params;
+use serde_json::Value;
+use std::borrow::Cow;
+
+/// What a parameter is.
+#[derive(Clone, Copy, Debug)]
+pub enum Ty {
+    /// Free text of at most `max` characters; in forms an empty value counts as absent.
+    Str {
+        max: usize,
+    },
+    /// Text whose form the handler checks (an ISO 4217 code, a URL...): at most `max` characters
+    /// here, at most `shown` as documented (the handler's own check is stricter, with its own
+    /// error code). `pattern` is documented only.
+    Checked {
+        max: usize,
+        shown: usize,
+        pattern: Option<&'static str>,
+    },
+    /// One of these strings; an empty value is invalid, not absent.
+    Enum(&'static [&'static str]),
+    /// An integer. `min`/`max` are enforced here when `checked` (message: "`name` must be between
+    /// `min` and `max`."); otherwise they are documented and the domain refuses with its own codes
+    /// (an amount below a currency's minimum, say).
+    Int {
+        min: Option<i64>,
+        max: Option<i64>,
+        checked: bool,
+    },
+    Bool,
+    /// `metadata`: string values, checked by [`crate::fields::metadata`].
+    Metadata,
+    /// A nested object with exactly these fields (`routing[preferred_acquirer]`).
+    Object(&'static [Field]),
+    /// A list of strings with at least `min_items` items, checked by the handler (event types).
+    StrList {
+        min_items: usize,
+    },
+    /// `expand[]`: field paths out of these.
+    Expand(&'static [&'static str]),
+    /// An integer filter: `name=n`, or any of `name[gt|gte|lt|lte]=n`.
+    IntFilter,
+    /// A value whose shape the handler checks; `schema` documents it (dates: RFC 3339 or unix).
+    Any {
+        schema: fn() -> Value,
+    },
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Field {
+    pub name: &'static str,
+    pub ty: Ty,
+    /// Missing is a 400 `parameter_missing` naming it.
+    pub required: bool,
+    pub doc: Option<&'static str>,
+    /// The documented default, as JSON text (`"10"`, `"true"`, `"\"daily\""`).
+    pub default: Option<&'static str>,
+    /// Also read from the query string of a POST (seed 003's `?simulateDelay=30`).
+    pub in_query: bool,
+}
+
+impl Field {
+    const fn new(name: &'static str, ty: Ty) -> Field {
+        Field {
+            name,
+            ty,
+            required: false,
+            doc: None,
+            default: None,
+            in_query: false,
+        }
+    }
+    pub const fn str(name: &'static str, max: usize) -> Field {
+        Field::new(name, Ty::Str { max })
+    }
+    pub const fn checked(name: &'static str, max: usize) -> Field {
+        Field::new(
+            name,
+            Ty::Checked {
+                max,
+                shown: max,
+                pattern: None,
+            },
+        )
+    }
+    /// As [`Field::checked`], documented as at most `shown` characters: longer text up to `max`
+    /// reaches the handler, whose check names the rule (`statement_descriptor_invalid`).
+    pub const fn checked_within(name: &'static str, max: usize, shown: usize) -> Field {
+        Field::new(
+            name,
+            Ty::Checked {
+                max,
+                shown,
+                pattern: None,
+            },
+        )
+    }
+    pub const fn pattern(name: &'static str, max: usize, pattern: &'static str) -> Field {
+        Field::new(
+            name,
+            Ty::Checked {
+                max,
+                shown: max,
+                pattern: Some(pattern),
+            },
+        )
+    }
+    pub const fn one_of(name: &'static str, values: &'static [&'static str]) -> Field {
+        Field::new(name, Ty::Enum(values))
+    }
+    pub const fn int(name: &'static str) -> Field {
+        Field::new(
+            name,
+            Ty::Int {
+                min: None,
+                max: None,
+                checked: false,
+            },
+        )
+    }
+    /// An integer that must lie in `min..=max` (refused here, with the standard message).
+    pub const fn int_in(name: &'static str, min: i64, max: i64) -> Field {
+        Field::new(
+            name,
+            Ty::Int {
+                min: Some(min),
+                max: Some(max),
+                checked: true,
+            },
+        )
+    }
+    /// An integer documented as at least `min`; the domain refuses smaller ones with its code.
+    pub const fn int_min(name: &'static str, min: i64) -> Field {
+        Field::new(
+            name,
+            Ty::Int {
+                min: Some(min),
+                max: None,
+                checked: false,
+            },
+        )
+    }
+    pub const fn bool(name: &'static str) -> Field {
+        Field::new(name, Ty::Bool)
+    }
+    pub const fn metadata() -> Field {
+        Field::new("metadata", Ty::Metadata)
+    }
+    pub const fn object(name: &'static str, fields: &'static [Field]) -> Field {
+        Field::new(name, Ty::Object(fields))
+    }
+    pub const fn str_list(name: &'static str, min_items: usize) -> Field {
+        Field::new(name, Ty::StrList { min_items })
+    }
+    pub const fn expand(paths: &'static [&'static str]) -> Field {
+        Field::new("expand", Ty::Expand(paths))
+    }
+    pub const fn int_filter(name: &'static str) -> Field {
+        Field::new(name, Ty::IntFilter)
+    }
+    pub const fn any(name: &'static str, schema: fn() -> Value) -> Field {
+        Field::new(name, Ty::Any { schema })
+    }
+    pub const fn required(mut self) -> Field {
+        self.required = true;
+        self
+    }
+    pub const fn doc(mut self, doc: &'static str) -> Field {
+        self.doc = Some(doc);
+        self
+    }
+    pub const fn default(mut self, json: &'static str) -> Field {
+        self.default = Some(json);
+        self
+    }
+    pub const fn in_query(mut self) -> Field {
+        self.in_query = true;
+        self
+    }
+}
+
+/// What a successful call answers.
+#[derive(Clone, Copy, Debug)]
+pub enum Answer {
+    /// JSON: the component schema of that name.
+    Json(&'static str),
+    /// A download of this media type, described in words.
+    Raw { media: &'static str, doc: &'static str },
+}
+
+/// Who may not call it (the 403's description in the document).
+pub const FORBIDDEN: &str = "A public key, or a live key where only the sandbox processes.";
+
+/// One operation.
+#[derive(Clone, Copy, Debug)]
+pub struct Op<A: 'static> {
+    pub method: &'static str,
+    /// The path after `/v1/`; a `:id` segment captures the object id.
+    pub path: &'static str,
+    /// Stable name: the document's `operationId` is `<group>_<name>`.
+    pub name: &'static str,
+    pub action: A,
+    pub summary: &'static str,
+    pub fields: &'static [Field],
+    /// A cursor list: `limit`, `starting_after` and `ending_before` come first.
+    pub list: bool,
+    pub answer: Answer,
+    pub forbidden: &'static str,
+}
+
+impl<A: Copy> Op<A> {
+    pub const fn new(method: &'static str, path: &'static str, name: &'static str, action: A) -> Op<A> {
+        Op {
+            method,
+            path,
+            name,
+            action,
+            summary: "",
+            fields: &[],
+            list: false,
+            answer: Answer::Json(""),
+            forbidden: FORBIDDEN,
+        }
+    }
+    pub const fn get(path: &'static str, name: &'static str, action: A) -> Op<A> {
+        Op::new("GET", path, name, action)
+    }
+    pub const fn post(path: &'static str, name: &'static str, action: A) -> Op<A> {
+        Op::new("POST", path, name, action)
+    }
+    pub const fn delete(path: &'static str, name: &'static str, action: A) -> Op<A> {
+        Op::new("DELETE", path, name, action)
+    }
+    pub const fn summary(mut self, s: &'static str) -> Op<A> {
+        self.summary = s;
+        self
+    }
+    pub const fn fields(mut self, f: &'static [Field]) -> Op<A> {
+        self.fields = f;
+        self
+    }
+    pub const fn list(mut self) -> Op<A> {
+        self.list = true;
+        self
+    }
+    pub const fn answers(mut self, schema: &'static str) -> Op<A> {
+        self.answer = Answer::Json(schema);
+        self
+    }
+    pub const fn answers_raw(mut self, media: &'static str, doc: &'static str) -> Op<A> {
+        self.answer = Answer::Raw { media, doc };
+        self
+    }
+    pub const fn forbidden(mut self, s: &'static str) -> Op<A> {
+        self.forbidden = s;
+        self
+    }
+
+    /// The declaration without its action, for what treats every group alike (the document).
+    pub fn spec(&self) -> Spec {
+        Spec {
+            method: self.method,
+            path: self.path,
+            name: self.name,
+            summary: self.summary,
+            fields: self.fields,
+            list: self.list,
+            answer: self.answer,
+            forbidden: self.forbidden,
+            legacy: false,
+        }
+    }
+}
+
+/// An [`Op`] without its group-specific action.
+#[derive(Clone, Copy, Debug)]
+pub struct Spec {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub fields: &'static [Field],
+    pub list: bool,
+    pub answer: Answer,
+    pub forbidden: &'static str,
+    /// A route whose handler still checks its own parameters (documented by hand in
+    /// `crate::openapi` until its group is declared).
+    pub legacy: bool,
+}
+
+/// The cursor parameters of every list ([`crate::list::Page`] reads them).
+pub const PAGE_FIELDS: &[Field] = &[
+    Field::int_in("limit", 1, crate::list::MAX_LIMIT).default("10"),
+    Field::str("starting_after", 100).doc("An object id: the page after it (older objects)."),
+    Field::str("ending_before", 100).doc("An object id: the page before it (newer objects)."),
+];
+
+impl Spec {
+    pub fn legacy(method: &'static str, path: &'static str, name: &'static str) -> Spec {
+        Spec {
+            method,
+            path,
+            name,
+            summary: "",
+            fields: &[],
+            list: false,
+            answer: Answer::Json(""),
+            forbidden: FORBIDDEN,
+            legacy: true,
+        }
+    }
+
+    /// Every parameter, the list's cursor parameters first.
+    pub fn all_fields(&self) -> impl Iterator<Item = &'static Field> + use<> {
+        let page: &'static [Field] = if self.list { PAGE_FIELDS } else { &[] };
+        page.iter().chain(self.fields.iter())
+    }
+}
+
+/// Checks `p` against `fields`: unknown names first (catches typos like `ammount`), then each
+/// declared field in order (required, type, limit, enum). `parent` names a nested object.
+pub fn check(fields: &[Field], extra: &[Field], p: &Params, parent: Option<&str>) -> ApiResult<()> {
+    let known = |k: &str| fields.iter().chain(extra).any(|f| f.name == k);
+    if let Some(k) = p.root.keys().find(|k| !known(k)) {
+        let name = display(parent, k);
+        return Err(ApiError::invalid(
+            &name,
+            "parameter_unknown",
+            format!("Received unknown parameter: {name}."),
+        ));
+    }
+    for f in extra.iter().chain(fields) {
+        check_field(f, p, parent)?;
+    }
+    Ok(())
+}
+
+fn display(parent: Option<&str>, name: &str) -> String {
+    match parent {
+        Some(parent) => format!("{parent}[{name}]"),
+        None => name.to_string(),
+    }
+}
+
+fn check_field(f: &Field, p: &Params, parent: Option<&str>) -> ApiResult<()> {
+    let name = display(parent, f.name);
+    let present = match f.ty {
+        Ty::Str { max } | Ty::Checked { max, .. } => p.string_named(f.name, &name, max)?.is_some(),
+        Ty::Enum(values) => one_of_named(p, f.name, &name, values)?.is_some(),
+        Ty::Int { min, max, checked } => match p.integer_named(f.name, &name)? {
+            Some(n) => {
+                if checked && (min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m)) {
+                    return Err(out_of_range(&name, min, max));
+                }
+                true
+            }
+            None => false,
+        },
+        Ty::Bool => p.boolean(f.name)?.is_some(),
+        Ty::Metadata => crate::fields::metadata(p)?.is_some(),
+        Ty::Object(inner) => match p.object(f.name)? {
+            Some(o) => {
+                check(inner, &[], &o, Some(&name))?;
+                true
+            }
+            None => false,
+        },
+        Ty::Expand(paths) => !p.expand(paths)?.is_empty(),
+        Ty::IntFilter => match p.object(f.name)? {
+            Some(range) => {
+                check(RANGE_FIELDS, &[], &range, Some(&name))?;
+                true
+            }
+            None => p.integer_named(f.name, &name)?.is_some(),
+        },
+        Ty::StrList { .. } | Ty::Any { .. } => p.raw(f.name).is_some(),
+    };
+    if f.required && !present {
+        return Err(ApiError::missing(&name));
+    }
+    Ok(())
+}
+
+/// The bounds of an [`Ty::IntFilter`].
+pub const RANGE_FIELDS: &[Field] = &[Field::int("gt"), Field::int("gte"), Field::int("lt"), Field::int("lte")];
+
+fn out_of_range(name: &str, min: Option<i64>, max: Option<i64>) -> ApiError {
+    let message = match (min, max) {
+        (Some(lo), Some(hi)) => format!("{name} must be between {lo} and {hi}."),
+        (Some(lo), None) => format!("{name} must be at least {lo}."),
+        (None, Some(hi)) => format!("{name} must be at most {hi}."),
+        (None, None) => format!("{name} is out of range."),
+    };
+    ApiError::invalid(name, "parameter_invalid_integer", message)
+}
+
+fn one_of_named(p: &Params, name: &str, display: &str, values: &[&str]) -> ApiResult<Option<String>> {
+    p.one_of(name, values).map_err(|e| ApiError {
+        param: Some(display.to_string()),
+        message: format!("{display} must be one of: {}.", values.join(", ")),
+        ..e
+    })
+}
+
+/// A handler's parameters, read through their declaration: each accessor applies the declared
+/// type and limit, so a handler names a parameter and never restates its limit. Reading a name
+/// the operation does not declare is a programming error, answered as a 500 (and caught by the
+/// conformance suite) rather than silently reading an unchecked value.
+pub struct Args<'a> {
+    params: Cow<'a, Params>,
+    fields: &'static [Field],
+    parent: Option<&'static str>,
+}
+
+impl<'a> Args<'a> {
+    /// `p`, already checked against `fields` (the pipeline does it for every operation).
+    pub fn new(params: &'a Params, fields: &'static [Field]) -> Args<'a> {
+        Args {
+            params: Cow::Borrowed(params),
+            fields,
+            parent: None,
+        }
+    }
+
+    /// The raw parameters, for readers that take them whole (metadata, the list cursor).
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    fn field(&self, name: &str) -> ApiResult<&'static Field> {
+        self.fields
+            .iter()
+            .chain(PAGE_FIELDS)
+            .find(|f| f.name == name)
+            .ok_or_else(|| {
+                ApiError::internal(format!(
+                    "the handler reads `{name}`, which its operation does not declare"
+                ))
+            })
+    }
+
+    fn display(&self, name: &str) -> String {
+        display(self.parent, name)
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.params.has(name)
+    }
+
+    pub fn raw(&self, name: &str) -> ApiResult<Option<&Value>> {
+        self.field(name)?;
+        Ok(self.params.raw(name))
+    }
+
+    /// A text parameter (free or checked), at most its declared length.
+    pub fn string(&self, name: &str) -> ApiResult<Option<String>> {
+        match self.field(name)?.ty {
+            Ty::Str { max } | Ty::Checked { max, .. } => self.params.string_named(name, &self.display(name), max),
+            _ => Err(wrong_reader(name)),
+        }
+    }
+
+    pub fn required_string(&self, name: &str) -> ApiResult<String> {
+        self.string(name)?.ok_or_else(|| ApiError::missing(&self.display(name)))
+    }
+
+    pub fn one_of(&self, name: &str) -> ApiResult<Option<String>> {
+        match self.field(name)?.ty {
+            Ty::Enum(values) => one_of_named(&self.params, name, &self.display(name), values),
+            _ => Err(wrong_reader(name)),
+        }
+    }
+
+    pub fn integer(&self, name: &str) -> ApiResult<Option<i64>> {
+        match self.field(name)?.ty {
+            Ty::Int { .. } => self.params.integer_named(name, &self.display(name)),
+            _ => Err(wrong_reader(name)),
+        }
+    }
+
+    pub fn boolean(&self, name: &str) -> ApiResult<Option<bool>> {
+        match self.field(name)?.ty {
+            Ty::Bool => self.params.boolean(name),
+            _ => Err(wrong_reader(name)),
+        }
+    }
+
+    /// A nested object's fields, read through their own declarations.
+    pub fn object(&self, name: &'static str) -> ApiResult<Option<Args<'a>>> {
+        let Ty::Object(fields) = self.field(name)?.ty else {
+            return Err(wrong_reader(name));
+        };
+        // The nested values, as their own parameter set (the pipeline checked them already).
+        let nested = self.params.object(name)?;
+        Ok(nested.map(|p| Args {
+            params: Cow::Owned(p),
+            fields,
+            parent: Some(name),
+        }))
+    }
+
+    /// `expand[]`, checked against the declared paths.
+    pub fn expand(&self) -> ApiResult<Vec<String>> {
+        match self.field("expand")?.ty {
+            Ty::Expand(paths) => self.params.expand(paths),
+            _ => Err(wrong_reader("expand")),
+        }
+    }
+}
+
+fn wrong_reader(name: &str) -> ApiError {
+    ApiError::internal(format!(
+        "the handler reads `{name}` as another type than its declaration"
+    ))
+}
