@@ -21,6 +21,9 @@ pub struct ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// The code of every 500 ([`ApiError::internal`]).
+pub const INTERNAL: &str = "internal_error";
+
 impl ApiError {
     pub fn new(status: u16, kind: &'static str, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
@@ -74,8 +77,10 @@ impl ApiError {
         Self::new(400, "invalid_request_error", code, message)
     }
 
+    /// A 500. `message` is for the log: the pipeline answers the client a generic message with
+    /// the request id instead.
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(500, "api_error", "internal_error", message)
+        Self::new(500, "api_error", INTERNAL, message)
     }
 
     pub fn to_json(&self) -> Value {

@@ -142,7 +142,11 @@ async fn run_one<D: Db, E: Env>(db: &D, env: &E, job: &Job, wall: i64) -> Result
                     Err(e) => return Err(e),
                 }
             }
-            Err(_) => break,
+            Err(e) => {
+                // Postponed below; the reason goes to the runtime's log, keyed by the step.
+                env.log_error(&job.id, &format!("scheduled step {:?}: {}", job.step, e.message));
+                break;
+            }
         }
     }
     // Still there and not decidable: try again later rather than spin.

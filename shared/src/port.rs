@@ -142,6 +142,12 @@ pub trait Env {
     /// Waits `ms` milliseconds without blocking other requests (the sandbox terminal's simulated
     /// interaction, `?simulateDelay=N`).
     async fn sleep_ms(&self, ms: u64);
+    /// Records what a client must not see, such as the store's own message behind a 500, under
+    /// the id it was answered with (a request id, a scheduled step's id). Runtimes write it to
+    /// their log; the default drops it.
+    fn log_error(&self, id: &str, message: &str) {
+        let _ = (id, message);
+    }
     /// Sends a call to the terminal hub that holds the devices' connections (docs/terminals.md).
     /// Runtimes without one answer [`HubReply::Unavailable`].
     async fn terminal_hub(&self, call: &crate::terminal::hub::HubCall) -> crate::terminal::hub::HubReply {

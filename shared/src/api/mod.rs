@@ -16,7 +16,7 @@ pub mod webhooks;
 
 use crate::auth::{Account, authenticate};
 use crate::context::Ctx;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, INTERNAL};
 use crate::http::{Request, Response};
 use crate::idempotency::{self, Claim};
 use crate::params::Params;
@@ -363,7 +363,12 @@ pub async fn serve_group<G: Routes, D: Db, E: Env, C: Cache>(req: &Request, db: 
     let mut events = Vec::new();
     let mut response = match serve::<G, D, E, C>(req, db, env, cache, &mut events).await {
         Ok(r) => r,
-        Err(e) => {
+        Err(mut e) => {
+            if e.code == INTERNAL {
+                // The cause (SQLite's message, say) goes to the log, not to the client.
+                env.log_error(&request_id, &e.message);
+                e.message = format!("Something went wrong on our side; the request id is {request_id}.");
+            }
             let mut r = Response::json(e.status, &e.to_json());
             if let Some(allow) = e.allow {
                 r.headers.push(("allow".into(), allow));

@@ -18,6 +18,8 @@ pub struct TestEnv {
     /// Every terminal hub call, in order; each is answered as a connected device's hub would
     /// (delivered, or timed out for a sync wait: no device answers here).
     pub hub_calls: RefCell<Vec<HubCall>>,
+    /// What the pipeline logged (`Env::log_error`): (id, message).
+    pub logs: RefCell<Vec<(String, String)>>,
 }
 
 impl Env for TestEnv {
@@ -30,6 +32,9 @@ impl Env for TestEnv {
             *c = c.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             *b = (*c >> 33) as u8;
         }
+    }
+    fn log_error(&self, id: &str, message: &str) {
+        self.logs.borrow_mut().push((id.to_string(), message.to_string()));
     }
     async fn sleep_ms(&self, ms: u64) {
         std::thread::sleep(std::time::Duration::from_millis(ms));
@@ -92,6 +97,7 @@ pub fn world_at(now: i64, seed: u64) -> World {
         now: Cell::new(now),
         counter: RefCell::new(seed),
         hub_calls: RefCell::new(Vec::new()),
+        logs: RefCell::new(Vec::new()),
     };
     let (sk, pk, live) = account(&db, &env, "acct_A");
     let (other, _, _) = account(&db, &env, "acct_B");
