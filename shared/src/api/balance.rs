@@ -1,17 +1,16 @@
 //! `/v1/balance`, `/v1/transactions` (list, retrieve, search, CSV download), `/v1/settlements`
 //! and `/v1/processing_plan`; the component also serves `/v1/payouts` ([`super::payouts`]) and
-//! `/v1/test_helpers` ([`super::test_clock`]). The daily settlement batch lives here too.
+//! `/v1/test_helpers` ([`super::test_clock`]). The daily settlement batch is
+//! [`crate::flows::settlement`]'s.
 
 use super::{Outcome, Route, match_route, payouts, test_clock};
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
-use crate::events;
-use crate::events::EventType;
-use crate::ledger::{self, LedgerAccount, SOURCE_TYPES, TXN_COLUMNS, txn_json};
+use crate::ledger::{SOURCE_TYPES, TXN_COLUMNS, txn_json};
 use crate::list::{self, ListSpec, Page};
 use crate::money::parse_currency;
 use crate::params::Params;
-use crate::port::{Db, Env, GUARD_CHANGES_SQL, SqlValue, Stmt};
+use crate::port::{Db, Env, SqlValue, Stmt};
 use crate::sql_params;
 use crate::store::load_path;
 use serde_json::{Value, json};
@@ -366,60 +365,4 @@ fn csv_field(s: &str) -> String {
     } else {
         s.to_string()
     }
-}
-
-/// Scheduled step: the daily batch at `due` (00:00 UTC, account clock) settles every unsettled
-/// transaction available by then, one settlement per currency.
-pub async fn settle<D: Db, E: Env>(cx: &Ctx<'_, D, E>, due: i64) -> ApiResult<Vec<Stmt>> {
-    let rows = cx
-        .db
-        .query(Stmt::new(
-            "SELECT currency, COUNT(*), SUM(amount), SUM(fee), SUM(net) FROM balance_transactions \
-             WHERE account_id = ? AND livemode = ? AND settlement_status = 'unsettled' AND available_on <= ? GROUP BY currency ORDER BY currency",
-            sql_params![&cx.acct.id, cx.acct.livemode, due],
-        ))
-        .await?;
-    let batch_date = chrono::DateTime::from_timestamp(due, 0)
-        .map(|d| d.format("%Y-%m-%d").to_string())
-        .unwrap_or_default();
-    let mut writes = Vec::new();
-    for r in rows {
-        let currency = r[0].as_str().unwrap_or_default();
-        let (count, net) = (r[1].as_i64().unwrap_or(0), r[4].as_i64().unwrap_or(0));
-        let id = cx.id("stl_");
-        let data = json!({
-            "id": id, "object": "settlement", "currency": currency, "status": "settled", "batch_date": batch_date,
-            "transaction_count": count, "gross": r[2].as_i64(), "fees": r[3].as_i64(), "net": net,
-            "livemode": cx.acct.livemode, "created": cx.now,
-        });
-        writes.push(Stmt::new(
-            "UPDATE balance_transactions SET settlement_status = 'settled', settlement_id = ?, settled_at = ?, updated = ? \
-             WHERE account_id = ? AND livemode = ? AND currency = ? AND settlement_status = 'unsettled' AND available_on <= ?",
-            sql_params![&id, cx.now, cx.now, &cx.acct.id, cx.acct.livemode, currency, due],
-        ));
-        // The totals were read before this batch: they must describe exactly the rows it settles.
-        writes.push(Stmt::new(GUARD_CHANGES_SQL, sql_params![count]));
-        writes.push(Stmt::new(
-            "INSERT INTO settlements (id, account_id, livemode, currency, created, data) VALUES (?, ?, ?, ?, ?, ?)",
-            sql_params![&id, &cx.acct.id, cx.acct.livemode, currency, cx.now, data.to_string()],
-        ));
-        writes.extend(ledger::record_transfer(
-            &cx.acct,
-            &id,
-            currency,
-            &[
-                (LedgerAccount::MerchantPending, -net),
-                (LedgerAccount::MerchantAvailable, net),
-            ],
-            cx.now,
-        ));
-        writes.extend(events::record(
-            cx.env,
-            &cx.acct,
-            EventType::SettlementCreated,
-            cx.now,
-            &data,
-        ));
-    }
-    Ok(writes)
 }

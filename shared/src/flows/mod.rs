@@ -2,8 +2,10 @@
 //! that make its answer true (one atomic batch, committed by the caller). HTTP handlers and
 //! scheduled steps call the same flows, so a rule has one home whichever way it is reached.
 
+pub mod payout;
+pub mod settlement;
+
 use crate::auth::Account;
-use crate::domain::settlement;
 use crate::ledger::{self, NewTxn};
 use crate::port::Stmt;
 use crate::steps;
@@ -12,7 +14,7 @@ use crate::steps;
 /// schedule).
 pub fn post_txn(acct: &Account, t: &NewTxn) -> Vec<Stmt> {
     let mut writes = ledger::record_txn(acct, t);
-    for (step, due) in settlement::steps_after(t) {
+    for (step, due) in crate::domain::settlement::steps_after(t) {
         writes.push(steps::schedule_once(acct, &step, due, t.created));
     }
     writes
