@@ -84,8 +84,9 @@ impl Group {
     }
 }
 
-/// What a handler decided: the response body and the writes that make it true.
-pub struct Outcome {
+/// What a handler decided: the response body and the writes that make it true. `A` is the work
+/// its route group may do once the writes are committed ([`Routes::After`]).
+pub struct Outcome<A = NoAfter> {
     pub body: Value,
     pub writes: Vec<Stmt>,
     /// A body that is not JSON: (content type, bytes). Such answers are never stored for
@@ -93,12 +94,16 @@ pub struct Outcome {
     pub raw: Option<(&'static str, Vec<u8>)>,
     /// The HTTP status of a success: 200, or 202 for work accepted but not finished.
     pub status: u16,
-    /// Work after the commit that may replace the answer (a terminal payment's device).
-    pub after: Option<terminals::After>,
+    /// Work after the commit that may replace the answer ([`Routes::after_commit`]).
+    pub after: Option<A>,
 }
 
-impl Outcome {
-    pub fn read(body: Value) -> Outcome {
+/// The post-commit work of a route group that has none: no value exists, so an outcome of such a
+/// group never carries any.
+pub enum NoAfter {}
+
+impl<A> Outcome<A> {
+    pub fn read(body: Value) -> Outcome<A> {
         Outcome {
             body,
             writes: Vec::new(),
@@ -108,7 +113,7 @@ impl Outcome {
         }
     }
 
-    pub fn write(body: Value, writes: Vec<Stmt>) -> Outcome {
+    pub fn write(body: Value, writes: Vec<Stmt>) -> Outcome<A> {
         Outcome {
             body,
             writes,
@@ -202,21 +207,41 @@ fn json_response(status: u16, body: Vec<u8>) -> Response {
 #[allow(async_fn_in_trait)]
 pub trait Routes {
     const GROUP: Group;
+    /// What the group's handlers may leave to do after their writes are committed ([`NoAfter`]
+    /// for none).
+    type After;
     fn route(method: &str, segs: &[&str]) -> ApiResult<Route>;
-    async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> ApiResult<Outcome>;
+    async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> ApiResult<Outcome<Self::After>>;
+    /// Does `after` once the outcome's writes are committed; a new answer (status, body)
+    /// replaces the committed one.
+    async fn after_commit<D: Db, E: Env>(cx: &Ctx<'_, D, E>, after: Self::After) -> ApiResult<Option<(u16, Value)>>;
 }
 
+/// Declares each group's [`Routes`] type. A group with work after the commit names its type
+/// (`after Type`), and its module provides `after_commit`; the others have [`NoAfter`].
 macro_rules! route_groups {
-    ($($ty:ident => $group:ident, $module:ident;)*) => {
+    (@after) => { NoAfter };
+    (@after $after:ty) => { $after };
+    // No value of `NoAfter` exists: nothing to do, and nothing to match.
+    (@after_commit $module:ident, $cx:ident, $a:ident;) => {{
+        let _ = $cx;
+        match $a {}
+    }};
+    (@after_commit $module:ident, $cx:ident, $a:ident; $after:ty) => { $module::after_commit($cx, $a).await };
+    ($($ty:ident => $group:ident, $module:ident $(, after $after:ty)?;)*) => {
         $(
             pub struct $ty;
             impl Routes for $ty {
                 const GROUP: Group = Group::$group;
+                type After = route_groups!(@after $($after)?);
                 fn route(method: &str, segs: &[&str]) -> ApiResult<Route> {
                     $module::route(method, segs)
                 }
-                async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> ApiResult<Outcome> {
+                async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> ApiResult<Outcome<Self::After>> {
                     $module::run(cx, r, p).await
+                }
+                async fn after_commit<D: Db, E: Env>(cx: &Ctx<'_, D, E>, after: Self::After) -> ApiResult<Option<(u16, Value)>> {
+                    route_groups!(@after_commit $module, cx, after; $($after)?)
                 }
             }
         )*
@@ -237,7 +262,7 @@ route_groups! {
     WebhooksRoutes => Webhooks, webhooks;
     RefundsRoutes => Refunds, refunds;
     BalanceRoutes => Balance, balance;
-    TerminalRoutes => Terminal, terminals;
+    TerminalRoutes => Terminal, terminals, after terminals::After;
 }
 
 /// Serves one request for a route group. Never fails: every error becomes its JSON response.
@@ -385,7 +410,7 @@ async fn serve<G: Routes, D: Db, E: Env, C: Cache>(
                         };
                         // Committed; what follows may give a later answer, which then becomes
                         // the one a retry with the same key replays.
-                        let Some((status, later)) = terminals::after_commit(&cx, after).await? else {
+                        let Some((status, later)) = G::after_commit(&cx, after).await? else {
                             return Ok(json_response(out.status, body));
                         };
                         let later = serde_json::to_vec(&later).expect("a JSON value always serializes");

@@ -2,7 +2,7 @@
 //! the payment and takes the terminal in one batch; talking to the device (and, in sync mode,
 //! waiting for its outcome) happens after that commit, through [`After`].
 
-use super::{Outcome, Route, match_route};
+use super::{Route, match_route};
 use crate::cards;
 use crate::context::Ctx;
 use crate::domain::terminal_payment::{CancelReason, Input, NewPayment};
@@ -23,6 +23,9 @@ use crate::terminal::payment::{self as tp, TerminalPayment};
 use crate::terminal::protocol::OFFLINE_AFTER_SECS;
 use crate::terminal::terminals::{self, COLUMNS, SIMULATOR_ID, TerminalRow};
 use serde_json::{Value, json};
+
+/// This group's outcomes may leave work for after the commit.
+type Outcome = super::Outcome<After>;
 
 pub const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "terminals", "register"),
@@ -319,7 +322,8 @@ pub enum After {
     Cancel { terminal_id: String, payment_id: String },
 }
 
-/// Runs `after`; a new answer (status, body) replaces the committed one.
+/// Runs `after` (this group's [`super::Routes::after_commit`]); a new answer (status, body)
+/// replaces the committed one.
 pub async fn after_commit<D: Db, E: Env>(cx: &Ctx<'_, D, E>, after: After) -> ApiResult<Option<(u16, Value)>> {
     match after {
         After::Cancel {
