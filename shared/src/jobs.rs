@@ -179,6 +179,6 @@ async fn decide<D: Db, E: Env>(cx: &Ctx<'_, D, E>, job: &Job) -> ApiResult<Vec<S
         Step::RefundFail(id) => refunds::fail(cx, id).await,
         Step::DisputeOpen(id) => disputes::open(cx, id).await,
         Step::DisputeStep(id) => disputes::step(cx, id).await,
-        Step::Terminal(kind, id) => crate::terminal::payment::step(cx, *kind, id).await,
+        Step::Terminal(kind, id) => crate::flows::terminal_payment::step(cx, *kind, id).await,
     }
 }

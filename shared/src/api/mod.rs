@@ -96,8 +96,9 @@ impl Group {
     }
 }
 
-/// What a handler decided: the response body and the writes that make it true.
-pub struct Outcome {
+/// What a handler decided: the response body and the writes that make it true. `A` is the work
+/// its route group may do once the writes are committed ([`Routes::After`]).
+pub struct Outcome<A = NoAfter> {
     pub body: Value,
     pub writes: Vec<Stmt>,
     /// A body that is not JSON: (content type, bytes). Such answers are never stored for
@@ -105,12 +106,16 @@ pub struct Outcome {
     pub raw: Option<(&'static str, Vec<u8>)>,
     /// The HTTP status of a success: 200, or 202 for work accepted but not finished.
     pub status: u16,
-    /// Work after the commit that may replace the answer (a terminal payment's device).
-    pub after: Option<terminals::After>,
+    /// Work after the commit that may replace the answer ([`Routes::after_commit`]).
+    pub after: Option<A>,
 }
 
-impl Outcome {
-    pub fn read(body: Value) -> Outcome {
+/// The post-commit work of a route group that has none: no value exists, so an outcome of such a
+/// group never carries any.
+pub enum NoAfter {}
+
+impl<A> Outcome<A> {
+    pub fn read(body: Value) -> Outcome<A> {
         Outcome {
             body,
             writes: Vec::new(),
@@ -120,7 +125,7 @@ impl Outcome {
         }
     }
 
-    pub fn write(body: Value, writes: Vec<Stmt>) -> Outcome {
+    pub fn write(body: Value, writes: Vec<Stmt>) -> Outcome<A> {
         Outcome {
             body,
             writes,
@@ -263,13 +268,19 @@ pub trait Routes {
     const GROUP: Group;
     /// What the group's handlers do, one variant per operation.
     type Action: Copy + 'static;
+    /// What the group's handlers may leave to do after their writes are committed ([`NoAfter`]
+    /// for none).
+    type After;
     fn route(method: &str, segs: &[&str]) -> ApiResult<Routed<Self::Action>>;
     async fn run<D: Db, E: Env>(
         cx: &Ctx<'_, D, E>,
         action: Self::Action,
         id: Option<&str>,
         a: &Args<'_>,
-    ) -> ApiResult<Outcome>;
+    ) -> ApiResult<Outcome<Self::After>>;
+    /// Does `after` once the outcome's writes are committed; a new answer (status, body)
+    /// replaces the committed one.
+    async fn after_commit<D: Db, E: Env>(cx: &Ctx<'_, D, E>, after: Self::After) -> ApiResult<Option<(u16, Value)>>;
 }
 
 /// A routed request: the action, the path's id, and the parameters the operation declares
@@ -282,23 +293,19 @@ pub struct Routed<A> {
 }
 
 macro_rules! route_groups {
-    ($($ty:ident => $group:ident, $module:ident, $kind:ident;)*) => {
-        $(
-            pub struct $ty;
-            route_groups!(@impl $kind $ty, $group, $module);
-        )*
-
-        /// As [`serve_group`], for the group chosen at run time.
-        pub async fn handle_cached<D: Db, E: Env, C: Cache>(group: Group, req: &Request, db: &D, env: &E, cache: &C) -> Served {
-            match group {
-                $(Group::$group => serve_group::<$ty, D, E, C>(req, db, env, cache).await,)*
-            }
-        }
-    };
-    (@impl declared $ty:ident, $group:ident, $module:ident) => {
+    (@after []) => { NoAfter };
+    (@after [$after:ty]) => { $after };
+    // No value of `NoAfter` exists: nothing to do, and nothing to match.
+    (@after_commit $module:ident, $cx:ident, $a:ident, []) => {{
+        let _ = $cx;
+        match $a {}
+    }};
+    (@after_commit $module:ident, $cx:ident, $a:ident, [$after:ty]) => { $module::after_commit($cx, $a).await };
+    (@impl declared $ty:ident, $group:ident, $module:ident, [$($after:ty)?]) => {
         impl Routes for $ty {
             const GROUP: Group = Group::$group;
             type Action = $module::Action;
+            type After = route_groups!(@after [$($after)?]);
             fn route(method: &str, segs: &[&str]) -> ApiResult<Routed<Self::Action>> {
                 let (op, id) = match_op($module::OPS, method, segs)?;
                 Ok(Routed { action: op.action, id, fields: Some((op.fields, op.list)) })
@@ -308,15 +315,19 @@ macro_rules! route_groups {
                 action: Self::Action,
                 id: Option<&str>,
                 a: &Args<'_>,
-            ) -> ApiResult<Outcome> {
+            ) -> ApiResult<Outcome<Self::After>> {
                 $module::run(cx, action, id.unwrap_or_default(), a).await
+            }
+            async fn after_commit<D: Db, E: Env>(cx: &Ctx<'_, D, E>, after: Self::After) -> ApiResult<Option<(u16, Value)>> {
+                route_groups!(@after_commit $module, cx, after, [$($after)?])
             }
         }
     };
-    (@impl legacy $ty:ident, $group:ident, $module:ident) => {
+    (@impl legacy $ty:ident, $group:ident, $module:ident, [$($after:ty)?]) => {
         impl Routes for $ty {
             const GROUP: Group = Group::$group;
             type Action = &'static str;
+            type After = route_groups!(@after [$($after)?]);
             fn route(method: &str, segs: &[&str]) -> ApiResult<Routed<Self::Action>> {
                 let r = $module::route(method, segs)?;
                 Ok(Routed { action: r.action, id: r.id, fields: None })
@@ -326,9 +337,25 @@ macro_rules! route_groups {
                 action: Self::Action,
                 id: Option<&str>,
                 a: &Args<'_>,
-            ) -> ApiResult<Outcome> {
+            ) -> ApiResult<Outcome<Self::After>> {
                 let r = Route { action, id: id.map(str::to_string) };
                 $module::run(cx, &r, a.params()).await
+            }
+            async fn after_commit<D: Db, E: Env>(cx: &Ctx<'_, D, E>, after: Self::After) -> ApiResult<Option<(u16, Value)>> {
+                route_groups!(@after_commit $module, cx, after, [$($after)?])
+            }
+        }
+    };
+    ($($ty:ident => $group:ident, $module:ident, $kind:ident $(, after $after:ty)?;)*) => {
+        $(
+            pub struct $ty;
+            route_groups!(@impl $kind $ty, $group, $module, [$($after)?]);
+        )*
+
+        /// As [`serve_group`], for the group chosen at run time.
+        pub async fn handle_cached<D: Db, E: Env, C: Cache>(group: Group, req: &Request, db: &D, env: &E, cache: &C) -> Served {
+            match group {
+                $(Group::$group => serve_group::<$ty, D, E, C>(req, db, env, cache).await,)*
             }
         }
     };
@@ -341,7 +368,7 @@ route_groups! {
     WebhooksRoutes => Webhooks, webhooks, declared;
     RefundsRoutes => Refunds, refunds, legacy;
     BalanceRoutes => Balance, balance, legacy;
-    TerminalRoutes => Terminal, terminals, legacy;
+    TerminalRoutes => Terminal, terminals, legacy, after terminals::After;
 }
 
 /// Serves one request for a route group. Never fails: every error becomes its JSON response.
@@ -503,7 +530,7 @@ async fn serve<G: Routes, D: Db, E: Env, C: Cache>(
                         };
                         // Committed; what follows may give a later answer, which then becomes
                         // the one a retry with the same key replays.
-                        let Some((status, later)) = terminals::after_commit(&cx, after).await? else {
+                        let Some((status, later)) = G::after_commit(&cx, after).await? else {
                             return Ok(json_response(out.status, body));
                         };
                         let later = serde_json::to_vec(&later).expect("a JSON value always serializes");

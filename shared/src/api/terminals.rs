@@ -2,11 +2,13 @@
 //! the payment and takes the terminal in one batch; talking to the device (and, in sync mode,
 //! waiting for its outcome) happens after that commit, through [`After`].
 
-use super::{Outcome, Route, match_route};
+use super::{Route, match_route};
 use crate::cards;
 use crate::context::Ctx;
+use crate::domain::terminal_payment::{CancelReason, Input, NewPayment};
 use crate::error::{ApiError, ApiResult};
 use crate::fields;
+use crate::flows::terminal_payment as flow;
 use crate::jobs;
 use crate::keys::hash_key;
 use crate::list::{self, ListSpec, Page};
@@ -14,14 +16,16 @@ use crate::money::{check_amount, parse_currency};
 use crate::params::Params;
 use crate::port::{Db, DbError, Env, SqlValue, Stmt};
 use crate::sql_params;
-use crate::steps::{self, Step, TerminalStep};
-use crate::store::{Loaded, load_path};
+use crate::steps::{Step, TerminalStep};
 use crate::terminal::device::new_device_key;
 use crate::terminal::hub::{HubCall, HubReply};
-use crate::terminal::payment::{self as tp, TerminalPayment, rfc3339};
+use crate::terminal::payment::{self as tp, TerminalPayment};
 use crate::terminal::protocol::OFFLINE_AFTER_SECS;
 use crate::terminal::terminals::{self, COLUMNS, SIMULATOR_ID, TerminalRow};
 use serde_json::{Value, json};
+
+/// This group's outcomes may leave work for after the commit.
+type Outcome = super::Outcome<After>;
 
 pub const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "terminals", "register"),
@@ -67,7 +71,7 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
         "list" => list_payments(cx, p).await,
         "retrieve" => {
             p.allow_only(&[])?;
-            Ok(Outcome::read(json_of(&load_payment_path(cx, id).await?.obj)))
+            Ok(Outcome::read(json_of(&flow::load_path(cx, id).await?.obj)))
         }
         "cancel" => cancel(cx, id, p).await,
         "capture" => capture(cx, id, p).await,
@@ -77,10 +81,6 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
 
 fn json_of(p: &TerminalPayment) -> Value {
     serde_json::to_value(p).expect("a terminal payment serializes")
-}
-
-async fn load_payment_path<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Loaded<TerminalPayment>> {
-    load_path(cx, "terminal_payments", "", "terminal payment", id).await
 }
 
 /// A parameter by its camelCase name (seed 003) or its snake_case one.
@@ -248,71 +248,24 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
         ));
     }
 
-    let terminal = terminals::load(cx.db, &cx.acct, &terminal_id, cx.now).await?;
-    if terminal.is_some() && cx.acct.livemode {
-        return Err(ApiError::new(
-            403,
-            "permission_error",
-            "live_processing_unavailable",
-            "This account has no live acquirer connection, so live terminal payments cannot be made.",
-        ));
-    }
-    terminals::check_usable(terminal.as_ref(), &terminal_id, cx.wall)?;
-    let simulated = terminal.as_ref().is_some_and(|t| t.simulated);
-    if test_card.is_some() && !simulated {
-        return Err(ApiError::invalid(
-            card_param,
-            "parameter_invalid",
-            format!("{card_param} applies to {SIMULATOR_ID} only: a connected device presents its own card."),
-        ));
-    }
-
-    let pay = TerminalPayment {
-        id: cx.id("tpay_"),
-        object: "terminal_payment".into(),
-        terminal_id: terminal_id.clone(),
-        amount,
-        amount_captured: 0,
-        currency,
-        reference,
-        status: tp::PENDING.into(),
-        capture_method,
-        response_mode: if sync { "sync" } else { "async" }.into(),
-        entry_method: None,
-        last4: None,
-        brand: None,
-        auth_code: None,
-        decline_code: None,
-        cancellation_reason: None,
-        balance_transaction: None,
-        simulate_delay: delay,
-        livemode: cx.acct.livemode,
-        metadata,
-        created_at: rfc3339(cx.now),
-        presented_at: None,
-        authorized_at: None,
-        captured_at: None,
-        completed_at: None,
-        failed_at: None,
-        cancelled_at: None,
-        expires_at: None,
-    };
-    let sim_card = if simulated {
-        Some(test_card.map_or("pm_card_visa", |c| c.pm_id))
-    } else {
-        None
-    };
-    let mut writes = tp::insert(cx, &pay, sim_card);
-    // Of two creates for one terminal, the second's batch aborts here and is decided again: busy.
-    writes.extend(terminals::claim(&cx.acct, &terminal_id, &pay.id));
-    if simulated {
-        writes.push(steps::schedule_once(
-            &cx.acct,
-            &Step::Terminal(TerminalStep::Simulate, pay.id.clone()),
-            cx.now + delay,
-            cx.now,
-        ));
-    }
+    let (created, writes) = flow::create(
+        cx,
+        NewPayment {
+            terminal_id: terminal_id.clone(),
+            amount,
+            currency,
+            reference,
+            capture_method,
+            sync,
+            metadata,
+            test_card,
+            test_card_param: card_param,
+            simulate_delay: delay,
+        },
+    )
+    .await?;
+    let simulated = created.simulated();
+    let pay = created.payment;
     let body = json_of(&pay);
     let after = match (simulated, sync) {
         (true, false) => None,
@@ -335,8 +288,7 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
 
 async fn cancel<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiResult<Outcome> {
     p.allow_only(&[])?;
-    let l = load_payment_path(cx, id).await?;
-    let (pay, writes) = tp::cancel(cx, &l, "requested")?;
+    let (pay, writes) = flow::apply_by_id(cx, id, Input::Cancel(CancelReason::Requested)).await?;
     let after = (pay.terminal_id != SIMULATOR_ID).then(|| After::Cancel {
         terminal_id: pay.terminal_id.clone(),
         payment_id: pay.id.clone(),
@@ -350,8 +302,7 @@ async fn cancel<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiR
 async fn capture<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiResult<Outcome> {
     p.allow_only(&["amount"])?;
     let amount = p.integer("amount")?;
-    let l = load_payment_path(cx, id).await?;
-    let (pay, writes) = tp::capture(cx, &l, amount)?;
+    let (pay, writes) = flow::apply_by_id(cx, id, Input::Capture { amount }).await?;
     Ok(Outcome::write(json_of(&pay), writes))
 }
 
@@ -371,7 +322,8 @@ pub enum After {
     Cancel { terminal_id: String, payment_id: String },
 }
 
-/// Runs `after`; a new answer (status, body) replaces the committed one.
+/// Runs `after` (this group's [`super::Routes::after_commit`]); a new answer (status, body)
+/// replaces the committed one.
 pub async fn after_commit<D: Db, E: Env>(cx: &Ctx<'_, D, E>, after: After) -> ApiResult<Option<(u16, Value)>> {
     match after {
         After::Cancel {
@@ -441,14 +393,20 @@ pub async fn after_commit<D: Db, E: Env>(cx: &Ctx<'_, D, E>, after: After) -> Ap
 
 /// The payment as it stands: 200 once its session is over, 202 while it still runs.
 async fn current<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<(u16, Value)> {
-    let l = load_payment_path(cx, id).await?;
+    let l = flow::load_path(cx, id).await?;
     Ok((if l.obj.active() { 202 } else { 200 }, json_of(&l.obj)))
 }
 
 async fn fail_unreachable<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<()> {
     for _ in 0..8 {
-        let l = load_payment_path(cx, id).await?;
-        let Ok((_, writes)) = tp::fail(cx, &l, "terminal_offline") else {
+        let l = flow::load_path(cx, id).await?;
+        let Ok((_, writes)) = flow::apply(
+            cx,
+            &l,
+            Input::Fail {
+                code: "terminal_offline",
+            },
+        ) else {
             return Ok(());
         };
         match cx.db.batch(writes).await {

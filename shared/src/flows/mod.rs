@@ -4,6 +4,7 @@
 
 pub mod payout;
 pub mod settlement;
+pub mod terminal_payment;
 
 use crate::auth::Account;
 use crate::ledger::{self, NewTxn};

@@ -3,16 +3,16 @@
 //! only moves frames; every decision and write is here, so `vinr dev` and the Durable Object
 //! behave alike.
 
-use super::payment::{self, TerminalPayment};
 use super::protocol::{ENTRY_METHODS, FromDevice, ToDevice};
 use super::terminals;
 use crate::auth::Account;
 use crate::context::Ctx;
+use crate::domain::terminal_payment::{CancelReason, Input};
 use crate::error::ApiError;
+use crate::flows::terminal_payment as flow;
 use crate::keys::hash_key;
 use crate::port::{Db, DbError, Env, Stmt, new_id};
 use crate::sql_params;
-use crate::store::Loaded;
 
 /// A device's terminal, as its key identifies it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,12 +104,12 @@ pub async fn connected<D: Db, E: Env>(
     }];
     if let Some(pid) = &t.active_payment {
         let cx = Ctx::new(db, env, account(db, dev).await?, env.now());
-        if let Some(l) = payment::load_payment(&cx, pid).await.map_err(db_error)? {
-            if l.obj.active() {
-                frames.push(ToDevice::Payment {
-                    payment: serde_json::to_value(&l.obj).expect("serializes"),
-                });
-            }
+        if let Some(l) = flow::load(&cx, pid).await.map_err(db_error)?
+            && l.obj.active()
+        {
+            frames.push(ToDevice::Payment {
+                payment: serde_json::to_value(&l.obj).expect("serializes"),
+            });
         }
     }
     Ok(frames)
@@ -164,7 +164,7 @@ pub async fn on_message<D: Db, E: Env>(db: &D, env: &E, dev: &Device, text: &str
     let cx = Ctx::new(db, env, account(db, dev).await?, env.now());
     // A lost race (an API cancel at the same moment) is decided again on fresh state.
     for _ in 0..8 {
-        let Some(l) = payment::load_payment(&cx, &pid)
+        let Some(l) = flow::load(&cx, &pid)
             .await
             .map_err(db_error)?
             .filter(|l| l.obj.terminal_id == dev.terminal_id)
@@ -173,8 +173,7 @@ pub async fn on_message<D: Db, E: Env>(db: &D, env: &E, dev: &Device, text: &str
                 message: format!("no payment {pid} on this terminal"),
             }));
         };
-        let decided = decide(&cx, &l, &action);
-        let (p, writes) = match decided {
+        let (p, writes) = match flow::apply(&cx, &l, action.input()) {
             Ok(d) => d,
             // Not (or no longer) something this frame can change: show the device where it stands.
             Err(_) => {
@@ -213,15 +212,16 @@ enum Action {
     Timeout,
 }
 
-fn decide<D: Db, E: Env>(
-    cx: &Ctx<'_, D, E>,
-    l: &Loaded<TerminalPayment>,
-    action: &Action,
-) -> Result<(TerminalPayment, Vec<Stmt>), ApiError> {
-    match action {
-        Action::Present(entry) => payment::present(cx, l, entry),
-        Action::Authorize(card) => payment::authorize(cx, l, card, "contactless"),
-        Action::Timeout => payment::cancel(cx, l, "prompt_timeout"),
+impl Action {
+    fn input(&self) -> Input<'_> {
+        match self {
+            Action::Present(entry) => Input::Present { entry_method: entry },
+            Action::Authorize(card) => Input::Authorize {
+                number: card,
+                entry_method: "contactless",
+            },
+            Action::Timeout => Input::Cancel(CancelReason::PromptTimeout),
+        }
     }
 }
 
