@@ -7,7 +7,7 @@
 //! schemathesis in CI (`scripts/fuzz.sh`).
 
 use crate::api::operation::{Answer, Field, RANGE_FIELDS, Spec, Ty};
-use crate::api::{Group, payouts, refunds, test_clock};
+use crate::api::{Group, payouts, refunds};
 use crate::{events, ledger};
 use serde_json::{Map, Value, json};
 
@@ -434,28 +434,6 @@ fn string(max: usize) -> Value {
 /// `status` filter of disputes: seed 004's `new` is `needs_response`.
 const DISPUTE_STATUS_FILTER: &[&str] = &["needs_response", "new", "under_review", "won", "lost"];
 
-const SANDBOX_ONLY: &str = "A public key, or a live key: the test clock exists only in the sandbox.";
-
-/// A currency filter in a query: an empty value is no filter.
-fn currency_filter() -> Value {
-    json!({ "type": "string", "pattern": "^([A-Za-z]{3})?$", "description": "ISO 4217 code, e.g. EUR." })
-}
-
-/// The filters and order of transaction search and download.
-fn transaction_filters() -> Value {
-    let date = json!({
-        "description": "RFC 3339 date-time or unix seconds; on `created`, inclusive.",
-        "anyOf": [{ "type": "integer" }, { "type": "string", "pattern": "^[0-9]+$" }, { "type": "string", "format": "date-time" }],
-    });
-    json!({
-        "source_type": one_of(ledger::SOURCE_TYPES), "settlement_status": one_of(&["unsettled", "settled"]),
-        "start_date": date, "end_date": date,
-        "amount_min": { "type": "integer", "description": "On `amount`, inclusive." }, "amount_max": { "type": "integer", "description": "On `amount`, inclusive." },
-        "sort_column": { "type": "string", "enum": ["updated_at", "created_at", "amount"], "default": "updated_at" },
-        "sort_direction": { "type": "string", "enum": ["desc", "asc"], "default": "desc" },
-    })
-}
-
 fn amount() -> Value {
     json!({ "type": "integer", "description": "Minor units of the currency (at least 50; 500 and a multiple of 10 for 3-decimal currencies), at most 99,999,999." })
 }
@@ -529,111 +507,6 @@ fn op(group: Group, action: &str) -> Op {
             Some((json!({}), vec![])),
             r("Dispute"),
         ),
-        (Group::Balance, "balance") => o(
-            "Retrieve the balances",
-            vec![("currency".to_string(), currency_filter())],
-            None,
-            r("Balance"),
-        ),
-        (Group::Balance, "transactions") => o(
-            "List transactions",
-            list_query(vec![
-                ("payout", string(100)),
-                (
-                    "payout_id",
-                    json!({ "type": "string", "maxLength": 100, "description": "Seed 004's name for payout (used when payout is absent)." }),
-                ),
-                ("source_type", one_of(ledger::SOURCE_TYPES)),
-                ("settlement", string(100)),
-            ]),
-            None,
-            r("TransactionList"),
-        ),
-        (Group::Balance, "search") => {
-            let mut props = transaction_filters();
-            props["limit"] = json!({ "type": "integer", "minimum": 1, "maximum": 50, "default": 10 });
-            props["page"] = json!({ "type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1 });
-            o(
-                "Search transactions",
-                vec![],
-                Some((props, vec![])),
-                r("TransactionSearchResult"),
-            )
-        }
-        (Group::Balance, "download") => Op {
-            ok_media: "text/csv",
-            ..o(
-                "Download transactions as CSV (at most 10,000 rows)",
-                vec![],
-                Some((transaction_filters(), vec![])),
-                json!({
-                    "type": "string",
-                    "description": "A header line (id,created,updated,available_on,source_type,source_id,currency,amount,fee,net,status,settlement_status,settlement_id,settled_at,payout_id,description), then one line per transaction (RFC 4180).",
-                }),
-            )
-        },
-        (Group::Balance, "transaction") => o("Retrieve a transaction", vec![], None, r("Transaction")),
-        (Group::Balance, "settlements") => o(
-            "List settlements",
-            list_query(vec![("currency", currency_filter())]),
-            None,
-            r("SettlementList"),
-        ),
-        (Group::Balance, "settlement") => o("Retrieve a settlement", vec![], None, r("Settlement")),
-        (Group::Balance, "settlement_transactions") => o(
-            "List a settlement's transactions",
-            list_query(vec![]),
-            None,
-            r("TransactionList"),
-        ),
-        (Group::Balance, "plan") => o("Retrieve the processing plan", vec![], None, r("ProcessingPlan")),
-        (Group::Balance, "payout_create") => o(
-            "Pay out available balance to the bank",
-            vec![],
-            Some((
-                json!({
-                    "currency": { "type": "string", "pattern": "^[A-Za-z]{3}$", "description": "ISO 4217 code, e.g. EUR." },
-                    "amount": { "type": "integer", "minimum": 1, "description": "Minor units; at most the available balance, which is the default." },
-                    "destination": { "type": "string", "enum": payouts::DESTINATIONS, "default": payouts::DESTINATIONS[0] },
-                    "description": string(1000), "metadata": r("Metadata"),
-                }),
-                vec!["currency"],
-            )),
-            r("Payout"),
-        ),
-        (Group::Balance, "payout_list") => o(
-            "List payouts",
-            list_query(vec![("status", one_of(&["pending", "in_transit", "paid", "failed"]))]),
-            None,
-            r("PayoutList"),
-        ),
-        (Group::Balance, "payout") => o("Retrieve a payout", vec![], None, r("Payout")),
-        (Group::Balance, "schedule") => o("Retrieve the payout schedule", vec![], None, r("PayoutSchedule")),
-        (Group::Balance, "schedule_update") => o(
-            "Set the payout schedule",
-            vec![],
-            Some((
-                json!({ "interval": { "type": "string", "enum": payouts::INTERVALS, "description": "weekly: Mondays; monthly: the 1st." } }),
-                vec!["interval"],
-            )),
-            r("PayoutSchedule"),
-        ),
-        (Group::Balance, "clock") => Op {
-            forbidden: SANDBOX_ONLY,
-            ..o("Retrieve the sandbox clock", vec![], None, r("TestClock"))
-        },
-        (Group::Balance, "clock_advance") => Op {
-            forbidden: SANDBOX_ONLY,
-            ..o(
-                "Advance the sandbox clock and run every step that became due",
-                vec![],
-                Some((
-                    json!({ "seconds": { "type": "integer", "minimum": 1, "maximum": test_clock::MAX_ADVANCE_SECS } }),
-                    vec!["seconds"],
-                )),
-                r("TestClockAdvance"),
-            )
-        },
         (Group::Terminal, "register") => o(
             "Register a terminal (its deviceKey is shown once)",
             vec![],

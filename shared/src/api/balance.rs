@@ -3,48 +3,151 @@
 //! `/v1/test_helpers` ([`super::test_clock`]). The daily settlement batch is
 //! [`crate::flows::settlement`]'s.
 
-use super::{Outcome, Route, match_route, payouts, test_clock};
+use super::operation::{Args, Field, Op};
+use super::{Outcome, payouts, test_clock};
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::ledger::{SOURCE_TYPES, TXN_COLUMNS, txn_json};
 use crate::list::{self, ListSpec, Page};
 use crate::money::parse_currency;
-use crate::params::Params;
 use crate::port::{Db, Env, SqlValue, Stmt};
 use crate::sql_params;
 use crate::store::load_path;
 use serde_json::{Value, json};
 
-pub const ROUTES: &[(&str, &str, &str)] = &[
-    ("GET", "balance", "balance"),
-    ("GET", "transactions", "transactions"),
-    ("POST", "transactions/search", "search"),
-    ("POST", "transactions/download", "download"),
-    ("GET", "transactions/:id", "transaction"),
-    ("GET", "settlements", "settlements"),
-    ("GET", "settlements/:id", "settlement"),
-    ("GET", "settlements/:id/transactions", "settlement_transactions"),
-    ("GET", "processing_plan", "plan"),
-    ("POST", "payouts", "payout_create"),
-    ("GET", "payouts", "payout_list"),
-    ("GET", "payouts/schedule", "schedule"),
-    ("POST", "payouts/schedule", "schedule_update"),
-    ("GET", "payouts/:id", "payout"),
-    ("GET", "test_helpers/clock", "clock"),
-    ("POST", "test_helpers/clock/advance", "clock_advance"),
-];
-
-pub fn route(method: &str, segs: &[&str]) -> ApiResult<Route> {
-    match_route(ROUTES, method, segs)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Balance,
+    Transactions,
+    Search,
+    Download,
+    Transaction,
+    Settlements,
+    Settlement,
+    SettlementTransactions,
+    Plan,
+    Payouts(payouts::Action),
+    Clock(test_clock::Action),
 }
 
-pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> ApiResult<Outcome> {
-    let id = r.id.as_deref().unwrap_or_default();
-    match r.action {
-        "balance" => balance(cx, p).await,
-        "transactions" => transactions(cx, p).await,
-        "transaction" => {
-            p.allow_only(&[])?;
+/// A currency filter in a query: an empty value is no filter.
+const CURRENCY_FILTER: Field = Field::pattern("currency", 16, "^([A-Za-z]{3})?$").doc("ISO 4217 code, e.g. EUR.");
+
+fn date_schema() -> Value {
+    json!({
+        "description": "RFC 3339 date-time or unix seconds; on `created`, inclusive.",
+        "anyOf": [{ "type": "integer" }, { "type": "string", "pattern": "^[0-9]+$" }, { "type": "string", "format": "date-time" }],
+    })
+}
+
+/// The filters and order of transaction search and download (seed 004).
+const SELECTION: [Field; 8] = [
+    Field::one_of("source_type", SOURCE_TYPES),
+    Field::one_of("settlement_status", &["settled", "unsettled"]),
+    Field::any("start_date", date_schema),
+    Field::any("end_date", date_schema),
+    Field::int("amount_min").doc("On `amount`, inclusive."),
+    Field::int("amount_max").doc("On `amount`, inclusive."),
+    Field::one_of("sort_column", &["updated_at", "created_at", "amount"]).default("\"updated_at\""),
+    Field::one_of("sort_direction", &["asc", "desc"]).default("\"desc\""),
+];
+const SEARCH: &[Field] = &[
+    SELECTION[0],
+    SELECTION[1],
+    SELECTION[2],
+    SELECTION[3],
+    SELECTION[4],
+    SELECTION[5],
+    SELECTION[6],
+    SELECTION[7],
+    Field::int_in("limit", 1, 50).default("10"),
+    Field::int_in("page", 1, 1_000_000).default("1"),
+];
+
+/// Who may not advance the clock (the document's 403).
+const SANDBOX_ONLY: &str = "A public key, or a live key: the test clock exists only in the sandbox.";
+
+pub const OPS: &[Op<Action>] = &[
+    Op::get("balance", "balance", Action::Balance)
+        .summary("Retrieve the balances")
+        .fields(&[CURRENCY_FILTER])
+        .answers("Balance"),
+    Op::get("transactions", "transactions", Action::Transactions)
+        .summary("List transactions")
+        .list()
+        .fields(&[
+            Field::str("payout", 100),
+            Field::str("payout_id", 100).doc("Seed 004's name for payout (used when payout is absent)."),
+            Field::one_of("source_type", SOURCE_TYPES),
+            Field::str("settlement", 100),
+        ])
+        .answers("TransactionList"),
+    Op::post("transactions/search", "search", Action::Search)
+        .summary("Search transactions")
+        .fields(SEARCH)
+        .answers("TransactionSearchResult"),
+    Op::post("transactions/download", "download", Action::Download)
+        .summary("Download transactions as CSV (at most 10,000 rows)")
+        .fields(&SELECTION)
+        .answers_raw(
+            "text/csv",
+            "A header line (id,created,updated,available_on,source_type,source_id,currency,amount,fee,net,status,settlement_status,settlement_id,settled_at,payout_id,description), then one line per transaction (RFC 4180).",
+        ),
+    Op::get("transactions/:id", "transaction", Action::Transaction)
+        .summary("Retrieve a transaction")
+        .answers("Transaction"),
+    Op::get("settlements", "settlements", Action::Settlements)
+        .summary("List settlements")
+        .list()
+        .fields(&[CURRENCY_FILTER])
+        .answers("SettlementList"),
+    Op::get("settlements/:id", "settlement", Action::Settlement)
+        .summary("Retrieve a settlement")
+        .answers("Settlement"),
+    Op::get("settlements/:id/transactions", "settlement_transactions", Action::SettlementTransactions)
+        .summary("List a settlement's transactions")
+        .list()
+        .answers("TransactionList"),
+    Op::get("processing_plan", "plan", Action::Plan)
+        .summary("Retrieve the processing plan")
+        .answers("ProcessingPlan"),
+    Op::post("payouts", "payout_create", Action::Payouts(payouts::Action::Create))
+        .summary("Pay out available balance to the bank")
+        .fields(payouts::CREATE)
+        .answers("Payout"),
+    Op::get("payouts", "payout_list", Action::Payouts(payouts::Action::List))
+        .summary("List payouts")
+        .list()
+        .fields(&[Field::one_of("status", payouts::STATUSES)])
+        .answers("PayoutList"),
+    Op::get("payouts/schedule", "schedule", Action::Payouts(payouts::Action::Schedule))
+        .summary("Retrieve the payout schedule")
+        .answers("PayoutSchedule"),
+    Op::post("payouts/schedule", "schedule_update", Action::Payouts(payouts::Action::ScheduleUpdate))
+        .summary("Set the payout schedule")
+        .fields(&[Field::one_of("interval", payouts::INTERVALS).required().doc("weekly: Mondays; monthly: the 1st.")])
+        .answers("PayoutSchedule"),
+    Op::get("payouts/:id", "payout", Action::Payouts(payouts::Action::Retrieve))
+        .summary("Retrieve a payout")
+        .answers("Payout"),
+    Op::get("test_helpers/clock", "clock", Action::Clock(test_clock::Action::Clock))
+        .summary("Retrieve the sandbox clock")
+        .sandbox_only(test_clock::SANDBOX_ONLY)
+        .forbidden(SANDBOX_ONLY)
+        .answers("TestClock"),
+    Op::post("test_helpers/clock/advance", "clock_advance", Action::Clock(test_clock::Action::Advance))
+        .summary("Advance the sandbox clock and run every step that became due")
+        .sandbox_only(test_clock::SANDBOX_ONLY)
+        .forbidden(SANDBOX_ONLY)
+        .fields(&[Field::int_in("seconds", 1, test_clock::MAX_ADVANCE_SECS).required()])
+        .answers("TestClockAdvance"),
+];
+
+pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p: &Args<'_>) -> ApiResult<Outcome> {
+    match action {
+        Action::Balance => balance(cx, p).await,
+        Action::Transactions => transactions(cx, p).await,
+        Action::Transaction => {
             let rows = cx
                 .db
                 .query(Stmt::new(format!("SELECT {TXN_COLUMNS} FROM balance_transactions WHERE id = ? AND account_id = ? AND livemode = ?"), sql_params![id, &cx.acct.id, cx.acct.livemode]))
@@ -54,12 +157,11 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
                 .ok_or_else(|| ApiError::not_found("id", "transaction", id))?;
             Ok(Outcome::read(txn_json(row)))
         }
-        "search" => search(cx, p).await,
-        "download" => download(cx, p).await,
-        "settlements" => {
-            p.allow_only(&["limit", "starting_after", "ending_before", "currency"])?;
-            let page = Page::from_params(p)?;
-            let (filter, filter_params) = match p.string("currency", 16)? {
+        Action::Search => search(cx, p).await,
+        Action::Download => download(cx, p).await,
+        Action::Settlements => {
+            let page = Page::from_args(p)?;
+            let (filter, filter_params) = match p.string("currency")? {
                 Some(c) => (
                     " AND currency = ?".to_string(),
                     sql_params![parse_currency("currency", &c)?],
@@ -79,17 +181,13 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
             .await?;
             Ok(Outcome::read(list::envelope("/v1/settlements", data, has_more)))
         }
-        "settlement" => {
-            p.allow_only(&[])?;
-            Ok(Outcome::read(
-                load_path::<Value, _, _>(cx, "settlements", "", "settlement", id)
-                    .await?
-                    .obj,
-            ))
-        }
-        "settlement_transactions" => {
-            p.allow_only(&["limit", "starting_after", "ending_before"])?;
-            let page = Page::from_params(p)?;
+        Action::Settlement => Ok(Outcome::read(
+            load_path::<Value, _, _>(cx, "settlements", "", "settlement", id)
+                .await?
+                .obj,
+        )),
+        Action::SettlementTransactions => {
+            let page = Page::from_args(p)?;
             load_path::<Value, _, _>(cx, "settlements", "", "settlement", id).await?;
             let spec = ListSpec {
                 table: "balance_transactions",
@@ -103,20 +201,16 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
                 has_more,
             )))
         }
-        "plan" => {
-            p.allow_only(&[])?;
-            Ok(Outcome::read(crate::plan::plan_json(cx.acct.livemode)))
-        }
-        "clock" | "clock_advance" => test_clock::run(cx, r, p).await,
-        _ => payouts::run(cx, r, p).await,
+        Action::Plan => Ok(Outcome::read(crate::plan::plan_json(cx.acct.livemode))),
+        Action::Clock(action) => test_clock::run(cx, action, p).await,
+        Action::Payouts(action) => payouts::run(cx, action, id, p).await,
     }
 }
 
-async fn balance<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
-    p.allow_only(&["currency"])?;
+async fn balance<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {
     let mut sql = "SELECT currency, pending, available FROM balances WHERE account_id = ? AND livemode = ?".to_string();
     let mut params = sql_params![&cx.acct.id, cx.acct.livemode];
-    if let Some(c) = p.string("currency", 16)? {
+    if let Some(c) = p.string("currency")? {
         sql.push_str(" AND currency = ?");
         params.push(parse_currency("currency", &c)?.into());
     }
@@ -131,32 +225,23 @@ async fn balance<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Out
     ))
 }
 
-async fn transactions<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
-    p.allow_only(&[
-        "limit",
-        "starting_after",
-        "ending_before",
-        "payout",
-        "payout_id",
-        "source_type",
-        "settlement",
-    ])?;
-    let page = Page::from_params(p)?;
+async fn transactions<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {
+    let page = Page::from_args(p)?;
     let mut filter = String::new();
     let mut filter_params = Vec::new();
-    let payout = match p.string("payout", 100)? {
+    let payout = match p.string("payout")? {
         Some(po) => Some(po),
-        None => p.string("payout_id", 100)?,
+        None => p.string("payout_id")?,
     };
     if let Some(po) = payout {
         filter.push_str(" AND payout_id = ?");
         filter_params.push(po.into());
     }
-    if let Some(t) = p.one_of("source_type", SOURCE_TYPES)? {
+    if let Some(t) = p.one_of("source_type")? {
         filter.push_str(" AND source_type = ?");
         filter_params.push(t.into());
     }
-    if let Some(s) = p.string("settlement", 100)? {
+    if let Some(s) = p.string("settlement")? {
         filter.push_str(" AND settlement_id = ?");
         filter_params.push(s.into());
     }
@@ -186,25 +271,14 @@ struct Selection {
     order: String,
 }
 
-const SEARCH_FILTERS: &[&str] = &[
-    "source_type",
-    "settlement_status",
-    "start_date",
-    "end_date",
-    "amount_min",
-    "amount_max",
-    "sort_column",
-    "sort_direction",
-];
-
-fn selection<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Selection> {
+fn selection<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Selection> {
     let mut filter = String::from(" WHERE account_id = ? AND livemode = ?");
     let mut params = sql_params![&cx.acct.id, cx.acct.livemode];
-    if let Some(t) = p.one_of("source_type", SOURCE_TYPES)? {
+    if let Some(t) = p.one_of("source_type")? {
         filter.push_str(" AND source_type = ?");
         params.push(t.into());
     }
-    if let Some(s) = p.one_of("settlement_status", &["settled", "unsettled"])? {
+    if let Some(s) = p.one_of("settlement_status")? {
         filter.push_str(" AND settlement_status = ?");
         params.push(s.into());
     }
@@ -220,15 +294,12 @@ fn selection<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Selecti
             params.push(a.into());
         }
     }
-    let column = match p
-        .one_of("sort_column", &["updated_at", "created_at", "amount"])?
-        .as_deref()
-    {
+    let column = match p.one_of("sort_column")?.as_deref() {
         Some("created_at") => "created",
         Some("amount") => "amount",
         _ => "updated",
     };
-    let direction = match p.one_of("sort_direction", &["asc", "desc"])?.as_deref() {
+    let direction = match p.one_of("sort_direction")?.as_deref() {
         Some("asc") => "ASC",
         _ => "DESC",
     };
@@ -241,7 +312,7 @@ fn selection<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Selecti
 }
 
 /// A date filter: RFC 3339 date-time or unix seconds.
-fn date(p: &Params, name: &str) -> ApiResult<Option<i64>> {
+fn date(p: &Args<'_>, name: &str) -> ApiResult<Option<i64>> {
     let bad = || {
         ApiError::invalid(
             name,
@@ -249,7 +320,7 @@ fn date(p: &Params, name: &str) -> ApiResult<Option<i64>> {
             format!("{name} must be an RFC 3339 date-time (2026-11-21T10:00:00Z) or unix seconds."),
         )
     };
-    match p.raw(name) {
+    match p.raw(name)? {
         None => Ok(None),
         Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(bad),
         Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
@@ -262,26 +333,10 @@ fn date(p: &Params, name: &str) -> ApiResult<Option<i64>> {
     }
 }
 
-async fn search<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
-    let mut allowed = SEARCH_FILTERS.to_vec();
-    allowed.extend(["limit", "page"]);
-    p.allow_only(&allowed)?;
+async fn search<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {
+    // Both are within their declared ranges (checked before the handler runs).
     let limit = p.integer("limit")?.unwrap_or(10);
-    if !(1..=50).contains(&limit) {
-        return Err(ApiError::invalid(
-            "limit",
-            "parameter_invalid_integer",
-            "limit must be between 1 and 50.",
-        ));
-    }
     let page = p.integer("page")?.unwrap_or(1);
-    if !(1..=1_000_000).contains(&page) {
-        return Err(ApiError::invalid(
-            "page",
-            "parameter_invalid_integer",
-            "page must be between 1 and 1000000.",
-        ));
-    }
     let sel = selection(cx, p)?;
     let total = cx
         .db
@@ -317,8 +372,7 @@ async fn search<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
 pub const MAX_DOWNLOAD_ROWS: i64 = 10_000;
 const CSV_HEADER: &str = "id,created,updated,available_on,source_type,source_id,currency,amount,fee,net,status,settlement_status,settlement_id,settled_at,payout_id,description";
 
-async fn download<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
-    p.allow_only(SEARCH_FILTERS)?;
+async fn download<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {
     let sel = selection(cx, p)?;
     let mut params = sel.params;
     params.push((MAX_DOWNLOAD_ROWS + 1).into());

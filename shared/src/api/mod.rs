@@ -70,7 +70,7 @@ impl Group {
             Group::PaymentMethods => of(payment_methods::OPS),
             Group::Webhooks => of(webhooks::OPS),
             Group::Refunds => legacy(refunds::ROUTES),
-            Group::Balance => legacy(balance::ROUTES),
+            Group::Balance => of(balance::OPS),
             Group::Terminal => legacy(terminals::ROUTES),
         }
     }
@@ -286,10 +286,11 @@ pub trait Routes {
 /// A routed request: the action, the path's id, and the parameters the operation declares
 /// (with whether it is a cursor list), which the pipeline checks before the handler runs. None
 /// for a group whose handlers still check their own parameters.
-pub struct Routed<A> {
+pub struct Routed<A: 'static> {
     pub action: A,
     pub id: Option<String>,
-    pub fields: Option<(&'static [Field], bool)>,
+    /// The declaration; None for a group whose handlers still check their own parameters.
+    pub op: Option<&'static Op<A>>,
 }
 
 macro_rules! route_groups {
@@ -308,7 +309,7 @@ macro_rules! route_groups {
             type After = route_groups!(@after [$($after)?]);
             fn route(method: &str, segs: &[&str]) -> ApiResult<Routed<Self::Action>> {
                 let (op, id) = match_op($module::OPS, method, segs)?;
-                Ok(Routed { action: op.action, id, fields: Some((op.fields, op.list)) })
+                Ok(Routed { action: op.action, id, op: Some(op) })
             }
             async fn run<D: Db, E: Env>(
                 cx: &Ctx<'_, D, E>,
@@ -330,7 +331,7 @@ macro_rules! route_groups {
             type After = route_groups!(@after [$($after)?]);
             fn route(method: &str, segs: &[&str]) -> ApiResult<Routed<Self::Action>> {
                 let r = $module::route(method, segs)?;
-                Ok(Routed { action: r.action, id: r.id, fields: None })
+                Ok(Routed { action: r.action, id: r.id, op: None })
             }
             async fn run<D: Db, E: Env>(
                 cx: &Ctx<'_, D, E>,
@@ -367,7 +368,7 @@ route_groups! {
     PaymentMethodsRoutes => PaymentMethods, payment_methods, declared;
     WebhooksRoutes => Webhooks, webhooks, declared;
     RefundsRoutes => Refunds, refunds, legacy;
-    BalanceRoutes => Balance, balance, legacy;
+    BalanceRoutes => Balance, balance, declared;
     TerminalRoutes => Terminal, terminals, legacy, after terminals::After;
 }
 
@@ -487,11 +488,15 @@ async fn serve<G: Routes, D: Db, E: Env, C: Cache>(
     // competitor; 16 covers a burst of concurrent refunds of one payment (tests/tests/refunds.rs).
     const ATTEMPTS: usize = 16;
     for attempt in 1..=ATTEMPTS {
-        let result = match route.fields {
-            Some((fields, list)) => {
-                let page: &[Field] = if list { operation::PAGE_FIELDS } else { &[] };
-                match operation::check(fields, page, &params, None) {
-                    Ok(()) => G::run(&cx, route.action, route.id.as_deref(), &Args::new(&params, fields)).await,
+        let result = match route.op {
+            Some(op) => {
+                let page: &[Field] = if op.list { operation::PAGE_FIELDS } else { &[] };
+                // Refusals are the request's answer, replayed like any 4xx (they are in here).
+                match op
+                    .refuse_live(cx.acct.livemode)
+                    .and_then(|()| operation::check(op.fields, page, &params, None))
+                {
+                    Ok(()) => G::run(&cx, route.action, route.id.as_deref(), &Args::new(&params, op.fields)).await,
                     Err(e) => Err(e),
                 }
             }

@@ -217,6 +217,8 @@ pub struct Op<A: 'static> {
     pub list: bool,
     pub answer: Answer,
     pub forbidden: &'static str,
+    /// Refused to live keys, before anything else, with this message (403 `sandbox_only`).
+    pub sandbox_only: Option<&'static str>,
 }
 
 impl<A: Copy> Op<A> {
@@ -231,6 +233,7 @@ impl<A: Copy> Op<A> {
             list: false,
             answer: Answer::Json(""),
             forbidden: FORBIDDEN,
+            sandbox_only: None,
         }
     }
     pub const fn get(path: &'static str, name: &'static str, action: A) -> Op<A> {
@@ -265,6 +268,18 @@ impl<A: Copy> Op<A> {
     pub const fn forbidden(mut self, s: &'static str) -> Op<A> {
         self.forbidden = s;
         self
+    }
+    pub const fn sandbox_only(mut self, message: &'static str) -> Op<A> {
+        self.sandbox_only = Some(message);
+        self
+    }
+
+    /// The 403 of a sandbox-only operation called with a live key.
+    pub fn refuse_live(&self, livemode: bool) -> ApiResult<()> {
+        match self.sandbox_only {
+            Some(message) if livemode => Err(ApiError::new(403, "permission_error", "sandbox_only", message)),
+            _ => Ok(()),
+        }
     }
 
     /// The declaration without its action, for what treats every group alike (the document).

@@ -7,7 +7,8 @@
 //!                                                               └─> failed (ba_test_failure; money back)
 //! ```
 
-use super::{Outcome, Route};
+use super::Outcome;
+use super::operation::{Args, Field};
 use crate::context::Ctx;
 use crate::domain::payout::{CreatePayout, PayoutInterval};
 use crate::error::{ApiError, ApiResult};
@@ -16,7 +17,6 @@ use crate::flows;
 use crate::list::{self, ListSpec, Page};
 use crate::money::parse_currency;
 use crate::objects::*;
-use crate::params::Params;
 use crate::port::{Db, Env};
 use crate::sql_params;
 use crate::store::{load_path, to_json};
@@ -24,16 +24,34 @@ use serde_json::json;
 
 pub const INTERVALS: &[&str] = PayoutInterval::NAMES;
 pub use crate::domain::payout::DESTINATIONS;
-const STATUSES: &[&str] = &["pending", "in_transit", "paid", "failed"];
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Create,
+    List,
+    Retrieve,
+    Schedule,
+    ScheduleUpdate,
+}
 
-pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> ApiResult<Outcome> {
-    let id = r.id.as_deref().unwrap_or_default();
-    match r.action {
-        "payout_create" => create(cx, p).await,
-        "payout_list" => {
-            p.allow_only(&["limit", "starting_after", "ending_before", "status"])?;
-            let page = Page::from_params(p)?;
-            let (filter, filter_params) = match p.one_of("status", STATUSES)? {
+pub const STATUSES: &[&str] = &["pending", "in_transit", "paid", "failed"];
+
+/// `POST /v1/payouts` (declared in the balance group's table).
+pub const CREATE: &[Field] = &[
+    Field::pattern("currency", 16, "^[A-Za-z]{3}$")
+        .required()
+        .doc("ISO 4217 code, e.g. EUR."),
+    Field::int_min("amount", 1).doc("Minor units; at most the available balance, which is the default."),
+    Field::one_of("destination", DESTINATIONS).default("\"ba_test_success\""),
+    Field::str("description", 1000),
+    Field::metadata(),
+];
+
+pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p: &Args<'_>) -> ApiResult<Outcome> {
+    match action {
+        Action::Create => create(cx, p).await,
+        Action::List => {
+            let page = Page::from_args(p)?;
+            let (filter, filter_params) = match p.one_of("status")? {
                 Some(s) => (" AND status = ?".to_string(), sql_params![s]),
                 None => (String::new(), vec![]),
             };
@@ -50,28 +68,18 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> Ap
             .await?;
             Ok(Outcome::read(list::envelope("/v1/payouts", data, has_more)))
         }
-        "payout" => {
-            p.allow_only(&[])?;
-            Ok(Outcome::read(to_json(
-                &load_path::<Payout, _, _>(cx, "payouts", "", "payout", id).await?.obj,
-            )))
-        }
-        "schedule" => {
-            p.allow_only(&[])?;
-            Ok(Outcome::read(schedule_json(flows::payout::interval(cx).await?)))
-        }
-        "schedule_update" => {
-            p.allow_only(&["interval"])?;
-            let interval = p
-                .one_of("interval", INTERVALS)?
-                .ok_or_else(|| ApiError::missing("interval"))?;
+        Action::Retrieve => Ok(Outcome::read(to_json(
+            &load_path::<Payout, _, _>(cx, "payouts", "", "payout", id).await?.obj,
+        ))),
+        Action::Schedule => Ok(Outcome::read(schedule_json(flows::payout::interval(cx).await?))),
+        Action::ScheduleUpdate => {
+            let interval = p.one_of("interval")?.ok_or_else(|| ApiError::missing("interval"))?;
             // one_of admits only the names of INTERVALS.
             let interval =
                 PayoutInterval::parse(&interval).ok_or_else(|| ApiError::internal("unknown payout interval"))?;
             let writes = flows::payout::set_interval(cx, interval);
             Ok(Outcome::write(schedule_json(interval), writes))
         }
-        _ => unreachable!("every action in ROUTES is handled"),
     }
 }
 
@@ -79,15 +87,12 @@ fn schedule_json(interval: PayoutInterval) -> serde_json::Value {
     json!({ "object": "payout_schedule", "interval": interval.as_str() })
 }
 
-async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
-    p.allow_only(&["amount", "currency", "destination", "description", "metadata"])?;
-    let currency = parse_currency("currency", &p.required_string("currency", 16)?)?;
+async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {
+    let currency = parse_currency("currency", &p.required_string("currency")?)?;
     let amount = p.integer("amount")?;
-    let destination = p
-        .one_of("destination", DESTINATIONS)?
-        .unwrap_or_else(|| DESTINATIONS[0].to_string());
-    let description = p.string("description", 1000)?;
-    let metadata = fields::new_metadata(p)?;
+    let destination = p.one_of("destination")?.unwrap_or_else(|| DESTINATIONS[0].to_string());
+    let description = p.string("description")?;
+    let metadata = fields::new_metadata(p.params())?;
     let input = CreatePayout {
         currency,
         amount,

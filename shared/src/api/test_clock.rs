@@ -2,11 +2,11 @@
 //! answering, every scheduled step that became due, so a month of settlements, payouts and
 //! dispute deadlines happens within the request.
 
-use super::{Outcome, Route};
+use super::Outcome;
+use super::operation::Args;
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::jobs::{self, Scope};
-use crate::params::Params;
 use crate::port::{Db, Env, Stmt};
 use crate::sql_params;
 use serde_json::json;
@@ -16,32 +16,24 @@ pub const MAX_ADVANCE_SECS: i64 = 366 * 86_400;
 /// Steps one advance runs at most; the scheduler does whatever is left.
 pub const MAX_STEPS: usize = 20_000;
 
-pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> ApiResult<Outcome> {
-    if cx.acct.livemode {
-        return Err(ApiError::new(
-            403,
-            "permission_error",
-            "sandbox_only",
-            "The test clock exists only in the sandbox; use a sk_test_ key.",
-        ));
-    }
-    match r.action {
-        "clock" => {
-            p.allow_only(&[])?;
-            Ok(Outcome::read(
-                json!({ "object": "test_clock", "now": cx.now, "offset": cx.acct.clock_offset }),
-            ))
-        }
-        _ => {
-            p.allow_only(&["seconds"])?;
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Clock,
+    Advance,
+}
+
+/// Why a live key may not call it (the pipeline refuses before anything else: the operations are
+/// declared sandbox-only).
+pub const SANDBOX_ONLY: &str = "The test clock exists only in the sandbox; use a sk_test_ key.";
+
+pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, p: &Args<'_>) -> ApiResult<Outcome> {
+    match action {
+        Action::Clock => Ok(Outcome::read(
+            json!({ "object": "test_clock", "now": cx.now, "offset": cx.acct.clock_offset }),
+        )),
+        Action::Advance => {
+            // Required and within 1..=MAX_ADVANCE_SECS: checked before the handler runs.
             let seconds = p.integer("seconds")?.ok_or_else(|| ApiError::missing("seconds"))?;
-            if !(1..=MAX_ADVANCE_SECS).contains(&seconds) {
-                return Err(ApiError::invalid(
-                    "seconds",
-                    "parameter_invalid_integer",
-                    format!("seconds must be between 1 and {MAX_ADVANCE_SECS}."),
-                ));
-            }
             // Committed at once (not with the response): the steps below must see the new time.
             cx.db
                 .batch(vec![Stmt::new(
