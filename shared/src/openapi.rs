@@ -434,10 +434,6 @@ fn string(max: usize) -> Value {
 /// `status` filter of disputes: seed 004's `new` is `needs_response`.
 const DISPUTE_STATUS_FILTER: &[&str] = &["needs_response", "new", "under_review", "won", "lost"];
 
-fn amount() -> Value {
-    json!({ "type": "integer", "description": "Minor units of the currency (at least 50; 500 and a multiple of 10 for 3-decimal currencies), at most 99,999,999." })
-}
-
 fn op(group: Group, action: &str) -> Op {
     let o = |summary, query, body, ok| Op {
         summary,
@@ -506,65 +502,6 @@ fn op(group: Group, action: &str) -> Op {
             vec![],
             Some((json!({}), vec![])),
             r("Dispute"),
-        ),
-        (Group::Terminal, "register") => o(
-            "Register a terminal (its deviceKey is shown once)",
-            vec![],
-            Some((json!({ "label": string(200), "metadata": r("Metadata") }), vec![])),
-            r("TerminalRegistered"),
-        ),
-        (Group::Terminal, "list_terminals") => o(
-            "List terminals",
-            list_query(vec![("status", one_of(&["online", "offline", "busy"]))]),
-            None,
-            r("TerminalList"),
-        ),
-        (Group::Terminal, "retrieve_terminal") => o(
-            "Retrieve a terminal (term_test_simulator: the sandbox's virtual one)",
-            vec![],
-            None,
-            r("Terminal"),
-        ),
-        (Group::Terminal, "create") => {
-            let delay = json!({ "type": "integer", "minimum": 0, "maximum": crate::api::terminals::MAX_SIMULATE_DELAY, "description": "Sandbox: seconds of simulated interaction." });
-            let card = json!({ "type": "string", "enum": crate::api::terminals::TEST_CARDS, "description": "Sandbox, term_test_simulator only: the card its cardholder presents." });
-            o(
-                "Create a terminal payment (async: 202 pending; sync: held until the outcome, up to 150 s)",
-                vec![("simulateDelay".to_string(), delay.clone())],
-                Some((
-                    json!({
-                        "terminalId": string(100), "terminal_id": string(100), "amount": amount(), "currency": { "type": "string", "description": "ISO 4217 code, e.g. USD." },
-                        "reference": string(200), "captureMethod": one_of(&["automatic", "manual"]), "capture_method": one_of(&["automatic", "manual"]),
-                        "responseMode": one_of(&["async", "sync"]), "response_mode": one_of(&["async", "sync"]), "metadata": r("Metadata"),
-                        "testCard": card.clone(), "test_card": card, "simulateDelay": delay.clone(), "simulate_delay": delay,
-                    }),
-                    vec!["amount", "currency"],
-                )),
-                r("TerminalPayment"),
-            )
-        }
-        (Group::Terminal, "list") => o(
-            "List terminal payments",
-            list_query(vec![
-                ("terminalId", string(100)),
-                ("terminal_id", string(100)),
-                ("status", one_of(crate::terminal::payment::STATUSES)),
-            ]),
-            None,
-            r("TerminalPaymentList"),
-        ),
-        (Group::Terminal, "retrieve") => o("Retrieve a terminal payment", vec![], None, r("TerminalPayment")),
-        (Group::Terminal, "cancel") => o(
-            "Cancel a terminal payment (only while pending)",
-            vec![],
-            Some((json!({}), vec![])),
-            r("TerminalPayment"),
-        ),
-        (Group::Terminal, "capture") => o(
-            "Capture an authorized terminal payment (final amount: tips up to +20 %)",
-            vec![],
-            Some((json!({ "amount": amount() }), vec![])),
-            r("TerminalPayment"),
         ),
         (g, a) => panic!("{g:?} serves `{a}` but the OpenAPI generator does not document it"),
     }

@@ -71,7 +71,7 @@ impl Group {
             Group::Webhooks => of(webhooks::OPS),
             Group::Refunds => legacy(refunds::ROUTES),
             Group::Balance => of(balance::OPS),
-            Group::Terminal => legacy(terminals::ROUTES),
+            Group::Terminal => of(terminals::OPS),
         }
     }
 
@@ -369,7 +369,7 @@ route_groups! {
     WebhooksRoutes => Webhooks, webhooks, declared;
     RefundsRoutes => Refunds, refunds, legacy;
     BalanceRoutes => Balance, balance, declared;
-    TerminalRoutes => Terminal, terminals, legacy, after terminals::After;
+    TerminalRoutes => Terminal, terminals, declared, after terminals::After;
 }
 
 /// Serves one request for a route group. Never fails: every error becomes its JSON response.

@@ -2,7 +2,7 @@
 //! the payment and takes the terminal in one batch; talking to the device (and, in sync mode,
 //! waiting for its outcome) happens after that commit, through [`After`].
 
-use super::{Route, match_route};
+use super::operation::{Args, Field, Op};
 use crate::cards;
 use crate::context::Ctx;
 use crate::domain::terminal_payment::{CancelReason, Input, NewPayment};
@@ -13,7 +13,6 @@ use crate::jobs;
 use crate::keys::hash_key;
 use crate::list::{self, ListSpec, Page};
 use crate::money::{check_amount, parse_currency};
-use crate::params::Params;
 use crate::port::{Db, DbError, Env, SqlValue, Stmt};
 use crate::sql_params;
 use crate::steps::{Step, TerminalStep};
@@ -26,17 +25,6 @@ use serde_json::{Value, json};
 
 /// This group's outcomes may leave work for after the commit.
 type Outcome = super::Outcome<After>;
-
-pub const ROUTES: &[(&str, &str, &str)] = &[
-    ("POST", "terminals", "register"),
-    ("GET", "terminals", "list_terminals"),
-    ("GET", "terminals/:id", "retrieve_terminal"),
-    ("POST", "terminal/payments", "create"),
-    ("GET", "terminal/payments", "list"),
-    ("GET", "terminal/payments/:id", "retrieve"),
-    ("POST", "terminal/payments/:id/cancel", "cancel"),
-    ("POST", "terminal/payments/:id/capture", "capture"),
-];
 
 /// How long a sync create holds the request for the outcome (seed 003: set clients to ≥ 150 s).
 pub const SYNC_WAIT_MS: u64 = 150_000;
@@ -51,31 +39,100 @@ pub const TEST_CARDS: &[&str] = &[
     "4100000000000019",
 ];
 
-pub fn route(method: &str, segs: &[&str]) -> ApiResult<Route> {
-    match_route(ROUTES, method, segs)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Register,
+    ListTerminals,
+    RetrieveTerminal,
+    Create,
+    List,
+    Retrieve,
+    Cancel,
+    Capture,
 }
 
-pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, r: &Route, p: &Params) -> ApiResult<Outcome> {
-    let id = r.id.as_deref().unwrap_or_default();
-    match r.action {
-        "register" => register(cx, p).await,
-        "list_terminals" => list_terminals(cx, p).await,
-        "retrieve_terminal" => {
-            p.allow_only(&[])?;
+/// `testCard`: one of [`TEST_CARDS`], spaces allowed (checked by the handler).
+fn test_card_schema() -> Value {
+    json!({ "type": "string", "enum": TEST_CARDS, "description": "Sandbox, term_test_simulator only: the card its cardholder presents." })
+}
+
+const SIMULATE_DELAY_DOC: &str = "Sandbox: seconds of simulated interaction.";
+const CAPTURE_METHODS: &[&str] = &["automatic", "manual"];
+const RESPONSE_MODES: &[&str] = &["async", "sync"];
+
+pub const OPS: &[Op<Action>] = &[
+    Op::post("terminals", "register", Action::Register)
+        .summary("Register a terminal (its deviceKey is shown once)")
+        .fields(&[Field::str("label", 200), Field::metadata()])
+        .answers("TerminalRegistered"),
+    Op::get("terminals", "list_terminals", Action::ListTerminals)
+        .summary("List terminals")
+        .list()
+        .fields(&[Field::one_of("status", &["online", "offline", "busy"])])
+        .answers("TerminalList"),
+    Op::get("terminals/:id", "retrieve_terminal", Action::RetrieveTerminal)
+        .summary("Retrieve a terminal (term_test_simulator: the sandbox's virtual one)")
+        .answers("Terminal"),
+    Op::post("terminal/payments", "create", Action::Create)
+        .summary("Create a terminal payment (async: 202 pending; sync: held until the outcome, up to 150 s)")
+        .fields(&[
+            // Seed 003 names parameters in camelCase; the snake_case names are accepted too.
+            Field::str("terminalId", 100).doc("Required (or terminal_id)."),
+            Field::str("terminal_id", 100),
+            Field::int("amount").required().doc(super::payments::AMOUNT_DOC),
+            Field::checked("currency", 10)
+                .required()
+                .doc("ISO 4217 code, e.g. USD."),
+            Field::str("reference", 200),
+            Field::one_of("captureMethod", CAPTURE_METHODS),
+            Field::one_of("capture_method", CAPTURE_METHODS),
+            Field::one_of("responseMode", RESPONSE_MODES),
+            Field::one_of("response_mode", RESPONSE_MODES),
+            Field::metadata(),
+            Field::any("testCard", test_card_schema),
+            Field::any("test_card", test_card_schema),
+            Field::int_in("simulateDelay", 0, MAX_SIMULATE_DELAY)
+                .doc(SIMULATE_DELAY_DOC)
+                .in_query(),
+            Field::int_in("simulate_delay", 0, MAX_SIMULATE_DELAY).doc(SIMULATE_DELAY_DOC),
+        ])
+        .answers("TerminalPayment"),
+    Op::get("terminal/payments", "list", Action::List)
+        .summary("List terminal payments")
+        .list()
+        .fields(&[
+            Field::str("terminalId", 100),
+            Field::str("terminal_id", 100),
+            Field::one_of("status", tp::STATUSES),
+        ])
+        .answers("TerminalPaymentList"),
+    Op::get("terminal/payments/:id", "retrieve", Action::Retrieve)
+        .summary("Retrieve a terminal payment")
+        .answers("TerminalPayment"),
+    Op::post("terminal/payments/:id/cancel", "cancel", Action::Cancel)
+        .summary("Cancel a terminal payment (only while pending)")
+        .answers("TerminalPayment"),
+    Op::post("terminal/payments/:id/capture", "capture", Action::Capture)
+        .summary("Capture an authorized terminal payment (final amount: tips up to +20 %)")
+        .fields(&[Field::int("amount").doc(super::payments::AMOUNT_DOC)])
+        .answers("TerminalPayment"),
+];
+
+pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p: &Args<'_>) -> ApiResult<Outcome> {
+    match action {
+        Action::Register => register(cx, p).await,
+        Action::ListTerminals => list_terminals(cx, p).await,
+        Action::RetrieveTerminal => {
             let t = terminals::load(cx.db, &cx.acct, id, cx.now)
                 .await?
                 .ok_or_else(|| ApiError::not_found("id", "terminal", id))?;
             Ok(Outcome::read(t.to_json(cx.wall)))
         }
-        "create" => create(cx, p).await,
-        "list" => list_payments(cx, p).await,
-        "retrieve" => {
-            p.allow_only(&[])?;
-            Ok(Outcome::read(json_of(&flow::load_path(cx, id).await?.obj)))
-        }
-        "cancel" => cancel(cx, id, p).await,
-        "capture" => capture(cx, id, p).await,
-        other => Err(ApiError::internal(format!("unrouted action {other}"))),
+        Action::Create => create(cx, p).await,
+        Action::List => list_payments(cx, p).await,
+        Action::Retrieve => Ok(Outcome::read(json_of(&flow::load_path(cx, id).await?.obj))),
+        Action::Cancel => cancel(cx, id).await,
+        Action::Capture => capture(cx, id, p).await,
     }
 }
 
@@ -84,14 +141,13 @@ fn json_of(p: &TerminalPayment) -> Value {
 }
 
 /// A parameter by its camelCase name (seed 003) or its snake_case one.
-fn either<'a>(p: &'a Params, camel: &'a str, snake: &'a str) -> &'a str {
+fn either<'a>(p: &Args<'_>, camel: &'a str, snake: &'a str) -> &'a str {
     if p.has(snake) && !p.has(camel) { snake } else { camel }
 }
 
-async fn register<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
-    p.allow_only(&["label", "metadata"])?;
-    let label = p.string("label", 200)?;
-    let metadata = fields::new_metadata(p)?;
+async fn register<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {
+    let label = p.string("label")?;
+    let metadata = fields::new_metadata(p.params())?;
     let id = cx.id("term_");
     let key = new_device_key(cx.env, cx.acct.livemode);
     let data = json!({ "label": label, "metadata": metadata });
@@ -123,15 +179,11 @@ async fn register<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Ou
     Ok(Outcome::write(body, vec![write]))
 }
 
-async fn list_terminals<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
-    p.allow_only(&["limit", "starting_after", "ending_before", "status"])?;
-    let page = Page::from_params(p)?;
+async fn list_terminals<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {
+    let page = Page::from_args(p)?;
     let seen_since = cx.wall - OFFLINE_AFTER_SECS;
     // The status is computed (docs/terminals.md); these are the same rules in SQL.
-    let (filter, filter_params): (&str, Vec<SqlValue>) = match p
-        .one_of("status", &["online", "offline", "busy"])?
-        .as_deref()
-    {
+    let (filter, filter_params): (&str, Vec<SqlValue>) = match p.one_of("status")?.as_deref() {
         Some("busy") => (" AND active_payment IS NOT NULL", vec![]),
         Some("online") => (
             " AND active_payment IS NULL AND (device_key_hash IS NULL OR (connection_id IS NOT NULL AND last_seen_at > ?))",
@@ -153,23 +205,15 @@ async fn list_terminals<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiRes
     Ok(Outcome::read(list::envelope("/v1/terminals", data, has_more)))
 }
 
-async fn list_payments<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
-    p.allow_only(&[
-        "limit",
-        "starting_after",
-        "ending_before",
-        "terminalId",
-        "terminal_id",
-        "status",
-    ])?;
-    let page = Page::from_params(p)?;
+async fn list_payments<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {
+    let page = Page::from_args(p)?;
     let mut filter = String::new();
     let mut filter_params = Vec::new();
-    if let Some(t) = p.string(either(p, "terminalId", "terminal_id"), 100)? {
+    if let Some(t) = p.string(either(p, "terminalId", "terminal_id"))? {
         filter.push_str(" AND terminal_id = ?");
         filter_params.push(SqlValue::from(t));
     }
-    if let Some(s) = p.one_of("status", tp::STATUSES)? {
+    if let Some(s) = p.one_of("status")? {
         filter.push_str(" AND status = ?");
         filter_params.push(SqlValue::from(s));
     }
@@ -187,41 +231,22 @@ async fn list_payments<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResu
     Ok(Outcome::read(list::envelope("/v1/terminal/payments", data, has_more)))
 }
 
-async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outcome> {
-    p.allow_only(&[
-        "terminalId",
-        "terminal_id",
-        "amount",
-        "currency",
-        "reference",
-        "captureMethod",
-        "capture_method",
-        "responseMode",
-        "response_mode",
-        "metadata",
-        "testCard",
-        "test_card",
-        "simulateDelay",
-        "simulate_delay",
-    ])?;
-    let terminal_id = p.required_string(either(p, "terminalId", "terminal_id"), 100)?;
-    let currency = parse_currency("currency", &p.required_string("currency", 10)?)?;
+async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {
+    let terminal_id = p.required_string(either(p, "terminalId", "terminal_id"))?;
+    let currency = parse_currency("currency", &p.required_string("currency")?)?;
     let amount = check_amount(
         "amount",
         p.integer("amount")?.ok_or_else(|| ApiError::missing("amount"))?,
         &currency,
     )?;
-    let reference = p.string("reference", 200)?;
+    let reference = p.string("reference")?;
     let capture_method = p
-        .one_of(either(p, "captureMethod", "capture_method"), &["automatic", "manual"])?
+        .one_of(either(p, "captureMethod", "capture_method"))?
         .unwrap_or_else(|| "automatic".into());
-    let sync = p
-        .one_of(either(p, "responseMode", "response_mode"), &["async", "sync"])?
-        .as_deref()
-        == Some("sync");
-    let metadata = fields::new_metadata(p)?;
+    let sync = p.one_of(either(p, "responseMode", "response_mode"))?.as_deref() == Some("sync");
+    let metadata = fields::new_metadata(p.params())?;
     let card_param = either(p, "testCard", "test_card");
-    let test_card = match p.string(card_param, 40)? {
+    let test_card = match p.params().string(card_param, 40)? {
         None => None,
         Some(raw) => {
             let digits: String = raw.chars().filter(|c| *c != ' ').collect();
@@ -239,14 +264,8 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
         }
     };
     let delay_param = either(p, "simulateDelay", "simulate_delay");
+    // Within 0..=MAX_SIMULATE_DELAY: checked before the handler runs.
     let delay = p.integer(delay_param)?.unwrap_or(0);
-    if !(0..=MAX_SIMULATE_DELAY).contains(&delay) {
-        return Err(ApiError::invalid(
-            delay_param,
-            "parameter_invalid_integer",
-            format!("{delay_param} must be between 0 and {MAX_SIMULATE_DELAY} seconds."),
-        ));
-    }
 
     let (created, writes) = flow::create(
         cx,
@@ -286,8 +305,7 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Params) -> ApiResult<Outc
     })
 }
 
-async fn cancel<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiResult<Outcome> {
-    p.allow_only(&[])?;
+async fn cancel<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Outcome> {
     let (pay, writes) = flow::apply_by_id(cx, id, Input::Cancel(CancelReason::Requested)).await?;
     let after = (pay.terminal_id != SIMULATOR_ID).then(|| After::Cancel {
         terminal_id: pay.terminal_id.clone(),
@@ -299,8 +317,7 @@ async fn cancel<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiR
     })
 }
 
-async fn capture<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Params) -> ApiResult<Outcome> {
-    p.allow_only(&["amount"])?;
+async fn capture<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> ApiResult<Outcome> {
     let amount = p.integer("amount")?;
     let (pay, writes) = flow::apply_by_id(cx, id, Input::Capture { amount }).await?;
     Ok(Outcome::write(json_of(&pay), writes))
