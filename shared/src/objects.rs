@@ -1,4 +1,8 @@
 //! The API objects as stored and returned. Field order is the order clients see.
+//!
+//! With the `openapi` feature they derive `JsonSchema`: their doc comments and `schemars`
+//! attributes are the schemas of the OpenAPI document (`openapi.rs`), so write doc comments of
+//! fields for API clients.
 
 use crate::fields::Metadata;
 use serde::{Deserialize, Serialize};
@@ -163,7 +167,7 @@ pub struct Payment {
     /// Released by reversals.
     pub amount_reversed: i64,
     /// Refunded and not failed.
-    // docs/money.md
+    // What counts: docs/money.md.
     #[serde(default)]
     pub amount_refunded: i64,
     /// Withdrawn by a dispute.

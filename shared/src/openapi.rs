@@ -61,9 +61,10 @@ fn object(props: Value) -> Value {
     json!({ "type": "object", "required": required, "properties": props })
 }
 
-/// The schemas of the objects in `objects.rs`, from their types: every property required (the API
-/// always sends every field, null included), `$ref`s into `#/components/schemas`, and the types'
-/// `openapi` attributes for ids, constants, expandable fields and hand-written components.
+/// The schemas of the objects in `objects.rs`, from their types. The serialize contract makes
+/// every property required (no field is skipped: the API sends every one, null included); the
+/// types' `schemars` attributes give ids' patterns, constants, expandable fields and `$ref`s to
+/// the hand-written components; nested types are inlined unless they are components themselves.
 #[cfg(feature = "openapi")]
 fn derived() -> Map<String, Value> {
     use crate::objects::{Charge, Customer, Dispute, Payment, PaymentMethod, Payout, Refund};
