@@ -1,10 +1,15 @@
 //! The API objects as stored and returned. Field order is the order clients see.
+//!
+//! With the `openapi` feature they derive `JsonSchema`: their doc comments and `schemars`
+//! attributes are the schemas of the OpenAPI document (`openapi.rs`), so write doc comments of
+//! fields for API clients.
 
 use crate::fields::Metadata;
 use serde::{Deserialize, Serialize};
 
 /// The card snapshot kept on payment methods and charges (never the number or CVC).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Card {
     pub brand: String,
     pub last4: String,
@@ -15,6 +20,7 @@ pub struct Card {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema), schemars(inline))]
 pub struct BillingDetails {
     pub name: Option<String>,
     pub email: Option<String>,
@@ -22,34 +28,44 @@ pub struct BillingDetails {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct PaymentMethod {
+    #[cfg_attr(feature = "openapi", schemars(extend("pattern" = "^pm_")))]
     pub id: String,
+    #[cfg_attr(feature = "openapi", schemars(extend("const" = "payment_method")))]
     pub object: String,
     #[serde(rename = "type")]
+    #[cfg_attr(feature = "openapi", schemars(extend("const" = "card")))]
     pub kind: String,
     pub card: Card,
     pub billing_details: BillingDetails,
     pub customer: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(schema_with = "schema::metadata"))]
     pub metadata: Metadata,
     pub livemode: bool,
     pub created: i64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Customer {
+    #[cfg_attr(feature = "openapi", schemars(extend("pattern" = "^cust_")))]
     pub id: String,
+    #[cfg_attr(feature = "openapi", schemars(extend("const" = "customer")))]
     pub object: String,
     pub email: Option<String>,
     pub name: Option<String>,
     pub phone: Option<String>,
     pub description: Option<String>,
     pub default_payment_method: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(schema_with = "schema::metadata"))]
     pub metadata: Metadata,
     pub livemode: bool,
     pub created: i64,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema), schemars(inline))]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentStatus {
     RequiresAction,
@@ -74,6 +90,7 @@ impl PaymentStatus {
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema), schemars(inline))]
 #[serde(rename_all = "snake_case")]
 pub enum CaptureMethod {
     Automatic,
@@ -81,6 +98,7 @@ pub enum CaptureMethod {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema), schemars(inline))]
 pub struct Routing {
     pub preferred_acquirer: Option<String>,
     /// The acquirer the sandbox routed the payment to.
@@ -88,13 +106,16 @@ pub struct Routing {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema), schemars(inline))]
 pub struct NextAction {
     #[serde(rename = "type")]
+    #[cfg_attr(feature = "openapi", schemars(extend("const" = "three_d_secure")))]
     pub kind: String,
     pub three_d_secure: ThreeDsChallenge,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema), schemars(inline))]
 pub struct ThreeDsChallenge {
     pub version: String,
     /// Where the cardholder returns after the challenge, when the payment had a return_url.
@@ -104,6 +125,7 @@ pub struct ThreeDsChallenge {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema), schemars(inline))]
 pub struct PaymentError {
     #[serde(rename = "type")]
     pub kind: String,
@@ -113,12 +135,14 @@ pub struct PaymentError {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema), schemars(inline))]
 pub struct Adjustment {
     pub previous_amount: i64,
     pub adjusted_at: i64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema), schemars(inline))]
 pub struct Reversal {
     pub id: String,
     pub amount: i64,
@@ -126,8 +150,11 @@ pub struct Reversal {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Payment {
+    #[cfg_attr(feature = "openapi", schemars(extend("pattern" = "^pay_")))]
     pub id: String,
+    #[cfg_attr(feature = "openapi", schemars(extend("const" = "payment")))]
     pub object: String,
     /// Amount intended to be collected (the authorised ceiling after adjustments).
     pub amount: i64,
@@ -139,7 +166,8 @@ pub struct Payment {
     pub amount_received: i64,
     /// Released by reversals.
     pub amount_reversed: i64,
-    /// Refunded and not failed (docs/money.md).
+    /// Refunded and not failed.
+    // What counts: docs/money.md.
     #[serde(default)]
     pub amount_refunded: i64,
     /// Withdrawn by a dispute.
@@ -148,18 +176,24 @@ pub struct Payment {
     pub currency: String,
     pub status: PaymentStatus,
     pub capture_method: CaptureMethod,
+    /// A customer id; the customer when expanded (`expand[]=customer`), `{id, object, deleted}` once deleted.
+    #[cfg_attr(feature = "openapi", schemars(schema_with = "schema::customer"))]
     pub customer: Option<String>,
     pub payment_method: Option<String>,
+    /// A charge id; the charge when expanded (`expand[]=latest_charge`).
+    #[cfg_attr(feature = "openapi", schemars(schema_with = "schema::charge"))]
     pub latest_charge: Option<String>,
-    /// The `re_` ids of its refunds, oldest first.
+    /// The ids of its refunds (re_), oldest first.
     #[serde(default)]
     pub refunds: Vec<String>,
+    /// The id of its dispute (dp_).
     #[serde(default)]
     pub dispute: Option<String>,
-    /// The `txn_` of its capture.
+    /// The transaction (txn_) of its capture.
     #[serde(default)]
     pub balance_transaction: Option<String>,
     pub description: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(schema_with = "schema::metadata"))]
     pub metadata: Metadata,
     pub return_url: Option<String>,
     pub routing: Routing,
@@ -176,12 +210,14 @@ pub struct Payment {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema), schemars(inline))]
 pub struct ThreeDsResult {
     pub version: String,
     pub result: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema), schemars(inline))]
 pub struct CardDetails {
     #[serde(flatten)]
     pub card: Card,
@@ -189,13 +225,16 @@ pub struct CardDetails {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema), schemars(inline))]
 pub struct PaymentMethodDetails {
     #[serde(rename = "type")]
+    #[cfg_attr(feature = "openapi", schemars(extend("const" = "card")))]
     pub kind: String,
     pub card: CardDetails,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema), schemars(inline))]
 pub struct Outcome {
     pub network_status: String,
     #[serde(rename = "type")]
@@ -204,6 +243,7 @@ pub struct Outcome {
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema), schemars(inline))]
 #[serde(rename_all = "snake_case")]
 pub enum ChargeStatus {
     Succeeded,
@@ -211,8 +251,11 @@ pub enum ChargeStatus {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Charge {
+    #[cfg_attr(feature = "openapi", schemars(extend("pattern" = "^ch_")))]
     pub id: String,
+    #[cfg_attr(feature = "openapi", schemars(extend("const" = "charge")))]
     pub object: String,
     pub payment: String,
     pub amount: i64,
@@ -232,6 +275,7 @@ pub struct Charge {
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema), schemars(inline))]
 #[serde(rename_all = "snake_case")]
 pub enum RefundStatus {
     Pending,
@@ -250,23 +294,31 @@ impl RefundStatus {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Refund {
+    #[cfg_attr(feature = "openapi", schemars(extend("pattern" = "^re_")))]
     pub id: String,
+    #[cfg_attr(feature = "openapi", schemars(extend("const" = "refund")))]
     pub object: String,
     pub amount: i64,
     pub currency: String,
     pub payment: String,
     pub status: RefundStatus,
+    #[cfg_attr(feature = "openapi", schemars(schema_with = "schema::refund_reason"))]
     pub reason: Option<String>,
     pub failure_reason: Option<String>,
+    /// The refund transaction (txn_).
     pub balance_transaction: Option<String>,
+    /// The refund_failure transaction (txn_) that returned the money, once failed.
     pub failure_balance_transaction: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(schema_with = "schema::metadata"))]
     pub metadata: Metadata,
     pub livemode: bool,
     pub created: i64,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema), schemars(inline))]
 #[serde(rename_all = "snake_case")]
 pub enum DisputeStatus {
     NeedsResponse,
@@ -287,6 +339,7 @@ impl DisputeStatus {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema), schemars(inline))]
 pub struct Evidence {
     pub product_description: Option<String>,
     pub customer_communication: Option<String>,
@@ -296,6 +349,7 @@ pub struct Evidence {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema), schemars(inline))]
 pub struct EvidenceDetails {
     pub due_by: i64,
     pub submission_count: i64,
@@ -303,8 +357,11 @@ pub struct EvidenceDetails {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Dispute {
+    #[cfg_attr(feature = "openapi", schemars(extend("pattern" = "^dp_")))]
     pub id: String,
+    #[cfg_attr(feature = "openapi", schemars(extend("const" = "dispute")))]
     pub object: String,
     pub amount: i64,
     pub currency: String,
@@ -314,7 +371,9 @@ pub struct Dispute {
     pub evidence: Evidence,
     pub evidence_details: EvidenceDetails,
     pub fee: i64,
+    /// Its transactions (txn_): the withdrawal, and the reversal once won.
     pub balance_transactions: Vec<String>,
+    #[cfg_attr(feature = "openapi", schemars(schema_with = "schema::metadata"))]
     pub metadata: Metadata,
     pub closed_at: Option<i64>,
     pub livemode: bool,
@@ -322,6 +381,7 @@ pub struct Dispute {
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema), schemars(inline))]
 #[serde(rename_all = "snake_case")]
 pub enum PayoutStatus {
     Pending,
@@ -342,21 +402,62 @@ impl PayoutStatus {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Payout {
+    #[cfg_attr(feature = "openapi", schemars(extend("pattern" = "^po_")))]
     pub id: String,
+    #[cfg_attr(feature = "openapi", schemars(extend("const" = "payout")))]
     pub object: String,
     pub amount: i64,
     pub currency: String,
     pub status: PayoutStatus,
     pub automatic: bool,
+    #[cfg_attr(feature = "openapi", schemars(extend("enum" = crate::api::payouts::DESTINATIONS)))]
     pub destination: String,
     pub arrival_date: i64,
     pub failure_code: Option<String>,
     pub failure_message: Option<String>,
+    /// The payout transaction (txn_).
     pub balance_transaction: Option<String>,
+    /// The payout_failure transaction (txn_) that returned the money, once failed.
     pub failure_balance_transaction: Option<String>,
     pub description: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(schema_with = "schema::metadata"))]
     pub metadata: Metadata,
     pub livemode: bool,
     pub created: i64,
+}
+
+/// What the OpenAPI document says of fields whose Rust type says less: the components written by
+/// hand in `openapi.rs` (`Metadata`, `Deleted`), expandable ids and closed sets of strings.
+#[cfg(feature = "openapi")]
+mod schema {
+    use schemars::{Schema, SchemaGenerator, json_schema};
+    use serde_json::Value;
+
+    /// A `$ref` to a component of the document that is not derived.
+    fn component(g: &SchemaGenerator, name: &str) -> Schema {
+        json_schema!({ "$ref": format!("#{}/{name}", g.settings().definitions_path) })
+    }
+
+    pub fn metadata(g: &mut SchemaGenerator) -> Schema {
+        component(g, "Metadata")
+    }
+
+    /// An id, or the object when expanded (or the deleted marker).
+    pub fn customer(g: &mut SchemaGenerator) -> Schema {
+        let (customer, deleted) = (g.subschema_for::<super::Customer>(), component(g, "Deleted"));
+        json_schema!({ "anyOf": [{ "type": "null" }, { "type": "string" }, customer, deleted] })
+    }
+
+    pub fn charge(g: &mut SchemaGenerator) -> Schema {
+        let charge = g.subschema_for::<super::Charge>();
+        json_schema!({ "anyOf": [{ "type": "null" }, { "type": "string" }, charge] })
+    }
+
+    pub fn refund_reason(_: &mut SchemaGenerator) -> Schema {
+        let mut values: Vec<Value> = crate::api::refunds::REASONS.iter().map(|r| Value::from(*r)).collect();
+        values.push(Value::Null);
+        json_schema!({ "type": ["string", "null"], "enum": values })
+    }
 }

@@ -5,6 +5,11 @@
 //! `tests/tests/openapi.rs` checks the served file against this generator). The request and
 //! response schemas are written here, next to each other, and checked against real responses by
 //! schemathesis in CI (`scripts/fuzz.sh`).
+//!
+//! The schemas of the objects in `objects.rs` are derived from their types (schemars, the
+//! `openapi` feature, which the crate's tests enable and the wasm components do not). Without
+//! the feature only [`SERVED`] is built, and the generator below is unused.
+#![cfg_attr(not(feature = "openapi"), allow(dead_code, unused_imports))]
 
 use crate::api::operation::{Answer, Field, RANGE_FIELDS, Spec, Ty};
 use crate::api::{Group, payouts, refunds};
@@ -56,48 +61,54 @@ fn object(props: Value) -> Value {
     json!({ "type": "object", "required": required, "properties": props })
 }
 
+/// The schemas of the objects in `objects.rs`, from their types. The serialize contract makes
+/// every property required (no field is skipped: the API sends every one, null included); the
+/// types' `schemars` attributes give ids' patterns, constants, expandable fields and `$ref`s to
+/// the hand-written components; nested types are inlined unless they are components themselves.
+#[cfg(feature = "openapi")]
+fn derived() -> Map<String, Value> {
+    use crate::objects::{Charge, Customer, Dispute, Payment, PaymentMethod, Payout, Refund};
+    use schemars::generate::{Contract, SchemaSettings};
+    use schemars::transform::RecursiveTransform;
+    let mut g = SchemaSettings::draft2020_12()
+        .with(|s| {
+            s.definitions_path = "/components/schemas".into();
+            s.contract = Contract::Serialize;
+        })
+        .with_transform(RecursiveTransform(plain))
+        .into_generator();
+    g.subschema_for::<Customer>();
+    g.subschema_for::<PaymentMethod>();
+    g.subschema_for::<Payment>();
+    g.subschema_for::<Charge>();
+    g.subschema_for::<Refund>();
+    g.subschema_for::<Dispute>();
+    g.subschema_for::<Payout>();
+    g.take_definitions(true)
+}
+
+/// As the document writes schemas: `{"const": ..}` alone, integers without a `format`, no
+/// `default` (a response has every field), a nullable object as `anyOf` null or the object.
+#[cfg(feature = "openapi")]
+fn plain(s: &mut schemars::Schema) {
+    let Some(o) = s.as_object_mut() else { return };
+    if o.contains_key("const") {
+        o.remove("type");
+    }
+    if o.get("format").is_some_and(|f| f == "int64") {
+        o.remove("format");
+    }
+    o.remove("default");
+    if o.get("type") == Some(&json!(["object", "null"])) {
+        o.insert("type".into(), json!("object"));
+        let object = Value::Object(std::mem::take(o));
+        o.insert("anyOf".into(), json!([{ "type": "null" }, object]));
+    }
+}
+
+#[cfg(feature = "openapi")]
 fn schemas() -> Value {
     let metadata = json!({ "type": "object", "additionalProperties": { "type": "string", "maxLength": 500 }, "maxProperties": 50 });
-    let card = object(json!({
-        "brand": { "type": "string" }, "last4": { "type": "string" }, "exp_month": { "type": "integer" },
-        "exp_year": { "type": "integer" }, "fingerprint": { "type": "string" }, "funding": { "type": "string" },
-    }));
-    let mut card_details = card.clone();
-    card_details["properties"]["three_d_secure"] = json!({ "anyOf": [{ "type": "null" }, object(json!({ "version": { "type": "string" }, "result": { "type": "string" } }))] });
-    card_details["required"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!("three_d_secure"));
-    let payment = object(json!({
-        "id": id_of("pay_"), "object": { "const": "payment" },
-        "amount": { "type": "integer" }, "amount_authorized": { "type": "integer" }, "amount_capturable": { "type": "integer" },
-        "amount_received": { "type": "integer" }, "amount_reversed": { "type": "integer" },
-        "amount_refunded": { "type": "integer", "description": "Refunded and not failed." },
-        "amount_disputed": { "type": "integer", "description": "Withdrawn by a dispute." },
-        "currency": { "type": "string" },
-        "status": { "type": "string", "enum": ["requires_action", "requires_capture", "processing", "succeeded", "failed", "canceled"] },
-        "capture_method": { "type": "string", "enum": ["automatic", "manual"] },
-        "customer": { "description": "A customer id; the customer when expanded (`expand[]=customer`), `{id, object, deleted}` once deleted.", "anyOf": [{ "type": "null" }, { "type": "string" }, r("Customer"), r("Deleted")] },
-        "payment_method": nullable("string"),
-        "latest_charge": { "description": "A charge id; the charge when expanded (`expand[]=latest_charge`).", "anyOf": [{ "type": "null" }, { "type": "string" }, r("Charge")] },
-        "refunds": { "type": "array", "items": { "type": "string" }, "description": "The ids of its refunds (re_), oldest first." },
-        "dispute": { "type": ["string", "null"], "description": "The id of its dispute (dp_)." },
-        "balance_transaction": { "type": ["string", "null"], "description": "The transaction (txn_) of its capture." },
-        "description": nullable("string"), "metadata": r("Metadata"), "return_url": nullable("string"),
-        "routing": object(json!({ "preferred_acquirer": nullable("string"), "acquirer": { "type": "string" } })),
-        "on_behalf_of": nullable("string"), "statement_descriptor": nullable("string"),
-        "next_action": { "anyOf": [{ "type": "null" }, object(json!({
-            "type": { "const": "three_d_secure" },
-            "three_d_secure": object(json!({ "version": { "type": "string" }, "return_url": nullable("string"), "confirm_url": { "type": "string" } })),
-        }))] },
-        "last_payment_error": { "anyOf": [{ "type": "null" }, object(json!({
-            "type": { "type": "string" }, "code": { "type": "string" }, "decline_code": nullable("string"), "message": { "type": "string" },
-        }))] },
-        "adjustment": { "anyOf": [{ "type": "null" }, object(json!({ "previous_amount": { "type": "integer" }, "adjusted_at": { "type": "integer" } }))] },
-        "reversal": { "anyOf": [{ "type": "null" }, object(json!({ "id": { "type": "string" }, "amount": { "type": "integer" }, "reversed_at": { "type": "integer" } }))] },
-        "canceled_at": nullable("integer"), "cancellation_reason": nullable("string"),
-        "livemode": { "type": "boolean" }, "created": { "type": "integer" },
-    }));
     let mut all = json!({
         "Error": object(json!({ "error": {
             "type": "object",
@@ -113,28 +124,6 @@ fn schemas() -> Value {
         }})),
         "Metadata": metadata,
         "Deleted": object(json!({ "id": { "type": "string" }, "object": { "type": "string" }, "deleted": { "const": true } })),
-        "Customer": object(json!({
-            "id": id_of("cust_"), "object": { "const": "customer" }, "email": nullable("string"), "name": nullable("string"),
-            "phone": nullable("string"), "description": nullable("string"), "default_payment_method": nullable("string"),
-            "metadata": r("Metadata"), "livemode": { "type": "boolean" }, "created": { "type": "integer" },
-        })),
-        "Card": card,
-        "PaymentMethod": object(json!({
-            "id": id_of("pm_"), "object": { "const": "payment_method" }, "type": { "const": "card" }, "card": r("Card"),
-            "billing_details": object(json!({ "name": nullable("string"), "email": nullable("string"), "phone": nullable("string") })),
-            "customer": nullable("string"), "metadata": r("Metadata"), "livemode": { "type": "boolean" }, "created": { "type": "integer" },
-        })),
-        "Payment": payment,
-        "Charge": object(json!({
-            "id": id_of("ch_"), "object": { "const": "charge" }, "payment": { "type": "string" }, "amount": { "type": "integer" },
-            "amount_captured": { "type": "integer" }, "currency": { "type": "string" }, "status": { "type": "string", "enum": ["succeeded", "failed"] },
-            "captured": { "type": "boolean" }, "authorization_code": nullable("string"), "acquirer": { "type": "string" },
-            "failure_code": nullable("string"), "failure_message": nullable("string"),
-            "outcome": object(json!({ "network_status": { "type": "string" }, "type": { "type": "string" }, "decline_code": nullable("string") })),
-            "payment_method": nullable("string"),
-            "payment_method_details": object(json!({ "type": { "const": "card" }, "card": card_details })),
-            "livemode": { "type": "boolean" }, "created": { "type": "integer" },
-        })),
         "WebhookEndpoint": {
             "type": "object",
             "required": ["id", "object", "url", "description", "enabled_events", "disabled", "status", "failing_since", "livemode", "created"],
@@ -165,6 +154,7 @@ fn schemas() -> Value {
         "WebhookDeliveryList": list_of("WebhookDelivery"),
         "EventList": list_of("Event"),
     });
+    all.as_object_mut().unwrap().extend(derived());
     all.as_object_mut()
         .unwrap()
         .extend(money_schemas().as_object().unwrap().clone());
@@ -223,26 +213,6 @@ fn money_schemas() -> Value {
         .unwrap()
         .push(json!("steps_run"));
     let mut all = json!({
-        "Refund": object(json!({
-            "id": id_of("re_"), "object": { "const": "refund" }, "amount": { "type": "integer" }, "currency": { "type": "string" },
-            "payment": { "type": "string" }, "status": one_of(&["pending", "succeeded", "failed"]), "reason": nullable_enum(refunds::REASONS),
-            "failure_reason": nullable("string"),
-            "balance_transaction": { "type": ["string", "null"], "description": "The refund transaction (txn_)." },
-            "failure_balance_transaction": { "type": ["string", "null"], "description": "The refund_failure transaction (txn_) that returned the money, once failed." },
-            "metadata": r("Metadata"), "livemode": { "type": "boolean" }, "created": { "type": "integer" },
-        })),
-        "Dispute": object(json!({
-            "id": id_of("dp_"), "object": { "const": "dispute" }, "amount": { "type": "integer" }, "currency": { "type": "string" },
-            "payment": { "type": "string" }, "status": one_of(&["needs_response", "under_review", "won", "lost"]), "reason": { "type": "string" },
-            "evidence": object(json!({
-                "product_description": nullable("string"), "customer_communication": nullable("string"), "refund_policy": nullable("string"),
-                "shipping_tracking_number": nullable("string"), "uncategorized_text": nullable("string"),
-            })),
-            "evidence_details": object(json!({ "due_by": { "type": "integer" }, "submission_count": { "type": "integer" }, "submitted_at": nullable("integer") })),
-            "fee": { "type": "integer" },
-            "balance_transactions": { "type": "array", "items": { "type": "string" }, "description": "Its transactions (txn_): the withdrawal, and the reversal once won." },
-            "metadata": r("Metadata"), "closed_at": nullable("integer"), "livemode": { "type": "boolean" }, "created": { "type": "integer" },
-        })),
         "Transaction": object(json!({
             "id": id_of("txn_"), "object": { "const": "transaction" },
             "amount": { "type": "integer", "description": "Signed effect on the balance before the fee." }, "fee": { "type": "integer" },
@@ -276,15 +246,6 @@ fn money_schemas() -> Value {
             "partner_pays_chargeback_amount": { "type": "boolean" }, "interchange_cost": { "type": "string" },
             "settlement": object(json!({ "delay_days": { "type": "integer" }, "batch_time_utc": { "type": "string" } })),
             "livemode": { "type": "boolean" },
-        })),
-        "Payout": object(json!({
-            "id": id_of("po_"), "object": { "const": "payout" }, "amount": { "type": "integer" }, "currency": { "type": "string" },
-            "status": one_of(&["pending", "in_transit", "paid", "failed"]), "automatic": { "type": "boolean" },
-            "destination": one_of(payouts::DESTINATIONS), "arrival_date": { "type": "integer" },
-            "failure_code": nullable("string"), "failure_message": nullable("string"),
-            "balance_transaction": { "type": ["string", "null"], "description": "The payout transaction (txn_)." },
-            "failure_balance_transaction": { "type": ["string", "null"], "description": "The payout_failure transaction (txn_) that returned the money, once failed." },
-            "description": nullable("string"), "metadata": r("Metadata"), "livemode": { "type": "boolean" }, "created": { "type": "integer" },
         })),
         "PayoutSchedule": object(json!({ "object": { "const": "payout_schedule" }, "interval": one_of(payouts::INTERVALS) })),
         "TestClock": clock,
@@ -730,7 +691,8 @@ fn path_of(pattern: &str) -> String {
     format!("/v1/{}", pattern.replace(":id", "{id}"))
 }
 
-/// The whole document.
+/// The whole document (`openapi` feature: the objects' schemas come from their types).
+#[cfg(feature = "openapi")]
 pub fn document() -> Value {
     let mut paths: Map<String, Value> = Map::new();
     for group in Group::ALL {
