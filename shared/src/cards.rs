@@ -147,7 +147,7 @@ pub fn luhn_ok(number: &str) -> bool {
         }
         sum += d;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// The brand from the number's leading digits (IIN ranges of the major networks).

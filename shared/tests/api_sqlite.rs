@@ -241,11 +241,14 @@ fn webhook_endpoints_fan_out_events_in_the_same_commit() {
 }
 
 /// The Worker's delivery path (webhooks::runner) over real SQL, with a scripted HTTP client.
+/// One delivery as sent: (url, headers, body).
+type Sent = (String, Vec<(&'static str, String)>, String);
+
 struct FakeTransport<'a> {
     db: &'a SqliteDb,
     now: &'a Cell<i64>,
     statuses: RefCell<Vec<Result<u16, String>>>,
-    sent: RefCell<Vec<(String, Vec<(&'static str, String)>, String)>>,
+    sent: RefCell<Vec<Sent>>,
 }
 
 impl Transport for FakeTransport<'_> {

@@ -275,7 +275,7 @@ fn device_frames_drive_a_payment() {
         &dev,
         &format!(r#"{{"type":"authorize","paymentId":"{id}","card":"4000000000009995"}}"#),
     );
-    assert_eq!(step.settled, [id.clone()]);
+    assert_eq!(step.settled, std::slice::from_ref(&id));
     assert_eq!(step.events.len(), 1);
     let ToDevice::Result { payment } = &step.replies[0] else {
         panic!("{:?}", step.replies)
