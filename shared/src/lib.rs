@@ -19,6 +19,7 @@ pub mod ledger;
 pub mod list;
 pub mod money;
 pub mod objects;
+#[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod params;
 pub mod payment_flow;

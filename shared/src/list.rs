@@ -1,7 +1,6 @@
 //! Cursor pagination shared by every list endpoint: `limit` (default 10, max 100),
 //! `starting_after` / `ending_before` (object ids), newest first, `has_more`.
 
-use crate::api::operation::Args;
 use crate::auth::Account;
 use crate::error::{ApiError, ApiResult};
 use crate::params::Params;
@@ -19,25 +18,6 @@ pub struct Page {
 }
 
 impl Page {
-    /// The cursor of a declared list operation (its limits are in
-    /// [`crate::api::operation::PAGE_FIELDS`], checked before the handler runs).
-    pub fn from_args(a: &Args) -> ApiResult<Page> {
-        let starting_after = a.string("starting_after")?;
-        let ending_before = a.string("ending_before")?;
-        if starting_after.is_some() && ending_before.is_some() {
-            return Err(ApiError::invalid(
-                "ending_before",
-                "parameter_invalid",
-                "Pass starting_after or ending_before, not both.",
-            ));
-        }
-        Ok(Page {
-            limit: a.integer("limit")?.unwrap_or(DEFAULT_LIMIT),
-            starting_after,
-            ending_before,
-        })
-    }
-
     pub fn from_params(p: &Params) -> ApiResult<Page> {
         let limit = p.integer("limit")?.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {

@@ -401,6 +401,14 @@ impl PayoutStatus {
     }
 }
 
+/// The sandbox's test bank accounts (a payout's `destination`): payouts to the first arrive, to
+/// the second fail.
+pub const DESTINATIONS: &[&str] = &[TEST_SUCCESS, TEST_FAILURE];
+/// The default destination (and every automatic payout's).
+pub const TEST_SUCCESS: &str = "ba_test_success";
+/// The bank refuses payouts to it on arrival (`account_closed`).
+pub const TEST_FAILURE: &str = "ba_test_failure";
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Payout {
@@ -412,7 +420,7 @@ pub struct Payout {
     pub currency: String,
     pub status: PayoutStatus,
     pub automatic: bool,
-    #[cfg_attr(feature = "openapi", schemars(extend("enum" = crate::api::payouts::DESTINATIONS)))]
+    #[cfg_attr(feature = "openapi", schemars(extend("enum" = DESTINATIONS)))]
     pub destination: String,
     pub arrival_date: i64,
     pub failure_code: Option<String>,

@@ -8,7 +8,7 @@ use super::{Outcome, payouts, test_clock};
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::ledger::{SOURCE_TYPES, TXN_COLUMNS, txn_json};
-use crate::list::{self, ListSpec, Page};
+use crate::list::{self, ListSpec};
 use crate::money::parse_currency;
 use crate::port::{Db, Env, SqlValue, Stmt};
 use crate::sql_params;
@@ -160,7 +160,7 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p:
         Action::Search => search(cx, p).await,
         Action::Download => download(cx, p).await,
         Action::Settlements => {
-            let page = Page::from_args(p)?;
+            let page = p.page()?;
             let (filter, filter_params) = match p.string("currency")? {
                 Some(c) => (
                     " AND currency = ?".to_string(),
@@ -187,7 +187,7 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p:
                 .obj,
         )),
         Action::SettlementTransactions => {
-            let page = Page::from_args(p)?;
+            let page = p.page()?;
             load_path::<Value, _, _>(cx, "settlements", "", "settlement", id).await?;
             let spec = ListSpec {
                 table: "balance_transactions",
@@ -226,7 +226,7 @@ async fn balance<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<O
 }
 
 async fn transactions<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {
-    let page = Page::from_args(p)?;
+    let page = p.page()?;
     let mut filter = String::new();
     let mut filter_params = Vec::new();
     let payout = match p.string("payout")? {

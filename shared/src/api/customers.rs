@@ -9,7 +9,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::events;
 use crate::events::EventType;
 use crate::fields;
-use crate::list::{self, ListSpec, Page};
+use crate::list::{self, ListSpec};
 use crate::objects::{Customer, PaymentMethod};
 use crate::port::{Db, Env, Stmt};
 use crate::sql_params;
@@ -207,7 +207,7 @@ async fn update<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> Ap
 }
 
 async fn list<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {
-    let page = Page::from_args(p)?;
+    let page = p.page()?;
     let (filter, filter_params) = match p.string("email")? {
         Some(e) => (format!("{LIVE} AND email = ?"), sql_params![e]),
         None => (LIVE.to_string(), vec![]),

@@ -24,6 +24,10 @@ use crate::port::{Cache, Db, DbError, Env, NoCache, Stmt, new_id};
 use operation::{Args, Field, Op, Spec};
 use serde_json::Value;
 
+/// The OpenAPI document as served: minified JSON, generated from the declarations by
+/// `crate::openapi` (tests) and committed as `schema/openapi.json`.
+pub const OPENAPI_JSON: &str = include_str!("../../../schema/openapi.json");
+
 /// A route group: one Spin component (or one mount in the Worker) serves each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Group {
@@ -427,7 +431,7 @@ async fn serve<G: Routes, D: Db, E: Env, C: Cache>(
             return Err(method_not_allowed(&req.method, &["GET"]));
         }
         // Public: clients and mock generators fetch it without a key.
-        return Ok(json_response(200, crate::openapi::SERVED.as_bytes().to_vec()));
+        return Ok(json_response(200, OPENAPI_JSON.as_bytes().to_vec()));
     }
     let route = G::route(&req.method, &segs)?;
     let now = env.now();

@@ -9,6 +9,7 @@
 //! `const fn` builders below, so it costs the components no code at start-up.
 
 use crate::error::{ApiError, ApiResult};
+use crate::list::{DEFAULT_LIMIT, Page};
 use crate::params::Params;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -523,6 +524,24 @@ impl<'a> Args<'a> {
             fields,
             parent: Some(name),
         }))
+    }
+
+    /// The cursor of a list operation (its limits are [`PAGE_FIELDS`]).
+    pub fn page(&self) -> ApiResult<Page> {
+        let starting_after = self.string("starting_after")?;
+        let ending_before = self.string("ending_before")?;
+        if starting_after.is_some() && ending_before.is_some() {
+            return Err(ApiError::invalid(
+                "ending_before",
+                "parameter_invalid",
+                "Pass starting_after or ending_before, not both.",
+            ));
+        }
+        Ok(Page {
+            limit: self.integer("limit")?.unwrap_or(DEFAULT_LIMIT),
+            starting_after,
+            ending_before,
+        })
     }
 
     /// `expand[]`, checked against the declared paths.

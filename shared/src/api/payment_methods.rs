@@ -9,7 +9,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::events;
 use crate::events::EventType;
 use crate::fields;
-use crate::list::{self, ListSpec, Page};
+use crate::list::{self, ListSpec};
 use crate::objects::*;
 use crate::port::{Db, Env, Stmt};
 use crate::sql_params;
@@ -442,7 +442,7 @@ async fn detach<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Outcom
 }
 
 async fn list<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {
-    let page = Page::from_args(p)?;
+    let page = p.page()?;
     // Only cards exist.
     p.one_of("type")?;
     let (filter, filter_params) = match p.string("customer")? {

@@ -10,7 +10,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::events;
 use crate::fields;
 use crate::ledger::{NewTxn, SourceType};
-use crate::list::{self, ListSpec, Page};
+use crate::list::{self, ListSpec};
 use crate::money::{check_amount, parse_currency};
 use crate::objects::*;
 use crate::payment_flow::{self, CANCELLATION_REASONS, Transition, apply_authorization};
@@ -566,7 +566,7 @@ async fn confirm<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> A
 }
 
 async fn list<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {
-    let page = Page::from_args(p)?;
+    let page = p.page()?;
     let expand: Vec<String> = p
         .expand()?
         .into_iter()

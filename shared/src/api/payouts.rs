@@ -14,7 +14,7 @@ use crate::domain::payout::{CreatePayout, PayoutInterval};
 use crate::error::{ApiError, ApiResult};
 use crate::fields;
 use crate::flows;
-use crate::list::{self, ListSpec, Page};
+use crate::list::{self, ListSpec};
 use crate::money::parse_currency;
 use crate::objects::*;
 use crate::port::{Db, Env};
@@ -50,7 +50,7 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p:
     match action {
         Action::Create => create(cx, p).await,
         Action::List => {
-            let page = Page::from_args(p)?;
+            let page = p.page()?;
             let (filter, filter_params) = match p.one_of("status")? {
                 Some(s) => (" AND status = ?".to_string(), sql_params![s]),
                 None => (String::new(), vec![]),

@@ -11,7 +11,7 @@ use crate::fields;
 use crate::flows::terminal_payment as flow;
 use crate::jobs;
 use crate::keys::hash_key;
-use crate::list::{self, ListSpec, Page};
+use crate::list::{self, ListSpec};
 use crate::money::{check_amount, parse_currency};
 use crate::port::{Db, DbError, Env, SqlValue, Stmt};
 use crate::sql_params;
@@ -180,7 +180,7 @@ async fn register<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<
 }
 
 async fn list_terminals<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {
-    let page = Page::from_args(p)?;
+    let page = p.page()?;
     let seen_since = cx.wall - OFFLINE_AFTER_SECS;
     // The status is computed (docs/terminals.md); these are the same rules in SQL.
     let (filter, filter_params): (&str, Vec<SqlValue>) = match p.one_of("status")?.as_deref() {
@@ -206,7 +206,7 @@ async fn list_terminals<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiR
 }
 
 async fn list_payments<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {
-    let page = Page::from_args(p)?;
+    let page = p.page()?;
     let mut filter = String::new();
     let mut filter_params = Vec::new();
     if let Some(t) = p.string(either(p, "terminalId", "terminal_id"))? {

@@ -7,7 +7,7 @@ use super::operation::{Args, Field, Op};
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{TYPES, canonical_type};
-use crate::list::{self, ListSpec, Page};
+use crate::list::{self, ListSpec};
 use crate::params::Params;
 use crate::port::{Db, Env, Row, SqlValue, Stmt};
 use crate::sql_params;
@@ -98,7 +98,7 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p:
     match action {
         Action::Create => create(cx, p).await,
         Action::List => {
-            let page = Page::from_args(p)?;
+            let page = p.page()?;
             let spec = ListSpec {
                 table: "webhook_endpoints",
                 filter: LIVE.into(),
@@ -376,7 +376,7 @@ async fn update<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> Ap
 }
 
 async fn deliveries<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> ApiResult<Outcome> {
-    let page = Page::from_args(p)?;
+    let page = p.page()?;
     load_path::<WebhookEndpoint, _, _>(cx, "webhook_endpoints", "", "webhook endpoint", id).await?;
     let mut filter = " AND endpoint_id = ?".to_string();
     let mut filter_params = sql_params![id];
@@ -408,7 +408,7 @@ async fn deliveries<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -
 }
 
 async fn events<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {
-    let page = Page::from_args(p)?;
+    let page = p.page()?;
     let mut filter = String::new();
     let mut filter_params = Vec::new();
     if let Some(t) = p.string("type")? {

@@ -20,12 +20,7 @@ use crate::objects::{Payout, PayoutStatus};
 use crate::steps::Step;
 use chrono::Datelike;
 
-/// The sandbox's test bank accounts: payouts to the first arrive, to the second fail.
-pub const DESTINATIONS: &[&str] = &[TEST_SUCCESS, TEST_FAILURE];
-/// The default destination (and every automatic payout's).
-pub const TEST_SUCCESS: &str = "ba_test_success";
-/// The bank refuses payouts to it on arrival (`account_closed`).
-pub const TEST_FAILURE: &str = "ba_test_failure";
+pub use crate::objects::{DESTINATIONS, TEST_FAILURE, TEST_SUCCESS};
 
 /// When the schedule pays out the available balance by itself (the `payout_interval` column and
 /// the API's `interval`).
