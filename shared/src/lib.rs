@@ -22,7 +22,6 @@ pub mod objects;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod params;
-pub mod payment_flow;
 pub mod plan;
 pub mod port;
 pub mod processor;

@@ -1,11 +1,12 @@
 //! `/v1/payments` and `/v1/charges`: create, retrieve, list, capture, confirm, cancel, adjust,
-//! reverse. Decisions live in [`crate::payment_flow`]; this module reads, validates and writes.
+//! reverse. Decisions live in [`crate::domain::payment`]; this module reads, validates and writes.
 
 use super::Outcome;
 use super::operation::{Args, Field, Op};
 use super::payment_methods::{ResolvedPm, resolve};
 use crate::cards::TestBehavior;
 use crate::context::Ctx;
+use crate::domain::payment::{self, CANCELLATION_REASONS, Transition, apply_authorization};
 use crate::error::{ApiError, ApiResult};
 use crate::events;
 use crate::fields;
@@ -13,7 +14,6 @@ use crate::ledger::{NewTxn, SourceType};
 use crate::list::{self, ListSpec};
 use crate::money::{check_amount, parse_currency};
 use crate::objects::*;
-use crate::payment_flow::{self, CANCELLATION_REASONS, Transition, apply_authorization};
 use crate::plan;
 use crate::port::{Db, Env, Stmt};
 use crate::processor::{self, AuthOutcome};
@@ -129,7 +129,7 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p:
         Action::Cancel => {
             let reason = p.one_of("cancellation_reason")?;
             let now = cx.now;
-            transition(cx, id, p, |pay, _| payment_flow::cancel(pay, reason.clone(), now)).await
+            transition(cx, id, p, |pay, _| payment::cancel(pay, reason.clone(), now)).await
         }
         Action::Adjust => {
             let amount = p.integer("amount")?.ok_or_else(|| ApiError::missing("amount"))?;
@@ -139,14 +139,14 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p:
                 let brand = ch
                     .map(|c| c.payment_method_details.card.card.brand.as_str())
                     .unwrap_or("visa");
-                payment_flow::adjust(pay, brand, amount, now)
+                payment::adjust(pay, brand, amount, now)
             })
             .await
         }
         Action::Reverse => {
             let amount = p.integer("amount")?;
             let (now, rev) = (cx.now, cx.id("rev_"));
-            transition(cx, id, p, |pay, _| payment_flow::reverse(pay, amount, rev.clone(), now)).await
+            transition(cx, id, p, |pay, _| payment::reverse(pay, amount, rev.clone(), now)).await
         }
     }
 }
@@ -497,7 +497,7 @@ async fn capture<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> A
                 ),
             )
         })?;
-        payment_flow::capture(pay, ch, amount)
+        payment::capture(pay, ch, amount)
     })
     .await
 }
@@ -521,15 +521,7 @@ async fn confirm<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> A
         ));
     }
     if !authenticated {
-        return commit(
-            cx,
-            version,
-            payment_flow::fail_authentication(&pay)?,
-            false,
-            &expand,
-            None,
-        )
-        .await;
+        return commit(cx, version, payment::fail_authentication(&pay)?, false, &expand, None).await;
     }
     let pm_id = pay.payment_method.clone().unwrap_or_default();
     let pm = resolve(cx, "payment_method", &pm_id).await?;
