@@ -22,6 +22,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
+use vinr_shared::terminal::protocol::CONNECT_PATH;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, Store, StoreContextMut};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -281,7 +282,7 @@ async fn handle(app: &App, req: hyper::Request<hyper::body::Incoming>, client: S
     let path = req.uri().path().to_string();
 
     // The terminals' device WebSocket is the host's own (a component cannot hold a connection).
-    let mut resp = if path == socket::CONNECT_PATH && method == http::Method::GET {
+    let mut resp = if path == CONNECT_PATH && method == http::Method::GET {
         socket::connect(&app.hub, &app.db, req).await
     } else {
         route(app, req, client, &method, &path).await

@@ -32,8 +32,6 @@ use worker::{
 
 use crate::platform::WorkerEnv;
 
-/// The device's connect route.
-pub const CONNECT_PATH: &str = "/v1/terminal/connect";
 /// The Durable Object namespace binding (wrangler.toml).
 pub const BINDING: &str = "TERMINALS";
 /// The object's URL for a hub call (any host: the request goes to the stub, not the network).
