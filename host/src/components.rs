@@ -14,7 +14,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use wasmtime_wasi_http::handler::ProxyPre;
 
 use crate::manifest::Manifest;
-use crate::server::HostState;
+use crate::state::HostState;
 
 /// Part of the cache key: compiled code is only valid for the wasmtime that produced it
 /// (deserialize also checks this, and a mismatch falls back to compiling).

@@ -108,7 +108,7 @@ fn now_ms() -> i64 {
 
 fn jitter() -> f64 {
     let mut b = [0u8; 8];
-    crate::bootstrap::fill(&mut b);
+    crate::rand::fill(&mut b);
     (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64
 }
 
@@ -268,7 +268,7 @@ impl Env for HostEnv {
         now_ms()
     }
     fn fill_random(&self, buf: &mut [u8]) {
-        crate::bootstrap::fill(buf);
+        crate::rand::fill(buf);
     }
     // Steps run on a blocking thread (`run_steps`), so a plain sleep holds nothing else up.
     async fn sleep_ms(&self, ms: u64) {

@@ -5,8 +5,8 @@ use rusqlite::OptionalExtension;
 use wasmtime::component::{Accessor, FutureReader, HasSelf, Resource, StreamReader};
 
 use crate::db::with_busy_retry;
-use crate::server::HostState;
 use crate::spin_bindings::kv::{self, Error};
+use crate::state::HostState;
 
 pub struct KvStore {
     label: String,

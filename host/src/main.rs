@@ -10,9 +10,11 @@ mod db;
 mod dispatcher;
 mod kv_host;
 mod manifest;
+mod rand;
 mod server;
 mod spin_bindings;
 mod sqlite_host;
+mod state;
 mod terminal_cli;
 mod terminal_hub;
 

@@ -25,16 +25,17 @@ use hyper::server::conn::http1;
 use vinr_shared::terminal::protocol::CONNECT_PATH;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, Store, StoreContextMut};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi_http::handler::{
     HandlerState, Instance, ProxyHandler, ProxyPre, ShouldAccept, WorkerExpiration, WorkerState, WorkerStatus,
 };
 use wasmtime_wasi_http::io::TokioIo;
-use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpView};
 
 use crate::components;
 use crate::db::{Database, Pool};
 use crate::manifest::{Manifest, Route, match_route};
+use crate::state::{Grants, HostState, SpinCtx};
 use crate::terminal_hub::outbound::HubHooks;
 use crate::terminal_hub::{Hub, socket};
 
@@ -50,48 +51,6 @@ pub struct DevOptions {
     pub data_dir: PathBuf,
     pub manifest: PathBuf,
     pub no_build: bool,
-}
-
-/// Everything a Store holds for one instance.
-pub struct HostState {
-    pub table: ResourceTable,
-    pub wasi: WasiCtx,
-    pub http: WasiHttpCtx,
-    /// Outbound HTTP: only the terminal hub (`terminal_hub::outbound`).
-    pub hooks: HubHooks,
-    pub spin: SpinCtx,
-}
-
-/// What the spin:sqlite and spin:key-value implementations need: the component's grants from
-/// spin.toml and the connection pools.
-pub struct SpinCtx {
-    pub grants: Arc<Grants>,
-    pub sqlite: Arc<Pool>,
-    pub kv: Arc<Pool>,
-}
-
-pub struct Grants {
-    pub sqlite_databases: Vec<String>,
-    pub key_value_stores: Vec<String>,
-}
-
-impl WasiView for HostState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl WasiHttpView for HostState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: &mut self.hooks,
-        }
-    }
 }
 
 /// `VINR_TRACE_INSTANTIATION=1` logs how long each Store + instance took to create.
@@ -224,7 +183,7 @@ fn full_body(bytes: impl Into<Bytes>) -> WasiBody {
 }
 
 fn new_request_id() -> String {
-    vinr_shared::ids::new_id("req_", &mut crate::bootstrap::fill)
+    vinr_shared::ids::new_id("req_", &mut crate::rand::fill)
 }
 
 fn json_error(status: StatusCode, kind: &str, code: Option<&str>, message: &str) -> Response<WasiBody> {
