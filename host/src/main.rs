@@ -8,7 +8,6 @@ mod bootstrap;
 mod components;
 mod db;
 mod dispatcher;
-mod kv_host;
 mod manifest;
 mod rand;
 mod server;

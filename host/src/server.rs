@@ -63,7 +63,6 @@ struct ComponentHandler {
     pre: ProxyPre<HostState>,
     grants: Arc<Grants>,
     sqlite: Arc<Pool>,
-    kv: Arc<Pool>,
     hub: Arc<Hub>,
 }
 
@@ -74,7 +73,7 @@ impl HandlerState for ComponentHandler {
 
     async fn instantiate(&self) -> wasmtime::Result<Instance<HostState, Expiration, SingleUse>> {
         // Component logs (println!/eprintln!) go to vinr's own stdout/stderr. No environment
-        // variables and no preopened directories: state lives behind spin:sqlite/key-value.
+        // variables and no preopened directories: state lives behind spin:sqlite.
         let t0 = Instant::now();
         let wasi = WasiCtxBuilder::new().inherit_stdout().inherit_stderr().build();
         let mut store = Store::new(
@@ -87,7 +86,6 @@ impl HandlerState for ComponentHandler {
                 spin: SpinCtx {
                     grants: self.grants.clone(),
                     sqlite: self.sqlite.clone(),
-                    kv: self.kv.clone(),
                 },
             },
         );
@@ -347,7 +345,6 @@ pub fn dev(opts: DevOptions) -> anyhow::Result<()> {
         crate::terminal_hub::clear_stale_connections(&conn)?;
     }
     db.main.spawn_checkpointer();
-    db.kv.spawn_checkpointer();
 
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = rt.block_on(serve(manifest, db.clone(), std_listener, listen, webhooks));
@@ -385,7 +382,6 @@ async fn serve(
     for c in loaded {
         let grants = Arc::new(Grants {
             sqlite_databases: c.sqlite_databases,
-            key_value_stores: c.key_value_stores,
         });
         handlers.insert(
             c.name,
@@ -394,7 +390,6 @@ async fn serve(
                 pre: c.pre,
                 grants,
                 sqlite: db.main.clone(),
-                kv: db.kv.clone(),
                 hub: hub.clone(),
             }),
         );

@@ -1,7 +1,7 @@
 //! What each component instance's Store holds ([`HostState`]): WASI, wasi:http with the
 //! terminal hub as the only outbound destination, and what the Spin interfaces `vinr`
-//! implements need. The server creates it per request; the interface implementations
-//! (`sqlite_host`, `kv_host`) and the linker (`components`) use it.
+//! implements need. The server creates it per request; the interface implementation
+//! (`sqlite_host`) and the linker (`components`) use it.
 
 use std::sync::Arc;
 
@@ -22,17 +22,15 @@ pub struct HostState {
     pub spin: SpinCtx,
 }
 
-/// What the spin:sqlite and spin:key-value implementations need: the component's grants from
-/// spin.toml and the connection pools.
+/// What the spin:sqlite implementation needs: the component's grants from spin.toml and the
+/// connection pool.
 pub struct SpinCtx {
     pub grants: Arc<Grants>,
     pub sqlite: Arc<Pool>,
-    pub kv: Arc<Pool>,
 }
 
 pub struct Grants {
     pub sqlite_databases: Vec<String>,
-    pub key_value_stores: Vec<String>,
 }
 
 impl WasiView for HostState {
