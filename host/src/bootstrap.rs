@@ -6,9 +6,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension};
 use vinr_shared::keys::{self, KeyKind};
 
-pub fn fill(buf: &mut [u8]) {
-    getrandom::fill(buf).expect("the OS random number generator failed");
-}
+use crate::rand::fill;
 
 pub struct NewAccount {
     pub account: String,

@@ -14,7 +14,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use wasmtime_wasi_http::handler::ProxyPre;
 
 use crate::manifest::Manifest;
-use crate::server::HostState;
+use crate::state::HostState;
 
 /// Part of the cache key: compiled code is only valid for the wasmtime that produced it
 /// (deserialize also checks this, and a mismatch falls back to compiling).
@@ -172,7 +172,6 @@ pub struct Loaded {
     pub name: String,
     pub pre: ProxyPre<HostState>,
     pub sqlite_databases: Vec<String>,
-    pub key_value_stores: Vec<String>,
 }
 
 pub fn load_all(engine: &Engine, manifest: &Manifest, cache_dir: &Path) -> anyhow::Result<Vec<Loaded>> {
@@ -205,7 +204,6 @@ pub fn load_all(engine: &Engine, manifest: &Manifest, cache_dir: &Path) -> anyho
             name: name.clone(),
             pre: ProxyPre::P3(pre),
             sqlite_databases: def.sqlite_databases.clone(),
-            key_value_stores: def.key_value_stores.clone(),
         });
     }
     Ok(out)

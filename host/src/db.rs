@@ -1,5 +1,5 @@
-//! The data directory: `vinr.db` (the schema in schema/migrations), `kv.db` (the key-value
-//! store), connection pools and migrations.
+//! The data directory: `vinr.db` (the schema in schema/migrations), its connection pool and
+//! migrations.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -25,7 +25,7 @@ pub fn now_unix() -> i64 {
 /// See `open_connection`.
 const PAGE_SIZE: i64 = 4096;
 
-/// A connection with the settings every user of vinr.db/kv.db relies on.
+/// A connection with the settings every user of vinr.db relies on.
 pub fn open_connection(path: &Path) -> anyhow::Result<Connection> {
     let conn = Connection::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     // First, so that the pragmas below wait for (not fail on) a connection opened at the same
@@ -53,11 +53,10 @@ pub struct Database {
     pub dir: PathBuf,
     pub main_path: PathBuf,
     pub main: Arc<Pool>,
-    pub kv: Arc<Pool>,
 }
 
 impl Database {
-    /// Creates the directory if needed and checks that both databases open read-write.
+    /// Creates the directory if needed and checks that vinr.db opens read-write.
     pub fn open(dir: &Path) -> anyhow::Result<Database> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
         let dir = std::path::absolute(dir)?;
@@ -67,39 +66,20 @@ impl Database {
         let _ = std::fs::remove_file(&probe);
 
         let main_path = dir.join("vinr.db");
-        let kv_path = dir.join("kv.db");
         let main = Pool::new(main_path.clone());
-        let kv = Pool::new(kv_path.clone());
-        // Open one connection each now so that errors surface at start-up, not on a request.
+        // Open one connection now so that errors surface at start-up, not on a request.
         drop(main.checkout().context("opening vinr.db")?);
-        {
-            let conn = kv.checkout().context("opening kv.db")?;
-            conn.execute_batch(
-                "CREATE TABLE IF NOT EXISTS kv (
-                    store TEXT NOT NULL,
-                    key   TEXT NOT NULL,
-                    value BLOB NOT NULL,
-                    PRIMARY KEY (store, key)
-                ) WITHOUT ROWID;",
-            )?;
-        }
-        Ok(Database {
-            dir,
-            main_path,
-            main,
-            kv,
-        })
+        Ok(Database { dir, main_path, main })
     }
 
-    /// Closes pooled connections and folds the WAL back into the database files.
+    /// Closes pooled connections and folds the WAL back into the database file.
     pub fn close(&self) {
-        for pool in [&self.main, &self.kv] {
-            pool.close();
-            if let Ok(conn) = open_connection(&pool.path) {
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
-                    eprintln!("warning: checkpoint of {} failed: {e}", pool.path.display());
-                }
-            }
+        let pool = &self.main;
+        pool.close();
+        if let Ok(conn) = open_connection(&pool.path)
+            && let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        {
+            eprintln!("warning: checkpoint of {} failed: {e}", pool.path.display());
         }
     }
 }
@@ -178,11 +158,11 @@ impl Pool {
     fn checkin(&self, conn: Connection) {
         // A component that ran `BEGIN` and then returned, trapped or was cancelled must not
         // leave its transaction (and the write lock) to the next request.
-        if !conn.is_autocommit() {
-            if let Err(e) = conn.execute_batch("ROLLBACK") {
-                eprintln!("warning: rollback of abandoned transaction failed: {e}; closing the connection");
-                return;
-            }
+        if !conn.is_autocommit()
+            && let Err(e) = conn.execute_batch("ROLLBACK")
+        {
+            eprintln!("warning: rollback of abandoned transaction failed: {e}; closing the connection");
+            return;
         }
         if self.closed.load(std::sync::atomic::Ordering::Relaxed) {
             return;

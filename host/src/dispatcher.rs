@@ -44,8 +44,8 @@ use hyper_util::client::legacy::connect::dns::{GaiResolver, Name};
 use rusqlite::{Connection, OptionalExtension};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use vinr_shared::jobs::{self, Report, Scope};
-use vinr_shared::port::{Env, Row, SqlValue, Stmt};
-use vinr_shared::sqlite::SqliteDb;
+use vinr_shared::port::{Env, SqlValue, Stmt};
+use vinr_shared::sqlite::{self, SqliteDb};
 use vinr_shared::webhooks::delivery::{self, Attempt, DUE_SQL, EARLIEST_DUE_SQL, Job, LEASE_MARGIN_MS, NOT_ALLOWED};
 use vinr_shared::webhooks::{retry, url_policy};
 
@@ -108,7 +108,7 @@ fn now_ms() -> i64 {
 
 fn jitter() -> f64 {
     let mut b = [0u8; 8];
-    crate::bootstrap::fill(&mut b);
+    crate::rand::fill(&mut b);
     (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64
 }
 
@@ -242,7 +242,7 @@ async fn run(pool: Arc<Pool>, cfg: Config, clients: Clients, mut stop: watch::Re
         let r = with_writer(&shared.pool, |w| {
             let tx = w.unchecked_transaction()?;
             for (id, lease) in &left {
-                exec(&tx, &delivery::release_stmt(id, *lease, now))?;
+                sqlite::execute(&tx, &delivery::release_stmt(id, *lease, now))?;
             }
             tx.commit()
         })
@@ -268,7 +268,7 @@ impl Env for HostEnv {
         now_ms()
     }
     fn fill_random(&self, buf: &mut [u8]) {
-        crate::bootstrap::fill(buf);
+        crate::rand::fill(buf);
     }
     // Steps run on a blocking thread (`run_steps`), so a plain sleep holds nothing else up.
     async fn sleep_ms(&self, ms: u64) {
@@ -345,7 +345,7 @@ async fn claim(shared: &Shared, limit: usize) -> anyhow::Result<Vec<Job>> {
     let now = now_ms();
     let mut jobs = {
         let conn = shared.pool.checkout()?;
-        query(
+        sqlite::query(
             &conn,
             &Stmt::new(DUE_SQL, vec![SqlValue::Int(now), SqlValue::Int(limit as i64)]),
         )?
@@ -361,7 +361,7 @@ async fn claim(shared: &Shared, limit: usize) -> anyhow::Result<Vec<Job>> {
         let tx = w.unchecked_transaction()?;
         let mut ok = Vec::with_capacity(jobs.len());
         for j in &jobs {
-            ok.push(exec(&tx, &j.lease_stmt(lease))? == 1);
+            ok.push(sqlite::execute(&tx, &j.lease_stmt(lease))? == 1);
         }
         tx.commit()?;
         Ok(ok)
@@ -518,7 +518,7 @@ async fn record(shared: &Shared, outcomes: Vec<Outcome>) {
         for o in &outcomes {
             let (stmts, next) = delivery::record(&o.job, &o.attempt, now, jitter(), scale);
             for st in &stmts {
-                exec(&tx, st)?;
+                sqlite::execute(&tx, st)?;
             }
             retry_soon |= next.is_some_and(|at| at - now < MAX_SLEEP.as_millis() as i64);
         }
@@ -615,43 +615,3 @@ impl tower_service::Service<Name> for PublicOnly {
 
 #[cfg(test)]
 mod tests;
-
-fn to_sql(v: &SqlValue) -> rusqlite::types::Value {
-    match v {
-        SqlValue::Null => rusqlite::types::Value::Null,
-        SqlValue::Int(i) => rusqlite::types::Value::Integer(*i),
-        SqlValue::Real(f) => rusqlite::types::Value::Real(*f),
-        SqlValue::Text(t) => rusqlite::types::Value::Text(t.clone()),
-        SqlValue::Blob(b) => rusqlite::types::Value::Blob(b.clone()),
-    }
-}
-
-/// Runs one of the shared domain's statements; returns the rows it changed.
-fn exec(conn: &Connection, st: &Stmt) -> rusqlite::Result<usize> {
-    conn.prepare_cached(&st.sql)?
-        .execute(rusqlite::params_from_iter(st.params.iter().map(to_sql)))
-}
-
-/// Runs one of the shared domain's queries.
-fn query(conn: &Connection, st: &Stmt) -> rusqlite::Result<Vec<Row>> {
-    let mut stmt = conn.prepare_cached(&st.sql)?;
-    let n = stmt.column_count();
-    let mut rows = stmt.query(rusqlite::params_from_iter(st.params.iter().map(to_sql)))?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        out.push(
-            (0..n)
-                .map(|i| {
-                    Ok(match r.get::<_, rusqlite::types::Value>(i)? {
-                        rusqlite::types::Value::Null => SqlValue::Null,
-                        rusqlite::types::Value::Integer(i) => SqlValue::Int(i),
-                        rusqlite::types::Value::Real(f) => SqlValue::Real(f),
-                        rusqlite::types::Value::Text(t) => SqlValue::Text(t),
-                        rusqlite::types::Value::Blob(b) => SqlValue::Blob(b),
-                    })
-                })
-                .collect::<rusqlite::Result<Row>>()?,
-        );
-    }
-    Ok(out)
-}

@@ -8,11 +8,12 @@ mod bootstrap;
 mod components;
 mod db;
 mod dispatcher;
-mod kv_host;
 mod manifest;
+mod rand;
 mod server;
 mod spin_bindings;
 mod sqlite_host;
+mod state;
 mod terminal_cli;
 mod terminal_hub;
 

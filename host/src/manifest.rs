@@ -31,8 +31,6 @@ struct RawComponent {
     source: String,
     #[serde(default)]
     sqlite_databases: Vec<String>,
-    #[serde(default)]
-    key_value_stores: Vec<String>,
     build: Option<RawBuild>,
 }
 
@@ -51,7 +49,6 @@ pub struct Manifest {
 pub struct ComponentDef {
     pub source: PathBuf,
     pub sqlite_databases: Vec<String>,
-    pub key_value_stores: Vec<String>,
     pub build_command: Option<String>,
 }
 
@@ -127,7 +124,6 @@ impl Manifest {
                 ComponentDef {
                     source: dir.join(&c.source),
                     sqlite_databases: c.sqlite_databases,
-                    key_value_stores: c.key_value_stores,
                     build_command: c.build.map(|b| b.command),
                 },
             );

@@ -22,18 +22,20 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
+use vinr_shared::terminal::protocol::CONNECT_PATH;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, Store, StoreContextMut};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi_http::handler::{
     HandlerState, Instance, ProxyHandler, ProxyPre, ShouldAccept, WorkerExpiration, WorkerState, WorkerStatus,
 };
 use wasmtime_wasi_http::io::TokioIo;
-use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpView};
 
 use crate::components;
 use crate::db::{Database, Pool};
 use crate::manifest::{Manifest, Route, match_route};
+use crate::state::{Grants, HostState, SpinCtx};
 use crate::terminal_hub::outbound::HubHooks;
 use crate::terminal_hub::{Hub, socket};
 
@@ -51,48 +53,6 @@ pub struct DevOptions {
     pub no_build: bool,
 }
 
-/// Everything a Store holds for one instance.
-pub struct HostState {
-    pub table: ResourceTable,
-    pub wasi: WasiCtx,
-    pub http: WasiHttpCtx,
-    /// Outbound HTTP: only the terminal hub (`terminal_hub::outbound`).
-    pub hooks: HubHooks,
-    pub spin: SpinCtx,
-}
-
-/// What the spin:sqlite and spin:key-value implementations need: the component's grants from
-/// spin.toml and the connection pools.
-pub struct SpinCtx {
-    pub grants: Arc<Grants>,
-    pub sqlite: Arc<Pool>,
-    pub kv: Arc<Pool>,
-}
-
-pub struct Grants {
-    pub sqlite_databases: Vec<String>,
-    pub key_value_stores: Vec<String>,
-}
-
-impl WasiView for HostState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl WasiHttpView for HostState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: &mut self.hooks,
-        }
-    }
-}
-
 /// `VINR_TRACE_INSTANTIATION=1` logs how long each Store + instance took to create.
 static TRACE_INSTANTIATION: std::sync::LazyLock<bool> =
     std::sync::LazyLock::new(|| std::env::var_os("VINR_TRACE_INSTANTIATION").is_some_and(|v| v != "0"));
@@ -103,7 +63,6 @@ struct ComponentHandler {
     pre: ProxyPre<HostState>,
     grants: Arc<Grants>,
     sqlite: Arc<Pool>,
-    kv: Arc<Pool>,
     hub: Arc<Hub>,
 }
 
@@ -114,7 +73,7 @@ impl HandlerState for ComponentHandler {
 
     async fn instantiate(&self) -> wasmtime::Result<Instance<HostState, Expiration, SingleUse>> {
         // Component logs (println!/eprintln!) go to vinr's own stdout/stderr. No environment
-        // variables and no preopened directories: state lives behind spin:sqlite/key-value.
+        // variables and no preopened directories: state lives behind spin:sqlite.
         let t0 = Instant::now();
         let wasi = WasiCtxBuilder::new().inherit_stdout().inherit_stderr().build();
         let mut store = Store::new(
@@ -127,7 +86,6 @@ impl HandlerState for ComponentHandler {
                 spin: SpinCtx {
                     grants: self.grants.clone(),
                     sqlite: self.sqlite.clone(),
-                    kv: self.kv.clone(),
                 },
             },
         );
@@ -223,7 +181,7 @@ fn full_body(bytes: impl Into<Bytes>) -> WasiBody {
 }
 
 fn new_request_id() -> String {
-    vinr_shared::ids::new_id("req_", &mut crate::bootstrap::fill)
+    vinr_shared::ids::new_id("req_", &mut crate::rand::fill)
 }
 
 fn json_error(status: StatusCode, kind: &str, code: Option<&str>, message: &str) -> Response<WasiBody> {
@@ -281,7 +239,7 @@ async fn handle(app: &App, req: hyper::Request<hyper::body::Incoming>, client: S
     let path = req.uri().path().to_string();
 
     // The terminals' device WebSocket is the host's own (a component cannot hold a connection).
-    let mut resp = if path == socket::CONNECT_PATH && method == http::Method::GET {
+    let mut resp = if path == CONNECT_PATH && method == http::Method::GET {
         socket::connect(&app.hub, &app.db, req).await
     } else {
         route(app, req, client, &method, &path).await
@@ -387,7 +345,6 @@ pub fn dev(opts: DevOptions) -> anyhow::Result<()> {
         crate::terminal_hub::clear_stale_connections(&conn)?;
     }
     db.main.spawn_checkpointer();
-    db.kv.spawn_checkpointer();
 
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = rt.block_on(serve(manifest, db.clone(), std_listener, listen, webhooks));
@@ -425,7 +382,6 @@ async fn serve(
     for c in loaded {
         let grants = Arc::new(Grants {
             sqlite_databases: c.sqlite_databases,
-            key_value_stores: c.key_value_stores,
         });
         handlers.insert(
             c.name,
@@ -434,7 +390,6 @@ async fn serve(
                 pre: c.pre,
                 grants,
                 sqlite: db.main.clone(),
-                kv: db.kv.clone(),
                 hub: hub.clone(),
             }),
         );

@@ -12,8 +12,8 @@
 use wasmtime::component::{Accessor, FutureReader, HasSelf, Resource, StreamReader};
 
 use crate::db::{Pool, Pooled, with_busy_retry};
-use crate::server::HostState;
 use crate::spin_bindings::sqlite::{self, Error, QueryResult, RowResult, Value};
+use crate::state::HostState;
 
 pub struct Connection {
     // Field order matters: on drop the connection is rolled back and returned to the pool

@@ -44,7 +44,6 @@ component = "terminal"
 [component.terminal]
 source = "{}"
 sqlite_databases = ["default"]
-key_value_stores = ["default"]
 allowed_outbound_hosts = ["http://terminal-hub.vinr.internal"]
 "#,
         wasm.display()

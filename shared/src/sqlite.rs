@@ -4,34 +4,65 @@
 //!
 //! `SqliteDb` borrows or owns its connection: `SqliteDb(conn)` owns one, `SqliteDb(&conn)` works
 //! on one held elsewhere (e.g. behind the host's writer lock).
+//!
+//! It is also the one bridge between the domain's [`SqlValue`] and rusqlite (`ToSql`/`FromSql`,
+//! [`query`], [`execute`]); the host's webhook dispatcher uses it too.
 
 use std::borrow::Borrow;
 
 use rusqlite::Connection;
-use rusqlite::types::Value;
+use rusqlite::types::{FromSql, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
 use crate::port::{Db, DbError, Row, SqlValue, Stmt};
 
 pub struct SqliteDb<C: Borrow<Connection> = Connection>(pub C);
 
-fn to_sql(v: &SqlValue) -> Value {
-    match v {
-        SqlValue::Null => Value::Null,
-        SqlValue::Int(i) => Value::Integer(*i),
-        SqlValue::Real(f) => Value::Real(*f),
-        SqlValue::Text(s) => Value::Text(s.clone()),
-        SqlValue::Blob(b) => Value::Blob(b.clone()),
+/// Binds a value without copying it.
+impl ToSql for SqlValue {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            SqlValue::Null => ValueRef::Null,
+            SqlValue::Int(i) => ValueRef::Integer(*i),
+            SqlValue::Real(f) => ValueRef::Real(*f),
+            SqlValue::Text(s) => ValueRef::Text(s.as_bytes()),
+            SqlValue::Blob(b) => ValueRef::Blob(b),
+        }))
     }
 }
 
-fn from_sql(v: Value) -> SqlValue {
-    match v {
-        Value::Null => SqlValue::Null,
-        Value::Integer(i) => SqlValue::Int(i),
-        Value::Real(f) => SqlValue::Real(f),
-        Value::Text(s) => SqlValue::Text(s),
-        Value::Blob(b) => SqlValue::Blob(b),
+/// Any column reads as a `SqlValue` (text that is not UTF-8 is an error, not a panic).
+impl FromSql for SqlValue {
+    fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+        Ok(match v {
+            ValueRef::Null => SqlValue::Null,
+            ValueRef::Integer(i) => SqlValue::Int(i),
+            ValueRef::Real(f) => SqlValue::Real(f),
+            ValueRef::Text(_) => SqlValue::Text(v.as_str()?.to_owned()),
+            ValueRef::Blob(b) => SqlValue::Blob(b.to_vec()),
+        })
     }
+}
+
+/// Runs one statement on `conn` (in whatever transaction it is in) and returns its rows.
+pub fn query(conn: &Connection, s: &Stmt) -> rusqlite::Result<Vec<Row>> {
+    let mut st = conn.prepare_cached(&s.sql)?;
+    let n = st.column_count();
+    let mut rows = st.query(rusqlite::params_from_iter(&s.params))?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(
+            (0..n)
+                .map(|i| r.get::<_, SqlValue>(i))
+                .collect::<rusqlite::Result<Row>>()?,
+        );
+    }
+    Ok(out)
+}
+
+/// Runs one statement that returns no rows on `conn`; returns the number of rows it changed.
+pub fn execute(conn: &Connection, s: &Stmt) -> rusqlite::Result<usize> {
+    conn.prepare_cached(&s.sql)?
+        .execute(rusqlite::params_from_iter(&s.params))
 }
 
 fn err(e: rusqlite::Error) -> DbError {
@@ -45,21 +76,7 @@ impl<C: Borrow<Connection>> SqliteDb<C> {
 
     /// Runs one statement (in whatever transaction the connection is in) and returns its rows.
     pub fn run(&self, s: &Stmt) -> Result<Vec<Row>, DbError> {
-        let mut st = self.conn().prepare_cached(&s.sql).map_err(err)?;
-        let n = st.column_count();
-        let mut rows = st
-            .query(rusqlite::params_from_iter(s.params.iter().map(to_sql)))
-            .map_err(err)?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next().map_err(err)? {
-            out.push(
-                (0..n)
-                    .map(|i| r.get::<_, Value>(i).map(from_sql))
-                    .collect::<rusqlite::Result<Row>>()
-                    .map_err(err)?,
-            );
-        }
-        Ok(out)
+        query(self.conn(), s).map_err(err)
     }
 
     fn rollback(&self) {

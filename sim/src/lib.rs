@@ -29,7 +29,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest, http::HeaderValue};
-use vinr_shared::terminal::protocol::{FromDevice, HEARTBEAT_SECS, ToDevice};
+use vinr_shared::terminal::protocol::{CONNECT_PATH, FromDevice, HEARTBEAT_SECS, ToDevice};
 
 /// The approved sandbox test card.
 pub const DEFAULT_CARD: &str = "4242424242424242";
@@ -119,8 +119,8 @@ pub fn connect_url(base_url: &str) -> anyhow::Result<String> {
     } else {
         base
     };
-    let rest = rest.trim_end_matches("/v1/terminal/connect");
-    Ok(format!("ws://{rest}/v1/terminal/connect"))
+    let rest = rest.trim_end_matches(CONNECT_PATH);
+    Ok(format!("ws://{rest}{CONNECT_PATH}"))
 }
 
 /// Runs a device until its connection ends (and no reconnect is due). `log` gets what the

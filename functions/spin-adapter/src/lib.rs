@@ -87,8 +87,6 @@ fn starts_write(sql: &str) -> bool {
     matches!(head.as_str(), "BEGIN " | "INSERT" | "UPDATE" | "DELETE")
 }
 
-impl SpinDb {}
-
 impl Db for SpinDb {
     async fn query(&self, stmt: Stmt) -> Result<Vec<Row>, DbError> {
         self.exec(&stmt.sql, stmt.params).await

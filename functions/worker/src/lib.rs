@@ -21,6 +21,7 @@ use vinr_shared::api::{Group, handle_cached};
 use vinr_shared::http::Request as ApiRequest;
 use vinr_shared::jobs;
 use vinr_shared::params::MAX_BODY_BYTES;
+use vinr_shared::terminal::protocol::CONNECT_PATH;
 use vinr_shared::webhooks::runner::{self, Scope};
 use worker::{Context, Env, Headers, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent, event};
 
@@ -56,7 +57,7 @@ fn retry_scale(env: &Env) -> f64 {
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     let url = req.url()?;
     let path = url.path().to_string();
-    if path == terminal::CONNECT_PATH {
+    if path == CONNECT_PATH {
         return terminal::connect(req, &env).await;
     }
     let mut body = req.bytes().await.unwrap_or_default();

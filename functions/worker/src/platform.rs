@@ -1,6 +1,6 @@
 //! The Worker's side of the other ports: clock and randomness from the JS runtime, the terminal
-//! hub over the terminals' Durable Objects, the API-key cache over KV, and webhook POSTs over
-//! `fetch`.
+//! hub over the terminals' Durable Objects (the client is `terminal::call_hub`), the API-key
+//! cache over KV, and webhook POSTs over `fetch`.
 
 use futures_util::future::{Either, select};
 use std::time::Duration;
@@ -28,31 +28,9 @@ pub struct WorkerEnv {
 impl WorkerEnv {
     pub fn new(env: &worker::Env) -> Self {
         WorkerEnv {
-            terminals: env.durable_object(crate::terminal::BINDING).ok(),
+            terminals: crate::terminal::namespace(env),
         }
     }
-}
-
-/// A hub call: POST the call to its terminal's object, which answers a `HubReply`.
-async fn call_hub(ns: &ObjectNamespace, call: &HubCall) -> worker::Result<HubReply> {
-    let stub = ns.id_from_name(call.terminal_id())?.get_stub()?;
-    let h = Headers::new();
-    h.set("content-type", "application/json")?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(h)
-        .with_body(Some(serde_json::to_string(call)?.into()));
-    let mut resp = stub
-        .fetch_with_request(Request::new_with_init(crate::terminal::CALL_URL, &init)?)
-        .await?;
-    if resp.status_code() != 200 {
-        return Err(worker::Error::RustError(format!(
-            "the terminal's object answered {}: {}",
-            resp.status_code(),
-            short(&resp.text().await.unwrap_or_default())
-        )));
-    }
-    resp.json::<HubReply>().await
 }
 
 impl Env for WorkerEnv {
@@ -72,14 +50,7 @@ impl Env for WorkerEnv {
         Delay::from(Duration::from_millis(ms)).await;
     }
     async fn terminal_hub(&self, call: &HubCall) -> HubReply {
-        let Some(ns) = &self.terminals else {
-            return HubReply::Unavailable {
-                message: format!("the Worker has no {} binding", crate::terminal::BINDING),
-            };
-        };
-        call_hub(ns, call).await.unwrap_or_else(|e| HubReply::Unavailable {
-            message: short(&e.to_string()),
-        })
+        crate::terminal::call_hub(self.terminals.as_ref(), call).await
     }
 }
 
@@ -143,7 +114,8 @@ impl Transport for FetchTransport {
     }
 }
 
-fn short(s: &str) -> String {
+/// An error message cut to 200 characters.
+pub(crate) fn short(s: &str) -> String {
     let s = s.trim();
     if s.len() <= 200 {
         s.to_string()

@@ -26,18 +26,16 @@ use vinr_shared::terminal::device::{self, Device};
 use vinr_shared::terminal::hub::{HubCall, HubReply};
 use vinr_shared::terminal::protocol::ToDevice;
 use worker::{
-    Delay, DurableObject, Env, Headers, Method, Request, RequestInit, Response, Result, State, WebSocket,
-    WebSocketIncomingMessage, WebSocketPair, durable_object,
+    Delay, DurableObject, Env, Headers, Method, ObjectNamespace, Request, RequestInit, Response, Result, State,
+    WebSocket, WebSocketIncomingMessage, WebSocketPair, durable_object,
 };
 
-use crate::platform::WorkerEnv;
+use crate::platform::{WorkerEnv, short};
 
-/// The device's connect route.
-pub const CONNECT_PATH: &str = "/v1/terminal/connect";
 /// The Durable Object namespace binding (wrangler.toml).
-pub const BINDING: &str = "TERMINALS";
+const BINDING: &str = "TERMINALS";
 /// The object's URL for a hub call (any host: the request goes to the stub, not the network).
-pub const CALL_URL: &str = "https://terminal-hub.vinr.internal/call";
+const CALL_URL: &str = "https://terminal-hub.vinr.internal/call";
 const CONNECT_URL: &str = "https://terminal-hub.vinr.internal/connect";
 
 const H_TERMINAL: &str = "x-vinr-device-terminal";
@@ -47,6 +45,45 @@ const H_LIVEMODE: &str = "x-vinr-device-livemode";
 /// `WebSocket.readyState` values.
 const CONNECTING: u16 = 0;
 const OPEN: u16 = 1;
+
+/// The terminals' object namespace, when the Worker has the binding.
+pub fn namespace(env: &Env) -> Option<ObjectNamespace> {
+    env.durable_object(BINDING).ok()
+}
+
+/// The hub client (`Env::terminal_hub` of the Worker): POSTs the call to its terminal's object,
+/// which answers a `HubReply`.
+pub async fn call_hub(ns: Option<&ObjectNamespace>, call: &HubCall) -> HubReply {
+    let Some(ns) = ns else {
+        return HubReply::Unavailable {
+            message: format!("the Worker has no {BINDING} binding"),
+        };
+    };
+    post_call(ns, call).await.unwrap_or_else(|e| HubReply::Unavailable {
+        message: short(&e.to_string()),
+    })
+}
+
+async fn post_call(ns: &ObjectNamespace, call: &HubCall) -> Result<HubReply> {
+    let stub = ns.id_from_name(call.terminal_id())?.get_stub()?;
+    let h = Headers::new();
+    h.set("content-type", "application/json")?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(h)
+        .with_body(Some(serde_json::to_string(call)?.into()));
+    let mut resp = stub
+        .fetch_with_request(Request::new_with_init(CALL_URL, &init)?)
+        .await?;
+    if resp.status_code() != 200 {
+        return Err(worker::Error::RustError(format!(
+            "the terminal's object answered {}: {}",
+            resp.status_code(),
+            short(&resp.text().await.unwrap_or_default())
+        )));
+    }
+    resp.json::<HubReply>().await
+}
 
 fn json_error(e: ApiError) -> Result<Response> {
     Ok(Response::from_json(&e.to_json())?.with_status(e.status))

@@ -24,15 +24,12 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use vinr_shared::port::DbError;
 use vinr_shared::sqlite::SqliteDb;
 use vinr_shared::terminal::device::{self, Device};
-use vinr_shared::terminal::protocol::{OFFLINE_AFTER_SECS, ToDevice};
+use vinr_shared::terminal::protocol::{CONNECT_PATH, OFFLINE_AFTER_SECS, ToDevice};
 use wasmtime_wasi_http::WasiBody;
 
 use super::{Hub, Outgoing, Terminal};
 use crate::db::Pool;
 use crate::dispatcher::HostEnv;
-
-/// The device endpoint, answered by the host before route matching.
-pub const CONNECT_PATH: &str = "/v1/terminal/connect";
 
 /// Devices send small JSON frames; anything this large is not one of them.
 const MAX_MESSAGE: usize = 64 << 10;

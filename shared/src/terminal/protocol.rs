@@ -4,6 +4,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// The device's WebSocket endpoint (`GET`), answered by each runtime's terminal hub before
+/// route matching.
+pub const CONNECT_PATH: &str = "/v1/terminal/connect";
+
 /// Server → device.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
