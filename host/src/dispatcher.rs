@@ -270,6 +270,9 @@ impl Env for HostEnv {
     fn fill_random(&self, buf: &mut [u8]) {
         crate::rand::fill(buf);
     }
+    fn log_error(&self, id: &str, message: &str) {
+        eprintln!("error: {id}: {message}");
+    }
     // Steps run on a blocking thread (`run_steps`), so a plain sleep holds nothing else up.
     async fn sleep_ms(&self, ms: u64) {
         std::thread::sleep(Duration::from_millis(ms));

@@ -125,6 +125,11 @@ impl Env for WasiEnv {
         getrandom::fill(buf).expect("WASI random is always available");
     }
 
+    // The component's stderr is the runtime's log (`vinr dev` inherits it).
+    fn log_error(&self, id: &str, message: &str) {
+        eprintln!("error: {id}: {message}");
+    }
+
     async fn sleep_ms(&self, ms: u64) {
         wasip3::clocks::monotonic_clock::wait_for(ms.saturating_mul(1_000_000)).await;
     }

@@ -40,6 +40,9 @@ impl Env for WorkerEnv {
     fn now_ms(&self) -> i64 {
         js_sys::Date::now() as i64
     }
+    fn log_error(&self, id: &str, message: &str) {
+        worker::console_error!("{id}: {message}");
+    }
     fn fill_random(&self, buf: &mut [u8]) {
         // getRandomValues fills at most 65,536 bytes per call.
         for chunk in buf.chunks_mut(65_536) {
