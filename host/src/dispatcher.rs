@@ -279,7 +279,7 @@ impl Env for HostEnv {
     }
     // Steps (and device frames) decide with the writer lock held: the hub call is handed to the
     // hub to run after them, never waited for here (see `terminal_hub::call_from_blocking`).
-    async fn terminal_hub(&self, call: &vinr_shared::terminal::hub::HubCall) -> vinr_shared::terminal::hub::HubReply {
+    async fn terminal_hub(&self, call: &vinr_shared::hub::HubCall) -> vinr_shared::hub::HubReply {
         crate::terminal_hub::call_from_blocking(call)
     }
 }

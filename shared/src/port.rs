@@ -150,9 +150,9 @@ pub trait Env {
     }
     /// Sends a call to the terminal hub that holds the devices' connections (docs/terminals.md).
     /// Runtimes without one answer [`HubReply::Unavailable`].
-    async fn terminal_hub(&self, call: &crate::terminal::hub::HubCall) -> crate::terminal::hub::HubReply {
+    async fn terminal_hub(&self, call: &crate::hub::HubCall) -> crate::hub::HubReply {
         let _ = call;
-        crate::terminal::hub::HubReply::Unavailable {
+        crate::hub::HubReply::Unavailable {
             message: "this runtime has no terminal hub".into(),
         }
     }

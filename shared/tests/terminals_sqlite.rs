@@ -6,9 +6,9 @@ mod common;
 
 use common::*;
 use serde_json::Value;
+use vinr_shared::device::{self, Device};
+use vinr_shared::hub::HubCall;
 use vinr_shared::jobs;
-use vinr_shared::terminal::device::{self, Device};
-use vinr_shared::terminal::hub::HubCall;
 use vinr_shared::terminal::protocol::ToDevice;
 
 fn run_due(w: &World) -> jobs::Report {

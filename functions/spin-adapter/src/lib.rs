@@ -16,9 +16,9 @@ use spin_sdk::sqlite::wit::sqlite::Connection;
 use vinr_shared::api::{Routes, serve_group};
 use vinr_shared::error::ApiError;
 use vinr_shared::http::{Request, Response};
+use vinr_shared::hub::{HUB_URL, HubCall, HubReply};
 use vinr_shared::params::MAX_BODY_BYTES;
 use vinr_shared::port::{Db, DbError, Env, NoCache, Row, SqlValue, Stmt};
-use vinr_shared::terminal::hub::{HUB_URL, HubCall, HubReply};
 
 /// `Db` over one `spin:sqlite` connection to the `default` database.
 pub struct SpinDb {

@@ -4,8 +4,8 @@
 
 use futures_util::future::{Either, select};
 use std::time::Duration;
+use vinr_shared::hub::{HubCall, HubReply};
 use vinr_shared::port::{Cache, Env};
-use vinr_shared::terminal::hub::{HubCall, HubReply};
 use vinr_shared::webhooks::runner::Transport;
 use wasm_bindgen::prelude::wasm_bindgen;
 use worker::kv::KvStore;

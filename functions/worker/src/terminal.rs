@@ -6,7 +6,7 @@
 //!   the upgrade to the terminal's object with the device in `x-vinr-device-*` headers (objects
 //!   are reachable only through the binding, so the headers are trusted there).
 //! - [`TerminalSession`] (the object): holds the terminal's one WebSocket with the hibernation
-//!   API. What a frame means is decided by `vinr_shared::terminal::device`; the object only
+//!   API. What a frame means is decided by `vinr_shared::device`; the object only
 //!   carries frames, and answers the API's hub calls (`POST /call`, a `HubCall` JSON body).
 //!
 //! Hibernation: everything a socket needs after the object was evicted (its device and
@@ -21,9 +21,9 @@ use std::time::Duration;
 use futures_channel::oneshot;
 use futures_util::future::{Either, select};
 use serde::{Deserialize, Serialize};
+use vinr_shared::device::{self, Device};
 use vinr_shared::error::ApiError;
-use vinr_shared::terminal::device::{self, Device};
-use vinr_shared::terminal::hub::{HubCall, HubReply};
+use vinr_shared::hub::{HubCall, HubReply};
 use vinr_shared::terminal::protocol::ToDevice;
 use worker::{
     Delay, DurableObject, Env, Headers, Method, ObjectNamespace, Request, RequestInit, Response, Result, State,

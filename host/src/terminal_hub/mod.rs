@@ -1,6 +1,6 @@
 //! The terminal hub of `vinr dev` (docs/terminals.md, "Runtime contract"): holds each terminal's
 //! device WebSocket and carries messages between it and the API. The domain decides
-//! (`vinr_shared::terminal::device`); the hub only routes frames and wakes waiters.
+//! (`vinr_shared::device`); the hub only routes frames and wakes waiters.
 //!
 //! - [`socket`]: `GET /v1/terminal/connect`, the device's WebSocket, one task per connection.
 //! - [`outbound`]: components reach the hub by an outbound HTTP request to
@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc, oneshot};
-use vinr_shared::terminal::hub::{HubCall, HubReply};
+use vinr_shared::hub::{HubCall, HubReply};
 use vinr_shared::terminal::protocol::ToDevice;
 
 /// The longest a `deliver` call waits (its `waitMs` is capped to this): below the server's

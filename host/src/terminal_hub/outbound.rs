@@ -9,7 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{Method, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
-use vinr_shared::terminal::hub::{HUB_AUTHORITY, HubCall, HubReply};
+use vinr_shared::hub::{HUB_AUTHORITY, HubCall, HubReply};
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::Hub;

@@ -21,9 +21,9 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use vinr_shared::device::{self, Device};
 use vinr_shared::port::DbError;
 use vinr_shared::sqlite::SqliteDb;
-use vinr_shared::terminal::device::{self, Device};
 use vinr_shared::terminal::protocol::{CONNECT_PATH, OFFLINE_AFTER_SECS, ToDevice};
 use wasmtime_wasi_http::WasiBody;
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use http_body_util::{BodyExt, Full};
 use serde_json::json;
 use tokio::sync::{Notify, mpsc};
-use vinr_shared::terminal::hub::{HUB_URL, HubCall, HubReply};
+use vinr_shared::hub::{HUB_URL, HubCall, HubReply};
 use wasmtime_wasi_http::{WasiBody, WasiHttpHooks};
 
 use super::outbound::{HubHooks, is_hub_request};

@@ -2,7 +2,7 @@
 //! its decision into the writes of one batch: the payment behind its version guard, the terminal's
 //! session released when the payment leaves pending/processing, the event, the money and the
 //! time-driven steps. Callers are the API (`api::terminals`), the device protocol
-//! (`terminal::device`) and the scheduled steps (`jobs`); they commit (and retry a lost race).
+//! (`device`) and the scheduled steps (`jobs`); they commit (and retry a lost race).
 
 use crate::context::Ctx;
 use crate::domain::terminal_payment::{self as domain, Created, Decision, Ids, Input, NewPayment};

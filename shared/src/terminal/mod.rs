@@ -1,10 +1,9 @@
 //! Terminals and card-present payments through the Cloud API (seed 003, docs/terminals.md).
-//! `payment` holds the lifecycle, `terminals` the registered devices, `protocol` the frames a
-//! device exchanges with the server, `device` what those frames mean, and `hub` what the API asks
-//! of the runtime component that holds the devices' connections.
+//! `payment` holds the `tpay_` object, `terminals` the registered devices, and `protocol` the frames
+//! a device exchanges with the server. What those frames mean is [`crate::device`]; what the API asks
+//! of the runtime component that holds the devices' connections is [`crate::hub`]. The lifecycle is
+//! [`crate::domain::terminal_payment`].
 
-pub mod device;
-pub mod hub;
 pub mod payment;
 pub mod protocol;
 pub mod terminals;

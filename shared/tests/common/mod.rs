@@ -6,10 +6,10 @@
 use std::cell::{Cell, RefCell};
 use vinr_shared::api::{Group, handle};
 use vinr_shared::http::{Request, Response};
+use vinr_shared::hub::{HubCall, HubReply};
 use vinr_shared::keys::{KeyKind, hash_key, new_key};
 use vinr_shared::port::Env;
 pub use vinr_shared::sqlite::SqliteDb;
-use vinr_shared::terminal::hub::{HubCall, HubReply};
 
 /// A settable clock and deterministic randomness.
 pub struct TestEnv {

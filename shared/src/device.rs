@@ -3,8 +3,6 @@
 //! only moves frames; every decision and write is here, so `vinr dev` and the Durable Object
 //! behave alike.
 
-use super::protocol::{ENTRY_METHODS, FromDevice, ToDevice};
-use super::terminals;
 use crate::auth::Account;
 use crate::context::Ctx;
 use crate::domain::terminal_payment::{CancelReason, Input};
@@ -13,6 +11,8 @@ use crate::flows::terminal_payment as flow;
 use crate::keys::hash_key;
 use crate::port::{Db, DbError, Env, Stmt, new_id};
 use crate::sql_params;
+use crate::terminal::protocol::{ENTRY_METHODS, FromDevice, ToDevice};
+use crate::terminal::terminals;
 
 /// A device's terminal, as its key identifies it.
 #[derive(Clone, Debug, PartialEq, Eq)]
