@@ -8,7 +8,7 @@
 //! its row, guarded on the row's `due_at`: two schedulers never both apply a step, and a step
 //! rescheduled meanwhile is decided again on fresh state.
 
-use crate::api::{balance, disputes, payouts, refunds};
+use crate::api::{balance, payouts};
 use crate::auth::Account;
 use crate::context::Ctx;
 use crate::error::ApiResult;
@@ -172,9 +172,9 @@ async fn decide<D: Db, E: Env>(cx: &Ctx<'_, D, E>, job: &Job) -> ApiResult<Vec<S
         Step::Settle { .. } => balance::settle(cx, job.due_at).await,
         Step::Payouts => payouts::automatic(cx, job.due_at).await,
         Step::PayoutStep(id) => payouts::step(cx, id).await,
-        Step::RefundFail(id) => refunds::fail(cx, id).await,
-        Step::DisputeOpen(id) => disputes::open(cx, id).await,
-        Step::DisputeStep(id) => disputes::step(cx, id).await,
+        Step::RefundFail(id) => crate::flows::refund::fail(cx, id).await,
+        Step::DisputeOpen(id) => crate::flows::dispute::open(cx, id).await,
+        Step::DisputeStep(id) => crate::flows::dispute::step(cx, id).await,
         Step::Terminal(kind, id) => crate::terminal::payment::step(cx, *kind, id).await,
     }
 }

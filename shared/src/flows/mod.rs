@@ -2,6 +2,9 @@
 //! that make its answer true (one atomic batch, committed by the caller). HTTP handlers and
 //! scheduled steps call the same flows, so a rule has one home whichever way it is reached.
 
+pub mod dispute;
+pub mod refund;
+
 use crate::auth::Account;
 use crate::domain::settlement;
 use crate::ledger::{self, NewTxn};
