@@ -8,7 +8,6 @@
 //! its row, guarded on the row's `due_at`: two schedulers never both apply a step, and a step
 //! rescheduled meanwhile is decided again on fresh state.
 
-use crate::api::{disputes, refunds};
 use crate::auth::Account;
 use crate::context::Ctx;
 use crate::error::ApiResult;
@@ -176,9 +175,9 @@ async fn decide<D: Db, E: Env>(cx: &Ctx<'_, D, E>, job: &Job) -> ApiResult<Vec<S
         Step::Settle { .. } => crate::flows::settlement::settle(cx, job.due_at).await,
         Step::Payouts => crate::flows::payout::automatic(cx, job.due_at).await,
         Step::PayoutStep(id) => crate::flows::payout::step(cx, id).await,
-        Step::RefundFail(id) => refunds::fail(cx, id).await,
-        Step::DisputeOpen(id) => disputes::open(cx, id).await,
-        Step::DisputeStep(id) => disputes::step(cx, id).await,
+        Step::RefundFail(id) => crate::flows::refund::fail(cx, id).await,
+        Step::DisputeOpen(id) => crate::flows::dispute::open(cx, id).await,
+        Step::DisputeStep(id) => crate::flows::dispute::step(cx, id).await,
         Step::Terminal(kind, id) => crate::flows::terminal_payment::step(cx, *kind, id).await,
     }
 }

@@ -2,7 +2,9 @@
 //! that make its answer true (one atomic batch, committed by the caller). HTTP handlers and
 //! scheduled steps call the same flows, so a rule has one home whichever way it is reached.
 
+pub mod dispute;
 pub mod payout;
+pub mod refund;
 pub mod settlement;
 pub mod terminal_payment;
 
