@@ -3,7 +3,6 @@
 
 use crate::auth::Account;
 use crate::error::{ApiError, ApiResult};
-use crate::params::Params;
 use crate::port::{Db, SqlValue, Stmt};
 use crate::sql_params;
 use serde_json::{Value, json};
@@ -11,37 +10,11 @@ use serde_json::{Value, json};
 pub const DEFAULT_LIMIT: i64 = 10;
 pub const MAX_LIMIT: i64 = 100;
 
+/// A list request's cursor, as [`crate::api::operation::Args::page`] reads it.
 pub struct Page {
     pub limit: i64,
     pub starting_after: Option<String>,
     pub ending_before: Option<String>,
-}
-
-impl Page {
-    pub fn from_params(p: &Params) -> ApiResult<Page> {
-        let limit = p.integer("limit")?.unwrap_or(DEFAULT_LIMIT);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::invalid(
-                "limit",
-                "parameter_invalid_integer",
-                format!("limit must be between 1 and {MAX_LIMIT}."),
-            ));
-        }
-        let starting_after = p.string("starting_after", 100)?;
-        let ending_before = p.string("ending_before", 100)?;
-        if starting_after.is_some() && ending_before.is_some() {
-            return Err(ApiError::invalid(
-                "ending_before",
-                "parameter_invalid",
-                "Pass starting_after or ending_before, not both.",
-            ));
-        }
-        Ok(Page {
-            limit,
-            starting_after,
-            ending_before,
-        })
-    }
 }
 
 /// One table's list query. `filter` adds fixed SQL conditions (e.g. `AND deleted = 0`) and

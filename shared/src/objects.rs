@@ -293,6 +293,9 @@ impl RefundStatus {
     }
 }
 
+/// Why a refund was made (its `reason`).
+pub const REFUND_REASONS: &[&str] = &["duplicate", "fraudulent", "requested_by_customer"];
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Refund {
@@ -464,7 +467,7 @@ mod schema {
     }
 
     pub fn refund_reason(_: &mut SchemaGenerator) -> Schema {
-        let mut values: Vec<Value> = crate::api::refunds::REASONS.iter().map(|r| Value::from(*r)).collect();
+        let mut values: Vec<Value> = super::REFUND_REASONS.iter().map(|r| Value::from(*r)).collect();
         values.push(Value::Null);
         json_schema!({ "type": ["string", "null"], "enum": values })
     }

@@ -10,7 +10,7 @@
 //! components do not); what is served is the committed file, [`crate::api::OPENAPI_JSON`].
 
 use crate::api::operation::{Answer, Field, RANGE_FIELDS, Spec, Ty};
-use crate::api::{Group, payouts, refunds};
+use crate::api::{Group, payouts};
 use crate::{events, ledger};
 use serde_json::{Map, Value, json};
 
@@ -361,105 +361,8 @@ struct Op {
     forbidden: &'static str,
 }
 
-const FORBIDDEN: &str = "A public key, or a live key where only the sandbox processes.";
-
-fn list_query(extra: Vec<(&'static str, Value)>) -> Vec<(String, Value)> {
-    let mut q = vec![
-        (
-            "limit",
-            json!({ "type": "integer", "minimum": 1, "maximum": 100, "default": 10 }),
-        ),
-        (
-            "starting_after",
-            json!({ "type": "string", "description": "An object id: the page after it (older objects)." }),
-        ),
-        (
-            "ending_before",
-            json!({ "type": "string", "description": "An object id: the page before it (newer objects)." }),
-        ),
-    ];
-    q.extend(extra);
-    q.into_iter().map(|(n, s)| (n.to_string(), s)).collect()
-}
-
 fn string(max: usize) -> Value {
     json!({ "type": "string", "maxLength": max })
-}
-
-/// `status` filter of disputes: seed 004's `new` is `needs_response`.
-const DISPUTE_STATUS_FILTER: &[&str] = &["needs_response", "new", "under_review", "won", "lost"];
-
-fn op(group: Group, action: &str) -> Op {
-    let o = |summary, query, body, ok| Op {
-        summary,
-        query,
-        body,
-        ok,
-        ok_media: "application/json",
-        forbidden: FORBIDDEN,
-    };
-    match (group, action) {
-        (Group::Refunds, "create") => o(
-            "Refund all or part of a captured payment",
-            vec![],
-            Some((
-                json!({
-                    "payment": string(100),
-                    "amount": { "type": "integer", "minimum": 1, "description": "Minor units; at most what is left to refund (amount_received - amount_refunded), which is the default." },
-                    "reason": one_of(refunds::REASONS), "metadata": r("Metadata"),
-                }),
-                vec!["payment"],
-            )),
-            r("Refund"),
-        ),
-        (Group::Refunds, "list") => o(
-            "List refunds",
-            list_query(vec![("payment", string(100))]),
-            None,
-            r("RefundList"),
-        ),
-        (Group::Refunds, "retrieve") => o("Retrieve a refund", vec![], None, r("Refund")),
-        (Group::Refunds, "dispute_list") => o(
-            "List disputes",
-            list_query(vec![
-                (
-                    "status",
-                    json!({ "type": "string", "enum": DISPUTE_STATUS_FILTER, "description": "`new` is the same as `needs_response`." }),
-                ),
-                ("payment", string(100)),
-            ]),
-            None,
-            r("DisputeList"),
-        ),
-        (Group::Refunds, "dispute_retrieve") => o("Retrieve a dispute", vec![], None, r("Dispute")),
-        (Group::Refunds, "dispute_update") => o(
-            "Save or submit evidence for a dispute (only in needs_response)",
-            vec![],
-            Some((
-                json!({
-                    "evidence": {
-                        "type": "object",
-                        "properties": {
-                            "product_description": string(20_000), "customer_communication": string(20_000), "refund_policy": string(20_000),
-                            "shipping_tracking_number": string(20_000), "uncategorized_text": string(20_000),
-                        },
-                        "additionalProperties": false,
-                    },
-                    "submit": { "type": "boolean", "default": true, "description": "false saves the evidence and keeps the status." },
-                    "metadata": r("Metadata"),
-                }),
-                vec![],
-            )),
-            r("Dispute"),
-        ),
-        (Group::Refunds, "dispute_close") => o(
-            "Accept a dispute (lost at once; only in needs_response)",
-            vec![],
-            Some((json!({}), vec![])),
-            r("Dispute"),
-        ),
-        (g, a) => panic!("{g:?} serves `{a}` but the OpenAPI generator does not document it"),
-    }
 }
 
 /// A request body that succeeds in the sandbox (`examples` of the request body; schemathesis's
@@ -525,7 +428,7 @@ fn field_schema(f: &Field) -> Value {
         }
         Ty::Bool => json!({ "type": "boolean" }),
         Ty::Metadata => r("Metadata"),
-        Ty::Object(fields) => object_schema(fields),
+        Ty::Object(fields) | Ty::LateObject(fields) => object_schema(fields),
         Ty::StrList { min_items } => json!({ "type": "array", "items": { "type": "string" }, "minItems": min_items }),
         Ty::Expand(paths) => json!({ "type": "array", "items": { "type": "string", "enum": paths } }),
         Ty::IntFilter => json!({ "type": "integer" }),
@@ -593,7 +496,7 @@ fn declared(spec: &Spec) -> Op {
 
 fn operation(group: Group, spec: &Spec) -> Value {
     let (method, pattern, action) = (spec.method, spec.path, spec.name);
-    let spec = if spec.legacy { op(group, action) } else { declared(spec) };
+    let spec = declared(spec);
     let mut params: Vec<Value> = Vec::new();
     if pattern.contains(":id") {
         params.push(

@@ -61,19 +61,12 @@ impl Group {
         fn of<A: Copy>(ops: &'static [Op<A>]) -> Vec<Spec> {
             ops.iter().map(Op::spec).collect()
         }
-        // Groups whose handlers still validate their own parameters: (method, path, name).
-        fn legacy(table: &'static [(&'static str, &'static str, &'static str)]) -> Vec<Spec> {
-            table
-                .iter()
-                .map(|&(method, path, name)| Spec::legacy(method, path, name))
-                .collect()
-        }
         match self {
             Group::Payments => of(payments::OPS),
             Group::Customers => of(customers::OPS),
             Group::PaymentMethods => of(payment_methods::OPS),
             Group::Webhooks => of(webhooks::OPS),
-            Group::Refunds => legacy(refunds::ROUTES),
+            Group::Refunds => of(refunds::OPS),
             Group::Balance => of(balance::OPS),
             Group::Terminal => of(terminals::OPS),
         }
@@ -140,56 +133,8 @@ impl<A> Outcome<A> {
     }
 }
 
-/// A parsed route: which handler, with the path's object id if any.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Route {
-    pub action: &'static str,
-    pub id: Option<String>,
-}
-
-/// Matches `segs` (the path after `/v1/`) against a table of `(method, pattern, action)`, where a
-/// pattern segment `:id` captures the id. Literal segments win over `:id` ones (so
-/// `transactions/search` is never read as the id "search"). A path that matches with another
-/// method is a 405 listing the methods it allows.
-pub fn match_route(table: &[(&str, &str, &'static str)], method: &str, segs: &[&str]) -> ApiResult<Route> {
-    // (method, action, id, literal segments) of every pattern the path matches.
-    let mut matches: Vec<(&str, &'static str, Option<String>, usize)> = Vec::new();
-    for (m, pattern, action) in table {
-        let pat: Vec<&str> = pattern.split('/').collect();
-        if pat.len() != segs.len() {
-            continue;
-        }
-        let mut id = None;
-        let ok = pat.iter().zip(segs).all(|(p, s)| {
-            if *p == ":id" {
-                id = Some((*s).to_string());
-                !s.is_empty()
-            } else {
-                p == s
-            }
-        });
-        if ok {
-            matches.push((m, action, id, pat.iter().filter(|p| **p != ":id").count()));
-        }
-    }
-    let best = matches.iter().map(|m| m.3).max();
-    matches.retain(|m| Some(m.3) == best);
-    if let Some((_, action, id, _)) = matches.iter().find(|m| m.0 == method) {
-        return Ok(Route { action, id: id.clone() });
-    }
-    if matches.is_empty() {
-        return Err(route_not_found(method, segs));
-    }
-    let mut allowed: Vec<&str> = Vec::new();
-    for m in &matches {
-        if !allowed.contains(&m.0) {
-            allowed.push(m.0);
-        }
-    }
-    Err(method_not_allowed(method, &allowed))
-}
-
-/// As [`match_route`], over a group's declarations: the operation and the path's id.
+/// The declaration `method` and `segs` (the path after `/v1/`) name, and the path's id. A path
+/// that matches with another method is a 405 listing the methods it allows.
 pub fn match_op<A: Copy>(
     ops: &'static [Op<A>],
     method: &str,
@@ -287,14 +232,11 @@ pub trait Routes {
     async fn after_commit<D: Db, E: Env>(cx: &Ctx<'_, D, E>, after: Self::After) -> ApiResult<Option<(u16, Value)>>;
 }
 
-/// A routed request: the action, the path's id, and the parameters the operation declares
-/// (with whether it is a cursor list), which the pipeline checks before the handler runs. None
-/// for a group whose handlers still check their own parameters.
+/// A routed request: the operation's declaration (its action, and the parameters the pipeline
+/// checks before the handler runs) and the path's id.
 pub struct Routed<A: 'static> {
-    pub action: A,
+    pub op: &'static Op<A>,
     pub id: Option<String>,
-    /// The declaration; None for a group whose handlers still check their own parameters.
-    pub op: Option<&'static Op<A>>,
 }
 
 macro_rules! route_groups {
@@ -313,7 +255,7 @@ macro_rules! route_groups {
             type After = route_groups!(@after [$($after)?]);
             fn route(method: &str, segs: &[&str]) -> ApiResult<Routed<Self::Action>> {
                 let (op, id) = match_op($module::OPS, method, segs)?;
-                Ok(Routed { action: op.action, id, op: Some(op) })
+                Ok(Routed { op, id })
             }
             async fn run<D: Db, E: Env>(
                 cx: &Ctx<'_, D, E>,
@@ -322,29 +264,6 @@ macro_rules! route_groups {
                 a: &Args<'_>,
             ) -> ApiResult<Outcome<Self::After>> {
                 $module::run(cx, action, id.unwrap_or_default(), a).await
-            }
-            async fn after_commit<D: Db, E: Env>(cx: &Ctx<'_, D, E>, after: Self::After) -> ApiResult<Option<(u16, Value)>> {
-                route_groups!(@after_commit $module, cx, after, [$($after)?])
-            }
-        }
-    };
-    (@impl legacy $ty:ident, $group:ident, $module:ident, [$($after:ty)?]) => {
-        impl Routes for $ty {
-            const GROUP: Group = Group::$group;
-            type Action = &'static str;
-            type After = route_groups!(@after [$($after)?]);
-            fn route(method: &str, segs: &[&str]) -> ApiResult<Routed<Self::Action>> {
-                let r = $module::route(method, segs)?;
-                Ok(Routed { action: r.action, id: r.id, op: None })
-            }
-            async fn run<D: Db, E: Env>(
-                cx: &Ctx<'_, D, E>,
-                action: Self::Action,
-                id: Option<&str>,
-                a: &Args<'_>,
-            ) -> ApiResult<Outcome<Self::After>> {
-                let r = Route { action, id: id.map(str::to_string) };
-                $module::run(cx, &r, a.params()).await
             }
             async fn after_commit<D: Db, E: Env>(cx: &Ctx<'_, D, E>, after: Self::After) -> ApiResult<Option<(u16, Value)>> {
                 route_groups!(@after_commit $module, cx, after, [$($after)?])
@@ -371,7 +290,7 @@ route_groups! {
     CustomersRoutes => Customers, customers, declared;
     PaymentMethodsRoutes => PaymentMethods, payment_methods, declared;
     WebhooksRoutes => Webhooks, webhooks, declared;
-    RefundsRoutes => Refunds, refunds, legacy;
+    RefundsRoutes => Refunds, refunds, declared;
     BalanceRoutes => Balance, balance, declared;
     TerminalRoutes => Terminal, terminals, declared, after terminals::After;
 }
@@ -491,20 +410,18 @@ async fn serve<G: Routes, D: Db, E: Env, C: Cache>(
     // Each lost race means another request committed, so a request loses at most once per
     // competitor; 16 covers a burst of concurrent refunds of one payment (tests/tests/refunds.rs).
     const ATTEMPTS: usize = 16;
-    for attempt in 1..=ATTEMPTS {
-        let result = match route.op {
-            Some(op) => {
-                let page: &[Field] = if op.list { operation::PAGE_FIELDS } else { &[] };
-                // Refusals are the request's answer, replayed like any 4xx (they are in here).
-                match op
-                    .refuse_live(cx.acct.livemode)
-                    .and_then(|()| operation::check(op.fields, page, &params, None))
-                {
-                    Ok(()) => G::run(&cx, route.action, route.id.as_deref(), &Args::new(&params, op.fields)).await,
-                    Err(e) => Err(e),
-                }
-            }
-            None => G::run(&cx, route.action, route.id.as_deref(), &Args::new(&params, &[])).await,
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let op = route.op;
+        let page: &[Field] = if op.list { operation::PAGE_FIELDS } else { &[] };
+        // Refusals are the request's answer, replayed like any 4xx (they are in here).
+        let result = match op
+            .refuse_live(cx.acct.livemode)
+            .and_then(|()| operation::check(op.fields, page, &params, None))
+        {
+            Ok(()) => G::run(&cx, op.action, route.id.as_deref(), &Args::new(&params, op.fields)).await,
+            Err(e) => Err(e),
         };
         match result {
             Ok(out) => {
@@ -571,7 +488,6 @@ async fn serve<G: Routes, D: Db, E: Env, C: Cache>(
             }
         }
     }
-    unreachable!("the last attempt returns")
 }
 
 async fn release(db: &impl Db, acct: &Account, key: Option<&str>) {

@@ -44,6 +44,9 @@ pub enum Ty {
     Metadata,
     /// A nested object with exactly these fields (`routing[preferred_acquirer]`).
     Object(&'static [Field]),
+    /// As `Object`, checked only when the handler reads it ([`Args::object`]): after the state
+    /// of the object it is about (a closed dispute's evidence is refused as closed, not as long).
+    LateObject(&'static [Field]),
     /// A list of strings with at least `min_items` items, checked by the handler (event types).
     StrList {
         min_items: usize,
@@ -160,6 +163,9 @@ impl Field {
     }
     pub const fn object(name: &'static str, fields: &'static [Field]) -> Field {
         Field::new(name, Ty::Object(fields))
+    }
+    pub const fn late_object(name: &'static str, fields: &'static [Field]) -> Field {
+        Field::new(name, Ty::LateObject(fields))
     }
     pub const fn str_list(name: &'static str, min_items: usize) -> Field {
         Field::new(name, Ty::StrList { min_items })
@@ -294,7 +300,6 @@ impl<A: Copy> Op<A> {
             list: self.list,
             answer: self.answer,
             forbidden: self.forbidden,
-            legacy: false,
         }
     }
 }
@@ -310,9 +315,6 @@ pub struct Spec {
     pub list: bool,
     pub answer: Answer,
     pub forbidden: &'static str,
-    /// A route whose handler still checks its own parameters (documented by hand in
-    /// `crate::openapi` until its group is declared).
-    pub legacy: bool,
 }
 
 /// The cursor parameters of every list ([`crate::list::Page`] reads them).
@@ -323,20 +325,6 @@ pub const PAGE_FIELDS: &[Field] = &[
 ];
 
 impl Spec {
-    pub fn legacy(method: &'static str, path: &'static str, name: &'static str) -> Spec {
-        Spec {
-            method,
-            path,
-            name,
-            summary: "",
-            fields: &[],
-            list: false,
-            answer: Answer::Json(""),
-            forbidden: FORBIDDEN,
-            legacy: true,
-        }
-    }
-
     /// Every parameter, the list's cursor parameters first.
     pub fn all_fields(&self) -> impl Iterator<Item = &'static Field> + use<> {
         let page: &'static [Field] = if self.list { PAGE_FIELDS } else { &[] };
@@ -393,6 +381,7 @@ fn check_field(f: &Field, p: &Params, parent: Option<&str>) -> ApiResult<()> {
             None => false,
         },
         Ty::Expand(paths) => !p.expand(paths)?.is_empty(),
+        Ty::LateObject(_) => p.raw(f.name).is_some(),
         Ty::IntFilter => match p.object(f.name)? {
             Some(range) => {
                 check(RANGE_FIELDS, &[], &range, Some(&name))?;
