@@ -53,7 +53,9 @@ fn char_literal_len(b: &[u8]) -> Option<usize> {
     if b.get(1) == Some(&b'\\') {
         return b[2..].iter().position(|c| *c == b'\'').map(|p| p + 3);
     }
-    let s = std::str::from_utf8(b).ok().or_else(|| std::str::from_utf8(&b[..b.len().min(8)]).ok())?;
+    let s = std::str::from_utf8(b)
+        .ok()
+        .or_else(|| std::str::from_utf8(&b[..b.len().min(8)]).ok())?;
     let c = s[1..].chars().next()?;
     (s[1 + c.len_utf8()..].starts_with('\'')).then_some(2 + c.len_utf8())
 }
@@ -93,7 +95,11 @@ fn without_test_modules(code: &str) -> String {
 
 /// The top-level modules `code` names through `crate::`, including `use crate::{a, b::c}`.
 fn uses(code: &str) -> BTreeSet<String> {
-    let ident = |s: &str| s.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect::<String>();
+    let ident = |s: &str| {
+        s.chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect::<String>()
+    };
     let mut found = BTreeSet::new();
     for (at, _) in code.match_indices("crate::") {
         let rest = &code[at + "crate::".len()..];
@@ -195,7 +201,13 @@ fn cycles(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
             }
         }
     }
-    let mut s = State { graph, index: BTreeMap::new(), low: BTreeMap::new(), stack: Vec::new(), found: Vec::new() };
+    let mut s = State {
+        graph,
+        index: BTreeMap::new(),
+        low: BTreeMap::new(),
+        stack: Vec::new(),
+        found: Vec::new(),
+    };
     for v in graph.keys() {
         if !s.index.contains_key(v.as_str()) {
             visit(&mut s, v);
@@ -227,5 +239,8 @@ fn the_checker_sees_uses_and_cycles() {
     g.insert("y".to_string(), BTreeSet::from(["z".to_string()]));
     g.insert("z".to_string(), BTreeSet::from(["x".to_string()]));
     g.insert("w".to_string(), BTreeSet::from(["x".to_string()]));
-    assert_eq!(cycles(&g), vec![vec!["x".to_string(), "y".to_string(), "z".to_string()]]);
+    assert_eq!(
+        cycles(&g),
+        vec![vec!["x".to_string(), "y".to_string(), "z".to_string()]]
+    );
 }

@@ -503,11 +503,17 @@ impl<'a> Args<'a> {
 
     /// A nested object's fields, read through their own declarations.
     pub fn object(&self, name: &'static str) -> ApiResult<Option<Args<'a>>> {
-        let Ty::Object(fields) = self.field(name)?.ty else {
-            return Err(wrong_reader(name));
+        let (fields, late) = match self.field(name)?.ty {
+            Ty::Object(fields) => (fields, false),
+            Ty::LateObject(fields) => (fields, true),
+            _ => return Err(wrong_reader(name)),
         };
-        // The nested values, as their own parameter set (the pipeline checked them already).
+        // The nested values, as their own parameter set (the pipeline checked them already,
+        // unless they are checked late: here).
         let nested = self.params.object(name)?;
+        if let (true, Some(o)) = (late, &nested) {
+            check(fields, &[], o, Some(&self.display(name)))?;
+        }
         Ok(nested.map(|p| Args {
             params: Cow::Owned(p),
             fields,
