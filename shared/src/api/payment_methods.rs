@@ -3,12 +3,13 @@
 
 use super::Outcome;
 use super::operation::{Args, Field, Op};
-use crate::cards::{self, TEST_CARD_EXP, TestBehavior, test_card_by_number, test_card_by_pm};
+use crate::cards::{self, TestBehavior, test_card_by_number, test_card_by_pm};
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::events;
 use crate::events::EventType;
 use crate::fields;
+use crate::flows::payment_method::{resolve, test_card_snapshot};
 use crate::list::{self, ListSpec};
 use crate::objects::*;
 use crate::port::{Db, Env, Stmt};
@@ -99,25 +100,6 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p:
     }
 }
 
-/// A payment method as payments use it: its card snapshot, its test behaviour (sandbox), owner.
-pub struct ResolvedPm {
-    pub id: String,
-    pub card: Card,
-    pub behavior: Option<TestBehavior>,
-    pub customer: Option<String>,
-}
-
-fn test_card_snapshot(key: &str, tc: &cards::TestCard) -> Card {
-    Card {
-        brand: tc.brand.into(),
-        last4: tc.number[tc.number.len() - 4..].into(),
-        exp_month: TEST_CARD_EXP.0,
-        exp_year: TEST_CARD_EXP.1,
-        fingerprint: cards::fingerprint(key, tc.number),
-        funding: tc.funding.into(),
-    }
-}
-
 /// The synthesized object for a predefined test payment method id, in any environment (a live
 /// payment with it is refused later, with a clear error).
 fn predefined<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> Option<PaymentMethod> {
@@ -132,38 +114,6 @@ fn predefined<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> Option<PaymentMeth
         metadata: Default::default(),
         livemode: cx.acct.livemode,
         created: 0,
-    })
-}
-
-/// Resolves a payment method named by parameter `param` (400 naming it if unknown).
-pub async fn resolve<D: Db, E: Env>(cx: &Ctx<'_, D, E>, param: &str, id: &str) -> ApiResult<ResolvedPm> {
-    if let Some(tc) = test_card_by_pm(id) {
-        return Ok(ResolvedPm {
-            id: id.into(),
-            card: test_card_snapshot(&cx.acct.fingerprint_key, tc),
-            behavior: Some(tc.behavior),
-            customer: None,
-        });
-    }
-    let rows = cx
-        .db
-        .query(Stmt::new(
-            "SELECT data, test_behavior FROM payment_methods WHERE id = ? AND account_id = ? AND livemode = ?",
-            sql_params![id, &cx.acct.id, cx.acct.livemode],
-        ))
-        .await?;
-    let row = rows
-        .first()
-        .ok_or_else(|| ApiError::invalid(param, "resource_missing", format!("No such payment method: '{id}'.")))?;
-    let pm: PaymentMethod = row[0]
-        .as_str()
-        .and_then(|s| serde_json::from_str(s).ok())
-        .ok_or_else(|| ApiError::internal("unreadable stored payment method"))?;
-    Ok(ResolvedPm {
-        id: pm.id,
-        card: pm.card,
-        behavior: row[1].as_str().and_then(TestBehavior::from_code),
-        customer: pm.customer,
     })
 }
 

@@ -3,13 +3,13 @@
 
 use super::Outcome;
 use super::operation::{Args, Field, Op};
-use super::payment_methods::{ResolvedPm, resolve};
 use crate::cards::TestBehavior;
 use crate::context::Ctx;
 use crate::domain::payment::{self, CANCELLATION_REASONS, Transition, apply_authorization};
 use crate::error::{ApiError, ApiResult};
 use crate::events;
 use crate::fields;
+use crate::flows::payment_method::{ResolvedPm, resolve};
 use crate::ledger::{NewTxn, SourceType};
 use crate::list::{self, ListSpec};
 use crate::money::{check_amount, parse_currency};

@@ -1,7 +1,7 @@
 //! Refund flows: a refund asked for by the API, and the scheduled failure of a sandbox refund.
 //! The rules are [`crate::domain::refund`]'s; this loads what they need and writes their answer.
 
-use crate::cards::{TestBehavior, test_card_by_pm};
+use crate::cards::TestBehavior;
 use crate::context::Ctx;
 use crate::domain::refund::{self, CreateRefund, Ids, Of};
 use crate::error::{ApiError, ApiResult};
@@ -63,26 +63,12 @@ pub async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, input: CreateRefund) -> A
 }
 
 /// The sandbox behaviour of payment method `pm`: a test card's, or the one stored with a saved
-/// method. None when it cannot be found or read, which refunds as usual. The same lookup as
-/// `api::payment_methods::resolve` (which the API layer owns), without the card it also builds.
+/// method. None when it cannot be found or read, which refunds as usual.
 async fn test_behavior<D: Db, E: Env>(cx: &Ctx<'_, D, E>, pm: &str) -> Option<TestBehavior> {
-    if let Some(tc) = test_card_by_pm(pm) {
-        return Some(tc.behavior);
-    }
-    let rows = cx
-        .db
-        .query(Stmt::new(
-            "SELECT data, test_behavior FROM payment_methods WHERE id = ? AND account_id = ? AND livemode = ?",
-            sql_params![pm, &cx.acct.id, cx.acct.livemode],
-        ))
+    super::payment_method::resolve(cx, "payment_method", pm)
         .await
-        .ok()?;
-    let row = rows.first()?;
-    // A stored method that cannot be read is not found, as `resolve` has it.
-    row[0]
-        .as_str()
-        .and_then(|s| serde_json::from_str::<PaymentMethod>(s).ok())?;
-    row[1].as_str().and_then(TestBehavior::from_code)
+        .ok()
+        .and_then(|r| r.behavior)
 }
 
 /// Scheduled step: a sandbox refund of the refund-failure card fails; its money comes back.
