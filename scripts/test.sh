@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: domain unit tests, the native SQLite pipeline tests, the host's tests, and the
+# Runs every test: formatting and lints (cargo fmt --check, clippy -D warnings on every crate and
+# target), domain unit tests, the native SQLite pipeline tests, the host's tests, and the
 # black-box conformance suite against `vinr dev`, schema-driven fuzzing of `vinr dev` with
 # schemathesis (scripts/fuzz.sh), then the same conformance suite against the
 # Cloudflare Worker under `wrangler dev --local`. Works on a fresh machine: it installs the wasm
@@ -9,7 +10,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-rustup target add wasm32-wasip2
+rustup target add wasm32-wasip2 wasm32-unknown-unknown
+rustup component add rustfmt clippy
+# The habits first (fast to fail): one format, no lint warnings, on every crate and its target.
+cargo fmt --all -- --check
+cargo clippy -p vinr-shared -p vinr -p vinr-conformance -p vinr-bench -p vinr-terminal-sim --all-targets -- -D warnings
+cargo clippy --target wasm32-wasip2 -p vinr-spin-adapter -p vinr-fn-payments -p vinr-fn-customers \
+    -p vinr-fn-payment-methods -p vinr-fn-webhooks -p vinr-fn-refunds -p vinr-fn-balance -p vinr-fn-terminal -- -D warnings
+cargo clippy --target wasm32-unknown-unknown -p vinr-worker -- -D warnings
 # The local host, then the components it serves (the build commands of spin.toml).
 cargo build --release -p vinr
 ./target/release/vinr build

@@ -486,10 +486,13 @@ fn worker_size(root: &std::path::Path) {
     }
 }
 
+/// Each tagged event's tag (connection, sequence number) and when it arrived.
+type Arrivals = Arc<std::sync::Mutex<Vec<((usize, u64), Instant)>>>;
+
 /// The bench's webhook receiver: answers 200 at once and notes when each tagged event arrived.
 struct Sink {
     port: u16,
-    got: Arc<std::sync::Mutex<Vec<((usize, u64), Instant)>>>,
+    got: Arrivals,
 }
 
 fn sink() -> Sink {
@@ -506,7 +509,7 @@ fn sink() -> Sink {
     Sink { port, got }
 }
 
-fn sink_conn(mut s: TcpStream, got: Arc<std::sync::Mutex<Vec<((usize, u64), Instant)>>>) {
+fn sink_conn(mut s: TcpStream, got: Arrivals) {
     let _ = s.set_nodelay(true);
     let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut tmp = [0u8; 16 * 1024];

@@ -194,7 +194,10 @@ impl Req {
     }
 }
 
-fn parse_response(raw: &[u8]) -> std::io::Result<(u16, Vec<(String, String)>, Vec<u8>)> {
+/// A parsed HTTP response: (status, headers, body).
+type RawResponse = (u16, Vec<(String, String)>, Vec<u8>);
+
+fn parse_response(raw: &[u8]) -> std::io::Result<RawResponse> {
     let bad = |m: &str| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,
