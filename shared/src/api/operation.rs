@@ -382,12 +382,12 @@ fn check_field(f: &Field, p: &Params, parent: Option<&str>) -> ApiResult<()> {
         },
         Ty::Expand(paths) => !p.expand(paths)?.is_empty(),
         Ty::LateObject(_) => p.raw(f.name).is_some(),
-        Ty::IntFilter => match p.object(f.name)? {
-            Some(range) => {
+        Ty::IntFilter => match (p.raw(f.name), p.object(f.name)) {
+            (Some(Value::Object(_)), Ok(Some(range))) => {
                 check(RANGE_FIELDS, &[], &range, Some(&name))?;
                 true
             }
-            None => p.integer_named(f.name, &name)?.is_some(),
+            _ => p.integer_named(f.name, &name)?.is_some(),
         },
         Ty::StrList { .. } | Ty::Any { .. } => p.raw(f.name).is_some(),
     };
@@ -521,6 +521,32 @@ impl<'a> Args<'a> {
         }))
     }
 
+    /// An integer filter's conditions as (SQL comparison, value): `=` for `name=n`, else one per
+    /// bound given, `>` `>=` `<` `<=` for `name[gt|gte|lt|lte]=n`.
+    pub fn int_filter(&self, name: &str) -> ApiResult<Vec<(&'static str, i64)>> {
+        let Ty::IntFilter = self.field(name)?.ty else {
+            return Err(wrong_reader(name));
+        };
+        let display = self.display(name);
+        let Some(Value::Object(_)) = self.params.raw(name) else {
+            return Ok(self
+                .params
+                .integer_named(name, &display)?
+                .map(|n| vec![("=", n)])
+                .unwrap_or_default());
+        };
+        let Some(range) = self.params.object(name)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for (bound, op) in RANGE_FIELDS.iter().map(|f| f.name).zip([">", ">=", "<", "<="]) {
+            if let Some(n) = range.integer_named(bound, &format!("{display}[{bound}]"))? {
+                out.push((op, n));
+            }
+        }
+        Ok(out)
+    }
+
     /// The cursor of a list operation (its limits are [`PAGE_FIELDS`]).
     pub fn page(&self) -> ApiResult<Page> {
         let starting_after = self.string("starting_after")?;
@@ -552,4 +578,157 @@ fn wrong_reader(name: &str) -> ApiError {
     ApiError::internal(format!(
         "the handler reads `{name}` as another type than its declaration"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Group;
+
+    const FIELDS: &[Field] = &[
+        Field::str("name", 5),
+        Field::checked_within("descriptor", 10, 4),
+        Field::int_in("seconds", 1, 60).required(),
+        Field::one_of("mode", &["a", "b"]),
+        Field::object("routing", &[Field::str("acquirer", 3)]),
+        Field::int_filter("created"),
+        Field::late_object("evidence", &[Field::str("text", 3)]),
+    ];
+
+    fn form(body: &str) -> Params {
+        Params::from_body(Some("application/x-www-form-urlencoded"), body.as_bytes()).unwrap()
+    }
+
+    fn refusal(body: &str) -> (String, String, String) {
+        let e = check(FIELDS, &[], &form(body), None).unwrap_err();
+        (e.code.to_string(), e.param.unwrap_or_default(), e.message)
+    }
+
+    #[test]
+    fn the_declaration_refuses_what_it_does_not_allow() {
+        assert!(
+            check(
+                FIELDS,
+                &[],
+                &form("seconds=5&name=abc&mode=a&routing[acquirer]=x"),
+                None
+            )
+            .is_ok()
+        );
+        assert_eq!(refusal("seconds=5&nmae=x").0, "parameter_unknown");
+        assert_eq!(refusal("seconds=5&routing[x]=1").1, "routing[x]");
+        assert_eq!(refusal("name=x").0, "parameter_missing");
+        assert_eq!(refusal("seconds=5&name=abcdef").0, "string_too_long");
+        assert_eq!(refusal("seconds=5&routing[acquirer]=abcd").1, "routing[acquirer]");
+        let (code, param, message) = refusal("seconds=61");
+        assert_eq!(
+            (code.as_str(), param.as_str()),
+            ("parameter_invalid_integer", "seconds")
+        );
+        assert_eq!(message, "seconds must be between 1 and 60.");
+        assert_eq!(refusal("seconds=5&mode=c").2, "mode must be one of: a, b.");
+        // Up to the read limit reaches the handler, whose rule names the problem.
+        assert!(check(FIELDS, &[], &form("seconds=5&descriptor=123456789"), None).is_ok());
+        assert_eq!(refusal("seconds=5&descriptor=12345678901").0, "string_too_long");
+        assert!(check(FIELDS, &[], &form("seconds=5&created[gte]=1&created[lt]=9"), None).is_ok());
+        assert!(check(FIELDS, &[], &form("seconds=5&created=7"), None).is_ok());
+        assert_eq!(refusal("seconds=5&created[after]=1").1, "created[after]");
+        assert_eq!(refusal("seconds=5&created=soon").0, "parameter_invalid_integer");
+        let p = form("seconds=5&created[gte]=1&created[lt]=9");
+        assert_eq!(
+            Args::new(&p, FIELDS).int_filter("created").unwrap(),
+            [(">=", 1), ("<", 9)]
+        );
+        let p = form("seconds=5&created=7");
+        assert_eq!(Args::new(&p, FIELDS).int_filter("created").unwrap(), [("=", 7)]);
+    }
+
+    #[test]
+    fn late_objects_are_checked_when_read() {
+        let p = form("seconds=5&evidence[text]=toolong");
+        assert!(check(FIELDS, &[], &p, None).is_ok());
+        let args = Args::new(&p, FIELDS);
+        let e = args.object("evidence").err().unwrap();
+        assert_eq!(
+            (e.code, e.param.as_deref()),
+            ("string_too_long", Some("evidence[text]"))
+        );
+    }
+
+    #[test]
+    fn handlers_read_through_the_declaration() {
+        let p = form("seconds=5&name=abc&routing[acquirer]=eu");
+        let args = Args::new(&p, FIELDS);
+        assert_eq!(args.string("name").unwrap().as_deref(), Some("abc"));
+        assert_eq!(args.integer("seconds").unwrap(), Some(5));
+        let routing = args.object("routing").unwrap().unwrap();
+        assert_eq!(routing.string("acquirer").unwrap().as_deref(), Some("eu"));
+        // Reading what is not declared, or as another type, is the handler's bug: a 500.
+        assert_eq!(args.string("undeclared").unwrap_err().status, 500);
+        assert_eq!(args.integer("name").unwrap_err().status, 500);
+    }
+
+    #[test]
+    fn every_declaration_is_well_formed() {
+        for group in Group::ALL {
+            let specs = group.specs();
+            for (i, spec) in specs.iter().enumerate() {
+                let names: Vec<&str> = spec.all_fields().map(|f| f.name).collect();
+                let mut unique = names.clone();
+                unique.sort();
+                unique.dedup();
+                assert_eq!(
+                    unique.len(),
+                    names.len(),
+                    "{group:?} {}: a parameter declared twice",
+                    spec.name
+                );
+                assert!(!spec.summary.is_empty(), "{group:?} {}: no summary", spec.name);
+                assert!(
+                    !specs[..i]
+                        .iter()
+                        .any(|o| o.method == spec.method && o.path == spec.path),
+                    "{group:?}: {} {} declared twice",
+                    spec.method,
+                    spec.path
+                );
+                if spec.method == "GET" {
+                    assert!(
+                        spec.fields.iter().all(|f| !f.required),
+                        "{group:?} {}: a required query",
+                        spec.name
+                    );
+                }
+                for f in spec.all_fields() {
+                    if let Some(d) = f.default {
+                        assert!(
+                            serde_json::from_str::<Value>(d).is_ok(),
+                            "{}: default {d} is not JSON",
+                            f.name
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn literal_segments_win_and_other_methods_are_a_405() {
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        enum A {
+            Search,
+            Get,
+        }
+        static OPS: &[Op<A>] = &[
+            Op::post("t/search", "search", A::Search),
+            Op::get("t/:id", "get", A::Get),
+        ];
+        let (op, id) = crate::api::match_op(OPS, "POST", &["t", "search"]).unwrap();
+        assert_eq!((op.action, id), (A::Search, None));
+        let (op, id) = crate::api::match_op(OPS, "GET", &["t", "x1"]).unwrap();
+        assert_eq!((op.action, id.as_deref()), (A::Get, Some("x1")));
+        let e = crate::api::match_op(OPS, "GET", &["t", "search"]).unwrap_err();
+        assert_eq!((e.status, e.allow.as_deref()), (405, Some("POST")));
+        assert_eq!(crate::api::match_op(OPS, "GET", &["t", ""]).unwrap_err().status, 404);
+    }
 }

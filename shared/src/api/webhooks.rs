@@ -415,21 +415,10 @@ async fn events<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Ou
         filter.push_str(" AND type = ?");
         filter_params.push(SqlValue::Text(canonical_type(&t).to_string()));
     }
-    if let Some(c) = p.params().object("created")? {
-        for (op, sql) in [
-            ("gt", " AND created > ?"),
-            ("gte", " AND created >= ?"),
-            ("lt", " AND created < ?"),
-            ("lte", " AND created <= ?"),
-        ] {
-            if let Some(v) = c.integer_named(op, &format!("created[{op}]"))? {
-                filter.push_str(sql);
-                filter_params.push(SqlValue::Int(v));
-            }
-        }
-    } else if let Some(v) = p.params().integer("created")? {
-        filter.push_str(" AND created = ?");
-        filter_params.push(SqlValue::Int(v));
+    for (op, value) in p.int_filter("created")? {
+        // `op` is one of the filter's fixed comparisons, never client text.
+        filter.push_str(&format!(" AND created {op} ?"));
+        filter_params.push(SqlValue::Int(value));
     }
     let (data, has_more) = list::fetch(
         cx.db,
