@@ -248,7 +248,7 @@ pub fn reverse(p: &Payment, amount: Option<i64>, reversal_id: String, now: i64) 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::fields::Metadata;
 
@@ -269,7 +269,8 @@ mod tests {
         }
     }
 
-    fn payment(capture: CaptureMethod) -> Payment {
+    /// A new 5000 EUR payment, before its authorisation (the other domains' tests start here).
+    pub(crate) fn payment(capture: CaptureMethod) -> Payment {
         Payment {
             id: "pay_1".into(),
             object: "payment".into(),

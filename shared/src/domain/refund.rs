@@ -225,43 +225,14 @@ pub(crate) mod tests {
 
     /// A captured payment of 5000 EUR.
     pub(crate) fn payment() -> Payment {
-        Payment {
-            id: "pay_1".into(),
-            object: "payment".into(),
-            amount: 5000,
-            amount_authorized: 5000,
-            amount_capturable: 0,
-            amount_received: 5000,
-            amount_reversed: 0,
-            amount_refunded: 0,
-            amount_disputed: 0,
-            currency: "EUR".into(),
-            status: PaymentStatus::Succeeded,
-            capture_method: CaptureMethod::Automatic,
-            customer: None,
-            payment_method: Some("pm_card_visa".into()),
-            latest_charge: Some("ch_1".into()),
-            refunds: Vec::new(),
-            dispute: None,
-            balance_transaction: Some("txn_0".into()),
-            description: None,
-            metadata: Metadata::new(),
-            return_url: None,
-            routing: Routing {
-                preferred_acquirer: None,
-                acquirer: "acq_eu_1".into(),
-            },
-            on_behalf_of: None,
-            statement_descriptor: None,
-            next_action: None,
-            last_payment_error: None,
-            adjustment: None,
-            reversal: None,
-            canceled_at: None,
-            cancellation_reason: None,
-            livemode: false,
-            created: NOW - 100,
-        }
+        let mut p = crate::domain::payment::tests::payment(CaptureMethod::Automatic);
+        p.amount_authorized = 5000;
+        p.amount_received = 5000;
+        p.status = PaymentStatus::Succeeded;
+        p.latest_charge = Some("ch_1".into());
+        p.balance_transaction = Some("txn_0".into());
+        p.created = NOW - 100;
+        p
     }
 
     fn dispute(status: DisputeStatus) -> Dispute {
