@@ -442,7 +442,7 @@ pub struct Payout {
 /// What the OpenAPI document says of fields whose Rust type says less: the components written by
 /// hand in `openapi.rs` (`Metadata`, `Deleted`), expandable ids and closed sets of strings.
 #[cfg(feature = "openapi")]
-mod schema {
+pub(crate) mod schema {
     use schemars::{Schema, SchemaGenerator, json_schema};
     use serde_json::Value;
 
@@ -466,9 +466,14 @@ mod schema {
         json_schema!({ "anyOf": [{ "type": "null" }, { "type": "string" }, charge] })
     }
 
-    pub fn refund_reason(_: &mut SchemaGenerator) -> Schema {
-        let mut values: Vec<Value> = super::REFUND_REASONS.iter().map(|r| Value::from(*r)).collect();
+    /// A string from `values`, or null.
+    pub fn nullable_enum(values: &[&str]) -> Schema {
+        let mut values: Vec<Value> = values.iter().map(|r| Value::from(*r)).collect();
         values.push(Value::Null);
         json_schema!({ "type": ["string", "null"], "enum": values })
+    }
+
+    pub fn refund_reason(_: &mut SchemaGenerator) -> Schema {
+        nullable_enum(super::REFUND_REASONS)
     }
 }

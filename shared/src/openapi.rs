@@ -3,8 +3,9 @@
 //! Operations come from the route groups' declarations ([`crate::api::Group::specs`],
 //! `api/operation.rs`): paths, parameters with their types and limits, and each answer's schema
 //! name, so every served route is documented and nothing else is. The schemas of the objects in
-//! `objects.rs` are derived from their types (schemars); the rest are written here. Schemathesis
-//! checks them against real responses in CI (`scripts/fuzz.sh`).
+//! `objects.rs`, of settlements, webhook endpoints and terminal payments are derived from their
+//! types (schemars); the rest are written here. Schemathesis checks them against real responses
+//! in CI (`scripts/fuzz.sh`).
 //!
 //! The generator exists only with the `openapi` feature (the crate's tests enable it, the wasm
 //! components do not); what is served is the committed file, [`crate::api::OPENAPI_JSON`].
@@ -22,13 +23,6 @@ fn r(name: &str) -> Value {
 
 fn nullable(t: &str) -> Value {
     json!({ "type": [t, "null"] })
-}
-
-/// A string from `values`, or null.
-fn nullable_enum(values: &[&str]) -> Value {
-    let mut all: Vec<Value> = values.iter().map(|v| json!(v)).collect();
-    all.push(Value::Null);
-    json!({ "type": ["string", "null"], "enum": all })
 }
 
 fn one_of(values: &[&str]) -> Value {
@@ -58,12 +52,17 @@ fn object(props: Value) -> Value {
     json!({ "type": "object", "required": required, "properties": props })
 }
 
-/// The schemas of the objects in `objects.rs`, from their types. The serialize contract makes
-/// every property required (no field is skipped: the API sends every one, null included); the
-/// types' `schemars` attributes give ids' patterns, constants, expandable fields and `$ref`s to
-/// the hand-written components; nested types are inlined unless they are components themselves.
+/// The schemas of the objects in `objects.rs` and of `Settlement`, `WebhookEndpoint` and
+/// `TerminalPayment`, from their types. The serialize contract makes every property required (no
+/// field is skipped: the API sends every one, null included); the types' `schemars` attributes
+/// give ids' patterns, constants, closed sets of strings, formats, expandable fields, `$ref`s to
+/// the hand-written components and the fields a response adds to a stored type (a webhook
+/// endpoint's status and secret); nested types are inlined unless they are components themselves.
 fn derived() -> Map<String, Value> {
+    use crate::api::webhooks::WebhookEndpoint;
+    use crate::domain::settlement::Settlement;
     use crate::objects::{Charge, Customer, Dispute, Payment, PaymentMethod, Payout, Refund};
+    use crate::terminal::payment::TerminalPayment;
     use schemars::generate::{Contract, SchemaSettings};
     use schemars::transform::RecursiveTransform;
     let mut g = SchemaSettings::draft2020_12()
@@ -80,6 +79,9 @@ fn derived() -> Map<String, Value> {
     g.subschema_for::<Refund>();
     g.subschema_for::<Dispute>();
     g.subschema_for::<Payout>();
+    g.subschema_for::<Settlement>();
+    g.subschema_for::<WebhookEndpoint>();
+    g.subschema_for::<TerminalPayment>();
     g.take_definitions(true)
 }
 
@@ -118,18 +120,6 @@ fn schemas() -> Value {
         }})),
         "Metadata": metadata,
         "Deleted": object(json!({ "id": { "type": "string" }, "object": { "type": "string" }, "deleted": { "const": true } })),
-        "WebhookEndpoint": {
-            "type": "object",
-            "required": ["id", "object", "url", "description", "enabled_events", "disabled", "status", "failing_since", "livemode", "created"],
-            "properties": {
-                "id": id_of("we_"), "object": { "const": "webhook_endpoint" }, "url": { "type": "string" }, "description": nullable("string"),
-                "enabled_events": { "type": "array", "items": { "type": "string" } }, "disabled": { "type": "boolean" },
-                "status": { "type": "string", "enum": ["enabled", "disabled"] }, "failing_since": nullable("integer"),
-                "livemode": { "type": "boolean" }, "created": { "type": "integer" },
-                "secret": { "type": "string", "description": "Only in the responses of create and roll_secret." },
-                "previous_secret_expires_at": { "type": "integer", "description": "Only in the response of roll_secret." },
-            },
-        },
         "WebhookDelivery": object(json!({
             "id": id_of("wd_"), "object": { "const": "webhook_delivery" }, "event": { "type": "string" }, "endpoint": { "type": "string" },
             "status": { "type": "string", "enum": ["pending", "succeeded", "failed"] }, "attempts": { "type": "integer" },
@@ -179,17 +169,6 @@ fn terminal_schemas() -> Value {
         "Terminal": terminal,
         "TerminalRegistered": registered,
         "TerminalList": list_of("Terminal"),
-        "TerminalPayment": object(json!({
-            "id": id_of("tpay_"), "object": { "const": "terminal_payment" }, "terminalId": { "type": "string" },
-            "amount": { "type": "integer" }, "amountCaptured": { "type": "integer" }, "currency": { "type": "string" },
-            "reference": nullable("string"), "status": one_of(crate::terminal::payment::STATUSES),
-            "captureMethod": one_of(&["automatic", "manual"]), "responseMode": one_of(&["async", "sync"]),
-            "entryMethod": nullable_enum(crate::terminal::protocol::ENTRY_METHODS), "last4": nullable("string"), "brand": nullable("string"),
-            "authCode": nullable("string"), "declineCode": nullable("string"), "cancellationReason": nullable_enum(&["requested", "prompt_timeout", "expired"]),
-            "balanceTransaction": nullable("string"), "simulateDelay": { "type": "integer" }, "livemode": { "type": "boolean" }, "metadata": r("Metadata"),
-            "createdAt": { "type": "string", "format": "date-time" }, "presentedAt": ts(), "authorizedAt": ts(), "capturedAt": ts(),
-            "completedAt": ts(), "failedAt": ts(), "cancelledAt": ts(), "expiresAt": ts(),
-        })),
         "TerminalPaymentList": list_of("TerminalPayment"),
     })
 }
@@ -224,13 +203,6 @@ fn money_schemas() -> Value {
         "Balance": object(json!({
             "object": { "const": "balance" }, "livemode": { "type": "boolean" },
             "balances": { "type": "array", "items": object(json!({ "currency": { "type": "string" }, "pending": { "type": "integer" }, "available": { "type": "integer" } })) },
-        })),
-        "Settlement": object(json!({
-            "id": id_of("stl_"), "object": { "const": "settlement" }, "currency": { "type": "string" }, "status": { "const": "settled" },
-            "batch_date": { "type": "string", "format": "date" }, "transaction_count": { "type": "integer" },
-            "gross": { "type": "integer", "description": "Sum of the transactions' amount." }, "fees": { "type": "integer", "description": "Sum of their fee." },
-            "net": { "type": "integer", "description": "Sum of their net: what moved from pending to available." },
-            "livemode": { "type": "boolean" }, "created": { "type": "integer" },
         })),
         "ProcessingPlan": object(json!({
             "id": { "type": "string" }, "object": { "const": "processing_plan" }, "plan_type": { "const": "FLAT_RATE" },

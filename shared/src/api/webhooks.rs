@@ -76,9 +76,14 @@ pub const OPS: &[Op<Action>] = &[
         .answers("Event"),
 ];
 
+// As stored; responses add `status` and `failing_since` ([`render`]), and create and roll_secret
+// the secret (`schema::rendered` documents them).
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema), schemars(transform = schema::rendered))]
 pub struct WebhookEndpoint {
+    #[cfg_attr(feature = "openapi", schemars(extend("pattern" = "^we_")))]
     pub id: String,
+    #[cfg_attr(feature = "openapi", schemars(extend("const" = "webhook_endpoint")))]
     pub object: String,
     pub url: String,
     pub enabled_events: Vec<String>,
@@ -86,6 +91,33 @@ pub struct WebhookEndpoint {
     pub disabled: bool,
     pub livemode: bool,
     pub created: i64,
+}
+
+/// The fields of an endpoint's responses that are not stored (the `openapi` feature).
+#[cfg(feature = "openapi")]
+mod schema {
+    use serde_json::{Value, json};
+
+    pub fn rendered(s: &mut schemars::Schema) {
+        if let Some(p) = s.get_mut("properties").and_then(Value::as_object_mut) {
+            p.insert(
+                "status".into(),
+                json!({ "type": "string", "enum": ["enabled", "disabled"] }),
+            );
+            p.insert("failing_since".into(), json!({ "type": ["integer", "null"] }));
+            p.insert(
+                "secret".into(),
+                json!({ "type": "string", "description": "Only in the responses of create and roll_secret." }),
+            );
+            p.insert(
+                "previous_secret_expires_at".into(),
+                json!({ "type": "integer", "description": "Only in the response of roll_secret." }),
+            );
+        }
+        if let Some(r) = s.get_mut("required").and_then(Value::as_array_mut) {
+            r.extend([json!("status"), json!("failing_since")]);
+        }
+    }
 }
 
 const LIVE: &str = " AND deleted = 0";

@@ -44,18 +44,27 @@ pub struct Unsettled {
     pub net: i64,
 }
 
-/// The API's settlement object (fields in the order the API has always stored them).
+/// The API's settlement object.
+// Fields in the order the API has always stored them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Settlement {
+    #[cfg_attr(feature = "openapi", schemars(extend("pattern" = "^stl_")))]
     pub id: String,
+    #[cfg_attr(feature = "openapi", schemars(extend("const" = "settlement")))]
     pub object: &'static str,
     pub currency: String,
+    #[cfg_attr(feature = "openapi", schemars(extend("const" = "settled")))]
     pub status: &'static str,
     /// The batch's day, `YYYY-MM-DD` (UTC).
+    #[cfg_attr(feature = "openapi", schemars(extend("format" = "date")))]
     pub batch_date: String,
     pub transaction_count: i64,
+    /// Sum of the transactions' amount.
     pub gross: i64,
+    /// Sum of their fee.
     pub fees: i64,
+    /// Sum of their net: what moved from pending to available.
     pub net: i64,
     pub livemode: bool,
     pub created: i64,

@@ -65,36 +65,53 @@ pub const AUTH_EXPIRY_SECS: i64 = 7 * 86_400;
 pub const TIP_TOLERANCE_PERCENT: i64 = 20;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TerminalPayment {
+    #[cfg_attr(feature = "openapi", schemars(extend("pattern" = "^tpay_")))]
     pub id: String,
+    #[cfg_attr(feature = "openapi", schemars(extend("const" = "terminal_payment")))]
     pub object: String,
     pub terminal_id: String,
     pub amount: i64,
     pub amount_captured: i64,
     pub currency: String,
     pub reference: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(with = "String", extend("enum" = STATUSES)))]
     pub status: TerminalPaymentStatus,
+    #[cfg_attr(feature = "openapi", schemars(extend("enum" = ["automatic", "manual"])))]
     pub capture_method: String,
+    #[cfg_attr(feature = "openapi", schemars(extend("enum" = ["async", "sync"])))]
     pub response_mode: String,
+    #[cfg_attr(feature = "openapi", schemars(schema_with = "schema::entry_method"))]
     pub entry_method: Option<String>,
     pub last4: Option<String>,
     pub brand: Option<String>,
     pub auth_code: Option<String>,
     pub decline_code: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(extend("enum" = ["requested", "prompt_timeout", "expired", null])))]
     pub cancellation_reason: Option<String>,
     pub balance_transaction: Option<String>,
     /// Seconds of simulated interaction asked for (`?simulateDelay=N`); passed to the device.
     pub simulate_delay: i64,
     pub livemode: bool,
+    #[cfg_attr(feature = "openapi", schemars(schema_with = "crate::objects::schema::metadata"))]
     pub metadata: Metadata,
+    #[cfg_attr(feature = "openapi", schemars(extend("format" = "date-time")))]
     pub created_at: String,
+    #[cfg_attr(feature = "openapi", schemars(extend("format" = "date-time")))]
     pub presented_at: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(extend("format" = "date-time")))]
     pub authorized_at: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(extend("format" = "date-time")))]
     pub captured_at: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(extend("format" = "date-time")))]
     pub completed_at: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(extend("format" = "date-time")))]
     pub failed_at: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(extend("format" = "date-time")))]
     pub cancelled_at: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(extend("format" = "date-time")))]
     pub expires_at: Option<String>,
 }
 
@@ -105,6 +122,16 @@ impl TerminalPayment {
             self.status,
             TerminalPaymentStatus::Pending | TerminalPaymentStatus::Processing
         )
+    }
+}
+
+/// The schemas of fields that are not plainly their type's (the `openapi` feature).
+#[cfg(feature = "openapi")]
+mod schema {
+    use schemars::{Schema, SchemaGenerator};
+
+    pub fn entry_method(_: &mut SchemaGenerator) -> Schema {
+        crate::objects::schema::nullable_enum(crate::terminal::protocol::ENTRY_METHODS)
     }
 }
 
