@@ -53,16 +53,6 @@ pub enum SourceType {
 }
 
 impl SourceType {
-    pub const ALL: [SourceType; 7] = [
-        SourceType::Payment,
-        SourceType::Refund,
-        SourceType::RefundFailure,
-        SourceType::Dispute,
-        SourceType::DisputeReversal,
-        SourceType::Payout,
-        SourceType::PayoutFailure,
-    ];
-
     pub const fn as_str(self) -> &'static str {
         match self {
             SourceType::Payment => "payment",

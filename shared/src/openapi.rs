@@ -380,10 +380,15 @@ fn error_response(description: &str) -> Value {
 fn field_schema(f: &Field) -> Value {
     let mut s = match f.ty {
         Ty::Str { max } => string(max),
-        Ty::Checked { shown, pattern, .. } => {
+        Ty::Checked {
+            shown, pattern, values, ..
+        } => {
             let mut s = string(shown);
             if let Some(p) = pattern {
                 s["pattern"] = json!(p);
+            }
+            if let Some(v) = values {
+                s["enum"] = json!(v);
             }
             s
         }
@@ -417,7 +422,7 @@ fn field_schema(f: &Field) -> Value {
 
 /// The properties of `fields`, and which are required.
 fn properties(fields: &[Field]) -> (Value, Vec<&'static str>) {
-    let props: Map<String, Value> = fields.iter().map(|f| (f.name.to_string(), field_schema(f))).collect();
+    let props: Map<String, Value> = fields.iter().flat_map(named_schemas).collect();
     let required = fields.iter().filter(|f| f.required).map(|f| f.name).collect();
     (Value::Object(props), required)
 }
@@ -432,6 +437,21 @@ fn object_schema(fields: &[Field]) -> Value {
 }
 
 /// A declared field as query parameters: `expand[]` for a list, one per bound for a filter.
+/// A field's schema under its name and, if it has one, under its alias.
+fn named_schemas(f: &Field) -> Vec<(String, Value)> {
+    let schema = field_schema(f);
+    let mut out = vec![(f.name.to_string(), schema.clone())];
+    if let Some(alias) = f.alias {
+        let mut aliased = schema;
+        aliased["description"] = json!(format!(
+            "Another name for `{}`, read when `{}` is not sent.",
+            f.name, f.name
+        ));
+        out.push((alias.to_string(), aliased));
+    }
+    out
+}
+
 fn query_params(f: &Field) -> Vec<(String, Value)> {
     match f.ty {
         Ty::Expand(_) => vec![(format!("{}[]", f.name), field_schema(f))],
@@ -439,7 +459,7 @@ fn query_params(f: &Field) -> Vec<(String, Value)> {
             .chain(RANGE_FIELDS.iter().map(|b| format!("{}[{}]", f.name, b.name)))
             .map(|n| (n, field_schema(f)))
             .collect(),
-        _ => vec![(f.name.to_string(), field_schema(f))],
+        _ => named_schemas(f),
     }
 }
 

@@ -238,26 +238,6 @@ impl Params {
         })
     }
 
-    /// Refuses any top-level parameter not in `allowed` (catches typos like `ammount`).
-    pub fn allow_only(&self, allowed: &[&str]) -> ApiResult<()> {
-        match self.root.keys().find(|k| !allowed.contains(&k.as_str())) {
-            Some(k) => Err(ApiError::invalid(
-                k,
-                "parameter_unknown",
-                format!("Received unknown parameter: {k}."),
-            )),
-            None => Ok(()),
-        }
-    }
-
-    /// As `allow_only`, for a nested object: unknown keys are named `parent[key]`.
-    pub fn allow_only_in(&self, parent: &str, allowed: &[&str]) -> ApiResult<()> {
-        self.allow_only(allowed).map_err(|e| ApiError {
-            param: e.param.map(|k| format!("{parent}[{k}]")),
-            ..e
-        })
-    }
-
     pub fn has(&self, name: &str) -> bool {
         self.root.contains_key(name)
     }
@@ -326,10 +306,6 @@ impl Params {
                 format!("{name} must be one of: {}.", allowed.join(", ")),
             )),
         }
-    }
-
-    pub fn required_string(&self, name: &str, max: usize) -> ApiResult<String> {
-        self.string(name, max)?.ok_or_else(|| ApiError::missing(name))
     }
 
     /// An integer parameter. JSON needs a number without fraction; forms need decimal digits.
@@ -457,7 +433,6 @@ mod tests {
         assert_eq!(j.integer("amount").unwrap_err().code, "parameter_invalid_integer");
         assert!(j.integer("n").is_err());
         assert_eq!(j.string("s", 3).unwrap_err().code, "string_too_long");
-        assert!(j.allow_only(&["amount", "n"]).is_err());
     }
 
     #[test]

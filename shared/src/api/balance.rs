@@ -76,8 +76,8 @@ pub const OPS: &[Op<Action>] = &[
         .summary("List transactions")
         .list()
         .fields(&[
-            Field::str("payout", 100),
-            Field::str("payout_id", 100).doc("Seed 004's name for payout (used when payout is absent)."),
+            // Seed 004 names it payout_id.
+            Field::str("payout", 100).alias("payout_id"),
             Field::one_of("source_type", SOURCE_TYPES),
             Field::str("settlement", 100),
         ])
@@ -229,11 +229,7 @@ async fn transactions<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiRes
     let page = p.page()?;
     let mut filter = String::new();
     let mut filter_params = Vec::new();
-    let payout = match p.string("payout")? {
-        Some(po) => Some(po),
-        None => p.string("payout_id")?,
-    };
-    if let Some(po) = payout {
+    if let Some(po) = p.string("payout")? {
         filter.push_str(" AND payout_id = ?");
         filter_params.push(po.into());
     }

@@ -52,6 +52,8 @@ pub const OPS: &[Op<Action>] = &[
         .answers("Customer"),
     Op::post("customers/:id", "update", Action::Update)
         .summary("Update a customer")
+        // A missing customer is a 404 whatever the fields.
+        .checked_after_load()
         .fields(&[
             EMAIL,
             NAME,
@@ -153,6 +155,7 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Ou
 
 async fn update<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> ApiResult<Outcome> {
     let Loaded { obj: mut cust, version } = load_path::<Customer, _, _>(cx, "customers", LIVE, "customer", id).await?;
+    p.check_after_load()?;
     if let Some(v) = update_text(p, "email")? {
         cust.email = checked_email(v)?;
     }

@@ -21,7 +21,7 @@ use crate::http::{Request, Response};
 use crate::idempotency::{self, Claim};
 use crate::params::Params;
 use crate::port::{Cache, Db, DbError, Env, NoCache, Stmt, new_id};
-use operation::{Args, Field, Op, Spec};
+use operation::{Args, Op, Spec};
 use serde_json::Value;
 
 /// The OpenAPI document as served: minified JSON, generated from the declarations by
@@ -248,7 +248,7 @@ macro_rules! route_groups {
         match $a {}
     }};
     (@after_commit $module:ident, $cx:ident, $a:ident, [$after:ty]) => { $module::after_commit($cx, $a).await };
-    (@impl declared $ty:ident, $group:ident, $module:ident, [$($after:ty)?]) => {
+    (@impl $ty:ident, $group:ident, $module:ident, [$($after:ty)?]) => {
         impl Routes for $ty {
             const GROUP: Group = Group::$group;
             type Action = $module::Action;
@@ -270,10 +270,10 @@ macro_rules! route_groups {
             }
         }
     };
-    ($($ty:ident => $group:ident, $module:ident, $kind:ident $(, after $after:ty)?;)*) => {
+    ($($ty:ident => $group:ident, $module:ident $(, after $after:ty)?;)*) => {
         $(
             pub struct $ty;
-            route_groups!(@impl $kind $ty, $group, $module, [$($after)?]);
+            route_groups!(@impl $ty, $group, $module, [$($after)?]);
         )*
 
         /// As [`serve_group`], for the group chosen at run time.
@@ -286,13 +286,13 @@ macro_rules! route_groups {
 }
 
 route_groups! {
-    PaymentsRoutes => Payments, payments, declared;
-    CustomersRoutes => Customers, customers, declared;
-    PaymentMethodsRoutes => PaymentMethods, payment_methods, declared;
-    WebhooksRoutes => Webhooks, webhooks, declared;
-    RefundsRoutes => Refunds, refunds, declared;
-    BalanceRoutes => Balance, balance, declared;
-    TerminalRoutes => Terminal, terminals, declared, after terminals::After;
+    PaymentsRoutes => Payments, payments;
+    CustomersRoutes => Customers, customers;
+    PaymentMethodsRoutes => PaymentMethods, payment_methods;
+    WebhooksRoutes => Webhooks, webhooks;
+    RefundsRoutes => Refunds, refunds;
+    BalanceRoutes => Balance, balance;
+    TerminalRoutes => Terminal, terminals, after terminals::After;
 }
 
 /// Serves one request for a route group. Never fails: every error becomes its JSON response.
@@ -414,11 +414,10 @@ async fn serve<G: Routes, D: Db, E: Env, C: Cache>(
     loop {
         attempt += 1;
         let op = route.op;
-        let page: &[Field] = if op.list { operation::PAGE_FIELDS } else { &[] };
         // Refusals are the request's answer, replayed like any 4xx (they are in here).
         let result = match op
             .refuse_live(cx.acct.livemode)
-            .and_then(|()| operation::check(op.fields, page, &params, None))
+            .and_then(|()| operation::check_before_handler(op, &params))
         {
             Ok(()) => G::run(&cx, op.action, route.id.as_deref(), &Args::new(&params, op.fields)).await,
             Err(e) => Err(e),

@@ -28,6 +28,8 @@ pub enum Ty {
         max: usize,
         shown: usize,
         pattern: Option<&'static str>,
+        /// Documented as an enum; the handler refuses other values with its own message.
+        values: Option<&'static [&'static str]>,
     },
     /// One of these strings; an empty value is invalid, not absent.
     Enum(&'static [&'static str]),
@@ -70,8 +72,12 @@ pub struct Field {
     pub doc: Option<&'static str>,
     /// The documented default, as JSON text (`"10"`, `"true"`, `"\"daily\""`).
     pub default: Option<&'static str>,
-    /// Also read from the query string of a POST (seed 003's `?simulateDelay=30`).
+    /// Documented as a query parameter of a POST too (the pipeline reads a POST's query
+    /// parameters as body parameters the body does not set: seed 003's `?simulateDelay=30`).
     pub in_query: bool,
+    /// Another name for it (seed 003's camelCase beside our snake_case), read when `name` is not
+    /// sent; only the name read is checked.
+    pub alias: Option<&'static str>,
 }
 
 impl Field {
@@ -83,6 +89,7 @@ impl Field {
             doc: None,
             default: None,
             in_query: false,
+            alias: None,
         }
     }
     pub const fn str(name: &'static str, max: usize) -> Field {
@@ -95,6 +102,7 @@ impl Field {
                 max,
                 shown: max,
                 pattern: None,
+                values: None,
             },
         )
     }
@@ -107,6 +115,7 @@ impl Field {
                 max,
                 shown,
                 pattern: None,
+                values: None,
             },
         )
     }
@@ -117,6 +126,20 @@ impl Field {
                 max,
                 shown: max,
                 pattern: Some(pattern),
+                values: None,
+            },
+        )
+    }
+    /// Text of at most `max` characters documented as one of `values`; the handler checks which
+    /// (with its own message; spaces are allowed in a test card, say).
+    pub const fn checked_in(name: &'static str, max: usize, values: &'static [&'static str]) -> Field {
+        Field::new(
+            name,
+            Ty::Checked {
+                max,
+                shown: max,
+                pattern: None,
+                values: Some(values),
             },
         )
     }
@@ -191,6 +214,17 @@ impl Field {
         self.default = Some(json);
         self
     }
+    pub const fn alias(mut self, alias: &'static str) -> Field {
+        self.alias = Some(alias);
+        self
+    }
+    /// The name a request uses for it: the alias when only the alias is sent.
+    pub fn used_name(&self, p: &Params) -> &'static str {
+        match self.alias {
+            Some(alias) if p.has(alias) && !p.has(self.name) => alias,
+            _ => self.name,
+        }
+    }
     pub const fn in_query(mut self) -> Field {
         self.in_query = true;
         self
@@ -224,8 +258,12 @@ pub struct Op<A: 'static> {
     pub list: bool,
     pub answer: Answer,
     pub forbidden: &'static str,
-    /// Refused to live keys, before anything else, with this message (403 `sandbox_only`).
+    /// Refused to live keys with this message (403 `sandbox_only`), before its parameters are
+    /// checked.
     pub sandbox_only: Option<&'static str>,
+    /// Its fields are checked by the handler once it has loaded the object the call is about,
+    /// so a missing object is a 404 whatever the parameters (unknown names are refused first).
+    pub after_load: bool,
 }
 
 impl<A: Copy> Op<A> {
@@ -241,6 +279,7 @@ impl<A: Copy> Op<A> {
             answer: Answer::Json(""),
             forbidden: FORBIDDEN,
             sandbox_only: None,
+            after_load: false,
         }
     }
     pub const fn get(path: &'static str, name: &'static str, action: A) -> Op<A> {
@@ -274,6 +313,10 @@ impl<A: Copy> Op<A> {
     }
     pub const fn forbidden(mut self, s: &'static str) -> Op<A> {
         self.forbidden = s;
+        self
+    }
+    pub const fn checked_after_load(mut self) -> Op<A> {
+        self.after_load = true;
         self
     }
     pub const fn sandbox_only(mut self, message: &'static str) -> Op<A> {
@@ -317,7 +360,7 @@ pub struct Spec {
     pub forbidden: &'static str,
 }
 
-/// The cursor parameters of every list ([`crate::list::Page`] reads them).
+/// The cursor parameters of every list ([`Args::page`] reads them).
 pub const PAGE_FIELDS: &[Field] = &[
     Field::int_in("limit", 1, crate::list::MAX_LIMIT).default("10"),
     Field::str("starting_after", 100).doc("An object id: the page after it (older objects)."),
@@ -335,19 +378,37 @@ impl Spec {
 /// Checks `p` against `fields`: unknown names first (catches typos like `ammount`), then each
 /// declared field in order (required, type, limit, enum). `parent` names a nested object.
 pub fn check(fields: &[Field], extra: &[Field], p: &Params, parent: Option<&str>) -> ApiResult<()> {
-    let known = |k: &str| fields.iter().chain(extra).any(|f| f.name == k);
-    if let Some(k) = p.root.keys().find(|k| !known(k)) {
-        let name = display(parent, k);
-        return Err(ApiError::invalid(
-            &name,
-            "parameter_unknown",
-            format!("Received unknown parameter: {name}."),
-        ));
+    check_names(fields, extra, p, parent)?;
+    extra.iter().chain(fields).try_for_each(|f| check_field(f, p, parent))
+}
+
+/// Refuses a name that none of `fields` and `extra` declares (nor as an alias).
+pub fn check_names(fields: &[Field], extra: &[Field], p: &Params, parent: Option<&str>) -> ApiResult<()> {
+    let known = |k: &str| fields.iter().chain(extra).any(|f| f.name == k || f.alias == Some(k));
+    match p.root.keys().find(|k| !known(k)) {
+        Some(k) => {
+            let name = display(parent, k);
+            Err(ApiError::invalid(
+                &name,
+                "parameter_unknown",
+                format!("Received unknown parameter: {name}."),
+            ))
+        }
+        None => Ok(()),
     }
-    for f in extra.iter().chain(fields) {
-        check_field(f, p, parent)?;
+}
+
+/// What the pipeline checks before the handler runs: every name, the list's cursor, and the
+/// declared fields unless the operation checks them after loading its object
+/// ([`Op::checked_after_load`], then [`Args::check_after_load`]).
+pub fn check_before_handler<A: Copy>(op: &Op<A>, p: &Params) -> ApiResult<()> {
+    let page: &[Field] = if op.list { PAGE_FIELDS } else { &[] };
+    if op.after_load {
+        check_names(op.fields, page, p, None)?;
+        page.iter().try_for_each(|f| check_field(f, p, None))
+    } else {
+        check(op.fields, page, p, None)
     }
-    Ok(())
 }
 
 fn display(parent: Option<&str>, name: &str) -> String {
@@ -358,11 +419,13 @@ fn display(parent: Option<&str>, name: &str) -> String {
 }
 
 fn check_field(f: &Field, p: &Params, parent: Option<&str>) -> ApiResult<()> {
-    let name = display(parent, f.name);
+    // The name sent: an alias is checked only when it is what the handler will read.
+    let key = f.used_name(p);
+    let name = display(parent, key);
     let present = match f.ty {
-        Ty::Str { max } | Ty::Checked { max, .. } => p.string_named(f.name, &name, max)?.is_some(),
-        Ty::Enum(values) => one_of_named(p, f.name, &name, values)?.is_some(),
-        Ty::Int { min, max, checked } => match p.integer_named(f.name, &name)? {
+        Ty::Str { max } | Ty::Checked { max, .. } => p.string_named(key, &name, max)?.is_some(),
+        Ty::Enum(values) => one_of_named(p, key, &name, values)?.is_some(),
+        Ty::Int { min, max, checked } => match p.integer_named(key, &name)? {
             Some(n) => {
                 if checked && (min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m)) {
                     return Err(out_of_range(&name, min, max));
@@ -371,9 +434,9 @@ fn check_field(f: &Field, p: &Params, parent: Option<&str>) -> ApiResult<()> {
             }
             None => false,
         },
-        Ty::Bool => p.boolean(f.name)?.is_some(),
+        Ty::Bool => p.boolean(key)?.is_some(),
         Ty::Metadata => crate::fields::metadata(p)?.is_some(),
-        Ty::Object(inner) => match p.object(f.name)? {
+        Ty::Object(inner) => match p.object(key)? {
             Some(o) => {
                 check(inner, &[], &o, Some(&name))?;
                 true
@@ -381,15 +444,16 @@ fn check_field(f: &Field, p: &Params, parent: Option<&str>) -> ApiResult<()> {
             None => false,
         },
         Ty::Expand(paths) => !p.expand(paths)?.is_empty(),
-        Ty::LateObject(_) => p.raw(f.name).is_some(),
-        Ty::IntFilter => match (p.raw(f.name), p.object(f.name)) {
+        // An object now; its fields when the handler reads it.
+        Ty::LateObject(_) => p.object(key)?.is_some(),
+        Ty::IntFilter => match (p.raw(key), p.object(key)) {
             (Some(Value::Object(_)), Ok(Some(range))) => {
                 check(RANGE_FIELDS, &[], &range, Some(&name))?;
                 true
             }
-            _ => p.integer_named(f.name, &name)?.is_some(),
+            _ => p.integer_named(key, &name)?.is_some(),
         },
-        Ty::StrList { .. } | Ty::Any { .. } => p.raw(f.name).is_some(),
+        Ty::StrList { .. } | Ty::Any { .. } => p.raw(key).is_some(),
     };
     if f.required && !present {
         return Err(ApiError::missing(&name));
@@ -463,15 +527,28 @@ impl<'a> Args<'a> {
         self.params.has(name)
     }
 
+    /// The declaration of `name` and the name this request uses for it (its alias, when only
+    /// the alias was sent).
+    fn key(&self, name: &str) -> ApiResult<(&'static Field, &'static str)> {
+        let f = self.field(name)?;
+        Ok((f, f.used_name(&self.params)))
+    }
+
     pub fn raw(&self, name: &str) -> ApiResult<Option<&Value>> {
-        self.field(name)?;
-        Ok(self.params.raw(name))
+        let (_, key) = self.key(name)?;
+        Ok(self.params.raw(key))
     }
 
     /// A text parameter (free or checked), at most its declared length.
     pub fn string(&self, name: &str) -> ApiResult<Option<String>> {
-        match self.field(name)?.ty {
-            Ty::Str { max } | Ty::Checked { max, .. } => self.params.string_named(name, &self.display(name), max),
+        match self.key(name)? {
+            (
+                Field {
+                    ty: Ty::Str { max } | Ty::Checked { max, .. },
+                    ..
+                },
+                key,
+            ) => self.params.string_named(key, &self.display(key), *max),
             _ => Err(wrong_reader(name)),
         }
     }
@@ -481,24 +558,42 @@ impl<'a> Args<'a> {
     }
 
     pub fn one_of(&self, name: &str) -> ApiResult<Option<String>> {
-        match self.field(name)?.ty {
-            Ty::Enum(values) => one_of_named(&self.params, name, &self.display(name), values),
+        match self.key(name)? {
+            (
+                Field {
+                    ty: Ty::Enum(values), ..
+                },
+                key,
+            ) => one_of_named(&self.params, key, &self.display(key), values),
             _ => Err(wrong_reader(name)),
         }
     }
 
     pub fn integer(&self, name: &str) -> ApiResult<Option<i64>> {
-        match self.field(name)?.ty {
-            Ty::Int { .. } => self.params.integer_named(name, &self.display(name)),
+        match self.key(name)? {
+            (Field { ty: Ty::Int { .. }, .. }, key) => self.params.integer_named(key, &self.display(key)),
             _ => Err(wrong_reader(name)),
         }
     }
 
     pub fn boolean(&self, name: &str) -> ApiResult<Option<bool>> {
-        match self.field(name)?.ty {
-            Ty::Bool => self.params.boolean(name),
+        match self.key(name)? {
+            (Field { ty: Ty::Bool, .. }, key) => self.params.boolean(key),
             _ => Err(wrong_reader(name)),
         }
+    }
+
+    /// The name this request uses for `name` (for messages that name it).
+    pub fn name_used(&self, name: &str) -> ApiResult<&'static str> {
+        Ok(self.key(name)?.1)
+    }
+
+    /// Checks the declared fields of an operation declared [`Op::checked_after_load`]: its
+    /// handler calls this once it has loaded (and so 404'd) the object the call is about.
+    pub fn check_after_load(&self) -> ApiResult<()> {
+        self.fields
+            .iter()
+            .try_for_each(|f| check_field(f, &self.params, self.parent))
     }
 
     /// A nested object's fields, read through their own declarations.
@@ -644,9 +739,55 @@ mod tests {
     }
 
     #[test]
+    fn an_alias_is_read_and_checked_only_when_the_name_is_not_sent() {
+        const PAIR: &[Field] = &[Field::one_of("captureMethod", &["automatic", "manual"]).alias("capture_method")];
+        // The camelCase name wins: the snake_case one is not read, so not checked.
+        let p = form("captureMethod=manual&capture_method=bogus");
+        assert!(check(PAIR, &[], &p, None).is_ok());
+        assert_eq!(
+            Args::new(&p, PAIR).one_of("captureMethod").unwrap().as_deref(),
+            Some("manual")
+        );
+        let p = form("capture_method=manual");
+        assert_eq!(
+            Args::new(&p, PAIR).one_of("captureMethod").unwrap().as_deref(),
+            Some("manual")
+        );
+        let e = check(PAIR, &[], &form("capture_method=bogus"), None).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("capture_method"));
+        assert_eq!(
+            Args::new(&form(""), PAIR).name_used("captureMethod").unwrap(),
+            "captureMethod"
+        );
+    }
+
+    #[test]
+    fn after_load_operations_check_names_and_cursor_first_and_fields_when_asked() {
+        static OPS: &[Op<()>] = &[Op::get("x/:id/items", "items", ())
+            .list()
+            .checked_after_load()
+            .fields(&[Field::one_of("status", &["a"])])];
+        let op = &OPS[0];
+        assert!(check_before_handler(op, &form("status=bogus")).is_ok());
+        assert_eq!(
+            check_before_handler(op, &form("statuss=a")).unwrap_err().code,
+            "parameter_unknown"
+        );
+        assert_eq!(
+            check_before_handler(op, &form("limit=0")).unwrap_err().param.as_deref(),
+            Some("limit")
+        );
+        let p = form("status=bogus");
+        let e = Args::new(&p, op.fields).check_after_load().unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("status"));
+    }
+
+    #[test]
     fn late_objects_are_checked_when_read() {
         let p = form("seconds=5&evidence[text]=toolong");
         assert!(check(FIELDS, &[], &p, None).is_ok());
+        // Not an object at all is refused at once.
+        assert_eq!(refusal("seconds=5&evidence=abc").0, "parameter_invalid_object");
         let args = Args::new(&p, FIELDS);
         let e = args.object("evidence").err().unwrap();
         assert_eq!(

@@ -89,7 +89,8 @@ pub const OPS: &[Op<Action>] = &[
         .fields(&[
             Field::object(
                 "details",
-                &[Field::one_of("result", &["authenticated", "failed"]).required()],
+                // The handler names the two values in its own message.
+                &[Field::checked_in("result", 20, &["authenticated", "failed"]).required()],
             )
             .required(),
             EXPAND,
@@ -505,10 +506,17 @@ async fn capture<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> A
 /// Finishes a 3-D Secure challenge: `details[result]` is `authenticated` or `failed`.
 async fn confirm<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> ApiResult<Outcome> {
     let details = p.object("details")?.ok_or_else(|| ApiError::missing("details"))?;
-    let authenticated = details
-        .one_of("result")?
-        .ok_or_else(|| ApiError::missing("details[result]"))?
-        == "authenticated";
+    let authenticated = match details.required_string("result")?.as_str() {
+        "authenticated" => true,
+        "failed" => false,
+        _ => {
+            return Err(ApiError::invalid(
+                "details[result]",
+                "parameter_invalid",
+                "details[result] must be 'authenticated' or 'failed'.",
+            ));
+        }
+    };
     let expand = p.expand()?;
     let Loaded { obj: pay, version } = load_path::<Payment, _, _>(cx, "payments", "", "payment", id).await?;
     if pay.status != PaymentStatus::RequiresAction {

@@ -51,11 +51,6 @@ pub enum Action {
     Capture,
 }
 
-/// `testCard`: one of [`TEST_CARDS`], spaces allowed (checked by the handler).
-fn test_card_schema() -> Value {
-    json!({ "type": "string", "enum": TEST_CARDS, "description": "Sandbox, term_test_simulator only: the card its cardholder presents." })
-}
-
 const SIMULATE_DELAY_DOC: &str = "Sandbox: seconds of simulated interaction.";
 const CAPTURE_METHODS: &[&str] = &["automatic", "manual"];
 const RESPONSE_MODES: &[&str] = &["async", "sync"];
@@ -77,32 +72,30 @@ pub const OPS: &[Op<Action>] = &[
         .summary("Create a terminal payment (async: 202 pending; sync: held until the outcome, up to 150 s)")
         .fields(&[
             // Seed 003 names parameters in camelCase; the snake_case names are accepted too.
-            Field::str("terminalId", 100).doc("Required (or terminal_id)."),
-            Field::str("terminal_id", 100),
+            Field::str("terminalId", 100).alias("terminal_id").doc("Required."),
             Field::int("amount").required().doc(super::payments::AMOUNT_DOC),
             Field::checked("currency", 10)
                 .required()
                 .doc("ISO 4217 code, e.g. USD."),
             Field::str("reference", 200),
-            Field::one_of("captureMethod", CAPTURE_METHODS),
-            Field::one_of("capture_method", CAPTURE_METHODS),
-            Field::one_of("responseMode", RESPONSE_MODES),
-            Field::one_of("response_mode", RESPONSE_MODES),
+            Field::one_of("captureMethod", CAPTURE_METHODS).alias("capture_method"),
+            Field::one_of("responseMode", RESPONSE_MODES).alias("response_mode"),
             Field::metadata(),
-            Field::any("testCard", test_card_schema),
-            Field::any("test_card", test_card_schema),
+            // Spaces allowed ("4242 4242 4242 4242"): the handler checks which card it is.
+            Field::checked_in("testCard", 40, TEST_CARDS)
+                .alias("test_card")
+                .doc("Sandbox, term_test_simulator only: the card its cardholder presents."),
             Field::int_in("simulateDelay", 0, MAX_SIMULATE_DELAY)
+                .alias("simulate_delay")
                 .doc(SIMULATE_DELAY_DOC)
                 .in_query(),
-            Field::int_in("simulate_delay", 0, MAX_SIMULATE_DELAY).doc(SIMULATE_DELAY_DOC),
         ])
         .answers("TerminalPayment"),
     Op::get("terminal/payments", "list", Action::List)
         .summary("List terminal payments")
         .list()
         .fields(&[
-            Field::str("terminalId", 100),
-            Field::str("terminal_id", 100),
+            Field::str("terminalId", 100).alias("terminal_id"),
             Field::one_of("status", tp::STATUSES),
         ])
         .answers("TerminalPaymentList"),
@@ -138,11 +131,6 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p:
 
 fn json_of(p: &TerminalPayment) -> Value {
     serde_json::to_value(p).expect("a terminal payment serializes")
-}
-
-/// A parameter by its camelCase name (seed 003) or its snake_case one.
-fn either<'a>(p: &Args<'_>, camel: &'a str, snake: &'a str) -> &'a str {
-    if p.has(snake) && !p.has(camel) { snake } else { camel }
 }
 
 async fn register<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {
@@ -209,7 +197,7 @@ async fn list_payments<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiRe
     let page = p.page()?;
     let mut filter = String::new();
     let mut filter_params = Vec::new();
-    if let Some(t) = p.string(either(p, "terminalId", "terminal_id"))? {
+    if let Some(t) = p.string("terminalId")? {
         filter.push_str(" AND terminal_id = ?");
         filter_params.push(SqlValue::from(t));
     }
@@ -232,7 +220,7 @@ async fn list_payments<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiRe
 }
 
 async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {
-    let terminal_id = p.required_string(either(p, "terminalId", "terminal_id"))?;
+    let terminal_id = p.required_string("terminalId")?;
     let currency = parse_currency("currency", &p.required_string("currency")?)?;
     let amount = check_amount(
         "amount",
@@ -240,13 +228,11 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Ou
         &currency,
     )?;
     let reference = p.string("reference")?;
-    let capture_method = p
-        .one_of(either(p, "captureMethod", "capture_method"))?
-        .unwrap_or_else(|| "automatic".into());
-    let sync = p.one_of(either(p, "responseMode", "response_mode"))?.as_deref() == Some("sync");
+    let capture_method = p.one_of("captureMethod")?.unwrap_or_else(|| "automatic".into());
+    let sync = p.one_of("responseMode")?.as_deref() == Some("sync");
     let metadata = fields::new_metadata(p.params())?;
-    let card_param = either(p, "testCard", "test_card");
-    let test_card = match p.params().string(card_param, 40)? {
+    let card_param = p.name_used("testCard")?;
+    let test_card = match p.string("testCard")? {
         None => None,
         Some(raw) => {
             let digits: String = raw.chars().filter(|c| *c != ' ').collect();
@@ -263,9 +249,9 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Ou
             cards::test_card_by_number(&digits)
         }
     };
-    let delay_param = either(p, "simulateDelay", "simulate_delay");
+
     // Within 0..=MAX_SIMULATE_DELAY: checked before the handler runs.
-    let delay = p.integer(delay_param)?.unwrap_or(0);
+    let delay = p.integer("simulateDelay")?.unwrap_or(0);
 
     let (created, writes) = flow::create(
         cx,

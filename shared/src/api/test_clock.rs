@@ -22,8 +22,8 @@ pub enum Action {
     Advance,
 }
 
-/// Why a live key may not call it (the pipeline refuses before anything else: the operations are
-/// declared sandbox-only).
+/// Why a live key may not call it (the operations are declared sandbox-only: the pipeline refuses
+/// before checking their parameters).
 pub const SANDBOX_ONLY: &str = "The test clock exists only in the sandbox; use a sk_test_ key.";
 
 pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, p: &Args<'_>) -> ApiResult<Outcome> {

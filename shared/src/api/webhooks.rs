@@ -6,7 +6,7 @@ use super::Outcome;
 use super::operation::{Args, Field, Op};
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
-use crate::events::{TYPES, canonical_type};
+use crate::events::{EventType, TYPES, canonical_type};
 use crate::list::{self, ListSpec};
 use crate::params::Params;
 use crate::port::{Db, Env, Row, SqlValue, Stmt};
@@ -48,6 +48,8 @@ pub const OPS: &[Op<Action>] = &[
         .answers("WebhookEndpoint"),
     Op::post("webhooks/:id", "update", Action::Update)
         .summary("Update a webhook endpoint")
+        // A missing endpoint is a 404 whatever the fields.
+        .checked_after_load()
         .fields(&[URL, ENABLED_EVENTS, DESCRIPTION, Field::bool("disabled")])
         .answers("WebhookEndpoint"),
     Op::delete("webhooks/:id", "delete", Action::Delete)
@@ -60,6 +62,8 @@ pub const OPS: &[Op<Action>] = &[
     Op::get("webhooks/:id/deliveries", "deliveries", Action::Deliveries)
         .summary("List a webhook endpoint's deliveries")
         .list()
+        // The cursor is checked first, a missing endpoint is a 404, then the filter.
+        .checked_after_load()
         .fields(&[Field::one_of("status", &["pending", "succeeded", "failed"])])
         .answers("WebhookDeliveryList"),
     Op::post("webhooks/:id/resend", "resend", Action::Resend)
@@ -251,8 +255,8 @@ fn enabled_events(p: &Params) -> ApiResult<Option<Vec<String>>> {
     let mut out = Vec::new();
     for v in items {
         match v {
-            Value::String(s) if s == "*" || TYPES.contains(&canonical_type(&s)) => {
-                let s = canonical_type(&s).to_string();
+            Value::String(s) if s == "*" || EventType::parse(&s).is_some() => {
+                let s = EventType::parse(&s).map_or("*", EventType::as_str).to_string();
                 if !out.contains(&s) {
                     out.push(s);
                 }
@@ -364,6 +368,7 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Ou
 async fn update<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> ApiResult<Outcome> {
     let Loaded { obj: mut ep, version } =
         load_path::<WebhookEndpoint, _, _>(cx, "webhook_endpoints", LIVE, "webhook endpoint", id).await?;
+    p.check_after_load()?;
     if let Some(u) = p.string("url")? {
         ep.url = url_policy::check("url", &u, cx.acct.livemode)?;
     }
@@ -410,6 +415,7 @@ async fn update<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> Ap
 async fn deliveries<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> ApiResult<Outcome> {
     let page = p.page()?;
     load_path::<WebhookEndpoint, _, _>(cx, "webhook_endpoints", "", "webhook endpoint", id).await?;
+    p.check_after_load()?;
     let mut filter = " AND endpoint_id = ?".to_string();
     let mut filter_params = sql_params![id];
     if let Some(s) = p.one_of("status")? {
