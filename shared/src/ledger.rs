@@ -12,7 +12,8 @@
 use crate::auth::Account;
 use crate::port::{GUARD_ONE_SQL, SqlValue, Stmt};
 use crate::sql_params;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 /// The ledger's accounts (the `ledger_account` column).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -248,35 +249,108 @@ fn balance_change(acct: &Account, currency: &str, pending: i64, available: i64) 
 /// The columns [`txn_json`] reads, in order.
 pub const TXN_COLUMNS: &str = "id, amount, fee, net, currency, source_type, source_id, description, available_on, settlement_id, settlement_status, settled_at, payout_id, created, updated";
 
+/// A movement of a merchant balance (the API's `transaction` object).
+#[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct Transaction {
+    #[cfg_attr(feature = "openapi", schemars(extend("pattern" = "^txn_")))]
+    pub id: String,
+    #[cfg_attr(feature = "openapi", schemars(extend("const" = "transaction")))]
+    pub object: &'static str,
+    /// Signed effect on the balance before the fee.
+    pub amount: i64,
+    pub fee: i64,
+    /// amount - fee.
+    pub net: i64,
+    pub currency: String,
+    #[cfg_attr(feature = "openapi", schemars(extend("enum" = SOURCE_TYPES)))]
+    pub source_type: String,
+    pub source_id: String,
+    // Always written (`NewTxn::description`): null only in a row written otherwise.
+    #[cfg_attr(feature = "openapi", schemars(with = "String"))]
+    pub description: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(extend("enum" = ["pending", "available"])))]
+    pub status: &'static str,
+    pub available_on: i64,
+    pub settlement_id: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(extend("enum" = ["unsettled", "settled"])))]
+    pub settlement_status: String,
+    pub settled_at: Option<i64>,
+    pub payout_id: Option<String>,
+    pub created: i64,
+    pub updated: i64,
+}
+
+impl Transaction {
+    /// A stored row, selected with [`TXN_COLUMNS`] (whose columns but `description`,
+    /// `settlement_id`, `settled_at` and `payout_id` are NOT NULL).
+    pub fn from_row(r: &[SqlValue]) -> Transaction {
+        let text = |i: usize| r[i].as_str().map(str::to_string);
+        let int = |i: usize| r[i].as_i64();
+        let settled = r[10].as_str() == Some("settled");
+        Transaction {
+            id: text(0).unwrap_or_default(),
+            object: "transaction",
+            amount: int(1).unwrap_or_default(),
+            fee: int(2).unwrap_or_default(),
+            net: int(3).unwrap_or_default(),
+            currency: text(4).unwrap_or_default(),
+            source_type: text(5).unwrap_or_default(),
+            source_id: text(6).unwrap_or_default(),
+            description: text(7),
+            status: if settled { "available" } else { "pending" },
+            available_on: int(8).unwrap_or_default(),
+            settlement_id: text(9),
+            settlement_status: text(10).unwrap_or_default(),
+            settled_at: int(11),
+            payout_id: text(12),
+            created: int(13).unwrap_or_default(),
+            updated: int(14).unwrap_or_default(),
+        }
+    }
+}
+
 /// A stored transaction row (selected with [`TXN_COLUMNS`]) as the API returns it.
 pub fn txn_json(r: &[SqlValue]) -> Value {
-    let text = |i: usize| r[i].as_str().map(|s| json!(s)).unwrap_or(Value::Null);
-    let int = |i: usize| r[i].as_i64().map(|n| json!(n)).unwrap_or(Value::Null);
-    let settled = r[10].as_str() == Some("settled");
-    json!({
-        "id": text(0),
-        "object": "transaction",
-        "amount": int(1),
-        "fee": int(2),
-        "net": int(3),
-        "currency": text(4),
-        "source_type": text(5),
-        "source_id": text(6),
-        "description": text(7),
-        "status": if settled { "available" } else { "pending" },
-        "available_on": int(8),
-        "settlement_id": text(9),
-        "settlement_status": text(10),
-        "settled_at": int(11),
-        "payout_id": text(12),
-        "created": int(13),
-        "updated": int(14),
-    })
+    serde_json::to_value(Transaction::from_row(r)).unwrap_or(Value::Null)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The object as `json!` built it before [`Transaction`]: every field, nulls included.
+    #[test]
+    fn transaction_json() {
+        use serde_json::json;
+        let t = |s: &str| SqlValue::Text(s.into());
+        let row = [
+            t("txn_1"),
+            SqlValue::Int(5000),
+            SqlValue::Int(175),
+            SqlValue::Int(4825),
+            t("EUR"),
+            t("payment"),
+            t("pay_1"),
+            SqlValue::Null,
+            SqlValue::Int(86_400),
+            SqlValue::Null,
+            t("unsettled"),
+            SqlValue::Null,
+            SqlValue::Null,
+            SqlValue::Int(1),
+            SqlValue::Int(2),
+        ];
+        assert_eq!(
+            txn_json(&row),
+            json!({
+                "id": "txn_1", "object": "transaction", "amount": 5000, "fee": 175, "net": 4825, "currency": "EUR",
+                "source_type": "payment", "source_id": "pay_1", "description": null, "status": "pending",
+                "available_on": 86_400, "settlement_id": null, "settlement_status": "unsettled", "settled_at": null,
+                "payout_id": null, "created": 1, "updated": 2,
+            })
+        );
+    }
 
     fn txn(source_type: SourceType, amount: i64, fee: i64) -> NewTxn<'static> {
         NewTxn {

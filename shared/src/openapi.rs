@@ -12,7 +12,7 @@
 
 use crate::api::operation::{Answer, Field, RANGE_FIELDS, Spec, Ty};
 use crate::api::{Group, payouts};
-use crate::{events, ledger};
+use crate::events;
 use serde_json::{Map, Value, json};
 
 pub use crate::api::OPENAPI_JSON as SERVED;
@@ -61,6 +61,7 @@ fn object(props: Value) -> Value {
 fn derived() -> Map<String, Value> {
     use crate::api::webhooks::WebhookEndpoint;
     use crate::domain::settlement::Settlement;
+    use crate::ledger::Transaction;
     use crate::objects::{Charge, Customer, Dispute, Payment, PaymentMethod, Payout, Refund};
     use crate::terminal::payment::TerminalPayment;
     use schemars::generate::{Contract, SchemaSettings};
@@ -82,6 +83,7 @@ fn derived() -> Map<String, Value> {
     g.subschema_for::<Settlement>();
     g.subschema_for::<WebhookEndpoint>();
     g.subschema_for::<TerminalPayment>();
+    g.subschema_for::<Transaction>();
     g.take_definitions(true)
 }
 
@@ -186,15 +188,6 @@ fn money_schemas() -> Value {
         .unwrap()
         .push(json!("steps_run"));
     let mut all = json!({
-        "Transaction": object(json!({
-            "id": id_of("txn_"), "object": { "const": "transaction" },
-            "amount": { "type": "integer", "description": "Signed effect on the balance before the fee." }, "fee": { "type": "integer" },
-            "net": { "type": "integer", "description": "amount - fee." }, "currency": { "type": "string" },
-            "source_type": one_of(ledger::SOURCE_TYPES), "source_id": { "type": "string" }, "description": { "type": "string" },
-            "status": one_of(&["pending", "available"]), "available_on": { "type": "integer" }, "settlement_id": nullable("string"),
-            "settlement_status": one_of(&["unsettled", "settled"]), "settled_at": nullable("integer"), "payout_id": nullable("string"),
-            "created": { "type": "integer" }, "updated": { "type": "integer" },
-        })),
         "TransactionSearchResult": object(json!({
             "object": { "const": "search_result" }, "url": { "type": "string" }, "has_more": { "type": "boolean" },
             "data": { "type": "array", "items": r("Transaction") },
