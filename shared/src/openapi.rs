@@ -59,7 +59,8 @@ fn object(props: Value) -> Value {
 /// the hand-written components and the fields a response adds to a stored type (a webhook
 /// endpoint's status and secret); nested types are inlined unless they are components themselves.
 fn derived() -> Map<String, Value> {
-    use crate::api::webhooks::WebhookEndpoint;
+    use crate::api::balance::Balance;
+    use crate::api::webhooks::{WebhookDelivery, WebhookEndpoint};
     use crate::domain::settlement::Settlement;
     use crate::ledger::Transaction;
     use crate::objects::{Charge, Customer, Dispute, Payment, PaymentMethod, Payout, Refund};
@@ -84,6 +85,8 @@ fn derived() -> Map<String, Value> {
     g.subschema_for::<WebhookEndpoint>();
     g.subschema_for::<TerminalPayment>();
     g.subschema_for::<Transaction>();
+    g.subschema_for::<Balance>();
+    g.subschema_for::<WebhookDelivery>();
     g.take_definitions(true)
 }
 
@@ -122,12 +125,6 @@ fn schemas() -> Value {
         }})),
         "Metadata": metadata,
         "Deleted": object(json!({ "id": { "type": "string" }, "object": { "type": "string" }, "deleted": { "const": true } })),
-        "WebhookDelivery": object(json!({
-            "id": id_of("wd_"), "object": { "const": "webhook_delivery" }, "event": { "type": "string" }, "endpoint": { "type": "string" },
-            "status": { "type": "string", "enum": ["pending", "succeeded", "failed"] }, "attempts": { "type": "integer" },
-            "next_attempt_at": nullable("integer"), "last_status_code": nullable("integer"), "last_error": nullable("string"),
-            "last_duration_ms": nullable("integer"), "last_attempt_at": nullable("integer"), "created": { "type": "integer" },
-        })),
         "Event": object(json!({
             "id": id_of("evt_"), "object": { "const": "event" }, "type": { "type": "string", "enum": events::TYPES },
             "created": { "type": "integer" }, "livemode": { "type": "boolean" },
@@ -192,10 +189,6 @@ fn money_schemas() -> Value {
             "object": { "const": "search_result" }, "url": { "type": "string" }, "has_more": { "type": "boolean" },
             "data": { "type": "array", "items": r("Transaction") },
             "meta": object(json!({ "page": { "type": "integer" }, "limit": { "type": "integer" }, "total": { "type": "integer" } })),
-        })),
-        "Balance": object(json!({
-            "object": { "const": "balance" }, "livemode": { "type": "boolean" },
-            "balances": { "type": "array", "items": object(json!({ "currency": { "type": "string" }, "pending": { "type": "integer" }, "available": { "type": "integer" } })) },
         })),
         "ProcessingPlan": object(json!({
             "id": { "type": "string" }, "object": { "const": "processing_plan" }, "plan_type": { "const": "FLAT_RATE" },

@@ -13,6 +13,7 @@ use crate::money::parse_currency;
 use crate::port::{Db, Env, SqlValue, Stmt};
 use crate::sql_params;
 use crate::store::load_path;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -216,13 +217,39 @@ async fn balance<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<O
     }
     sql.push_str(" ORDER BY currency");
     let rows = cx.db.query(Stmt::new(sql, params)).await?;
-    let balances: Vec<Value> = rows
+    // Every column is NOT NULL.
+    let balances = rows
         .iter()
-        .map(|r| json!({ "currency": r[0].as_str(), "pending": r[1].as_i64(), "available": r[2].as_i64() }))
+        .map(|r| CurrencyBalance {
+            currency: r[0].as_str().unwrap_or_default().to_string(),
+            pending: r[1].as_i64().unwrap_or_default(),
+            available: r[2].as_i64().unwrap_or_default(),
+        })
         .collect();
-    Ok(Outcome::read(
-        json!({ "object": "balance", "livemode": cx.acct.livemode, "balances": balances }),
-    ))
+    let balance = Balance {
+        object: "balance",
+        livemode: cx.acct.livemode,
+        balances,
+    };
+    Ok(Outcome::read(serde_json::to_value(balance).unwrap_or(Value::Null)))
+}
+
+/// The merchant's balance: one entry per currency it has held.
+#[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct Balance {
+    #[cfg_attr(feature = "openapi", schemars(extend("const" = "balance")))]
+    pub object: &'static str,
+    pub livemode: bool,
+    pub balances: Vec<CurrencyBalance>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema), schemars(inline))]
+pub struct CurrencyBalance {
+    pub currency: String,
+    pub pending: i64,
+    pub available: i64,
 }
 
 async fn transactions<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {

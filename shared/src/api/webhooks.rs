@@ -64,7 +64,7 @@ pub const OPS: &[Op<Action>] = &[
         .list()
         // The cursor is checked first, a missing endpoint is a 404, then the filter.
         .checked_after_load()
-        .fields(&[Field::one_of("status", &["pending", "succeeded", "failed"])])
+        .fields(&[Field::one_of("status", DELIVERY_STATUSES)])
         .answers("WebhookDeliveryList"),
     Op::post("webhooks/:id/resend", "resend", Action::Resend)
         .summary("Deliver an event to this endpoint again")
@@ -198,12 +198,21 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p:
                 "INSERT INTO webhook_deliveries (id, account_id, livemode, endpoint_id, event_id, status, attempts, next_attempt_at, created_ms, created) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)",
                 sql_params![&wd, &cx.acct.id, cx.acct.livemode, id, &event, now_ms, now_ms, cx.now],
             )];
-            let body = json!({
-                "id": wd, "object": "webhook_delivery", "event": event, "endpoint": id, "status": "pending", "attempts": 0,
-                "next_attempt_at": now_ms / 1000, "last_status_code": null, "last_error": null, "last_duration_ms": null,
-                "last_attempt_at": null, "created": cx.now,
-            });
-            Ok(Outcome::write(body, writes))
+            let body = WebhookDelivery {
+                id: wd,
+                object: "webhook_delivery",
+                event,
+                endpoint: id.to_string(),
+                status: "pending".into(),
+                attempts: 0,
+                next_attempt_at: Some(now_ms / 1000),
+                last_status_code: None,
+                last_error: None,
+                last_duration_ms: None,
+                last_attempt_at: None,
+                created: cx.now,
+            };
+            Ok(Outcome::write(body.to_json(), writes))
         }
         Action::Events => events(cx, p).await,
         Action::Event => {
@@ -412,6 +421,36 @@ async fn update<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> Ap
     ))
 }
 
+/// What a delivery's `status` can be.
+pub const DELIVERY_STATUSES: &[&str] = &["pending", "succeeded", "failed"];
+
+/// One event's delivery to one endpoint (times in unix seconds).
+#[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct WebhookDelivery {
+    #[cfg_attr(feature = "openapi", schemars(extend("pattern" = "^wd_")))]
+    pub id: String,
+    #[cfg_attr(feature = "openapi", schemars(extend("const" = "webhook_delivery")))]
+    pub object: &'static str,
+    pub event: String,
+    pub endpoint: String,
+    #[cfg_attr(feature = "openapi", schemars(extend("enum" = DELIVERY_STATUSES)))]
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: Option<i64>,
+    pub last_status_code: Option<i64>,
+    pub last_error: Option<String>,
+    pub last_duration_ms: Option<i64>,
+    pub last_attempt_at: Option<i64>,
+    pub created: i64,
+}
+
+impl WebhookDelivery {
+    fn to_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
 async fn deliveries<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> ApiResult<Outcome> {
     let page = p.page()?;
     load_path::<WebhookEndpoint, _, _>(cx, "webhook_endpoints", "", "webhook endpoint", id).await?;
@@ -434,12 +473,23 @@ async fn deliveries<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -
     let data = rows
         .iter()
         .map(|r| {
-            json!({
-                "id": r[0].as_str(), "object": "webhook_delivery", "event": r[1].as_str(), "endpoint": r[2].as_str(),
-                "status": r[3].as_str(), "attempts": r[4].as_i64(), "next_attempt_at": secs(&r[5]),
-                "last_status_code": r[6].as_i64(), "last_error": r[7].as_str(), "last_duration_ms": r[8].as_i64(),
-                "last_attempt_at": secs(&r[9]), "created": r[10].as_i64(),
-            })
+            // id, event_id, endpoint_id, status, attempts and created are NOT NULL.
+            let text = |i: usize| r[i].as_str().unwrap_or_default().to_string();
+            WebhookDelivery {
+                id: text(0),
+                object: "webhook_delivery",
+                event: text(1),
+                endpoint: text(2),
+                status: text(3),
+                attempts: r[4].as_i64().unwrap_or_default(),
+                next_attempt_at: secs(&r[5]),
+                last_status_code: r[6].as_i64(),
+                last_error: r[7].as_str().map(str::to_string),
+                last_duration_ms: r[8].as_i64(),
+                last_attempt_at: secs(&r[9]),
+                created: r[10].as_i64().unwrap_or_default(),
+            }
+            .to_json()
         })
         .collect();
     Ok(Outcome::read(list::envelope(&url, data, has_more)))
@@ -470,4 +520,36 @@ async fn events<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Ou
     )
     .await?;
     Ok(Outcome::read(list::envelope("/v1/events", data, has_more)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A resent delivery as `json!` built it before [`WebhookDelivery`]: every field, nulls included.
+    #[test]
+    fn delivery_json() {
+        let d = WebhookDelivery {
+            id: "wd_1".into(),
+            object: "webhook_delivery",
+            event: "evt_1".into(),
+            endpoint: "we_1".into(),
+            status: "pending".into(),
+            attempts: 0,
+            next_attempt_at: Some(1_795_272_391),
+            last_status_code: None,
+            last_error: None,
+            last_duration_ms: None,
+            last_attempt_at: None,
+            created: 1_795_272_390,
+        };
+        assert_eq!(
+            d.to_json(),
+            json!({
+                "id": "wd_1", "object": "webhook_delivery", "event": "evt_1", "endpoint": "we_1", "status": "pending", "attempts": 0,
+                "next_attempt_at": 1_795_272_391, "last_status_code": null, "last_error": null, "last_duration_ms": null,
+                "last_attempt_at": null, "created": 1_795_272_390,
+            })
+        );
+    }
 }
