@@ -5,7 +5,8 @@
 use crate::auth::Account;
 use crate::port::{Env, SqlValue, Stmt, new_id};
 use crate::sql_params;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 /// Declares [`EventType`] and its names once: the enum the code records, and the strings
 /// clients subscribe to and see in `type`.
@@ -92,19 +93,44 @@ pub const FAN_OUT_SQL: &str = "INSERT INTO webhook_deliveries (id, account_id, l
      WHERE e.account_id = ? AND e.livemode = ? AND e.deleted = 0 AND e.disabled = 0 \
      AND EXISTS (SELECT 1 FROM json_each(e.enabled_events) j WHERE j.value = ? OR j.value = '*')";
 
+/// Something that happened to an object (as stored, delivered and served).
+#[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema), schemars(rename = "Event"))]
+pub struct Event<'a> {
+    #[cfg_attr(feature = "openapi", schemars(extend("pattern" = "^evt_")))]
+    pub id: &'a str,
+    #[cfg_attr(feature = "openapi", schemars(extend("const" = "event")))]
+    pub object: &'static str,
+    #[serde(rename = "type")]
+    #[cfg_attr(feature = "openapi", schemars(extend("enum" = TYPES)))]
+    pub kind: &'static str,
+    pub created: i64,
+    pub livemode: bool,
+    /// The object that changed, as it was after the change.
+    #[cfg_attr(feature = "openapi", schemars(schema_with = "object_schema"))]
+    pub data: &'a Value,
+}
+
+#[cfg(feature = "openapi")]
+fn object_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "type": "object" })
+}
+
 /// The event payload as stored and delivered: `{id, object, type, created, livemode, data}`
 /// where `data` is the full object that changed.
 pub fn record(env: &impl Env, acct: &Account, kind: EventType, now: i64, object: &Value) -> [Stmt; 2] {
     let kind = kind.as_str();
     let id = new_id(env, "evt_");
-    let event = json!({
-        "id": id,
-        "object": "event",
-        "type": kind,
-        "created": now,
-        "livemode": acct.livemode,
-        "data": object,
-    });
+    let event = Event {
+        id: &id,
+        object: "event",
+        kind,
+        created: now,
+        livemode: acct.livemode,
+        data: object,
+    };
+    // Through a `Value`, whose keys are sorted: the stored (and delivered) text is as before.
+    let event = serde_json::to_value(event).unwrap_or(Value::Null);
     // Deliveries run on the wall clock, whatever the account's sandbox clock says.
     let now_ms = env.now_ms();
     [
@@ -131,4 +157,28 @@ pub fn fan_outs(writes: &[Stmt]) -> Vec<(String, usize)> {
             _ => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The stored text of an event is what `json!` made of it before [`Event`].
+    #[test]
+    fn event_text() {
+        let data = json!({ "id": "cust_1", "object": "customer", "metadata": {} });
+        let event = Event {
+            id: "evt_1",
+            object: "event",
+            kind: "customer.created",
+            created: 1,
+            livemode: false,
+            data: &data,
+        };
+        let before = json!({
+            "id": "evt_1", "object": "event", "type": "customer.created", "created": 1, "livemode": false, "data": data,
+        });
+        assert_eq!(serde_json::to_value(event).unwrap().to_string(), before.to_string());
+    }
 }

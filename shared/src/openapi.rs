@@ -10,9 +10,8 @@
 //! The generator exists only with the `openapi` feature (the crate's tests enable it, the wasm
 //! components do not); what is served is the committed file, [`crate::api::OPENAPI_JSON`].
 
+use crate::api::Group;
 use crate::api::operation::{Answer, Field, RANGE_FIELDS, Spec, Ty};
-use crate::api::{Group, payouts};
-use crate::events;
 use serde_json::{Map, Value, json};
 
 pub use crate::api::OPENAPI_JSON as SERVED;
@@ -27,10 +26,6 @@ fn nullable(t: &str) -> Value {
 
 fn one_of(values: &[&str]) -> Value {
     json!({ "type": "string", "enum": values })
-}
-
-fn id_of(prefix: &str) -> Value {
-    json!({ "type": "string", "pattern": format!("^{prefix}") })
 }
 
 fn list_of(item: &str) -> Value {
@@ -60,8 +55,11 @@ fn object(props: Value) -> Value {
 /// endpoint's status and secret); nested types are inlined unless they are components themselves.
 fn derived() -> Map<String, Value> {
     use crate::api::balance::Balance;
+    use crate::api::payouts::PayoutSchedule;
+    use crate::api::test_clock::{TestClock, TestClockAdvance};
     use crate::api::webhooks::{WebhookDelivery, WebhookEndpoint};
     use crate::domain::settlement::Settlement;
+    use crate::events::Event;
     use crate::ledger::Transaction;
     use crate::objects::{Charge, Customer, Dispute, Payment, PaymentMethod, Payout, Refund};
     use crate::terminal::payment::TerminalPayment;
@@ -87,6 +85,10 @@ fn derived() -> Map<String, Value> {
     g.subschema_for::<Transaction>();
     g.subschema_for::<Balance>();
     g.subschema_for::<WebhookDelivery>();
+    g.subschema_for::<Event>();
+    g.subschema_for::<PayoutSchedule>();
+    g.subschema_for::<TestClock>();
+    g.subschema_for::<TestClockAdvance>();
     g.take_definitions(true)
 }
 
@@ -125,11 +127,6 @@ fn schemas() -> Value {
         }})),
         "Metadata": metadata,
         "Deleted": object(json!({ "id": { "type": "string" }, "object": { "type": "string" }, "deleted": { "const": true } })),
-        "Event": object(json!({
-            "id": id_of("evt_"), "object": { "const": "event" }, "type": { "type": "string", "enum": events::TYPES },
-            "created": { "type": "integer" }, "livemode": { "type": "boolean" },
-            "data": { "type": "object", "description": "The object that changed, as it was after the change." },
-        })),
         "CustomerList": list_of("Customer"),
         "PaymentMethodList": list_of("PaymentMethod"),
         "PaymentList": list_of("Payment"),
@@ -173,17 +170,6 @@ fn terminal_schemas() -> Value {
 }
 
 fn money_schemas() -> Value {
-    let clock = object(json!({
-        "object": { "const": "test_clock" }, "now": { "type": "integer", "description": "The account's sandbox time (unix seconds)." },
-        "offset": { "type": "integer", "description": "Seconds added to real time." },
-    }));
-    let mut clock_advance = clock.clone();
-    clock_advance["properties"]["steps_run"] =
-        json!({ "type": "integer", "description": "Time-driven steps that ran because they became due." });
-    clock_advance["required"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!("steps_run"));
     let mut all = json!({
         "TransactionSearchResult": object(json!({
             "object": { "const": "search_result" }, "url": { "type": "string" }, "has_more": { "type": "boolean" },
@@ -199,9 +185,6 @@ fn money_schemas() -> Value {
             "settlement": object(json!({ "delay_days": { "type": "integer" }, "batch_time_utc": { "type": "string" } })),
             "livemode": { "type": "boolean" },
         })),
-        "PayoutSchedule": object(json!({ "object": { "const": "payout_schedule" }, "interval": one_of(payouts::INTERVALS) })),
-        "TestClock": clock,
-        "TestClockAdvance": clock_advance,
     });
     let lists = json!({
         "RefundList": list_of("Refund"),

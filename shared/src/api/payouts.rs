@@ -20,7 +20,7 @@ use crate::objects::*;
 use crate::port::{Db, Env};
 use crate::sql_params;
 use crate::store::{load_path, to_json};
-use serde_json::json;
+use serde::Serialize;
 
 pub const INTERVALS: &[&str] = PayoutInterval::NAMES;
 pub use crate::domain::payout::DESTINATIONS;
@@ -84,7 +84,21 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p:
 }
 
 fn schedule_json(interval: PayoutInterval) -> serde_json::Value {
-    json!({ "object": "payout_schedule", "interval": interval.as_str() })
+    let schedule = PayoutSchedule {
+        object: "payout_schedule",
+        interval: interval.as_str(),
+    };
+    serde_json::to_value(schedule).unwrap_or_default()
+}
+
+/// How often automatic payouts are made.
+#[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct PayoutSchedule {
+    #[cfg_attr(feature = "openapi", schemars(extend("const" = "payout_schedule")))]
+    pub object: &'static str,
+    #[cfg_attr(feature = "openapi", schemars(extend("enum" = INTERVALS)))]
+    pub interval: &'static str,
 }
 
 async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {

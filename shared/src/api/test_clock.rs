@@ -9,7 +9,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::jobs::{self, Scope};
 use crate::port::{Db, Env, Stmt};
 use crate::sql_params;
-use serde_json::json;
+use serde::Serialize;
 
 /// The longest single advance (366 days).
 pub const MAX_ADVANCE_SECS: i64 = 366 * 86_400;
@@ -26,11 +26,42 @@ pub enum Action {
 /// before checking their parameters).
 pub const SANDBOX_ONLY: &str = "The test clock exists only in the sandbox; use a sk_test_ key.";
 
+/// The account's sandbox clock.
+#[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct TestClock {
+    #[cfg_attr(feature = "openapi", schemars(extend("const" = "test_clock")))]
+    pub object: &'static str,
+    /// The account's sandbox time (unix seconds).
+    pub now: i64,
+    /// Seconds added to real time.
+    pub offset: i64,
+}
+
+/// The account's sandbox clock after an advance.
+#[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct TestClockAdvance {
+    #[cfg_attr(feature = "openapi", schemars(extend("const" = "test_clock")))]
+    pub object: &'static str,
+    /// The account's sandbox time (unix seconds).
+    pub now: i64,
+    /// Seconds added to real time.
+    pub offset: i64,
+    /// Time-driven steps that ran because they became due.
+    pub steps_run: i64,
+}
+
 pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, p: &Args<'_>) -> ApiResult<Outcome> {
     match action {
-        Action::Clock => Ok(Outcome::read(
-            json!({ "object": "test_clock", "now": cx.now, "offset": cx.acct.clock_offset }),
-        )),
+        Action::Clock => {
+            let clock = TestClock {
+                object: "test_clock",
+                now: cx.now,
+                offset: cx.acct.clock_offset,
+            };
+            Ok(Outcome::read(serde_json::to_value(clock).unwrap_or_default()))
+        }
         Action::Advance => {
             // Required and within 1..=MAX_ADVANCE_SECS: checked before the handler runs.
             let seconds = p.integer("seconds")?.ok_or_else(|| ApiError::missing("seconds"))?;
@@ -61,9 +92,42 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, p: &Args<'_>
                     break;
                 }
             }
-            Ok(Outcome::read(
-                json!({ "object": "test_clock", "now": acct.clock(cx.wall), "offset": acct.clock_offset, "steps_run": steps }),
-            ))
+            let advance = TestClockAdvance {
+                object: "test_clock",
+                now: acct.clock(cx.wall),
+                offset: acct.clock_offset,
+                steps_run: steps as i64,
+            };
+            Ok(Outcome::read(serde_json::to_value(advance).unwrap_or_default()))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn clock_json() {
+        let clock = TestClock {
+            object: "test_clock",
+            now: 10,
+            offset: 2,
+        };
+        let advance = TestClockAdvance {
+            object: "test_clock",
+            now: 10,
+            offset: 2,
+            steps_run: 3,
+        };
+        assert_eq!(
+            serde_json::to_value(clock).unwrap(),
+            json!({ "object": "test_clock", "now": 10, "offset": 2 })
+        );
+        assert_eq!(
+            serde_json::to_value(advance).unwrap(),
+            json!({ "object": "test_clock", "now": 10, "offset": 2, "steps_run": 3 })
+        );
     }
 }
