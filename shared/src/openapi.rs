@@ -62,6 +62,7 @@ fn derived() -> Map<String, Value> {
     use crate::events::Event;
     use crate::ledger::Transaction;
     use crate::objects::{Charge, Customer, Dispute, Payment, PaymentMethod, Payout, Refund};
+    use crate::plan::ProcessingPlan;
     use crate::terminal::payment::TerminalPayment;
     use schemars::generate::{Contract, SchemaSettings};
     use schemars::transform::RecursiveTransform;
@@ -89,6 +90,7 @@ fn derived() -> Map<String, Value> {
     g.subschema_for::<PayoutSchedule>();
     g.subschema_for::<TestClock>();
     g.subschema_for::<TestClockAdvance>();
+    g.subschema_for::<ProcessingPlan>();
     g.take_definitions(true)
 }
 
@@ -175,15 +177,6 @@ fn money_schemas() -> Value {
             "object": { "const": "search_result" }, "url": { "type": "string" }, "has_more": { "type": "boolean" },
             "data": { "type": "array", "items": r("Transaction") },
             "meta": object(json!({ "page": { "type": "integer" }, "limit": { "type": "integer" }, "total": { "type": "integer" } })),
-        })),
-        "ProcessingPlan": object(json!({
-            "id": { "type": "string" }, "object": { "const": "processing_plan" }, "plan_type": { "const": "FLAT_RATE" },
-            "effective_date": { "type": "string", "format": "date" }, "accepted_cards": { "type": "array", "items": { "type": "string" } },
-            "auth_fee": object(json!({ "amount": { "type": "integer" } })), "fees": object(json!({ "percentage_bps": { "type": "integer" } })),
-            "dispute_fee": object(json!({ "amount": { "type": "integer" } })), "fees_paid_by_partner": { "type": "boolean" },
-            "partner_pays_chargeback_amount": { "type": "boolean" }, "interchange_cost": { "type": "string" },
-            "settlement": object(json!({ "delay_days": { "type": "integer" }, "batch_time_utc": { "type": "string" } })),
-            "livemode": { "type": "boolean" },
         })),
     });
     let lists = json!({
