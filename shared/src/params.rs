@@ -270,6 +270,11 @@ impl Params {
 
     /// As `string`, reporting errors under `display` (e.g. `routing[preferred_acquirer]`).
     pub fn string_named(&self, name: &str, display: &str, max: usize) -> ApiResult<Option<String>> {
+        Ok(self.str_named(name, display, max)?.map(str::to_string))
+    }
+
+    /// As [`Params::string_named`], borrowed: for checks that only need to know it is valid.
+    pub fn str_named(&self, name: &str, display: &str, max: usize) -> ApiResult<Option<&str>> {
         match self.raw(name) {
             None => Ok(None),
             Some(Value::String(s)) => {
@@ -283,7 +288,7 @@ impl Params {
                 if s.is_empty() && self.form {
                     Ok(None)
                 } else {
-                    Ok(Some(s.clone()))
+                    Ok(Some(s))
                 }
             }
             Some(_) => Err(ApiError::invalid(

@@ -423,7 +423,7 @@ fn check_field(f: &Field, p: &Params, parent: Option<&str>) -> ApiResult<()> {
     let key = f.used_name(p);
     let name = display(parent, key);
     let present = match f.ty {
-        Ty::Str { max } | Ty::Checked { max, .. } => p.string_named(key, &name, max)?.is_some(),
+        Ty::Str { max } | Ty::Checked { max, .. } => p.str_named(key, &name, max)?.is_some(),
         Ty::Enum(values) => one_of_named(p, key, &name, values)?.is_some(),
         Ty::Int { min, max, checked } => match p.integer_named(key, &name)? {
             Some(n) => {
