@@ -59,7 +59,7 @@ impl Group {
     /// The group's operations, as declared (without their group-specific actions).
     pub fn specs(self) -> Vec<Spec> {
         fn of<A: Copy>(ops: &'static [Op<A>]) -> Vec<Spec> {
-            ops.iter().map(Op::spec).collect()
+            ops.iter().map(|op| op.spec).collect()
         }
         match self {
             Group::Payments => of(payments::OPS),
@@ -143,13 +143,13 @@ pub fn match_op<A: Copy>(
     // (index, id, literal segments) of every declaration whose path matches.
     let mut matches: Vec<(usize, Option<String>, usize)> = Vec::new();
     for (i, op) in ops.iter().enumerate() {
-        if let Some((id, literals)) = match_path(op.path, segs) {
+        if let Some((id, literals)) = match_path(op.spec.path, segs) {
             matches.push((i, id, literals));
         }
     }
     let best = matches.iter().map(|m| m.2).max();
     matches.retain(|m| Some(m.2) == best);
-    if let Some((i, id, _)) = matches.iter().find(|m| ops[m.0].method == method) {
+    if let Some((i, id, _)) = matches.iter().find(|m| ops[m.0].spec.method == method) {
         return Ok((&ops[*i], id.clone()));
     }
     if matches.is_empty() {
@@ -157,8 +157,8 @@ pub fn match_op<A: Copy>(
     }
     let mut allowed: Vec<&str> = Vec::new();
     for m in &matches {
-        if !allowed.contains(&ops[m.0].method) {
-            allowed.push(ops[m.0].method);
+        if !allowed.contains(&ops[m.0].spec.method) {
+            allowed.push(ops[m.0].spec.method);
         }
     }
     Err(method_not_allowed(method, &allowed))
@@ -413,13 +413,21 @@ async fn serve<G: Routes, D: Db, E: Env, C: Cache>(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let op = route.op;
+        let op = &route.op.spec;
         // Refusals are the request's answer, replayed like any 4xx (they are in here).
         let result = match op
             .refuse_live(cx.acct.livemode)
             .and_then(|()| operation::check_before_handler(op, &params))
         {
-            Ok(()) => G::run(&cx, op.action, route.id.as_deref(), &Args::new(&params, op.fields)).await,
+            Ok(()) => {
+                G::run(
+                    &cx,
+                    route.op.action,
+                    route.id.as_deref(),
+                    &Args::new(&params, op.fields),
+                )
+                .await
+            }
             Err(e) => Err(e),
         };
         match result {

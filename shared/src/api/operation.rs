@@ -243,15 +243,22 @@ pub enum Answer {
 /// Who may not call it (the 403's description in the document).
 pub const FORBIDDEN: &str = "A public key, or a live key where only the sandbox processes.";
 
-/// One operation.
+/// One operation: its declaration and what the group's handler does for it.
 #[derive(Clone, Copy, Debug)]
 pub struct Op<A: 'static> {
+    pub spec: Spec,
+    pub action: A,
+}
+
+/// An operation's declaration without its group-specific action: what treats every group alike
+/// (the pipeline's checks, the document) reads this.
+#[derive(Clone, Copy, Debug)]
+pub struct Spec {
     pub method: &'static str,
     /// The path after `/v1/`; a `:id` segment captures the object id.
     pub path: &'static str,
     /// Stable name: the document's `operationId` is `<group>_<name>`.
     pub name: &'static str,
-    pub action: A,
     pub summary: &'static str,
     pub fields: &'static [Field],
     /// A cursor list: `limit`, `starting_after` and `ending_before` come first.
@@ -268,11 +275,10 @@ pub struct Op<A: 'static> {
 
 impl<A: Copy> Op<A> {
     pub const fn new(method: &'static str, path: &'static str, name: &'static str, action: A) -> Op<A> {
-        Op {
+        let spec = Spec {
             method,
             path,
             name,
-            action,
             summary: "",
             fields: &[],
             list: false,
@@ -280,7 +286,8 @@ impl<A: Copy> Op<A> {
             forbidden: FORBIDDEN,
             sandbox_only: None,
             after_load: false,
-        }
+        };
+        Op { spec, action }
     }
     pub const fn get(path: &'static str, name: &'static str, action: A) -> Op<A> {
         Op::new("GET", path, name, action)
@@ -292,72 +299,37 @@ impl<A: Copy> Op<A> {
         Op::new("DELETE", path, name, action)
     }
     pub const fn summary(mut self, s: &'static str) -> Op<A> {
-        self.summary = s;
+        self.spec.summary = s;
         self
     }
     pub const fn fields(mut self, f: &'static [Field]) -> Op<A> {
-        self.fields = f;
+        self.spec.fields = f;
         self
     }
     pub const fn list(mut self) -> Op<A> {
-        self.list = true;
+        self.spec.list = true;
         self
     }
     pub const fn answers(mut self, schema: &'static str) -> Op<A> {
-        self.answer = Answer::Json(schema);
+        self.spec.answer = Answer::Json(schema);
         self
     }
     pub const fn answers_raw(mut self, media: &'static str, doc: &'static str) -> Op<A> {
-        self.answer = Answer::Raw { media, doc };
+        self.spec.answer = Answer::Raw { media, doc };
         self
     }
     pub const fn forbidden(mut self, s: &'static str) -> Op<A> {
-        self.forbidden = s;
+        self.spec.forbidden = s;
         self
     }
     pub const fn checked_after_load(mut self) -> Op<A> {
-        self.after_load = true;
+        self.spec.after_load = true;
         self
     }
     pub const fn sandbox_only(mut self, message: &'static str) -> Op<A> {
-        self.sandbox_only = Some(message);
+        self.spec.sandbox_only = Some(message);
         self
     }
-
-    /// The 403 of a sandbox-only operation called with a live key.
-    pub fn refuse_live(&self, livemode: bool) -> ApiResult<()> {
-        match self.sandbox_only {
-            Some(message) if livemode => Err(ApiError::new(403, "permission_error", "sandbox_only", message)),
-            _ => Ok(()),
-        }
-    }
-
-    /// The declaration without its action, for what treats every group alike (the document).
-    pub fn spec(&self) -> Spec {
-        Spec {
-            method: self.method,
-            path: self.path,
-            name: self.name,
-            summary: self.summary,
-            fields: self.fields,
-            list: self.list,
-            answer: self.answer,
-            forbidden: self.forbidden,
-        }
-    }
-}
-
-/// An [`Op`] without its group-specific action.
-#[derive(Clone, Copy, Debug)]
-pub struct Spec {
-    pub method: &'static str,
-    pub path: &'static str,
-    pub name: &'static str,
-    pub summary: &'static str,
-    pub fields: &'static [Field],
-    pub list: bool,
-    pub answer: Answer,
-    pub forbidden: &'static str,
 }
 
 /// The cursor parameters of every list ([`Args::page`] reads them).
@@ -368,10 +340,22 @@ pub const PAGE_FIELDS: &[Field] = &[
 ];
 
 impl Spec {
+    /// The cursor parameters, for a list.
+    pub fn page_fields(&self) -> &'static [Field] {
+        if self.list { PAGE_FIELDS } else { &[] }
+    }
+
     /// Every parameter, the list's cursor parameters first.
     pub fn all_fields(&self) -> impl Iterator<Item = &'static Field> + use<> {
-        let page: &'static [Field] = if self.list { PAGE_FIELDS } else { &[] };
-        page.iter().chain(self.fields.iter())
+        self.page_fields().iter().chain(self.fields.iter())
+    }
+
+    /// The 403 of a sandbox-only operation called with a live key.
+    pub fn refuse_live(&self, livemode: bool) -> ApiResult<()> {
+        match self.sandbox_only {
+            Some(message) if livemode => Err(ApiError::new(403, "permission_error", "sandbox_only", message)),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -401,13 +385,13 @@ pub fn check_names(fields: &[Field], extra: &[Field], p: &Params, parent: Option
 /// What the pipeline checks before the handler runs: every name, the list's cursor, and the
 /// declared fields unless the operation checks them after loading its object
 /// ([`Op::checked_after_load`], then [`Args::check_after_load`]).
-pub fn check_before_handler<A: Copy>(op: &Op<A>, p: &Params) -> ApiResult<()> {
-    let page: &[Field] = if op.list { PAGE_FIELDS } else { &[] };
-    if op.after_load {
-        check_names(op.fields, page, p, None)?;
+pub fn check_before_handler(spec: &Spec, p: &Params) -> ApiResult<()> {
+    let page = spec.page_fields();
+    if spec.after_load {
+        check_names(spec.fields, page, p, None)?;
         page.iter().try_for_each(|f| check_field(f, p, None))
     } else {
-        check(op.fields, page, p, None)
+        check(spec.fields, page, p, None)
     }
 }
 
@@ -767,7 +751,7 @@ mod tests {
             .list()
             .checked_after_load()
             .fields(&[Field::one_of("status", &["a"])])];
-        let op = &OPS[0];
+        let op = &OPS[0].spec;
         assert!(check_before_handler(op, &form("status=bogus")).is_ok());
         assert_eq!(
             check_before_handler(op, &form("statuss=a")).unwrap_err().code,
