@@ -564,6 +564,12 @@ impl SimHandle {
         find(&self.shared.state.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
+    /// Waits until the screen has shown a line that satisfies `pred`. A frame is recorded before
+    /// the device acts on it, so its screen line can come a moment after `wait_frame` returns.
+    pub fn wait_screen(&self, within: Duration, pred: impl Fn(&str) -> bool) -> bool {
+        self.shared.wait(within, |s| s.screen.iter().any(|l| pred(l)))
+    }
+
     /// What the screen showed, in order.
     pub fn screen(&self) -> Vec<String> {
         self.shared

@@ -613,12 +613,12 @@ fn sync_payment_through_a_device_completes() {
         .expect("a result frame");
     assert_eq!(result["payment"]["status"], "completed", "{result}");
     assert!(
-        d.screen().iter().any(|l| l == "Pay USD 25.00 — order_8821"),
+        d.wait_screen(CONNECT, |l| l == "Pay USD 25.00 — order_8821"),
         "{:?}",
         d.screen()
     );
     assert!(
-        d.screen().iter().any(|l| l.starts_with("Approved ")),
+        d.wait_screen(CONNECT, |l| l.starts_with("Approved ")),
         "{:?}",
         d.screen()
     );
@@ -662,7 +662,7 @@ fn the_devices_card_decides_the_outcome() {
             .is_some()
     );
     assert!(
-        d.screen().iter().any(|l| l == "Declined: insufficient_funds"),
+        d.wait_screen(CONNECT, |l| l == "Declined: insufficient_funds"),
         "{:?}",
         d.screen()
     );
