@@ -31,8 +31,9 @@ fn unauthorized(code: &'static str, msg: &str) -> ApiError {
 pub fn presented_key(req: &Request) -> Option<&str> {
     if let Some(h) = req.header("authorization") {
         let h = h.trim();
-        if h.len() > 7 && h[..7].eq_ignore_ascii_case("bearer ") {
-            return Some(h[7..].trim());
+        // `get`, not `[..7]`: a multi-byte character across byte 7 must not panic.
+        if let Some(rest) = h.get(..7).filter(|p| p.eq_ignore_ascii_case("bearer ")).and(h.get(7..)) {
+            return Some(rest.trim());
         }
     }
     req.header("x-api-key").map(str::trim)
@@ -128,4 +129,29 @@ async fn lookup(db: &impl Db, hash: &str, shape: &crate::keys::KeyShape) -> ApiR
         fingerprint_key: row[4].as_str().unwrap_or_default().to_string(),
         clock_offset: if livemode { 0 } else { row[5].as_i64().unwrap_or(0) },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_auth(value: &str) -> Request {
+        Request {
+            method: "GET".into(),
+            path: "/v1/payments".into(),
+            query: String::new(),
+            headers: vec![("authorization".into(), value.into())],
+            body: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn bearer_prefix_is_read_without_slicing_a_character() {
+        assert_eq!(presented_key(&with_auth("Bearer sk_test_1")), Some("sk_test_1"));
+        assert_eq!(presented_key(&with_auth("bearer  sk_test_1 ")), Some("sk_test_1"));
+        // A multi-byte character across byte 7 (security review H2): no key, no panic.
+        for odd in ["Bearer\u{e9}x", "Beare\u{e9}", "\u{e9}\u{e9}\u{e9}\u{e9}", "Bearer", "€"] {
+            assert_eq!(presented_key(&with_auth(odd)), None, "{odd:?}");
+        }
+    }
 }

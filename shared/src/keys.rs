@@ -72,8 +72,9 @@ pub fn hash_key(key: &str) -> String {
 
 /// A display form that cannot authenticate: prefix + first 4 chars of the random part.
 pub fn redact_key(key: &str) -> String {
-    let cut = key.len().min(12);
-    format!("{}…", &key[..cut])
+    // By characters: a key read from the environment may hold any text.
+    let shown: String = key.chars().take(12).collect();
+    format!("{shown}…")
 }
 
 pub fn hex(bytes: &[u8]) -> String {
@@ -89,6 +90,12 @@ pub fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redacting_counts_characters() {
+        assert_eq!(redact_key("sk_test_abcdefgh"), "sk_test_abcd…");
+        assert_eq!(redact_key("sk_test_ééééééé"), "sk_test_éééé…");
+    }
 
     #[test]
     fn shapes() {

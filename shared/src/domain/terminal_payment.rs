@@ -271,7 +271,9 @@ pub fn authorize(
             .unwrap_or(TestBehavior::Approve),
         None => TestBehavior::Decline("card_declined"),
     };
-    if digits.len() >= 4 {
+    // Only an all-digit string is sliced: a device may send any text (a multi-byte character
+    // sliced by bytes would panic, and take the Durable Object down with it).
+    if digits.len() >= 4 && digits.bytes().all(|b| b.is_ascii_digit()) {
         p.last4 = Some(digits[digits.len() - 4..].to_string());
         p.brand = Some(cards::brand_of(&digits).to_string());
     }
@@ -765,6 +767,22 @@ mod tests {
         .unwrap();
         assert_eq!((d.payment.last4, d.payment.brand), (None, None));
         assert_eq!(d.payment.status, Status::Failed);
+    }
+
+    #[test]
+    fn a_card_string_that_is_not_digits_declines_without_panicking() {
+        // Multi-byte characters where the last four bytes would be cut (security review M9).
+        for card in ["€€", "4242€4242", "12\u{0}\u{7f}ab€", "🂡🂢🂣🂤"] {
+            let d = authorize(
+                &payment(Status::Pending, "automatic"),
+                card,
+                "contactless",
+                NOW,
+                &mut Seq::default(),
+            )
+            .unwrap();
+            assert_eq!((d.payment.last4, d.payment.status), (None, Status::Failed), "{card:?}");
+        }
     }
 
     #[test]
