@@ -10,6 +10,7 @@ mod db;
 mod dispatcher;
 mod manifest;
 mod rand;
+mod rate_limiter;
 mod server;
 mod spin_bindings;
 mod sqlite_host;
