@@ -115,6 +115,20 @@ impl Bucket {
     pub fn is_full(&self, now_ms: u64) -> bool {
         self.full_at_us <= now_ms.saturating_mul(1000)
     }
+
+    /// Milliseconds from `now_ms` until the bucket is full (0 if it is), rounded up.
+    pub fn full_in_ms(&self, now_ms: u64) -> u64 {
+        self.full_at_us.saturating_sub(now_ms.saturating_mul(1000)).div_ceil(1000)
+    }
+
+    /// The state as one number, for a runtime that stores it ([`Bucket::from_stored`]).
+    pub fn stored(&self) -> u64 {
+        self.full_at_us
+    }
+
+    pub fn from_stored(full_at_us: u64) -> Bucket {
+        Bucket { full_at_us }
+    }
 }
 
 /// What a key's prefix says about its limit.
@@ -318,7 +332,9 @@ mod tests {
             b.take(limit, T0).unwrap();
         }
         assert!(!b.is_full(T0 + 999));
+        assert_eq!((b.full_in_ms(T0), b.full_in_ms(T0 + 999), b.full_in_ms(T0 + 5000)), (1000, 1, 0));
         assert!(b.is_full(T0 + 1000));
+        assert_eq!(Bucket::from_stored(b.stored()), b);
         // An hour later: the burst, not an hour's worth.
         let later = T0 + 3_600_000;
         for _ in 0..5 {

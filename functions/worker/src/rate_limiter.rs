@@ -6,17 +6,19 @@
 //! are fixed in wrangler.toml (period 10 or 60 s only), so it cannot take `VINR_RATE_LIMIT` per
 //! second, it answers only yes or no (no `Retry-After`), and it counts per location.
 //!
-//! The bucket lives in the object's memory only: no storage write per request. An object is
-//! evicted only after it has been idle for a while (Cloudflare: seconds to minutes), when a
-//! per-second bucket is full anyway; a resend bucket (10 per minute) may then come back full a
-//! little early. A failure to reach the object lets the request through (and is logged): the
-//! limiter must not take the API down with it.
+//! A key's bucket lives in the object's memory only: no storage write per request. An object
+//! is evicted after a brief period of inactivity, by which time a per-second bucket is full
+//! anyway. A resend bucket (10 per minute) is also stored, so that eviction cannot refill it
+//! early; an alarm deletes it once it is full again, so garbage endpoint ids leave nothing.
+//! A failure to reach the object lets the request through (and is logged): the limiter must not
+//! take the API down with it.
 
 use std::cell::Cell;
+use std::time::Duration;
 
 use vinr_shared::auth::key_in;
 use vinr_shared::port::new_id;
-use vinr_shared::rate_limit::{self, Bucket, Check, Config, Limit, RetryAfter};
+use vinr_shared::rate_limit::{self, Bucket, Check, Config, Limit, RetryAfter, Scope};
 use worker::{DurableObject, Env, Headers, Request, Response, Result, State, durable_object};
 
 use crate::platform::WorkerEnv;
@@ -83,8 +85,10 @@ fn respond(env: &Env, r: vinr_shared::http::Response) -> Result<Response> {
 async fn take(ns: &worker::ObjectNamespace, check: &Check) -> Result<Option<RetryAfter>> {
     let stub = ns.id_from_name(&check.bucket.hex())?.get_stub()?;
     let url = format!(
-        "{TAKE_URL}?burst={}&period_ms={}",
-        check.limit.burst, check.limit.period_ms
+        "{TAKE_URL}?burst={}&period_ms={}&stored={}",
+        check.limit.burst,
+        check.limit.period_ms,
+        u8::from(check.scope == Scope::Resend)
     );
     let resp = stub.fetch_with_str(&url).await?;
     match resp.status_code() {
@@ -105,13 +109,21 @@ async fn take(ns: &worker::ObjectNamespace, check: &Check) -> Result<Option<Retr
 /// deployments; the bucket's state does not depend on it).
 #[durable_object]
 pub struct RateLimitBucket {
+    state: State,
     bucket: Cell<Bucket>,
+    /// Whether the stored bucket (if any) was read since the object started.
+    loaded: Cell<bool>,
 }
 
+/// The storage key of a stored bucket.
+const STORED: &str = "bucket";
+
 impl DurableObject for RateLimitBucket {
-    fn new(_state: State, _env: Env) -> Self {
+    fn new(state: State, _env: Env) -> Self {
         Self {
+            state,
             bucket: Cell::new(Bucket::default()),
+            loaded: Cell::new(false),
         }
     }
 
@@ -129,18 +141,49 @@ impl DurableObject for RateLimitBucket {
             burst: u32::try_from(burst).unwrap_or(u32::MAX),
             period_ms,
         };
+        let stored = param("stored") == Some(1);
+        let storage = self.state.storage();
+        if stored && !self.loaded.get() {
+            // Input gates hold other requests to this object while storage is read.
+            if let Some(v) = storage.get::<u64>(STORED).await? {
+                self.bucket.set(Bucket::from_stored(v.max(self.bucket.get().stored())));
+            }
+            self.loaded.set(true);
+        }
         // No await between reading and writing the bucket: requests to this object cannot
         // interleave here.
+        let now = js_sys::Date::now() as u64;
         let mut bucket = self.bucket.get();
-        let taken = bucket.take(limit, js_sys::Date::now() as u64);
+        let taken = bucket.take(limit, now);
         self.bucket.set(bucket);
         match taken {
-            Ok(()) => Ok(Response::empty()?.with_status(204)),
+            Ok(()) => {
+                if stored {
+                    storage.put(STORED, bucket.stored()).await?;
+                    storage
+                        .set_alarm(Duration::from_millis(bucket.full_in_ms(now).max(1)))
+                        .await?;
+                }
+                Ok(Response::empty()?.with_status(204))
+            }
             Err(retry) => {
                 let headers = Headers::new();
                 headers.set("retry-after-ms", &retry.ms.to_string())?;
                 Ok(Response::empty()?.with_status(429).with_headers(headers))
             }
         }
+    }
+
+    /// A stored bucket that is full again is the same as none: forget it.
+    async fn alarm(&self) -> Result<Response> {
+        let now = js_sys::Date::now() as u64;
+        if self.bucket.get().is_full(now) {
+            self.state.storage().delete_all().await?;
+            self.loaded.set(false);
+        } else {
+            let wait = self.bucket.get().full_in_ms(now).max(1);
+            self.state.storage().set_alarm(Duration::from_millis(wait)).await?;
+        }
+        Response::empty()
     }
 }
