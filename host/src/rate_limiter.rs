@@ -75,11 +75,7 @@ impl RateLimiter {
     }
 
     /// Takes a token from each bucket in turn; the first that is empty refuses.
-    fn take(
-        &self,
-        checks: &[rate_limit::Check],
-        now_ms: u64,
-    ) -> Option<(rate_limit::Check, rate_limit::RetryAfter)> {
+    fn take(&self, checks: &[rate_limit::Check], now_ms: u64) -> Option<(rate_limit::Check, rate_limit::RetryAfter)> {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         for check in checks {
             if buckets.get_mut(&check.bucket).is_none() {

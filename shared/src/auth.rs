@@ -156,7 +156,13 @@ mod tests {
         assert_eq!(presented_key(&with_auth("Bearer sk_test_1")), Some("sk_test_1"));
         assert_eq!(presented_key(&with_auth("bearer  sk_test_1 ")), Some("sk_test_1"));
         // A multi-byte character across byte 7 (security review H2): no key, no panic.
-        for odd in ["Bearer\u{e9}x", "Beare\u{e9}", "\u{e9}\u{e9}\u{e9}\u{e9}", "Bearer", "€"] {
+        for odd in [
+            "Bearer\u{e9}x",
+            "Beare\u{e9}",
+            "\u{e9}\u{e9}\u{e9}\u{e9}",
+            "Bearer",
+            "€",
+        ] {
             assert_eq!(presented_key(&with_auth(odd)), None, "{odd:?}");
         }
     }

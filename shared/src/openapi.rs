@@ -478,7 +478,9 @@ fn operation(group: Group, spec: &Spec) -> Value {
     responses.insert("403".into(), error_response(spec.forbidden));
     responses.insert("404".into(), error_response("No such object (or route)."));
     // Before the operation itself, so every operation can answer it (crate::rate_limit).
-    let mut limited = error_response("rate_limited: the API key's rate limit (or a webhook endpoint's resend limit) is used up; retry after Retry-After seconds.");
+    let mut limited = error_response(
+        "rate_limited: the API key's rate limit (or a webhook endpoint's resend limit) is used up; retry after Retry-After seconds.",
+    );
     limited["headers"] = json!({ "Retry-After": { "description": "Whole seconds to wait, at least 1.", "schema": { "type": "integer", "minimum": 1 } } });
     responses.insert("429".into(), limited);
     // E.g. `GET /v1/transactions/search`: the id is a literal path of other methods.

@@ -118,7 +118,9 @@ impl Bucket {
 
     /// Milliseconds from `now_ms` until the bucket is full (0 if it is), rounded up.
     pub fn full_in_ms(&self, now_ms: u64) -> u64 {
-        self.full_at_us.saturating_sub(now_ms.saturating_mul(1000)).div_ceil(1000)
+        self.full_at_us
+            .saturating_sub(now_ms.saturating_mul(1000))
+            .div_ceil(1000)
     }
 
     /// The state as one number, for a runtime that stores it ([`Bucket::from_stored`]).
@@ -332,7 +334,10 @@ mod tests {
             b.take(limit, T0).unwrap();
         }
         assert!(!b.is_full(T0 + 999));
-        assert_eq!((b.full_in_ms(T0), b.full_in_ms(T0 + 999), b.full_in_ms(T0 + 5000)), (1000, 1, 0));
+        assert_eq!(
+            (b.full_in_ms(T0), b.full_in_ms(T0 + 999), b.full_in_ms(T0 + 5000)),
+            (1000, 1, 0)
+        );
         assert!(b.is_full(T0 + 1000));
         assert_eq!(Bucket::from_stored(b.stored()), b);
         // An hour later: the burst, not an hour's worth.
@@ -398,7 +403,16 @@ mod tests {
         assert_eq!(classify("rk_live_abc"), Some(KeyClass::Live));
         assert_eq!(classify("sk_test_abc"), Some(KeyClass::Sandbox));
         assert_eq!(classify("rk_test_abc"), Some(KeyClass::Sandbox));
-        for other in ["pk_live_abc", "pk_test_abc", "sk_live_", "sk_test_", "", "garbage", "SK_LIVE_abc", "sk_live"] {
+        for other in [
+            "pk_live_abc",
+            "pk_test_abc",
+            "sk_live_",
+            "sk_test_",
+            "",
+            "garbage",
+            "SK_LIVE_abc",
+            "sk_live",
+        ] {
             assert_eq!(classify(other), None, "{other:?}");
         }
         // Any text after the prefix: limited (and hashed), not parsed further.

@@ -387,12 +387,7 @@ impl Resp {
                 "409 must be an idempotency_error{}",
                 self.show()
             ),
-            429 => assert_eq!(
-                ty,
-                "rate_limit_error",
-                "429 must be a rate_limit_error{}",
-                self.show()
-            ),
+            429 => assert_eq!(ty, "rate_limit_error", "429 must be a rate_limit_error{}", self.show()),
             400 | 404 | 405 | 413 | 415 => {
                 assert_eq!(
                     ty,

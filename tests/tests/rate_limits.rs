@@ -26,7 +26,11 @@ fn assert_refused(r: &Resp, max_secs: u64) -> u64 {
         .unwrap_or_else(|| panic!("a 429 without Retry-After{}", r.show()))
         .parse()
         .unwrap_or_else(|_| panic!("Retry-After is not whole seconds{}", r.show()));
-    assert!((1..=max_secs).contains(&retry), "Retry-After {retry} not in 1..={max_secs}{}", r.show());
+    assert!(
+        (1..=max_secs).contains(&retry),
+        "Retry-After {retry} not in 1..={max_secs}{}",
+        r.show()
+    );
     retry
 }
 
