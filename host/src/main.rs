@@ -11,6 +11,7 @@ mod dispatcher;
 mod hash_key;
 mod manifest;
 mod rand;
+mod rate_limiter;
 mod retention;
 mod server;
 mod spin_bindings;

@@ -184,6 +184,7 @@ struct App {
     listen: SocketAddr,
     hub: Arc<Hub>,
     db: Arc<Pool>,
+    limiter: crate::rate_limiter::RateLimiter,
 }
 
 fn full_body(bytes: impl Into<Bytes>) -> WasiBody {
@@ -283,6 +284,10 @@ async fn route(
     method: &http::Method,
     path: &str,
 ) -> Response<WasiBody> {
+    // Before routing: a refused request costs no instance (docs/security.md, "Rate limits").
+    if let Some(refused) = app.limiter.check(&req) {
+        return refused;
+    }
     match match_route(&app.routes, path) {
         None => json_error(
             StatusCode::NOT_FOUND,
@@ -334,6 +339,7 @@ pub fn dev(opts: DevOptions) -> anyhow::Result<()> {
     let manifest = Manifest::load(&opts.manifest)?;
     // A malformed VINR_DEV_SECRET_KEY should fail before a build, not after.
     crate::bootstrap::dev_secret_key_from_env()?;
+    crate::rate_limiter::RateLimiter::from_env()?;
     let webhooks = crate::dispatcher::Config::from_env()?;
     let retention = crate::retention::policy_from_env()?;
     // Bind first: a port in use should fail at once, not after a build.
@@ -436,6 +442,7 @@ async fn serve(
         listen,
         hub: hub.clone(),
         db: db.main.clone(),
+        limiter: crate::rate_limiter::RateLimiter::from_env()?,
     });
 
     let listener = tokio::net::TcpListener::from_std(std_listener)?;
@@ -445,6 +452,7 @@ async fn serve(
         println!("  {:<28} -> {}", r.raw, r.component);
     }
     println!("Data directory: {}", db.dir.display());
+    println!("{}", app.limiter.describe());
     // Webhook deliveries pending from a previous run (retries, or attempts cut off by a stop)
     // are simply due again: the dispatcher picks them up on its first round.
     let dispatcher = crate::dispatcher::Dispatcher::spawn(db.main.clone(), webhooks.clone())?;

@@ -29,14 +29,20 @@ fn unauthorized(code: &'static str, msg: &str) -> ApiError {
 
 /// The key the request carries, if any.
 pub fn presented_key(req: &Request) -> Option<&str> {
-    if let Some(h) = req.header("authorization") {
+    key_in(req.header("authorization"), req.header("x-api-key"))
+}
+
+/// [`presented_key`] from the two header values, for a host that has not built a [`Request`]
+/// (vinr dev's rate limiter).
+pub fn key_in<'a>(authorization: Option<&'a str>, x_api_key: Option<&'a str>) -> Option<&'a str> {
+    if let Some(h) = authorization {
         let h = h.trim();
         // `get`, not `[..7]`: a multi-byte character across byte 7 must not panic.
         if let Some(rest) = h.get(..7).filter(|p| p.eq_ignore_ascii_case("bearer ")).and(h.get(7..)) {
             return Some(rest.trim());
         }
     }
-    req.header("x-api-key").map(str::trim)
+    x_api_key.map(str::trim)
 }
 
 fn missing_key() -> ApiError {

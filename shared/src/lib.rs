@@ -27,6 +27,7 @@ pub mod params;
 pub mod plan;
 pub mod port;
 pub mod processor;
+pub mod rate_limit;
 pub mod retention;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;

@@ -119,7 +119,7 @@ fn schemas() -> Value {
             "type": "object",
             "required": ["type", "code", "message"],
             "properties": {
-                "type": { "type": "string", "enum": ["invalid_request_error", "authentication_error", "permission_error", "idempotency_error", "api_error", "terminal_error"] },
+                "type": { "type": "string", "enum": ["invalid_request_error", "authentication_error", "permission_error", "idempotency_error", "api_error", "terminal_error", "rate_limit_error"] },
                 "code": { "type": "string" },
                 "message": { "type": "string" },
                 "param": { "type": "string" },
@@ -477,6 +477,12 @@ fn operation(group: Group, spec: &Spec) -> Value {
     responses.insert("401".into(), error_response("Missing, unknown or revoked API key."));
     responses.insert("403".into(), error_response(spec.forbidden));
     responses.insert("404".into(), error_response("No such object (or route)."));
+    // Before the operation itself, so every operation can answer it (crate::rate_limit).
+    let mut limited = error_response(
+        "rate_limited: the API key's rate limit (or a webhook endpoint's resend limit) is used up; retry after Retry-After seconds.",
+    );
+    limited["headers"] = json!({ "Retry-After": { "description": "Whole seconds to wait, at least 1.", "schema": { "type": "integer", "minimum": 1 } } });
+    responses.insert("429".into(), limited);
     // E.g. `GET /v1/transactions/search`: the id is a literal path of other methods.
     responses.insert(
         "405".into(),

@@ -269,7 +269,7 @@ pub struct Resp {
 }
 
 /// `terminal_error`: a terminal payment the terminal could not take (busy, offline) or lost
-/// (communication_error); docs/terminals.md.
+/// (communication_error); docs/terminals.md. `rate_limit_error`: a 429 (docs/security.md).
 pub const ERROR_TYPES: &[&str] = &[
     "invalid_request_error",
     "authentication_error",
@@ -277,6 +277,7 @@ pub const ERROR_TYPES: &[&str] = &[
     "idempotency_error",
     "api_error",
     "terminal_error",
+    "rate_limit_error",
 ];
 
 impl Resp {
@@ -386,6 +387,7 @@ impl Resp {
                 "409 must be an idempotency_error{}",
                 self.show()
             ),
+            429 => assert_eq!(ty, "rate_limit_error", "429 must be a rate_limit_error{}", self.show()),
             400 | 404 | 405 | 413 | 415 => {
                 assert_eq!(
                     ty,

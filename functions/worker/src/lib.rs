@@ -12,6 +12,7 @@
 
 mod d1;
 mod platform;
+mod rate_limiter;
 mod terminal;
 
 use d1::D1Db;
@@ -25,6 +26,7 @@ use vinr_shared::terminal::protocol::CONNECT_PATH;
 use vinr_shared::webhooks::runner::{self, Scope};
 use worker::{Context, Env, Headers, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent, event};
 
+pub use rate_limiter::RateLimitBucket;
 pub use terminal::TerminalSession;
 
 /// A queue message: "deliver this event's webhooks".
@@ -59,6 +61,9 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     let path = url.path().to_string();
     if path == CONNECT_PATH {
         return terminal::connect(req, &env).await;
+    }
+    if let Some(refused) = rate_limiter::check(&env, &req, &path).await {
+        return refused;
     }
     let mut body = req.bytes().await.unwrap_or_default();
     // The domain rejects anything longer than the limit; no need to keep more.
