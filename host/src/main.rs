@@ -8,6 +8,7 @@ mod bootstrap;
 mod components;
 mod db;
 mod dispatcher;
+mod limits;
 mod manifest;
 mod rand;
 mod server;

@@ -22,6 +22,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
+use hyper_util::rt::TokioTimer;
 use vinr_shared::terminal::protocol::CONNECT_PATH;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, Store, StoreContextMut};
@@ -34,6 +35,8 @@ use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpView};
 
 use crate::components;
 use crate::db::{Database, Pool};
+use crate::limits::cpu::Guard;
+use crate::limits::{self, Gates, Limits, Tag};
 use crate::manifest::{Manifest, Route, match_route};
 use crate::state::{Grants, HostState, SpinCtx};
 use crate::terminal_hub::outbound::HubHooks;
@@ -64,6 +67,7 @@ struct ComponentHandler {
     grants: Arc<Grants>,
     sqlite: Arc<Pool>,
     hub: Arc<Hub>,
+    gates: Arc<Gates>,
 }
 
 impl HandlerState for ComponentHandler {
@@ -87,8 +91,10 @@ impl HandlerState for ComponentHandler {
                     grants: self.grants.clone(),
                     sqlite: self.sqlite.clone(),
                 },
+                guard: Guard::new(&self.gates.limits),
             },
         );
+        limits::cpu::arm(&mut store);
         let proxy = self.pre.instantiate_async(&mut store).await?;
         if *TRACE_INSTANTIATION {
             eprintln!("instantiate: {:.1} µs", t0.elapsed().as_secs_f64() * 1e6);
@@ -110,7 +116,7 @@ struct SingleUse;
 
 impl WorkerState for SingleUse {
     type StoreData = HostState;
-    type RequestData = ();
+    type RequestData = Tag;
 
     fn should_accept_request(&self, _concurrent: usize, total: usize) -> ShouldAccept {
         if total >= 1 {
@@ -122,17 +128,21 @@ impl WorkerState for SingleUse {
 
     fn on_request_start(
         &self,
-        _store: StoreContextMut<'_, HostState>,
-        _data: (),
+        mut store: StoreContextMut<'_, HostState>,
+        tag: Tag,
         _task: wasmtime::component::GuestTaskId,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync + 'static>> {
+        store.data_mut().guard.serve(tag);
         Box::pin(tokio::time::sleep(REQUEST_TIMEOUT))
     }
 
     fn drop(&self, store: Store<HostState>, result: wasmtime::Result<()>) {
         // Errors before the response are logged with the request; this catches traps after it
         // (e.g. while streaming the body or in post-return work).
-        if let Err(e) = result {
+        // A CPU stop is logged with its request (`route`).
+        if let Err(e) = result
+            && !store.data().guard.stopped()
+        {
             eprintln!("component instance failed: {e:#}");
         }
         // Dropping the store drops its resources: pooled SQLite connections go back to the pool
@@ -172,6 +182,7 @@ struct App {
     listen: SocketAddr,
     hub: Arc<Hub>,
     db: Arc<Pool>,
+    gates: Arc<Gates>,
 }
 
 fn full_body(bytes: impl Into<Bytes>) -> WasiBody {
@@ -279,11 +290,19 @@ async fn route(
             &format!("Unrecognized request URL ({method}: {path})."),
         ),
         Some(route) => {
+            let _place = match app.gates.admit(method, path) {
+                Ok(place) => place,
+                Err(refusal) => return refused(refusal),
+            };
             let handler = &app.handlers[&route.component];
             let mut req = req.map(|body| body.map_err(wasmtime_wasi_http::Error::from).boxed_unsync());
             add_spin_headers(&mut req, route, app.listen, client);
-            match handler.handle((), req).await {
+            let tag = Tag::next();
+            match handler.handle(tag, req).await {
                 Ok(resp) => resp,
+                Err(e) if let Some(refusal) = app.gates.refusal_for(&e, tag) => {
+                    refused_request(refusal, method, path, &route.component)
+                }
                 Err(e) => {
                     eprintln!("error: {method} {path}: component {} failed: {e:#}", route.component);
                     json_error(
@@ -296,6 +315,27 @@ async fn route(
             }
         }
     }
+}
+
+/// The host's answer for a request a limit refused (`limits::Refusal`).
+fn refused(r: limits::Refusal) -> Response<WasiBody> {
+    let mut resp = json_error(r.status, "api_error", Some(r.code), &r.message);
+    if let Some(secs) = r.retry_after {
+        resp.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
+}
+
+/// [`refused`] for a request a component began: a CPU stop is logged with the request's id.
+fn refused_request(r: limits::Refusal, method: &http::Method, path: &str, component: &str) -> Response<WasiBody> {
+    let stopped = r.code == limits::CPU_STOPPED;
+    let mut resp = refused(r);
+    if stopped {
+        let id = new_request_id();
+        eprintln!("error: {method} {path} {id}: component {component} stopped: over the CPU time limit");
+        resp.headers_mut().insert("request-id", HeaderValue::from_str(&id).unwrap());
+    }
+    resp
 }
 
 fn bind(listen: &str) -> anyhow::Result<std::net::TcpListener> {
@@ -323,6 +363,7 @@ pub fn dev(opts: DevOptions) -> anyhow::Result<()> {
     // A malformed VINR_DEV_SECRET_KEY should fail before a build, not after.
     crate::bootstrap::dev_secret_key_from_env()?;
     let webhooks = crate::dispatcher::Config::from_env()?;
+    let limits = Limits::from_env()?;
     // Bind first: a port in use should fail at once, not after a build.
     let std_listener = bind(&opts.listen)?;
     let listen = std_listener.local_addr()?;
@@ -347,7 +388,7 @@ pub fn dev(opts: DevOptions) -> anyhow::Result<()> {
     db.main.spawn_checkpointer();
 
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let result = rt.block_on(serve(manifest, db.clone(), std_listener, listen, webhooks));
+    let result = rt.block_on(serve(manifest, db.clone(), std_listener, listen, webhooks, limits));
     // Stop workers still finishing post-return work before closing the database.
     rt.shutdown_timeout(Duration::from_secs(1));
     db.close();
@@ -360,9 +401,11 @@ async fn serve(
     std_listener: std::net::TcpListener,
     listen: SocketAddr,
     webhooks: crate::dispatcher::Config,
+    limits: Limits,
 ) -> anyhow::Result<()> {
     let start = Instant::now();
-    let (engine, pooling) = components::make_engine()?;
+    let (engine, pooling) = components::make_engine(&limits)?;
+    let gates = Arc::new(Gates::new(limits));
     let loaded = components::load_all(&engine, &manifest, &db.dir.join("cache"))?;
     eprintln!(
         "Components ready in {:.1} ms ({})",
@@ -391,6 +434,7 @@ async fn serve(
                 grants,
                 sqlite: db.main.clone(),
                 hub: hub.clone(),
+                gates: gates.clone(),
             }),
         );
     }
@@ -413,6 +457,7 @@ async fn serve(
         listen,
         hub: hub.clone(),
         db: db.main.clone(),
+        gates: gates.clone(),
     });
 
     let listener = tokio::net::TcpListener::from_std(std_listener)?;
@@ -437,6 +482,10 @@ async fn serve(
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
+        let place = tokio::select! {
+            _ = &mut shutdown => break,
+            place = gates.connection() => place,
+        };
         let (stream, client) = tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
@@ -457,6 +506,8 @@ async fn serve(
             async move { Ok::<_, Infallible>(handle(&app, req, client).await) }
         });
         let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(gates.limits.header_timeout)
             .keep_alive(true)
             .serve_connection(TokioIo::new(stream), service)
             .with_upgrades();
@@ -471,10 +522,11 @@ async fn serve(
                     conn.await
                 }
             };
-            drop(closing);
+            drop((closing, place));
             if let Err(e) = result {
-                // Clients hanging up mid-request is routine; anything else is worth a line.
-                if !e.is_incomplete_message() {
+                // Clients hanging up mid-request is routine, and so are idle or slow ones closed
+                // by the header-read timeout; anything else is worth a line.
+                if !e.is_incomplete_message() && !e.is_timeout() {
                     eprintln!("connection error: {e}");
                 }
             }
