@@ -321,7 +321,8 @@ async fn route(
 fn refused(r: limits::Refusal) -> Response<WasiBody> {
     let mut resp = json_error(r.status, "api_error", Some(r.code), &r.message);
     if let Some(secs) = r.retry_after {
-        resp.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+        resp.headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
     }
     resp
 }
@@ -333,7 +334,8 @@ fn refused_request(r: limits::Refusal, method: &http::Method, path: &str, compon
     if stopped {
         let id = new_request_id();
         eprintln!("error: {method} {path} {id}: component {component} stopped: over the CPU time limit");
-        resp.headers_mut().insert("request-id", HeaderValue::from_str(&id).unwrap());
+        resp.headers_mut()
+            .insert("request-id", HeaderValue::from_str(&id).unwrap());
     }
     resp
 }

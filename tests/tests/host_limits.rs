@@ -49,7 +49,9 @@ fn until_closed(s: &mut TcpStream) -> (Duration, Vec<u8>) {
 fn busy(r: &Resp, code: &str) -> Value {
     let e = r.err(503, code);
     assert_eq!(e["type"], "api_error", "{}", r.show());
-    let after = r.header("retry-after").unwrap_or_else(|| panic!("no Retry-After{}", r.show()));
+    let after = r
+        .header("retry-after")
+        .unwrap_or_else(|| panic!("no Retry-After{}", r.show()));
     assert!(after.parse::<u32>().is_ok_and(|s| s >= 1), "Retry-After: {after}");
     e
 }
@@ -74,7 +76,10 @@ fn a_client_slow_with_its_headers_or_idle_is_disconnected() {
     idle.read_exact(&mut first).unwrap();
     assert_eq!(&first, b"HTTP/1.1 200", "the keep-alive request is served");
 
-    for (what, s) in [("half a request line", &mut slow), ("an idle keep-alive connection", &mut idle)] {
+    for (what, s) in [
+        ("half a request line", &mut slow),
+        ("an idle keep-alive connection", &mut idle),
+    ] {
         let (after, _) = until_closed(s);
         assert!(
             after < Duration::from_secs(5),

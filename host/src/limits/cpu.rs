@@ -193,7 +193,11 @@ mod tests {
             let t0 = Instant::now();
             let err = spin.call_async(&mut store, ()).await.unwrap_err();
             let took = t0.elapsed();
-            assert_eq!(err.downcast_ref::<Trap>(), Some(&Trap::Interrupt), "{allocation:?}: {err:#}");
+            assert_eq!(
+                err.downcast_ref::<Trap>(),
+                Some(&Trap::Interrupt),
+                "{allocation:?}: {err:#}"
+            );
             assert!(
                 took >= Duration::from_millis(190) && took < Duration::from_secs(5),
                 "{allocation:?}: a 200 ms limit stopped the loop after {took:?}"
@@ -217,7 +221,11 @@ mod tests {
             // The budget is still there for compute, and still ends it.
             let spin = instance.get_typed_func::<(), ()>(&mut store, "spin").unwrap();
             let err = spin.call_async(&mut store, ()).await.unwrap_err();
-            assert_eq!(err.downcast_ref::<Trap>(), Some(&Trap::Interrupt), "{allocation:?}: {err:#}");
+            assert_eq!(
+                err.downcast_ref::<Trap>(),
+                Some(&Trap::Interrupt),
+                "{allocation:?}: {err:#}"
+            );
         }
     }
 
@@ -227,9 +235,21 @@ mod tests {
             // 1 MiB limit, 64 KiB pages, 1 page to start with.
             let (mut store, instance) = instance(&limits(1000), allocation).await;
             let grow = instance.get_typed_func::<i32, i32>(&mut store, "grow").unwrap();
-            assert_eq!(grow.call_async(&mut store, 16).await.unwrap(), -1, "{allocation:?}: 17 pages");
-            assert_eq!(grow.call_async(&mut store, 15).await.unwrap(), 1, "{allocation:?}: 16 pages");
-            assert_eq!(grow.call_async(&mut store, 1).await.unwrap(), -1, "{allocation:?}: 17 pages");
+            assert_eq!(
+                grow.call_async(&mut store, 16).await.unwrap(),
+                -1,
+                "{allocation:?}: 17 pages"
+            );
+            assert_eq!(
+                grow.call_async(&mut store, 15).await.unwrap(),
+                1,
+                "{allocation:?}: 16 pages"
+            );
+            assert_eq!(
+                grow.call_async(&mut store, 1).await.unwrap(),
+                -1,
+                "{allocation:?}: 17 pages"
+            );
         }
     }
 

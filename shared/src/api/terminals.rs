@@ -416,9 +416,7 @@ pub fn simulated_wait(delay_ms: u64) -> SimulatedWait {
     if delay_ms <= SYNC_WAIT_MS {
         SimulatedWait::Finish { after_ms: delay_ms }
     } else {
-        SimulatedWait::Answer {
-            after_ms: SYNC_WAIT_MS,
-        }
+        SimulatedWait::Answer { after_ms: SYNC_WAIT_MS }
     }
 }
 
@@ -464,9 +462,7 @@ mod tests {
         for delay_ms in [SYNC_WAIT_MS + 1, 181_000, MAX_SIMULATE_DELAY as u64 * 1000] {
             assert_eq!(
                 simulated_wait(delay_ms),
-                SimulatedWait::Answer {
-                    after_ms: SYNC_WAIT_MS
-                },
+                SimulatedWait::Answer { after_ms: SYNC_WAIT_MS },
                 "{delay_ms} ms"
             );
         }
