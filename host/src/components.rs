@@ -13,6 +13,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 use wasmtime_wasi_http::handler::ProxyPre;
 
+use crate::limits::Limits;
 use crate::manifest::Manifest;
 use crate::state::HostState;
 
@@ -72,56 +73,72 @@ fn ensure_wasm_target(manifest: &Manifest) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Instances per component the pooling allocator has room for, summed over components; ~64
-/// concurrent requests plus instances still finishing (post-return) after their response.
-const POOL_INSTANCES: u32 = 128;
-
 fn base_config() -> Config {
     let mut config = Config::new();
     // `Config::async_support` is a no-op since wasmtime 48: async is always available.
     config.wasm_component_model(true);
     // spin-sdk 7 is WASI 0.3: async lifts/lowers, streams and futures.
     config.wasm_component_model_async(true);
+    // The CPU limit per request (limits::cpu): compiled code checks the epoch deadline.
+    config.epoch_interruption(true);
     config
 }
 
-/// The engine, with the pooling allocator when the OS lets it reserve its address space:
-/// instantiation from pre-reserved slots (copy-on-write memory images, no mmap per request) is
-/// what makes an instance per request cheap.
-/// Bytes of each memory slot kept resident between instances (see `make_engine`).
+/// Where instances' memories, tables and stacks come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Allocation {
+    /// Pre-reserved slots: copy-on-write memory images, no mmap per request.
+    Pooling,
+    /// mmap per instance: when the OS will not let the pool reserve its address space.
+    OnDemand,
+}
+
+/// Bytes of each memory slot kept resident between instances (see `engine_with`).
 const KEEP_RESIDENT: usize = 1 << 20;
 
-pub fn make_engine() -> anyhow::Result<(Engine, bool)> {
-    let mut pool = PoolingAllocationConfig::default();
-    pool.total_component_instances(POOL_INSTANCES);
-    // A Rust wasip2 component is a handful of core instances (the program plus shims).
-    pool.total_core_instances(POOL_INSTANCES * 8);
-    pool.max_core_instances_per_component(16);
-    pool.total_memories(POOL_INSTANCES * 2);
-    pool.total_tables(POOL_INSTANCES * 8);
-    pool.max_memories_per_component(4);
-    pool.max_tables_per_component(16);
-    pool.total_stacks(POOL_INSTANCES);
-    // The API handlers are small JSON programs; 256 MiB is far above what they use.
-    pool.max_memory_size(256 << 20);
-    pool.max_component_instance_size(1 << 20);
-    pool.max_core_instance_size(1 << 20);
-    pool.table_elements(20_000);
-    // Keep the first pages of each slot resident and reset them with memset: madvise-ing them
-    // away makes every request fault its heap back in, and each unmap costs a TLB shootdown
-    // across the server's threads (the top kernel cost under 8 concurrent connections).
-    pool.linear_memory_keep_resident(KEEP_RESIDENT);
-    pool.table_keep_resident(64 << 10);
-
-    let mut config = base_config();
-    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    match Engine::new(&config) {
-        Ok(engine) => Ok((engine, true)),
+/// The engine, with the pooling allocator when the OS lets it reserve its address space:
+/// instantiation from pre-reserved slots is what makes an instance per request cheap. Its epoch
+/// ticker (the CPU limit's clock) runs until the engine is dropped.
+pub fn make_engine(limits: &Limits) -> anyhow::Result<(Engine, bool)> {
+    let (engine, pooling) = match engine_with(limits, Allocation::Pooling) {
+        Ok(engine) => (engine, true),
         Err(e) => {
             eprintln!("warning: pooling allocator unavailable ({e:#}); instantiating on demand (slower)");
-            Ok((Engine::new(&base_config())?, false))
+            (engine_with(limits, Allocation::OnDemand)?, false)
         }
+    };
+    crate::limits::cpu::start_ticker(&engine).context("cannot start the epoch ticker")?;
+    Ok((engine, pooling))
+}
+
+/// The engine for `allocation`. Memory is capped at `limits.memory` in both: by the pool's slot
+/// size here and by each Store's limiter (`limits::cpu::arm`).
+pub fn engine_with(limits: &Limits, allocation: Allocation) -> anyhow::Result<Engine> {
+    let mut config = base_config();
+    if allocation == Allocation::Pooling {
+        let instances = limits.pool_instances;
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(instances);
+        // A Rust wasip2 component is a handful of core instances (the program plus shims).
+        pool.total_core_instances(instances * 8);
+        pool.max_core_instances_per_component(16);
+        pool.total_memories(instances * 2);
+        pool.total_tables(instances * 8);
+        pool.max_memories_per_component(4);
+        pool.max_tables_per_component(16);
+        pool.total_stacks(instances);
+        pool.max_memory_size(limits.memory);
+        pool.max_component_instance_size(1 << 20);
+        pool.max_core_instance_size(1 << 20);
+        pool.table_elements(20_000);
+        // Keep the first pages of each slot resident and reset them with memset: madvise-ing them
+        // away makes every request fault its heap back in, and each unmap costs a TLB shootdown
+        // across the server's threads (the top kernel cost under 8 concurrent connections).
+        pool.linear_memory_keep_resident(KEEP_RESIDENT.min(limits.memory));
+        pool.table_keep_resident(64 << 10);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
+    Ok(Engine::new(&config)?)
 }
 
 /// The linker with everything a spin-sdk 7 component imports.

@@ -9,6 +9,7 @@ mod components;
 mod db;
 mod dispatcher;
 mod hash_key;
+mod limits;
 mod manifest;
 mod rand;
 mod rate_limiter;

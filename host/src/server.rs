@@ -22,6 +22,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
+use hyper_util::rt::TokioTimer;
 use vinr_shared::terminal::protocol::CONNECT_PATH;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, Store, StoreContextMut};
@@ -34,6 +35,8 @@ use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpView};
 
 use crate::components;
 use crate::db::{Database, Pool};
+use crate::limits::cpu::Guard;
+use crate::limits::{self, Gates, Limits, Tag};
 use crate::manifest::{Manifest, Route, match_route};
 use crate::state::{Grants, HostState, SpinCtx};
 use crate::terminal_hub::outbound::HubHooks;
@@ -46,10 +49,11 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(180);
 /// How long shutdown waits for in-flight requests.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// What `dev` reads before it builds, for `serve`: the hash key and the retention policy.
+/// What `dev` reads before it builds, for `serve`: the hash key, the retention policy, the limits.
 struct Settings {
     hash_key: Arc<str>,
     retention: vinr_shared::retention::Policy,
+    limits: Limits,
 }
 
 pub struct DevOptions {
@@ -72,6 +76,7 @@ struct ComponentHandler {
     hub: Arc<Hub>,
     /// The deployment's hash key (host/src/hash_key.rs), the components' only environment variable.
     hash_key: Arc<str>,
+    gates: Arc<Gates>,
 }
 
 impl HandlerState for ComponentHandler {
@@ -99,8 +104,10 @@ impl HandlerState for ComponentHandler {
                     grants: self.grants.clone(),
                     sqlite: self.sqlite.clone(),
                 },
+                guard: Guard::new(&self.gates.limits),
             },
         );
+        limits::cpu::arm(&mut store);
         let proxy = self.pre.instantiate_async(&mut store).await?;
         if *TRACE_INSTANTIATION {
             eprintln!("instantiate: {:.1} µs", t0.elapsed().as_secs_f64() * 1e6);
@@ -122,7 +129,7 @@ struct SingleUse;
 
 impl WorkerState for SingleUse {
     type StoreData = HostState;
-    type RequestData = ();
+    type RequestData = Tag;
 
     fn should_accept_request(&self, _concurrent: usize, total: usize) -> ShouldAccept {
         if total >= 1 {
@@ -134,17 +141,21 @@ impl WorkerState for SingleUse {
 
     fn on_request_start(
         &self,
-        _store: StoreContextMut<'_, HostState>,
-        _data: (),
+        mut store: StoreContextMut<'_, HostState>,
+        tag: Tag,
         _task: wasmtime::component::GuestTaskId,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync + 'static>> {
+        store.data_mut().guard.serve(tag);
         Box::pin(tokio::time::sleep(REQUEST_TIMEOUT))
     }
 
     fn drop(&self, store: Store<HostState>, result: wasmtime::Result<()>) {
         // Errors before the response are logged with the request; this catches traps after it
         // (e.g. while streaming the body or in post-return work).
-        if let Err(e) = result {
+        // A CPU stop is logged with its request (`route`).
+        if let Err(e) = result
+            && !store.data().guard.stopped()
+        {
             eprintln!("component instance failed: {e:#}");
         }
         // Dropping the store drops its resources: pooled SQLite connections go back to the pool
@@ -185,6 +196,7 @@ struct App {
     hub: Arc<Hub>,
     db: Arc<Pool>,
     limiter: crate::rate_limiter::RateLimiter,
+    gates: Arc<Gates>,
 }
 
 fn full_body(bytes: impl Into<Bytes>) -> WasiBody {
@@ -296,11 +308,19 @@ async fn route(
             &format!("Unrecognized request URL ({method}: {path})."),
         ),
         Some(route) => {
+            let _place = match app.gates.admit(method, path) {
+                Ok(place) => place,
+                Err(refusal) => return refused(refusal),
+            };
             let handler = &app.handlers[&route.component];
             let mut req = req.map(|body| body.map_err(wasmtime_wasi_http::Error::from).boxed_unsync());
             add_spin_headers(&mut req, route, app.listen, client);
-            match handler.handle((), req).await {
+            let tag = Tag::next();
+            match handler.handle(tag, req).await {
                 Ok(resp) => resp,
+                Err(e) if let Some(refusal) = app.gates.refusal_for(&e, tag) => {
+                    refused_request(refusal, method, path, &route.component)
+                }
                 Err(e) => {
                     eprintln!("error: {method} {path}: component {} failed: {e:#}", route.component);
                     json_error(
@@ -313,6 +333,29 @@ async fn route(
             }
         }
     }
+}
+
+/// The host's answer for a request a limit refused (`limits::Refusal`).
+fn refused(r: limits::Refusal) -> Response<WasiBody> {
+    let mut resp = json_error(r.status, "api_error", Some(r.code), &r.message);
+    if let Some(secs) = r.retry_after {
+        resp.headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
+}
+
+/// [`refused`] for a request a component began: a CPU stop is logged with the request's id.
+fn refused_request(r: limits::Refusal, method: &http::Method, path: &str, component: &str) -> Response<WasiBody> {
+    let stopped = r.code == limits::CPU_STOPPED;
+    let mut resp = refused(r);
+    if stopped {
+        let id = new_request_id();
+        eprintln!("error: {method} {path} {id}: component {component} stopped: over the CPU time limit");
+        resp.headers_mut()
+            .insert("request-id", HeaderValue::from_str(&id).unwrap());
+    }
+    resp
 }
 
 fn bind(listen: &str) -> anyhow::Result<std::net::TcpListener> {
@@ -342,6 +385,7 @@ pub fn dev(opts: DevOptions) -> anyhow::Result<()> {
     crate::rate_limiter::RateLimiter::from_env()?;
     let webhooks = crate::dispatcher::Config::from_env()?;
     let retention = crate::retention::policy_from_env()?;
+    let limits = Limits::from_env()?;
     // Bind first: a port in use should fail at once, not after a build.
     let std_listener = bind(&opts.listen)?;
     let listen = std_listener.local_addr()?;
@@ -373,7 +417,11 @@ pub fn dev(opts: DevOptions) -> anyhow::Result<()> {
         std_listener,
         listen,
         webhooks,
-        Settings { hash_key, retention },
+        Settings {
+            hash_key,
+            retention,
+            limits,
+        },
     ));
     // Stop workers still finishing post-return work before closing the database.
     rt.shutdown_timeout(Duration::from_secs(1));
@@ -387,10 +435,15 @@ async fn serve(
     std_listener: std::net::TcpListener,
     listen: SocketAddr,
     webhooks: crate::dispatcher::Config,
-    Settings { hash_key, retention }: Settings,
+    Settings {
+        hash_key,
+        retention,
+        limits,
+    }: Settings,
 ) -> anyhow::Result<()> {
     let start = Instant::now();
-    let (engine, pooling) = components::make_engine()?;
+    let (engine, pooling) = components::make_engine(&limits)?;
+    let gates = Arc::new(Gates::new(limits));
     let loaded = components::load_all(&engine, &manifest, &db.dir.join("cache"))?;
     eprintln!(
         "Components ready in {:.1} ms ({})",
@@ -420,6 +473,7 @@ async fn serve(
                 sqlite: db.main.clone(),
                 hub: hub.clone(),
                 hash_key: hash_key.clone(),
+                gates: gates.clone(),
             }),
         );
     }
@@ -443,6 +497,7 @@ async fn serve(
         hub: hub.clone(),
         db: db.main.clone(),
         limiter: crate::rate_limiter::RateLimiter::from_env()?,
+        gates: gates.clone(),
     });
 
     let listener = tokio::net::TcpListener::from_std(std_listener)?;
@@ -469,6 +524,10 @@ async fn serve(
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
+        let place = tokio::select! {
+            _ = &mut shutdown => break,
+            place = gates.connection() => place,
+        };
         let (stream, client) = tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
@@ -489,6 +548,8 @@ async fn serve(
             async move { Ok::<_, Infallible>(handle(&app, req, client).await) }
         });
         let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(gates.limits.header_timeout)
             .keep_alive(true)
             .serve_connection(TokioIo::new(stream), service)
             .with_upgrades();
@@ -503,10 +564,11 @@ async fn serve(
                     conn.await
                 }
             };
-            drop(closing);
+            drop((closing, place));
             if let Err(e) = result {
-                // Clients hanging up mid-request is routine; anything else is worth a line.
-                if !e.is_incomplete_message() {
+                // Clients hanging up mid-request is routine, and so are idle or slow ones closed
+                // by the header-read timeout; anything else is worth a line.
+                if !e.is_incomplete_message() && !e.is_timeout() {
                     eprintln!("connection error: {e}");
                 }
             }

@@ -10,6 +10,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::db::Pool;
+use crate::limits::cpu::{Guard, Guarded};
 use crate::terminal_hub::outbound::HubHooks;
 
 /// Everything a Store holds for one instance.
@@ -20,6 +21,14 @@ pub struct HostState {
     /// Outbound HTTP: only the terminal hub (`terminal_hub::outbound`).
     pub hooks: HubHooks,
     pub spin: SpinCtx,
+    /// CPU budget and memory limit (`limits::cpu`).
+    pub guard: Guard,
+}
+
+impl Guarded for HostState {
+    fn guard(&mut self) -> &mut Guard {
+        &mut self.guard
+    }
 }
 
 /// What the spin:sqlite implementation needs: the component's grants from spin.toml and the

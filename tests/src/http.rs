@@ -18,6 +18,7 @@ pub struct Req {
     headers: Vec<(String, String)>,
     body: Option<Vec<u8>>,
     check_conventions: bool,
+    read_timeout: Duration,
 }
 
 impl Runtime {
@@ -46,6 +47,7 @@ impl Req {
             headers: vec![],
             body: None,
             check_conventions: true,
+            read_timeout: Duration::from_secs(60),
         }
     }
 
@@ -141,10 +143,16 @@ impl Req {
         })
     }
 
+    /// How long to wait for the answer (default 60 s), e.g. for a request held 150 s.
+    pub fn read_timeout(mut self, d: Duration) -> Req {
+        self.read_timeout = d;
+        self
+    }
+
     /// Sends the request; transport errors are returned, nothing is checked.
     pub fn send_raw(&self) -> std::io::Result<Resp> {
         let mut stream = TcpStream::connect(&self.host)?;
-        stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+        stream.set_read_timeout(Some(self.read_timeout))?;
         stream.set_nodelay(true)?;
         let mut head = format!(
             "{} {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",

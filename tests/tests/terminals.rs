@@ -445,6 +445,40 @@ fn simulate_delay_leaves_time_to_cancel() {
     }
 }
 
+/// A sync create waits at most 150 s (docs/terminals.md), even when the simulated interaction
+/// takes longer: 202 with the payment as it stands, and the interaction then finishes on its own.
+/// About 155 s long, so it runs on `vinr dev` only (its own server: the shared simulator stays
+/// free for the other tests); the Worker runs the same shared code (`simulated_wait`, unit-tested).
+#[test]
+fn sync_create_answers_202_at_150_s_when_the_interaction_takes_longer() {
+    if std::env::var("VINR_TEST_RUNTIME").is_ok_and(|r| r != "vinr") {
+        eprintln!("skipped: a 155 s test, run on vinr dev only");
+        return;
+    }
+    let rt = start();
+    let mut body = tpay_body(SIMULATOR, 2500, json!({"simulateDelay": 152}));
+    body["responseMode"] = json!("sync");
+    let t0 = std::time::Instant::now();
+    let r = rt
+        .post("/v1/terminal/payments")
+        .json(&body)
+        .read_timeout(Duration::from_secs(200))
+        .send();
+    let waited = t0.elapsed();
+    assert_eq!(r.status, 202, "answered after {waited:?}{}", r.show());
+    assert!(
+        waited >= Duration::from_millis(149_500) && waited < Duration::from_secs(170),
+        "a sync create answers at 150 s, not after {waited:?}"
+    );
+    let p = r.json();
+    check_tpay(&p);
+    assert_eq!(p["status"], "pending", "{p}");
+    assert_eq!(p["responseMode"], "sync", "{p}");
+    // The virtual cardholder presents the card at 152 s: the payment completes without the request.
+    let done = wait_tpay_status(&rt, &id_of(&p), "completed");
+    check_approved(&done, 2500);
+}
+
 #[test]
 fn manual_capture_adds_a_tip_within_twenty_percent() {
     let _g = simulator_lock();

@@ -346,17 +346,23 @@ pub async fn after_commit<D: Db, E: Env>(cx: &Ctx<'_, D, E>, after: After) -> Ap
             Ok(None)
         }
         After::Simulate { payment_id, delay_ms } => {
-            if delay_ms > 0 {
-                cx.env.sleep_ms(delay_ms).await;
+            match simulated_wait(delay_ms) {
+                SimulatedWait::Finish { after_ms } => {
+                    if after_ms > 0 {
+                        cx.env.sleep_ms(after_ms).await;
+                    }
+                    // The scheduler may have run it already; either way it runs once.
+                    jobs::run_now(
+                        cx.db,
+                        cx.env,
+                        &cx.acct,
+                        &Step::Terminal(TerminalStep::Simulate, payment_id.clone()),
+                    )
+                    .await?;
+                }
+                // The interaction goes on: its scheduled step runs it at its time.
+                SimulatedWait::Answer { after_ms } => cx.env.sleep_ms(after_ms).await,
             }
-            // The scheduler may have run it already; either way it runs once.
-            jobs::run_now(
-                cx.db,
-                cx.env,
-                &cx.acct,
-                &Step::Terminal(TerminalStep::Simulate, payment_id.clone()),
-            )
-            .await?;
             current(cx, &payment_id).await.map(Some)
         }
         After::Deliver {
@@ -395,6 +401,26 @@ pub async fn after_commit<D: Db, E: Env>(cx: &Ctx<'_, D, E>, after: After) -> Ap
     }
 }
 
+/// How a sync create on the simulator waits for its simulated interaction (`simulateDelay`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SimulatedWait {
+    /// The interaction ends within the sync window: wait it out, run it, answer its outcome.
+    Finish { after_ms: u64 },
+    /// It ends after the window: wait the window, then answer the payment as it stands (202).
+    Answer { after_ms: u64 },
+}
+
+/// A sync create holds its request at most [`SYNC_WAIT_MS`] (docs/terminals.md), however long
+/// `simulateDelay` is (up to [`MAX_SIMULATE_DELAY`]): a longer wait would outlast the clients'
+/// timeouts and the host's (which answers 500 for a payment that committed).
+pub fn simulated_wait(delay_ms: u64) -> SimulatedWait {
+    if delay_ms <= SYNC_WAIT_MS {
+        SimulatedWait::Finish { after_ms: delay_ms }
+    } else {
+        SimulatedWait::Answer { after_ms: SYNC_WAIT_MS }
+    }
+}
+
 /// The payment as it stands: 200 once its session is over, 202 while it still runs.
 async fn current<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<(u16, Value)> {
     let l = flow::load_path(cx, id).await?;
@@ -420,4 +446,26 @@ async fn fail_unreachable<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiRes
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sync_simulated_interaction_is_waited_out_within_the_window_only() {
+        assert_eq!(simulated_wait(0), SimulatedWait::Finish { after_ms: 0 });
+        assert_eq!(simulated_wait(2_000), SimulatedWait::Finish { after_ms: 2_000 });
+        assert_eq!(
+            simulated_wait(SYNC_WAIT_MS),
+            SimulatedWait::Finish { after_ms: SYNC_WAIT_MS }
+        );
+        for delay_ms in [SYNC_WAIT_MS + 1, 181_000, MAX_SIMULATE_DELAY as u64 * 1000] {
+            assert_eq!(
+                simulated_wait(delay_ms),
+                SimulatedWait::Answer { after_ms: SYNC_WAIT_MS },
+                "{delay_ms} ms"
+            );
+        }
+    }
 }
