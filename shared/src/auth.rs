@@ -27,14 +27,21 @@ fn unauthorized(code: &'static str, msg: &str) -> ApiError {
     ApiError::new(401, "authentication_error", code, msg)
 }
 
+/// The token of an `Authorization: Bearer <token>` value (any case, trimmed), if it is one.
+/// Also the terminal hubs' reading of a device key.
+pub fn bearer(h: &str) -> Option<&str> {
+    let h = h.trim();
+    // `get`, not `[..7]`: a multi-byte character across byte 7 must not panic.
+    h.get(..7)
+        .filter(|p| p.eq_ignore_ascii_case("bearer "))
+        .and(h.get(7..))
+        .map(str::trim)
+}
+
 /// The key the request carries, if any.
 pub fn presented_key(req: &Request) -> Option<&str> {
-    if let Some(h) = req.header("authorization") {
-        let h = h.trim();
-        // `get`, not `[..7]`: a multi-byte character across byte 7 must not panic.
-        if let Some(rest) = h.get(..7).filter(|p| p.eq_ignore_ascii_case("bearer ")).and(h.get(7..)) {
-            return Some(rest.trim());
-        }
+    if let Some(key) = req.header("authorization").and_then(bearer) {
+        return Some(key);
     }
     req.header("x-api-key").map(str::trim)
 }
@@ -150,7 +157,13 @@ mod tests {
         assert_eq!(presented_key(&with_auth("Bearer sk_test_1")), Some("sk_test_1"));
         assert_eq!(presented_key(&with_auth("bearer  sk_test_1 ")), Some("sk_test_1"));
         // A multi-byte character across byte 7 (security review H2): no key, no panic.
-        for odd in ["Bearer\u{e9}x", "Beare\u{e9}", "\u{e9}\u{e9}\u{e9}\u{e9}", "Bearer", "€"] {
+        for odd in [
+            "Bearer\u{e9}x",
+            "Beare\u{e9}",
+            "\u{e9}\u{e9}\u{e9}\u{e9}",
+            "Bearer",
+            "€",
+        ] {
             assert_eq!(presented_key(&with_auth(odd)), None, "{odd:?}");
         }
     }
