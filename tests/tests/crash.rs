@@ -108,7 +108,7 @@ fn ok_id(s: &Option<Sent>) -> Option<String> {
 fn run_job(base: &str, sk: &str, client: usize, n: usize, rng: &Rng) -> Job {
     let amount = 1_000 + rng.next(9_000) as i64;
     let mut job = Job {
-        manual: n % 2 == 0,
+        manual: n.is_multiple_of(2),
         amount,
         refund: 100 + rng.next((amount / 2) as u64) as i64,
         ..Job::default()
