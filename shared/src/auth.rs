@@ -27,6 +27,17 @@ fn unauthorized(code: &'static str, msg: &str) -> ApiError {
     ApiError::new(401, "authentication_error", code, msg)
 }
 
+/// The token of an `Authorization: Bearer <token>` value (any case, trimmed), if it is one.
+/// Also the terminal hubs' reading of a device key.
+pub fn bearer(h: &str) -> Option<&str> {
+    let h = h.trim();
+    // `get`, not `[..7]`: a multi-byte character across byte 7 must not panic.
+    h.get(..7)
+        .filter(|p| p.eq_ignore_ascii_case("bearer "))
+        .and(h.get(7..))
+        .map(str::trim)
+}
+
 /// The key the request carries, if any.
 pub fn presented_key(req: &Request) -> Option<&str> {
     key_in(req.header("authorization"), req.header("x-api-key"))
@@ -35,12 +46,8 @@ pub fn presented_key(req: &Request) -> Option<&str> {
 /// [`presented_key`] from the two header values, for a host that has not built a [`Request`]
 /// (vinr dev's rate limiter).
 pub fn key_in<'a>(authorization: Option<&'a str>, x_api_key: Option<&'a str>) -> Option<&'a str> {
-    if let Some(h) = authorization {
-        let h = h.trim();
-        // `get`, not `[..7]`: a multi-byte character across byte 7 must not panic.
-        if let Some(rest) = h.get(..7).filter(|p| p.eq_ignore_ascii_case("bearer ")).and(h.get(7..)) {
-            return Some(rest.trim());
-        }
+    if let Some(key) = authorization.and_then(bearer) {
+        return Some(key);
     }
     x_api_key.map(str::trim)
 }

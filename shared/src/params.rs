@@ -18,6 +18,39 @@ pub struct Params {
     pub form: bool,
 }
 
+/// 413: the body is over [`MAX_BODY_BYTES`].
+pub fn body_too_large() -> ApiError {
+    ApiError::new(
+        413,
+        "invalid_request_error",
+        "body_too_large",
+        format!("The request body exceeds {MAX_BODY_BYTES} bytes."),
+    )
+}
+
+/// 400: the transport failed while the body was read. Never an empty body instead: `{}` would
+/// capture the whole amount of a request that asked for part of it.
+pub fn body_unreadable() -> ApiError {
+    ApiError::new(
+        400,
+        "invalid_request_error",
+        "body_unreadable",
+        "The request body could not be read.",
+    )
+}
+
+/// An adapter's check before it reads the body: a `content-length` over [`MAX_BODY_BYTES`] is
+/// refused at once, without buffering what the client sends.
+pub fn check_declared_length(content_length: Option<&str>) -> ApiResult<()> {
+    let v = content_length.map_or("", str::trim);
+    // All digits but beyond u64 is over the limit too; anything else is the transport's to judge.
+    let digits = !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
+    if digits && !v.parse::<u64>().is_ok_and(|n| n <= MAX_BODY_BYTES as u64) {
+        return Err(body_too_large());
+    }
+    Ok(())
+}
+
 fn percent_decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -155,12 +188,7 @@ impl Params {
     /// Parses a request body by its content type. An empty body is an empty parameter set.
     pub fn from_body(content_type: Option<&str>, body: &[u8]) -> ApiResult<Params> {
         if body.len() > MAX_BODY_BYTES {
-            return Err(ApiError::new(
-                413,
-                "invalid_request_error",
-                "body_too_large",
-                format!("The request body exceeds {MAX_BODY_BYTES} bytes."),
-            ));
+            return Err(body_too_large());
         }
         let ct = content_type.map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
         let trimmed = body
@@ -402,6 +430,68 @@ impl Params {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_declared_length_over_the_limit_is_refused_before_reading() {
+        let limit = MAX_BODY_BYTES.to_string();
+        let over = (MAX_BODY_BYTES + 1).to_string();
+        for ok in [None, Some("0"), Some(limit.as_str()), Some("not a number"), Some("-1")] {
+            assert!(check_declared_length(ok).is_ok(), "{ok:?}");
+        }
+        for big in [over.as_str(), " 99999999999999999999 ", "18446744073709551615"] {
+            let e = check_declared_length(Some(big)).unwrap_err();
+            assert_eq!((e.status, e.code), (413, "body_too_large"), "{big:?}");
+        }
+    }
+
+    #[test]
+    fn odd_bytes_in_forms_and_bodies_are_errors_not_panics() {
+        // Multi-byte characters and bytes that are not UTF-8, raw and percent-encoded, in every
+        // position of a form: each is parsed as text or refused with a 400.
+        for q in [
+            "%FF=1",
+            "a=%FF",
+            "a=%C3",
+            "%E2%82=1",
+            "a[%FF]=1",
+            "a[€]=1",
+            "€[b]=1",
+            "a=€&b[€][]=€",
+            "%",
+            "a=%",
+            "a=%€",
+            "a=%€€",
+            "a=%%",
+            "[€]=1",
+            "a[b]€=1",
+            "a[b€=1",
+            "a]€[=1",
+            "a=\u{0}\u{7f}\u{1b}",
+        ] {
+            if let Err(e) = parse_form(q) {
+                assert_eq!(e.status, 400, "{q:?}");
+            }
+        }
+        for body in [
+            &b"\xff\xfe"[..],
+            b"a=\xff",
+            b"{\"a\":\"\xff\"}",
+            b"{\xff}",
+            "{\"€\":\"€\"}".as_bytes(),
+        ] {
+            for ct in [
+                None,
+                Some("application/json"),
+                Some("application/x-www-form-urlencoded"),
+            ] {
+                if let Err(e) = Params::from_body(ct, body) {
+                    assert_eq!(e.status, 400, "{ct:?} {body:?}");
+                }
+            }
+        }
+        assert!(parse_form("a=%FF").is_err(), "a byte that is not UTF-8 is refused");
+        assert_eq!(parse_form("a=%E2%82%AC").unwrap()["a"], "€");
+    }
 
     #[test]
     fn form_nesting_and_arrays() {

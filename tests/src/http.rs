@@ -16,6 +16,10 @@ pub struct Req {
     method: String,
     path: String,
     headers: Vec<(String, String)>,
+    /// Headers given as bytes ([`Req::header_bytes`]), sent after `headers`.
+    byte_headers: Vec<(String, Vec<u8>)>,
+    /// The request target as bytes ([`Req::path_bytes`]), instead of `path`.
+    path_bytes: Option<Vec<u8>>,
     body: Option<Vec<u8>>,
     check_conventions: bool,
     read_timeout: Duration,
@@ -45,6 +49,8 @@ impl Req {
             method: method.into(),
             path: path.into(),
             headers: vec![],
+            byte_headers: vec![],
+            path_bytes: None,
             body: None,
             check_conventions: true,
             read_timeout: Duration::from_secs(60),
@@ -53,7 +59,24 @@ impl Req {
 
     fn set_header(mut self, name: &str, value: &str) -> Req {
         self.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+        self.byte_headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
         self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// A header whose value is exactly these bytes (any bytes: not UTF-8, control bytes),
+    /// replacing any header of that name.
+    pub fn header_bytes(mut self, name: &str, value: &[u8]) -> Req {
+        self.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+        self.byte_headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+        self.byte_headers.push((name.into(), value.to_vec()));
+        self
+    }
+
+    /// The request target (path and query) as exactly these bytes.
+    pub fn path_bytes(mut self, target: &[u8]) -> Req {
+        self.path = String::from_utf8_lossy(target).into_owned();
+        self.path_bytes = Some(target.to_vec());
         self
     }
 
@@ -99,14 +122,21 @@ impl Req {
     }
 
     pub fn describe(&self) -> String {
-        let mut s = format!("{} {}", self.method, self.path);
+        let mut s = match &self.path_bytes {
+            Some(p) => format!("{} {}", self.method, p.escape_ascii()),
+            None => format!("{} {}", self.method, self.path),
+        };
         for (k, v) in &self.headers {
             s.push_str(&format!("\n  {k}: {v}"));
+        }
+        for (k, v) in &self.byte_headers {
+            s.push_str(&format!("\n  {k}: {} (bytes)", v.escape_ascii()));
         }
         if let Some(b) = &self.body {
             let text = String::from_utf8_lossy(b);
             if text.len() > 400 {
-                s.push_str(&format!("\n  body ({} bytes): {}...", b.len(), &text[..400]));
+                let head: String = text.chars().take(400).collect();
+                s.push_str(&format!("\n  body ({} bytes): {head}...", b.len()));
             } else {
                 s.push_str(&format!("\n  body: {text}"));
             }
@@ -154,18 +184,22 @@ impl Req {
         let mut stream = TcpStream::connect(&self.host)?;
         stream.set_read_timeout(Some(self.read_timeout))?;
         stream.set_nodelay(true)?;
-        let mut head = format!(
-            "{} {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
-            self.method, self.path, self.host
-        );
+        let mut bytes = format!("{} ", self.method).into_bytes();
+        bytes.extend_from_slice(self.path_bytes.as_deref().unwrap_or(self.path.as_bytes()));
+        let mut head = format!(" HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.host);
         for (k, v) in &self.headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
-        if let Some(b) = &self.body {
-            head.push_str(&format!("Content-Length: {}\r\n", b.len()));
+        bytes.extend_from_slice(head.as_bytes());
+        for (k, v) in &self.byte_headers {
+            bytes.extend_from_slice(format!("{k}: ").as_bytes());
+            bytes.extend_from_slice(v);
+            bytes.extend_from_slice(b"\r\n");
         }
-        head.push_str("\r\n");
-        let mut bytes = head.into_bytes();
+        if let Some(b) = &self.body {
+            bytes.extend_from_slice(format!("Content-Length: {}\r\n", b.len()).as_bytes());
+        }
+        bytes.extend_from_slice(b"\r\n");
         if let Some(b) = &self.body {
             bytes.extend_from_slice(b);
         }
@@ -302,7 +336,7 @@ impl Resp {
     pub fn show(&self) -> String {
         let t = self.text();
         let t = if t.len() > 1500 {
-            format!("{}...", &t[..1500])
+            format!("{}...", t.chars().take(1500).collect::<String>())
         } else {
             t
         };

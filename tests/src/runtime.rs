@@ -48,6 +48,11 @@ pub trait Backend: Send + Sync {
     fn base_url(&self) -> String;
     /// Stops the server and starts it again on the same data; the base URL may change.
     fn restart(&mut self);
+    /// Kills the server at once (SIGKILL: no shutdown, nothing flushed), keeping its data for
+    /// [`Backend::restart`]. Err on a runtime where that is not the test's to do.
+    fn kill_hard(&mut self) -> Result<(), String> {
+        Err("this runtime cannot be killed hard by the suite".into())
+    }
     /// Where the server's output goes (shown when a test cannot reach it).
     fn log_path(&self) -> Option<PathBuf> {
         None
@@ -86,6 +91,12 @@ impl Runtime {
 
     pub fn log_path(&self) -> Option<PathBuf> {
         self.backend.log_path()
+    }
+
+    /// SIGKILL to the server (see [`Backend::kill_hard`]); [`Runtime::restart`] brings it back
+    /// on the same data.
+    pub fn kill_hard(&mut self) -> Result<(), String> {
+        self.backend.kill_hard()
     }
 }
 
@@ -277,6 +288,11 @@ impl Backend for VinrDev {
         self.stop();
         self.spawn();
     }
+    fn kill_hard(&mut self) -> Result<(), String> {
+        let server = self.server.take().ok_or("vinr dev is not running")?;
+        server.kill_hard();
+        Ok(())
+    }
     fn log_path(&self) -> Option<PathBuf> {
         Some(self.log_file())
     }
@@ -380,6 +396,18 @@ impl Server {
                 );
             }
             std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGKILL to the whole group at once; waits until it is gone.
+    fn kill_hard(mut self) {
+        unsafe {
+            libc::kill(-self.pgid, libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && group_alive(self.pgid) {
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 

@@ -195,6 +195,15 @@ fn error_response(e: ApiError) -> http::Response<Full<Bytes>> {
 /// Serves one HTTP request for route group `G`: the whole body of each component's handler.
 pub async fn serve<G: Routes>(req: spin_sdk::http::Request) -> http::Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
+    let headers =
+        match vinr_shared::http::request_headers(parts.headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes()))) {
+            Ok(h) => h,
+            Err(e) => return error_response(e),
+        };
+    let declared = parts.headers.get("content-length").and_then(|v| v.to_str().ok());
+    if let Err(e) = vinr_shared::params::check_declared_length(declared) {
+        return error_response(e);
+    }
     // Read at most MAX_BODY_BYTES + 1 bytes: enough to know the body is too large.
     let mut buf = Vec::new();
     let mut stream = body.stream();
@@ -206,25 +215,14 @@ pub async fn serve<G: Routes>(req: spin_sdk::http::Request) -> http::Response<Fu
                     break;
                 }
             }
-            Err(_) => {
-                return error_response(ApiError::new(
-                    400,
-                    "invalid_request_error",
-                    "body_unreadable",
-                    "The request body could not be read.",
-                ));
-            }
+            Err(_) => return error_response(vinr_shared::params::body_unreadable()),
         }
     }
     let request = Request {
         method: parts.method.as_str().to_string(),
         path: parts.uri.path().to_string(),
         query: parts.uri.query().unwrap_or("").to_string(),
-        headers: parts
-            .headers
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str().to_ascii_lowercase(), v.to_str().ok()?.to_string())))
-            .collect(),
+        headers,
         body: buf,
     };
     let db = match SpinDb::open().await {

@@ -13,15 +13,14 @@
 mod d1;
 mod platform;
 mod rate_limiter;
+mod request;
 mod terminal;
 
 use d1::D1Db;
 use platform::{FetchTransport, KvCache, WorkerEnv};
 use serde::{Deserialize, Serialize};
 use vinr_shared::api::{Group, handle_cached};
-use vinr_shared::http::Request as ApiRequest;
 use vinr_shared::jobs;
-use vinr_shared::params::MAX_BODY_BYTES;
 use vinr_shared::terminal::protocol::CONNECT_PATH;
 use vinr_shared::webhooks::runner::{self, Scope};
 use worker::{Context, Env, Headers, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent, event};
@@ -65,19 +64,9 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     if let Some(refused) = rate_limiter::check(&env, &req, &path).await {
         return refused;
     }
-    let mut body = req.bytes().await.unwrap_or_default();
-    // The domain rejects anything longer than the limit; no need to keep more.
-    body.truncate(MAX_BODY_BYTES + 1);
-    let request = ApiRequest {
-        method: req.method().to_string(),
-        query: url.query().unwrap_or("").to_string(),
-        headers: req
-            .headers()
-            .entries()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v))
-            .collect(),
-        body,
-        path,
+    let request = match request::read(&mut req, &url, path).await {
+        Ok(r) => r,
+        Err(e) => return request::refuse(&env, e),
     };
     // Paths outside every group get the pipeline's own 404 (through any group's route table).
     let group = Group::for_path(&request.path).unwrap_or(Group::Payments);

@@ -55,14 +55,13 @@ fn error(status: StatusCode, kind: &str, code: &str, message: &str) -> Response<
 
 /// The device key: `Authorization: Bearer tdk_…`, or the query parameter `key`.
 fn device_key(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
-    if let Some(auth) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        let auth = auth.trim();
-        if auth.len() > 7 && auth[..7].eq_ignore_ascii_case("bearer ") {
-            let key = auth[7..].trim();
-            if !key.is_empty() {
-                return Some(key.to_string());
-            }
-        }
+    if let Some(key) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(vinr_shared::auth::bearer)
+        .filter(|k| !k.is_empty())
+    {
+        return Some(key.to_string());
     }
     query?
         .split('&')

@@ -55,7 +55,10 @@ pub fn verify(secret: &str, header: &str, body: &[u8], now: i64, tolerance_secs:
     if sigs.is_empty() {
         return Err(VerifyError::Malformed);
     }
-    if (now - t).abs() > tolerance_secs {
+    // Checked and unsigned: `t` is whatever the header says, and `now - t` or its `abs()`
+    // overflows for extreme values (a panic in debug builds, a wrong answer in release).
+    let age = now.checked_sub(t).map(i64::unsigned_abs);
+    if age.is_none_or(|a| a > tolerance_secs.max(0).unsigned_abs()) {
         return Err(VerifyError::Stale);
     }
     for sig in sigs {
@@ -99,6 +102,32 @@ mod tests {
             verify("whsec_a", "t=1000", body, 1000, 300),
             Err(VerifyError::Malformed)
         );
+    }
+
+    #[test]
+    fn extreme_timestamps_are_stale_not_an_overflow() {
+        let h = |t: i64| format!("t={t},v1=00");
+        for (t, now) in [
+            (i64::MIN, 0),
+            (i64::MIN, 1_700_000_000),
+            (i64::MAX, -1),
+            (i64::MAX, i64::MIN),
+            (i64::MIN, i64::MAX),
+        ] {
+            assert_eq!(
+                verify("whsec_a", &h(t), b"x", now, 300),
+                Err(VerifyError::Stale),
+                "t={t} now={now}"
+            );
+        }
+        // Overflowing `t` itself is malformed; a negative tolerance accepts nothing late.
+        assert_eq!(
+            verify("whsec_a", "t=9223372036854775808,v1=00", b"x", 0, 300),
+            Err(VerifyError::Malformed)
+        );
+        let signed = sign(&["whsec_a"], 10, b"x");
+        assert_eq!(verify("whsec_a", &signed, b"x", 10, -5), Ok(()));
+        assert_eq!(verify("whsec_a", &signed, b"x", 11, -5), Err(VerifyError::Stale));
     }
 
     #[test]
