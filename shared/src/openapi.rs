@@ -330,6 +330,8 @@ fn body_example(group: Group, action: &str) -> Option<Value> {
         (Group::Balance, "schedule_update") => json!({ "interval": "manual" }),
         (Group::Balance, "clock_advance") => json!({ "seconds": 60 }),
         (Group::Terminal, "register") => json!({ "label": "Front counter" }),
+        (Group::ApiKeys, "create") => json!({ "name": "reporting", "permissions": { "payments": "read", "refunds": "write" } }),
+        (Group::ApiKeys, "roll") => json!({ "expire_previous_after": 3600 }),
         (Group::Terminal, "create") => {
             json!({ "terminalId": "term_test_simulator", "amount": 2500, "currency": "USD", "reference": "order_8821" })
         }
