@@ -90,16 +90,21 @@ pub async fn authenticate(db: &impl Db, cache: &impl Cache, now: i64, req: &Requ
         return Ok(acct);
     }
     let found = lookup(db, &hash, &shape, now).await?;
-    let entry = serde_json::json!({
+    cache.put(&cache_key, to_cache(&found, shape.kind, now)).await;
+    Ok(found.account)
+}
+
+/// The cache entry of a key found at `now`: what [`from_cache`] needs, nothing more.
+fn to_cache(found: &Found, kind: KeyKind, now: i64) -> String {
+    serde_json::json!({
         "account": found.account.id,
         "livemode": found.account.livemode,
-        "kind": shape.kind.as_str(),
+        "kind": kind.as_str(),
         "permissions": found.account.permissions.map(|p| p.to_stored()),
         "expires_at": found.expires_at,
         "until": now + KEY_CACHE_SECS,
-    });
-    cache.put(&cache_key, entry.to_string()).await;
-    Ok(found.account)
+    })
+    .to_string()
 }
 
 /// A cache entry that is still fresh, agrees with the key's own prefix and has not expired
@@ -195,6 +200,50 @@ mod tests {
             headers: vec![("authorization".into(), value.into())],
             body: Vec::new(),
         }
+    }
+
+    fn found(permissions: Option<Permissions>, expires_at: Option<i64>) -> Found {
+        Found {
+            account: Account {
+                id: "acct_1".into(),
+                livemode: true,
+                fingerprint_key: Some("f1ngerpr1nt".into()),
+                clock_offset: 0,
+                permissions,
+            },
+            expires_at,
+        }
+    }
+
+    const LIVE_SECRET: KeyShape = KeyShape {
+        kind: KeyKind::Secret,
+        livemode: true,
+    };
+    const LIVE_RESTRICTED: KeyShape = KeyShape {
+        kind: KeyKind::Restricted,
+        livemode: true,
+    };
+
+    #[test]
+    fn cache_entries_hold_no_fingerprint_key_and_keep_the_grant() {
+        let entry = to_cache(&found(None, None), KeyKind::Secret, 100);
+        assert!(!entry.contains("f1ngerpr1nt") && !entry.contains("fingerprint"), "{entry}");
+        let acct = from_cache(&entry, 100 + KEY_CACHE_SECS, &LIVE_SECRET).unwrap();
+        assert_eq!((acct.id.as_str(), acct.fingerprint_key, acct.permissions), ("acct_1", None, None));
+        // Stale, or of another kind or environment than the key's prefix: looked up again.
+        assert!(from_cache(&entry, 101 + KEY_CACHE_SECS, &LIVE_SECRET).is_none());
+        assert!(from_cache(&entry, 100, &LIVE_RESTRICTED).is_none());
+        let grant = Permissions::NONE.with(0, crate::permissions::Level::Read);
+        let entry = to_cache(&found(Some(grant), None), KeyKind::Restricted, 100);
+        assert_eq!(from_cache(&entry, 100, &LIVE_RESTRICTED).unwrap().permissions, Some(grant));
+    }
+
+    #[test]
+    fn a_cached_key_stops_at_its_expiry() {
+        let entry = to_cache(&found(None, Some(110)), KeyKind::Secret, 100);
+        assert!(from_cache(&entry, 109, &LIVE_SECRET).is_some());
+        // At expires_at the lookup answers (401 api_key_expired), not the cache.
+        assert!(from_cache(&entry, 110, &LIVE_SECRET).is_none());
     }
 
     #[test]

@@ -354,3 +354,90 @@ async fn revoke<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Outcom
     key.revoked = true;
     Ok(Outcome::write(to_json(&key), writes))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::operation::check_before_handler;
+    use crate::params::Params;
+    use crate::permissions::group_index;
+
+    fn create_spec() -> &'static crate::api::operation::Spec {
+        &OPS.iter().find(|o| o.action == Action::Create).unwrap().spec
+    }
+
+    fn parsed(body: &str, json: bool) -> ApiResult<Permissions> {
+        let ct = if json { "application/json" } else { "application/x-www-form-urlencoded" };
+        let p = Params::from_body(Some(ct), body.as_bytes())?;
+        check_before_handler(create_spec(), &p)?;
+        read_permissions(&Args::new(&p, create_spec().fields))
+    }
+
+    #[test]
+    fn permissions_are_read_through_the_declaration() {
+        let g = |n| group_index(n).unwrap();
+        assert_eq!(
+            parsed("name=x&permissions[payments]=read&permissions[refunds]=write&permissions[customers]=none", false).unwrap(),
+            Permissions::NONE.with(g("payments"), Level::Read).with(g("refunds"), Level::Write)
+        );
+        assert_eq!(
+            parsed(r#"{"name": "x", "permissions": {"test_helpers": "write"}}"#, true).unwrap(),
+            Permissions::NONE.with(g("test_helpers"), Level::Write)
+        );
+        assert_eq!(parsed(r#"{"name": "x", "permissions": {}}"#, true).unwrap(), Permissions::NONE);
+        // Every group of the table is a parameter.
+        for group in GROUPS {
+            assert!(parsed(&format!("name=x&permissions[{}]=read", group.name), false).is_ok());
+        }
+    }
+
+    #[test]
+    fn bad_permissions_name_the_parameter() {
+        let refusal = |body: &str, json: bool| {
+            let e = parsed(body, json).unwrap_err();
+            (e.status, e.code, e.param.unwrap_or_default())
+        };
+        assert_eq!(
+            refusal("name=x&permissions[foo]=read", false),
+            (400, "parameter_unknown", "permissions[foo]".into())
+        );
+        let (status, _, param) = refusal("name=x&permissions[payments]=admin", false);
+        assert_eq!((status, param.as_str()), (400, "permissions[payments]"));
+        let (status, _, param) = refusal(r#"{"name": "x", "permissions": {"payments": true}}"#, true);
+        assert_eq!((status, param.as_str()), (400, "permissions[payments]"));
+        assert_eq!(
+            refusal("name=x&permissions=read", false),
+            (400, "parameter_invalid_object", "permissions".into())
+        );
+        assert_eq!(refusal("name=x", false), (400, "parameter_missing", "permissions".into()));
+        assert_eq!(
+            refusal("permissions[payments]=read", false),
+            (400, "parameter_missing", "name".into())
+        );
+    }
+
+    #[test]
+    fn a_key_is_inactive_once_rolled_or_revoked() {
+        let key = ApiKey {
+            id: "key_1".into(),
+            object: "api_key",
+            kind: "restricted",
+            name: None,
+            redacted: "rk_test_abcd…".into(),
+            livemode: false,
+            permissions: None,
+            created: 0,
+            expires_at: None,
+            revoked: false,
+            rolled_from: None,
+        };
+        assert!(inactive(&key).is_none());
+        let rolled = ApiKey {
+            expires_at: Some(5),
+            ..key.clone()
+        };
+        assert_eq!(inactive(&rolled).unwrap().code, "api_key_inactive");
+        let revoked = ApiKey { revoked: true, ..key };
+        assert_eq!(inactive(&revoked).unwrap().code, "api_key_inactive");
+    }
+}
