@@ -289,7 +289,11 @@ mod tests {
     #[test]
     fn account_sql_creates_working_keys() {
         let conn = migrated();
-        let (a, sql_a) = create_account_sql("O'Brien \"quoted\" -- account", Some("sk_test_FixedKey1234567890abcdefgh")).unwrap();
+        let (a, sql_a) = create_account_sql(
+            "O'Brien \"quoted\" -- account",
+            Some("sk_test_FixedKey1234567890abcdefgh"),
+        )
+        .unwrap();
         let (b, sql_b) = create_account_sql("Account", None).unwrap();
         assert!(!sql_a.to_ascii_uppercase().contains("BEGIN") && !sql_a.to_ascii_uppercase().contains("COMMIT"));
         assert_eq!(sql_a.lines().count(), 5);
@@ -359,7 +363,9 @@ mod tests {
     fn bad_secret_key_is_refused() {
         assert!(create_account_sql("Account", Some("pk_test_abc")).is_err());
         // Review L4: a short key chosen by hand is guessable.
-        let e = create_account_sql("Account", Some("sk_test_local")).unwrap_err().to_string();
+        let e = create_account_sql("Account", Some("sk_test_local"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("too short") && e.contains("at least 24"), "{e}");
     }
 }

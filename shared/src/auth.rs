@@ -82,11 +82,7 @@ pub async fn authenticate(db: &impl Db, cache: &impl Cache, now: i64, req: &Requ
         return Ok(lookup(db, &hash, &shape, now).await?.account);
     }
     let cache_key = format!("apikey:{hash}");
-    if let Some(acct) = cache
-        .get(&cache_key)
-        .await
-        .and_then(|v| from_cache(&v, now, &shape))
-    {
+    if let Some(acct) = cache.get(&cache_key).await.and_then(|v| from_cache(&v, now, &shape)) {
         return Ok(acct);
     }
     let found = lookup(db, &hash, &shape, now).await?;
@@ -111,7 +107,10 @@ fn to_cache(found: &Found, kind: KeyKind, now: i64) -> String {
 /// (an expired key is looked up again, which answers why).
 fn from_cache(v: &str, now: i64, shape: &KeyShape) -> Option<Account> {
     let v: serde_json::Value = serde_json::from_str(v).ok()?;
-    if v["until"].as_i64()? < now || v["livemode"].as_bool()? != shape.livemode || v["kind"].as_str()? != shape.kind.as_str() {
+    if v["until"].as_i64()? < now
+        || v["livemode"].as_bool()? != shape.livemode
+        || v["kind"].as_str()? != shape.kind.as_str()
+    {
         return None;
     }
     if v["expires_at"].as_i64().is_some_and(|e| e <= now) {
@@ -227,15 +226,24 @@ mod tests {
     #[test]
     fn cache_entries_hold_no_fingerprint_key_and_keep_the_grant() {
         let entry = to_cache(&found(None, None), KeyKind::Secret, 100);
-        assert!(!entry.contains("f1ngerpr1nt") && !entry.contains("fingerprint"), "{entry}");
+        assert!(
+            !entry.contains("f1ngerpr1nt") && !entry.contains("fingerprint"),
+            "{entry}"
+        );
         let acct = from_cache(&entry, 100 + KEY_CACHE_SECS, &LIVE_SECRET).unwrap();
-        assert_eq!((acct.id.as_str(), acct.fingerprint_key, acct.permissions), ("acct_1", None, None));
+        assert_eq!(
+            (acct.id.as_str(), acct.fingerprint_key, acct.permissions),
+            ("acct_1", None, None)
+        );
         // Stale, or of another kind or environment than the key's prefix: looked up again.
         assert!(from_cache(&entry, 101 + KEY_CACHE_SECS, &LIVE_SECRET).is_none());
         assert!(from_cache(&entry, 100, &LIVE_RESTRICTED).is_none());
         let grant = Permissions::NONE.with(0, crate::permissions::Level::Read);
         let entry = to_cache(&found(Some(grant), None), KeyKind::Restricted, 100);
-        assert_eq!(from_cache(&entry, 100, &LIVE_RESTRICTED).unwrap().permissions, Some(grant));
+        assert_eq!(
+            from_cache(&entry, 100, &LIVE_RESTRICTED).unwrap().permissions,
+            Some(grant)
+        );
     }
 
     #[test]
@@ -251,7 +259,13 @@ mod tests {
         assert_eq!(presented_key(&with_auth("Bearer sk_test_1")), Some("sk_test_1"));
         assert_eq!(presented_key(&with_auth("bearer  sk_test_1 ")), Some("sk_test_1"));
         // A multi-byte character across byte 7 (security review H2): no key, no panic.
-        for odd in ["Bearer\u{e9}x", "Beare\u{e9}", "\u{e9}\u{e9}\u{e9}\u{e9}", "Bearer", "€"] {
+        for odd in [
+            "Bearer\u{e9}x",
+            "Beare\u{e9}",
+            "\u{e9}\u{e9}\u{e9}\u{e9}",
+            "Bearer",
+            "€",
+        ] {
             assert_eq!(presented_key(&with_auth(odd)), None, "{odd:?}");
         }
     }

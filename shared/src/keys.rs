@@ -90,7 +90,9 @@ pub fn chosen_secret_key_problem(key: &str, livemode: bool) -> Option<String> {
                 )
             })
         }
-        _ => Some(format!("is not a key of the form {prefix} followed by letters, digits and _")),
+        _ => Some(format!(
+            "is not a key of the form {prefix} followed by letters, digits and _"
+        )),
     }
 }
 
@@ -166,9 +168,16 @@ mod tests {
 
     #[test]
     fn chosen_keys_need_24_characters_after_the_prefix() {
-        assert!(chosen_secret_key_problem("sk_test_local", false).unwrap().contains("too short: 5"));
+        assert!(
+            chosen_secret_key_problem("sk_test_local", false)
+                .unwrap()
+                .contains("too short: 5")
+        );
         assert!(chosen_secret_key_problem(&format!("sk_test_{}", "a".repeat(23)), false).is_some());
-        assert_eq!(chosen_secret_key_problem(&format!("sk_test_{}", "a".repeat(24)), false), None);
+        assert_eq!(
+            chosen_secret_key_problem(&format!("sk_test_{}", "a".repeat(24)), false),
+            None
+        );
         // Of the wrong kind or environment: refused whatever the length.
         assert!(chosen_secret_key_problem(&format!("pk_test_{}", "a".repeat(30)), false).is_some());
         assert!(chosen_secret_key_problem(&format!("sk_live_{}", "a".repeat(30)), false).is_some());

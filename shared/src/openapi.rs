@@ -330,7 +330,9 @@ fn body_example(group: Group, action: &str) -> Option<Value> {
         (Group::Balance, "schedule_update") => json!({ "interval": "manual" }),
         (Group::Balance, "clock_advance") => json!({ "seconds": 60 }),
         (Group::Terminal, "register") => json!({ "label": "Front counter" }),
-        (Group::ApiKeys, "create") => json!({ "name": "reporting", "permissions": { "payments": "read", "refunds": "write" } }),
+        (Group::ApiKeys, "create") => {
+            json!({ "name": "reporting", "permissions": { "payments": "read", "refunds": "write" } })
+        }
         (Group::ApiKeys, "roll") => json!({ "expire_previous_after": 3600 }),
         (Group::Terminal, "create") => {
             json!({ "terminalId": "term_test_simulator", "amount": 2500, "currency": "USD", "reference": "order_8821" })
@@ -480,7 +482,10 @@ fn operation(group: Group, spec: &Spec) -> Value {
     );
     responses.insert("400".into(), error_response("Invalid parameters (the error's `param` names the first bad one), or a state that does not allow this call."));
     responses.insert("401".into(), error_response("Missing, unknown or revoked API key."));
-    responses.insert("403".into(), error_response(&forbidden(method, pattern, spec.forbidden)));
+    responses.insert(
+        "403".into(),
+        error_response(&forbidden(method, pattern, spec.forbidden)),
+    );
     responses.insert("404".into(), error_response("No such object (or route)."));
     // E.g. `GET /v1/transactions/search`: the id is a literal path of other methods.
     responses.insert(

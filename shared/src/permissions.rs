@@ -269,12 +269,22 @@ mod tests {
         assert!(check(Some(&p), "POST", "refunds").is_ok());
         assert!(check(Some(&p), "GET", "refunds/:id").is_ok());
         let e = check(Some(&p), "POST", "payments").unwrap_err();
-        assert_eq!((e.status, e.kind, e.code), (403, "permission_error", "permission_denied"));
-        assert!(e.message.contains("`payments: write`") && e.message.contains("`payments: read`"), "{}", e.message);
+        assert_eq!(
+            (e.status, e.kind, e.code),
+            (403, "permission_error", "permission_denied")
+        );
+        assert!(
+            e.message.contains("`payments: write`") && e.message.contains("`payments: read`"),
+            "{}",
+            e.message
+        );
         let e = check(Some(&p), "GET", "customers").unwrap_err();
         assert!(e.message.contains("`customers: read`"), "{}", e.message);
         // Key management is for secret keys only, whatever the grant.
-        let all = GROUPS.iter().enumerate().fold(Permissions::NONE, |p, (i, _)| p.with(i, Level::Write));
+        let all = GROUPS
+            .iter()
+            .enumerate()
+            .fold(Permissions::NONE, |p, (i, _)| p.with(i, Level::Write));
         let e = check(Some(&all), "GET", "api_keys").unwrap_err();
         assert_eq!((e.status, e.code), (403, "secret_key_required"));
         // A secret key may do everything.
@@ -323,7 +333,11 @@ mod tests {
                     specs.iter().any(|s| s.method == "POST" && s.path == *p),
                     "{p}: not a declared POST"
                 );
-                assert!(g.paths.contains(&p.split('/').next().unwrap()), "{p}: not in {}", g.name);
+                assert!(
+                    g.paths.contains(&p.split('/').next().unwrap()),
+                    "{p}: not in {}",
+                    g.name
+                );
             }
         }
         let mut names: Vec<_> = GROUPS.iter().map(|g| g.name).collect();

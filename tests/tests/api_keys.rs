@@ -71,7 +71,10 @@ fn now() -> i64 {
 #[test]
 fn a_restricted_key_works_within_its_permissions_and_nowhere_else() {
     let rt = shared();
-    let (k, rk) = restricted(rt, "permissions[payments]=read&permissions[refunds]=none&permissions[customers]=write");
+    let (k, rk) = restricted(
+        rt,
+        "permissions[payments]=read&permissions[refunds]=none&permissions[customers]=write",
+    );
     // Every group shown, the ones not named as none.
     assert_eq!(k["permissions"]["payments"], "read", "{k}");
     assert_eq!(k["permissions"]["customers"], "write", "{k}");
@@ -176,12 +179,16 @@ fn lists_and_retrieves_never_show_a_secret() {
     for (kind, secret) in [("secret", &rt.secret_key), ("public", &rt.public_key)] {
         let redacted = redact_key(secret);
         assert!(
-            keys.iter().any(|k| k["kind"] == kind && k["redacted"] == redacted.as_str()),
+            keys.iter()
+                .any(|k| k["kind"] == kind && k["redacted"] == redacted.as_str()),
             "no {kind} key {redacted} in {keys:?}"
         );
     }
     let created: Vec<i64> = keys.iter().map(|k| k["created"].as_i64().unwrap()).collect();
-    assert!(created.windows(2).all(|w| w[0] >= w[1]), "not newest first: {created:?}");
+    assert!(
+        created.windows(2).all(|w| w[0] >= w[1]),
+        "not newest first: {created:?}"
+    );
     assert!(ids(&json!({ "data": keys })).contains(&id));
     let got = rt.get(&format!("/v1/api_keys/{id}")).send();
     assert!(!got.text().contains(&rk), "{}", got.show());
@@ -297,13 +304,14 @@ fn a_revoked_key_answers_401() {
     let id = id_of(&k);
     rt.get("/v1/customers").key(&rk).send().ok();
     let r = rt.delete(&format!("/v1/api_keys/{id}")).send().ok();
-    assert_eq!((r["id"].as_str(), &r["revoked"]), (Some(id.as_str()), &json!(true)), "{r}");
+    assert_eq!(
+        (r["id"].as_str(), &r["revoked"]),
+        (Some(id.as_str()), &json!(true)),
+        "{r}"
+    );
     let e = rt.get("/v1/customers").key(&rk).send().err(401, "api_key_revoked");
     assert_eq!(e["type"], "authentication_error");
-    rt.post("/v1/customers")
-        .key(&rk)
-        .send()
-        .err(401, "api_key_revoked");
+    rt.post("/v1/customers").key(&rk).send().err(401, "api_key_revoked");
     assert_eq!(rt.get(&format!("/v1/api_keys/{id}")).send().ok()["revoked"], true);
     // Revoking twice changes nothing; a revoked key is not rolled.
     assert_eq!(rt.delete(&format!("/v1/api_keys/{id}")).send().ok()["revoked"], true);
@@ -337,7 +345,9 @@ fn only_secret_keys_manage_keys() {
     rt.get("/v1/payments").key(&rk).send().ok();
     for r in [
         rt.get("/v1/api_keys").key(&rk),
-        rt.post("/v1/api_keys").key(&rk).form("name=x&permissions[payments]=write"),
+        rt.post("/v1/api_keys")
+            .key(&rk)
+            .form("name=x&permissions[payments]=write"),
         rt.get(&format!("/v1/api_keys/{id}")).key(&rk),
         rt.post(&format!("/v1/api_keys/{id}/roll")).key(&rk),
         rt.delete(&format!("/v1/api_keys/{id}")).key(&rk),
@@ -375,12 +385,19 @@ fn keys_are_seen_only_in_their_environment_and_account() {
     let test_keys = all_keys(rt, &rt.secret_key);
     assert!(!ids(&json!({ "data": test_keys })).contains(&lid));
     // The other environment's key ids are 404, for reading and for managing.
-    rt.get(&format!("/v1/api_keys/{lid}")).send().err(404, "resource_missing");
+    rt.get(&format!("/v1/api_keys/{lid}"))
+        .send()
+        .err(404, "resource_missing");
     rt.post(&format!("/v1/api_keys/{lid}/roll"))
         .send()
         .err(404, "resource_missing");
-    rt.delete(&format!("/v1/api_keys/{lid}")).send().err(404, "resource_missing");
-    rt.get(&format!("/v1/api_keys/{id}")).key(live).send().err(404, "resource_missing");
+    rt.delete(&format!("/v1/api_keys/{lid}"))
+        .send()
+        .err(404, "resource_missing");
+    rt.get(&format!("/v1/api_keys/{id}"))
+        .key(live)
+        .send()
+        .err(404, "resource_missing");
     // Another account's too.
     let b = &rt.b_secret_key;
     for r in [
@@ -392,12 +409,17 @@ fn keys_are_seen_only_in_their_environment_and_account() {
     }
     let b_keys = all_keys(rt, b);
     assert!(!ids(&json!({ "data": b_keys })).contains(&id));
-    assert!(b_keys
-        .iter()
-        .all(|k| k["redacted"] != redact_key(&rt.secret_key).as_str()));
+    assert!(
+        b_keys
+            .iter()
+            .all(|k| k["redacted"] != redact_key(&rt.secret_key).as_str())
+    );
     // Untouched by all that.
     rt.get("/v1/customers").key(&rk).send().ok();
-    assert_eq!(rt.get(&format!("/v1/api_keys/{id}")).send().ok()["expires_at"], Value::Null);
+    assert_eq!(
+        rt.get(&format!("/v1/api_keys/{id}")).send().ok()["expires_at"],
+        Value::Null
+    );
 
     // A restricted key acts in its own environment only.
     let lc = id_of(
@@ -407,8 +429,14 @@ fn keys_are_seen_only_in_their_environment_and_account() {
             .send()
             .ok(),
     );
-    assert_eq!(rt.get(&format!("/v1/customers/{lc}")).key(live).send().ok()["livemode"], true);
-    rt.get(&format!("/v1/customers/{lc}")).key(&rk).send().err(404, "resource_missing");
+    assert_eq!(
+        rt.get(&format!("/v1/customers/{lc}")).key(live).send().ok()["livemode"],
+        true
+    );
+    rt.get(&format!("/v1/customers/{lc}"))
+        .key(&rk)
+        .send()
+        .err(404, "resource_missing");
 
     // Revoking a live key: immediate where keys are not cached (vinr dev), within the
     // documented cache bound (30 s, auth::KEY_CACHE_SECS) on the Worker.
@@ -432,16 +460,21 @@ fn bad_permissions_are_refused_naming_the_parameter() {
     let name = uniq("bad");
     let cases = [
         ("permissions[foo]=read", "parameter_unknown", "permissions[foo]"),
-        ("permissions[payments]=admin", "invalid_request_error", "permissions[payments]"),
-        ("permissions[payments]=", "invalid_request_error", "permissions[payments]"),
+        (
+            "permissions[payments]=admin",
+            "invalid_request_error",
+            "permissions[payments]",
+        ),
+        (
+            "permissions[payments]=",
+            "invalid_request_error",
+            "permissions[payments]",
+        ),
         ("permissions=read", "parameter_invalid_object", "permissions"),
         ("", "parameter_missing", "permissions"),
     ];
     for (form, code, param) in cases {
-        let r = rt
-            .post("/v1/api_keys")
-            .form(&format!("name={name}&{form}"))
-            .send();
+        let r = rt.post("/v1/api_keys").form(&format!("name={name}&{form}")).send();
         let e = if code == "invalid_request_error" {
             assert_eq!(r.status, 400, "{}", r.show());
             r.json()["error"].clone()

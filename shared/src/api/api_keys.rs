@@ -54,7 +54,9 @@ pub const OPS: &[Op<Action>] = &[
     Op::post("api_keys", "create", Action::Create)
         .summary("Create a restricted API key")
         .fields(&[
-            Field::str("name", 100).required().doc("What the key is for, e.g. \"reporting\"."),
+            Field::str("name", 100)
+                .required()
+                .doc("What the key is for, e.g. \"reporting\"."),
             Field::object("permissions", &PERMISSION_FIELDS)
                 .required()
                 .doc("Resource group to `none`, `read` or `write` (write implies read); groups not named are `none`."),
@@ -118,10 +120,16 @@ mod schema {
     pub fn permissions(_: &mut SchemaGenerator) -> Schema {
         let props: Map<String, Value> = GROUPS
             .iter()
-            .map(|g| (g.name.to_string(), json!({ "type": "string", "enum": LEVELS, "description": g.doc })))
+            .map(|g| {
+                (
+                    g.name.to_string(),
+                    json!({ "type": "string", "enum": LEVELS, "description": g.doc }),
+                )
+            })
             .collect();
         let required: Vec<&str> = GROUPS.iter().map(|g| g.name).collect();
-        let object = json!({ "type": "object", "properties": props, "required": required, "additionalProperties": false });
+        let object =
+            json!({ "type": "object", "properties": props, "required": required, "additionalProperties": false });
         Schema::try_from(json!({ "anyOf": [{ "type": "null" }, object] })).expect("an object schema")
     }
 
@@ -211,7 +219,9 @@ async fn load<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<ApiKey> 
 
 /// The `permissions` parameter as a grant (its names and levels were checked by the pipeline).
 fn read_permissions(p: &Args<'_>) -> ApiResult<Permissions> {
-    let levels = p.object("permissions")?.ok_or_else(|| ApiError::missing("permissions"))?;
+    let levels = p
+        .object("permissions")?
+        .ok_or_else(|| ApiError::missing("permissions"))?;
     let mut granted = Permissions::NONE;
     for (i, g) in GROUPS.iter().enumerate() {
         if let Some(level) = levels.one_of(g.name)? {
@@ -282,7 +292,9 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Ou
     if active.first().and_then(|r| r[0].as_i64()).unwrap_or(0) >= MAX_ACTIVE_KEYS {
         return Err(ApiError::invalid_state(
             "api_key_limit_reached",
-            format!("This environment has {MAX_ACTIVE_KEYS} active API keys, the most it may have; revoke unused ones first."),
+            format!(
+                "This environment has {MAX_ACTIVE_KEYS} active API keys, the most it may have; revoke unused ones first."
+            ),
         ));
     }
     let (secret, key, insert) = new_key(cx, KeyKind::Restricted, Some(name), Some(permissions), None);
@@ -367,7 +379,11 @@ mod tests {
     }
 
     fn parsed(body: &str, json: bool) -> ApiResult<Permissions> {
-        let ct = if json { "application/json" } else { "application/x-www-form-urlencoded" };
+        let ct = if json {
+            "application/json"
+        } else {
+            "application/x-www-form-urlencoded"
+        };
         let p = Params::from_body(Some(ct), body.as_bytes())?;
         check_before_handler(create_spec(), &p)?;
         read_permissions(&Args::new(&p, create_spec().fields))
@@ -377,14 +393,23 @@ mod tests {
     fn permissions_are_read_through_the_declaration() {
         let g = |n| group_index(n).unwrap();
         assert_eq!(
-            parsed("name=x&permissions[payments]=read&permissions[refunds]=write&permissions[customers]=none", false).unwrap(),
-            Permissions::NONE.with(g("payments"), Level::Read).with(g("refunds"), Level::Write)
+            parsed(
+                "name=x&permissions[payments]=read&permissions[refunds]=write&permissions[customers]=none",
+                false
+            )
+            .unwrap(),
+            Permissions::NONE
+                .with(g("payments"), Level::Read)
+                .with(g("refunds"), Level::Write)
         );
         assert_eq!(
             parsed(r#"{"name": "x", "permissions": {"test_helpers": "write"}}"#, true).unwrap(),
             Permissions::NONE.with(g("test_helpers"), Level::Write)
         );
-        assert_eq!(parsed(r#"{"name": "x", "permissions": {}}"#, true).unwrap(), Permissions::NONE);
+        assert_eq!(
+            parsed(r#"{"name": "x", "permissions": {}}"#, true).unwrap(),
+            Permissions::NONE
+        );
         // Every group of the table is a parameter.
         for group in GROUPS {
             assert!(parsed(&format!("name=x&permissions[{}]=read", group.name), false).is_ok());
@@ -409,7 +434,10 @@ mod tests {
             refusal("name=x&permissions=read", false),
             (400, "parameter_invalid_object", "permissions".into())
         );
-        assert_eq!(refusal("name=x", false), (400, "parameter_missing", "permissions".into()));
+        assert_eq!(
+            refusal("name=x", false),
+            (400, "parameter_missing", "permissions".into())
+        );
         assert_eq!(
             refusal("permissions[payments]=read", false),
             (400, "parameter_missing", "name".into())
