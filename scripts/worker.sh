@@ -24,6 +24,12 @@ build)
     ;;
 dev)
     export CI=1 CLOUDFLARE_CF_FETCH_ENABLED=false WRANGLER_HIDE_BANNER=true
+    # The deployment's hash key (docs/security.md): wrangler dev reads secrets from .dev.vars;
+    # made once, kept (a new key would make every stored idempotency key a mismatch).
+    if ! grep -qs '^VINR_HASH_KEY=' .dev.vars; then
+        echo "VINR_HASH_KEY=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" >> .dev.vars
+        chmod 600 .dev.vars
+    fi
     npx wrangler d1 migrations apply vinr --local
     # Like `vinr dev`: a sandbox account on first start (VINR_DEV_SECRET_KEY picks its secret key).
     accounts=$(npx wrangler d1 execute vinr --local --json --command "SELECT count(*) AS n FROM accounts" | grep -o '"n": *[0-9]*' | grep -o '[0-9]*$')

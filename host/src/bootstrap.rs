@@ -119,9 +119,18 @@ fn insert_key(conn: &Connection, account: &str, key: &str, kind: KeyKind, livemo
 
 /// A new account with four keys (sandbox and live, secret and public) and the rows that store
 /// it: the `accounts` row, then one `api_keys` row per key. Nothing is written.
-pub fn new_account(name: &str, secret_key: Option<&str>) -> anyhow::Result<(NewAccount, Vec<Row>)> {
+pub fn new_account(
+    name: &str,
+    secret_key: Option<&str>,
+    platform: Option<&str>,
+) -> anyhow::Result<(NewAccount, Vec<Row>)> {
     if let Some(k) = secret_key {
         check_test_secret_key(k)?;
+    }
+    if let Some(p) = platform
+        && !(p.starts_with("acct_") && p.len() <= 64 && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+    {
+        anyhow::bail!("--platform must be an account id (acct_...), not {p:?}");
     }
     let account = vinr_shared::ids::new_id("acct_", &mut fill);
     let mut fp = [0u8; 32];
@@ -144,6 +153,7 @@ pub fn new_account(name: &str, secret_key: Option<&str>) -> anyhow::Result<(NewA
                 ("name", Value::Text(name.into())),
                 ("fingerprint_key", Value::Text(keys::hex(&fp))),
                 ("created", Value::Integer(created)),
+                ("platform_id", platform.map_or(Value::Null, |p| Value::Text(p.into()))),
             ],
         },
         key_row(&new.account, &new.secret_key, KeyKind::Secret, false, created),
@@ -155,8 +165,13 @@ pub fn new_account(name: &str, secret_key: Option<&str>) -> anyhow::Result<(NewA
 }
 
 /// A new account with four keys (sandbox and live, secret and public), in one transaction.
-pub fn create_account(conn: &Connection, name: &str, secret_key: Option<&str>) -> anyhow::Result<NewAccount> {
-    let (new, rows) = new_account(name, secret_key)?;
+pub fn create_account(
+    conn: &Connection,
+    name: &str,
+    secret_key: Option<&str>,
+    platform: Option<&str>,
+) -> anyhow::Result<NewAccount> {
+    let (new, rows) = new_account(name, secret_key, platform)?;
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let result = (|| -> anyhow::Result<()> {
         for row in &rows {
@@ -180,8 +195,12 @@ pub fn create_account(conn: &Connection, name: &str, secret_key: Option<&str>) -
 /// A new account as literal SQL, one INSERT per line, for a database this process cannot open
 /// (Cloudflare D1: `wrangler d1 execute DB --file`). No BEGIN/COMMIT: D1 refuses explicit
 /// transactions, and runs a file's statements as one batch.
-pub fn create_account_sql(name: &str, secret_key: Option<&str>) -> anyhow::Result<(NewAccount, String)> {
-    let (new, rows) = new_account(name, secret_key)?;
+pub fn create_account_sql(
+    name: &str,
+    secret_key: Option<&str>,
+    platform: Option<&str>,
+) -> anyhow::Result<(NewAccount, String)> {
+    let (new, rows) = new_account(name, secret_key, platform)?;
     let mut sql = String::new();
     for row in &rows {
         sql.push_str(&row.to_sql_literal());
@@ -220,7 +239,7 @@ pub fn ensure_sandbox_account(conn: &Connection) -> anyhow::Result<()> {
         .optional()?;
     match first {
         None => {
-            let created = create_account(conn, "Sandbox", env_key.as_deref())?;
+            let created = create_account(conn, "Sandbox", env_key.as_deref(), None)?;
             println!("Created the sandbox account.");
             print_new_account(&created);
         }
@@ -292,9 +311,10 @@ mod tests {
         let (a, sql_a) = create_account_sql(
             "O'Brien \"quoted\" -- account",
             Some("sk_test_FixedKey1234567890abcdefgh"),
+            None,
         )
         .unwrap();
-        let (b, sql_b) = create_account_sql("Account", None).unwrap();
+        let (b, sql_b) = create_account_sql("Account", None, None).unwrap();
         assert!(!sql_a.to_ascii_uppercase().contains("BEGIN") && !sql_a.to_ascii_uppercase().contains("COMMIT"));
         assert_eq!(sql_a.lines().count(), 5);
         // As the test harness does: both accounts in one file.
@@ -341,9 +361,9 @@ mod tests {
     #[test]
     fn both_paths_store_the_same_columns() {
         let direct = migrated();
-        let a = create_account(&direct, "Account", None).unwrap();
+        let a = create_account(&direct, "Account", None, None).unwrap();
         let via_sql = migrated();
-        let (b, sql) = create_account_sql("Account", None).unwrap();
+        let (b, sql) = create_account_sql("Account", None, None).unwrap();
         via_sql.execute_batch(&sql).unwrap();
         let shape = |conn: &Connection, account: &str| -> Vec<(String, i64, String)> {
             conn.prepare(
@@ -361,9 +381,9 @@ mod tests {
 
     #[test]
     fn bad_secret_key_is_refused() {
-        assert!(create_account_sql("Account", Some("pk_test_abc")).is_err());
+        assert!(create_account_sql("Account", Some("pk_test_abc"), None).is_err());
         // Review L4: a short key chosen by hand is guessable.
-        let e = create_account_sql("Account", Some("sk_test_local"))
+        let e = create_account_sql("Account", Some("sk_test_local"), None)
             .unwrap_err()
             .to_string();
         assert!(e.contains("too short") && e.contains("at least 24"), "{e}");

@@ -8,8 +8,10 @@ mod bootstrap;
 mod components;
 mod db;
 mod dispatcher;
+mod hash_key;
 mod manifest;
 mod rand;
+mod retention;
 mod server;
 mod spin_bindings;
 mod sqlite_host;
@@ -83,6 +85,10 @@ enum AccountCommand {
         /// Use this sandbox secret key instead of a random one.
         #[arg(long)]
         secret_key: Option<String>,
+        /// Connect the new account to this platform account (`acct_...`): the platform's
+        /// payments may then name it in `on_behalf_of`.
+        #[arg(long, value_name = "ACCOUNT")]
+        platform: Option<String>,
         /// Print the account and keys as one JSON object.
         #[arg(long)]
         json: bool,
@@ -162,11 +168,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 AccountCommand::Create {
                     sql: Some(file),
                     secret_key,
+                    platform,
                     json,
                     ..
                 },
         } => {
-            let (created, sql) = bootstrap::create_account_sql("Account", secret_key.as_deref())?;
+            let (created, sql) = bootstrap::create_account_sql("Account", secret_key.as_deref(), platform.as_deref())?;
             std::fs::write(&file, sql).with_context(|| format!("cannot write {}", file.display()))?;
             if json {
                 println!("{}", created.to_json());
@@ -182,6 +189,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     data_dir,
                     manifest,
                     secret_key,
+                    platform,
                     json,
                     sql: None,
                 },
@@ -190,7 +198,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let db = db::Database::open(&data_dir)?;
             db::migrate(&db.main_path, &manifest_dir(&manifest).join("schema/migrations"))?;
             let conn = db::open_connection(&db.main_path)?;
-            let created = bootstrap::create_account(&conn, "Account", secret_key.as_deref())?;
+            let created = bootstrap::create_account(&conn, "Account", secret_key.as_deref(), platform.as_deref())?;
             drop(conn);
             db.close();
             if json {

@@ -46,6 +46,12 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(180);
 /// How long shutdown waits for in-flight requests.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// What `dev` reads before it builds, for `serve`: the hash key and the retention policy.
+struct Settings {
+    hash_key: Arc<str>,
+    retention: vinr_shared::retention::Policy,
+}
+
 pub struct DevOptions {
     pub listen: String,
     pub data_dir: PathBuf,
@@ -64,6 +70,8 @@ struct ComponentHandler {
     grants: Arc<Grants>,
     sqlite: Arc<Pool>,
     hub: Arc<Hub>,
+    /// The deployment's hash key (host/src/hash_key.rs), the components' only environment variable.
+    hash_key: Arc<str>,
 }
 
 impl HandlerState for ComponentHandler {
@@ -72,10 +80,14 @@ impl HandlerState for ComponentHandler {
     type WorkerState = SingleUse;
 
     async fn instantiate(&self) -> wasmtime::Result<Instance<HostState, Expiration, SingleUse>> {
-        // Component logs (println!/eprintln!) go to vinr's own stdout/stderr. No environment
-        // variables and no preopened directories: state lives behind spin:sqlite.
+        // Component logs (println!/eprintln!) go to vinr's own stdout/stderr. One environment
+        // variable, the hash key, and no preopened directories: state lives behind spin:sqlite.
         let t0 = Instant::now();
-        let wasi = WasiCtxBuilder::new().inherit_stdout().inherit_stderr().build();
+        let wasi = WasiCtxBuilder::new()
+            .inherit_stdout()
+            .inherit_stderr()
+            .env(crate::hash_key::ENV, &self.hash_key)
+            .build();
         let mut store = Store::new(
             &self.engine,
             HostState {
@@ -323,6 +335,7 @@ pub fn dev(opts: DevOptions) -> anyhow::Result<()> {
     // A malformed VINR_DEV_SECRET_KEY should fail before a build, not after.
     crate::bootstrap::dev_secret_key_from_env()?;
     let webhooks = crate::dispatcher::Config::from_env()?;
+    let retention = crate::retention::policy_from_env()?;
     // Bind first: a port in use should fail at once, not after a build.
     let std_listener = bind(&opts.listen)?;
     let listen = std_listener.local_addr()?;
@@ -345,9 +358,17 @@ pub fn dev(opts: DevOptions) -> anyhow::Result<()> {
         crate::terminal_hub::clear_stale_connections(&conn)?;
     }
     db.main.spawn_checkpointer();
+    let hash_key: Arc<str> = crate::hash_key::load_or_create(&opts.data_dir)?.into();
 
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let result = rt.block_on(serve(manifest, db.clone(), std_listener, listen, webhooks));
+    let result = rt.block_on(serve(
+        manifest,
+        db.clone(),
+        std_listener,
+        listen,
+        webhooks,
+        Settings { hash_key, retention },
+    ));
     // Stop workers still finishing post-return work before closing the database.
     rt.shutdown_timeout(Duration::from_secs(1));
     db.close();
@@ -360,6 +381,7 @@ async fn serve(
     std_listener: std::net::TcpListener,
     listen: SocketAddr,
     webhooks: crate::dispatcher::Config,
+    Settings { hash_key, retention }: Settings,
 ) -> anyhow::Result<()> {
     let start = Instant::now();
     let (engine, pooling) = components::make_engine()?;
@@ -391,6 +413,7 @@ async fn serve(
                 grants,
                 sqlite: db.main.clone(),
                 hub: hub.clone(),
+                hash_key: hash_key.clone(),
             }),
         );
     }
@@ -425,6 +448,7 @@ async fn serve(
     // Webhook deliveries pending from a previous run (retries, or attempts cut off by a stop)
     // are simply due again: the dispatcher picks them up on its first round.
     let dispatcher = crate::dispatcher::Dispatcher::spawn(db.main.clone(), webhooks.clone())?;
+    crate::retention::spawn(db.main.clone(), retention);
     if webhooks.retry_scale != 1.0 {
         println!("Webhook retries scaled by VINR_RETRY_SCALE={}", webhooks.retry_scale);
     }

@@ -1,34 +1,117 @@
-//! Idempotency keys. The first request with a key claims it (`in_flight`); its final response is
-//! stored in the same atomic batch as its writes (`done`). A repeat with the same request replays
-//! that response; with a different request it is a 409; while the first still runs, a 409 too.
+//! Idempotency keys. The first request with a key claims it (`in_flight`, with a random claim
+//! token); its final response is stored in the same atomic batch as its writes (`done`), only
+//! while it still holds that token. A repeat with the same request replays that response; with
+//! a different request it is a 409; while the first still runs, a 409 too. Keys expire after
+//! [`RETENTION_SECS`]: an older row counts as absent, and the retention purge deletes it.
 
 use crate::auth::Account;
 use crate::error::{ApiError, ApiResult};
-use crate::port::{Db, SqlValue, Stmt};
+use crate::port::{Db, GUARD_ONE_SQL, SqlValue, Stmt};
 use crate::sql_params;
-use sha2::{Digest, Sha256};
+use hmac::{Hmac, Mac};
+use serde_json::{Map, Value};
+use sha2::Sha256;
 
 /// A claim older than this is taken to belong to a request that died mid-way and may be re-claimed.
 pub const STALE_IN_FLIGHT_SECS: i64 = 60;
+/// How long a key is remembered: a request with an older key runs afresh (docs/security.md).
+pub const RETENTION_SECS: i64 = 24 * 3600;
 pub const MAX_KEY_LEN: usize = 255;
 
 pub enum Claim {
-    /// This request owns the key: run it and store its response with [`finish`].
-    Owned,
+    /// This request owns the key under this claim token: run it and store its response with
+    /// [`finish`].
+    Owned(String),
     /// An earlier identical request completed: replay its response.
     Replay { status: u16, body: Vec<u8> },
 }
 
-/// Hash of what makes two requests "the same": method, path and the parsed parameters (a
-/// canonical, key-sorted JSON form, so key order and JSON-vs-form spacing do not matter).
-pub fn request_hash(method: &str, path: &str, params: &serde_json::Map<String, serde_json::Value>) -> String {
-    let mut h = Sha256::new();
-    h.update(method.as_bytes());
-    h.update(b" ");
-    h.update(path.as_bytes());
-    h.update(b"\n");
-    h.update(serde_json::to_vec(params).unwrap_or_default());
-    crate::keys::hex(&h.finalize())
+/// Feeds serialized JSON straight into the MAC, so hashing never builds the text.
+struct MacWriter<'a>(&'a mut Hmac<Sha256>);
+
+impl std::io::Write for MacWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What makes two requests "the same": method, path and the parsed parameters (a canonical,
+/// key-sorted JSON form, so key order and JSON-vs-form spacing do not matter), under an HMAC with
+/// the deployment's secret (`secret`, never stored with the data), so a stored fingerprint
+/// cannot be brute-forced offline. Card data never enters it: `card[number]` is replaced by the
+/// card's keyed fingerprint (the one the payment method stores anyway, with the account's
+/// `fingerprint_key`) and `card[cvc]` is left out, so nothing at rest recovers a PAN or a CVC
+/// (PCI DSS), while two requests with different cards still differ.
+pub fn request_hash(
+    secret: &[u8],
+    fingerprint_key: &str,
+    method: &str,
+    path: &str,
+    params: &Map<String, Value>,
+) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(method.as_bytes());
+    mac.update(b" ");
+    mac.update(path.as_bytes());
+    mac.update(b"\n");
+    let carded;
+    let params = match params.get("card") {
+        Some(Value::Object(card)) if has_card_secrets(params) => {
+            carded = without_card_secrets(fingerprint_key, params, card);
+            &carded
+        }
+        _ => params,
+    };
+    serde_json::to_writer(MacWriter(&mut mac), params).expect("a JSON map always serializes");
+    crate::keys::hex(&mac.finalize().into_bytes())
+}
+
+/// Whether [`request_hash`] needs the account's fingerprint key for `params` (they carry a card
+/// number or CVC): the caller reads the key only then.
+pub fn has_card_secrets(params: &Map<String, Value>) -> bool {
+    matches!(params.get("card"), Some(Value::Object(card)) if card.contains_key("number") || card.contains_key("cvc"))
+}
+
+fn without_card_secrets(
+    fingerprint_key: &str,
+    params: &Map<String, Value>,
+    card: &Map<String, Value>,
+) -> Map<String, Value> {
+    let mut card = card.clone();
+    card.remove("cvc");
+    if let Some(number) = card.remove("number") {
+        let text = match &number {
+            Value::String(s) => crate::cards::normalize_number(s).unwrap_or_else(|| s.clone()),
+            other => other.to_string(),
+        };
+        card.insert(
+            "number_fingerprint".into(),
+            Value::String(crate::cards::fingerprint(fingerprint_key, &text)),
+        );
+    }
+    let mut params = params.clone();
+    params.insert("card".into(), Value::Object(card));
+    params
+}
+
+/// Removes the fields an answer shows once (a secret) from the copy kept for replays: they are
+/// answered `null` on a replay (docs/security.md), and never stored.
+pub fn replay_body(body: &Value, shown_once: &[&str]) -> Option<Vec<u8>> {
+    let obj = body.as_object()?;
+    if !shown_once.iter().any(|f| obj.contains_key(*f)) {
+        return None;
+    }
+    let mut kept = obj.clone();
+    for f in shown_once {
+        if let Some(v) = kept.get_mut(*f) {
+            *v = Value::Null;
+        }
+    }
+    Some(serde_json::to_vec(&kept).expect("a JSON value always serializes"))
 }
 
 pub fn check_key(key: &str) -> ApiResult<()> {
@@ -52,7 +135,8 @@ fn reused() -> ApiError {
     )
 }
 
-fn in_use() -> ApiError {
+/// Also the answer of a request that lost its claim to a later retry while it ran.
+pub fn in_use() -> ApiError {
     ApiError::new(
         409,
         "idempotency_error",
@@ -61,15 +145,17 @@ fn in_use() -> ApiError {
     )
 }
 
-pub async fn claim(db: &impl Db, acct: &Account, key: &str, hash: &str, now: i64) -> ApiResult<Claim> {
+/// Claims `key` for this request under `token` (random, unique to this request), or answers
+/// what the key's earlier use decided.
+pub async fn claim(db: &impl Db, acct: &Account, key: &str, hash: &str, now: i64, token: &str) -> ApiResult<Claim> {
     let inserted = db
         .query(Stmt::new(
-            "INSERT INTO idempotency_keys (account_id, livemode, key, request_hash, state, created) VALUES (?, ?, ?, ?, 'in_flight', ?) ON CONFLICT DO NOTHING RETURNING state",
-            sql_params![&acct.id, acct.livemode, key, hash, now],
+            "INSERT INTO idempotency_keys (account_id, livemode, key, request_hash, state, created, claim) VALUES (?, ?, ?, ?, 'in_flight', ?, ?) ON CONFLICT DO NOTHING RETURNING state",
+            sql_params![&acct.id, acct.livemode, key, hash, now, token],
         ))
         .await?;
     if !inserted.is_empty() {
-        return Ok(Claim::Owned);
+        return Ok(Claim::Owned(token.to_string()));
     }
     let rows = db
         .query(Stmt::new(
@@ -81,6 +167,19 @@ pub async fn claim(db: &impl Db, acct: &Account, key: &str, hash: &str, now: i64
         // Released (a 5xx) between our insert and this read: the caller may simply retry.
         return Err(in_use());
     };
+    let created = row[4].as_i64().unwrap_or(now);
+    if created <= now - RETENTION_SECS {
+        // Expired but not purged yet: the key is free again, for any request.
+        return take_over(
+            db,
+            Stmt::new(
+                "UPDATE idempotency_keys SET request_hash = ?, state = 'in_flight', status = NULL, body = NULL, created = ?, claim = ? WHERE account_id = ? AND livemode = ? AND key = ? AND created = ? RETURNING key",
+                sql_params![hash, now, token, &acct.id, acct.livemode, key, created],
+            ),
+            token,
+        )
+        .await;
+    }
     if row[0].as_str() != Some(hash) {
         return Err(reused());
     }
@@ -94,45 +193,68 @@ pub async fn claim(db: &impl Db, acct: &Account, key: &str, hash: &str, now: i64
             };
             Ok(Claim::Replay { status, body })
         }
+        _ if created > now - STALE_IN_FLIGHT_SECS => Err(in_use()),
+        // A stale claim: its request died mid-way, or is still running and will find its token gone.
         _ => {
-            let created = row[4].as_i64().unwrap_or(now);
-            if created > now - STALE_IN_FLIGHT_SECS {
-                return Err(in_use());
-            }
-            // Take over a stale claim, atomically: only one re-claimer can match `created`.
-            let took = db
-                .query(Stmt::new(
-                    "UPDATE idempotency_keys SET created = ? WHERE account_id = ? AND livemode = ? AND key = ? AND state = 'in_flight' AND created = ? RETURNING key",
-                    sql_params![now, &acct.id, acct.livemode, key, created],
-                ))
-                .await?;
-            if took.is_empty() {
-                Err(in_use())
-            } else {
-                Ok(Claim::Owned)
-            }
+            take_over(
+                db,
+                Stmt::new(
+                    "UPDATE idempotency_keys SET created = ?, claim = ? WHERE account_id = ? AND livemode = ? AND key = ? AND state = 'in_flight' AND created = ? RETURNING key",
+                    sql_params![now, token, &acct.id, acct.livemode, key, created],
+                ),
+                token,
+            )
+            .await
         }
     }
 }
 
-/// Stores the final response; goes into the same batch as the request's writes.
-pub fn finish(acct: &Account, key: &str, status: u16, body: &[u8]) -> Stmt {
-    Stmt::new(
-        "UPDATE idempotency_keys SET state = 'done', status = ?, body = ? WHERE account_id = ? AND livemode = ? AND key = ?",
-        sql_params![
-            status as i64,
-            String::from_utf8_lossy(body).into_owned(),
-            &acct.id,
-            acct.livemode,
-            key
-        ],
-    )
+/// Runs a conditional re-claim; only one re-claimer can match the `created` it read.
+async fn take_over(db: &impl Db, update: Stmt, token: &str) -> ApiResult<Claim> {
+    if db.query(update).await?.is_empty() {
+        Err(in_use())
+    } else {
+        Ok(Claim::Owned(token.to_string()))
+    }
 }
 
-/// Gives the key back (after a server error or a lost race) so that a retry can run afresh.
-pub fn release(acct: &Account, key: &str) -> Stmt {
+/// Stores the final response; goes into the same batch as the request's writes. The guard aborts
+/// the whole batch (a conflict) if the claim was taken over meanwhile, so a request that ran
+/// past [`STALE_IN_FLIGHT_SECS`] cannot commit beside its retry: see [`still_owned`].
+pub fn finish(acct: &Account, key: &str, token: &str, status: u16, body: &[u8]) -> [Stmt; 2] {
+    [
+        Stmt::new(
+            "UPDATE idempotency_keys SET state = 'done', status = ?, body = ? WHERE account_id = ? AND livemode = ? AND key = ? AND claim = ?",
+            sql_params![
+                status as i64,
+                String::from_utf8_lossy(body).into_owned(),
+                &acct.id,
+                acct.livemode,
+                key,
+                token
+            ],
+        ),
+        Stmt::new(GUARD_ONE_SQL, vec![]),
+    ]
+}
+
+/// Does this request still hold its claim? After a batch conflict: if not, a retry took the key
+/// over and this request must not run again.
+pub async fn still_owned(db: &impl Db, acct: &Account, key: &str, token: &str) -> ApiResult<bool> {
+    let rows = db
+        .query(Stmt::new(
+            "SELECT 1 FROM idempotency_keys WHERE account_id = ? AND livemode = ? AND key = ? AND claim = ?",
+            sql_params![&acct.id, acct.livemode, key, token],
+        ))
+        .await?;
+    Ok(!rows.is_empty())
+}
+
+/// Gives the key back (after a server error or a lost race) so that a retry can run afresh;
+/// only while this request still holds it.
+pub fn release(acct: &Account, key: &str, token: &str) -> Stmt {
     Stmt::new(
-        "DELETE FROM idempotency_keys WHERE account_id = ? AND livemode = ? AND key = ? AND state = 'in_flight'",
-        sql_params![&acct.id, acct.livemode, key],
+        "DELETE FROM idempotency_keys WHERE account_id = ? AND livemode = ? AND key = ? AND state = 'in_flight' AND claim = ?",
+        sql_params![&acct.id, acct.livemode, key, token],
     )
 }

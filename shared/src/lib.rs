@@ -28,6 +28,7 @@ pub mod permissions;
 pub mod plan;
 pub mod port;
 pub mod processor;
+pub mod retention;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod steps;

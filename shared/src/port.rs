@@ -148,6 +148,12 @@ pub trait Env {
     fn log_error(&self, id: &str, message: &str) {
         let _ = (id, message);
     }
+    /// The deployment's secret for keyed hashes of request data (the idempotency fingerprint),
+    /// held outside the database: `VINR_HASH_KEY` (docs/security.md). None where the runtime was
+    /// given none; requests that need it then fail closed with a logged 500.
+    fn hash_secret(&self) -> Option<Vec<u8>> {
+        None
+    }
     /// Sends a call to the terminal hub that holds the devices' connections (docs/terminals.md).
     /// Runtimes without one answer [`HubReply::Unavailable`].
     async fn terminal_hub(&self, call: &crate::hub::HubCall) -> crate::hub::HubReply {

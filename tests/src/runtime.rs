@@ -72,6 +72,9 @@ pub struct Runtime {
     /// Account B, sandbox: for isolation checks.
     pub b_secret_key: String,
     pub b_account: String,
+    /// An account connected to account A (`vinr account create --platform A`): the one A's
+    /// payments may name in `on_behalf_of`.
+    pub connected_account: String,
     backend: Box<dyn Backend>,
 }
 
@@ -168,7 +171,7 @@ fn free_port() -> u16 {
 }
 
 /// Both accounts' keys and the backend that serves them, as the tests see them.
-fn runtime(a: AccountKeys, b: AccountKeys, backend: Box<dyn Backend>) -> Runtime {
+fn runtime(a: AccountKeys, b: AccountKeys, connected: AccountKeys, backend: Box<dyn Backend>) -> Runtime {
     Runtime {
         base_url: backend.base_url(),
         secret_key: a.secret_key,
@@ -178,6 +181,7 @@ fn runtime(a: AccountKeys, b: AccountKeys, backend: Box<dyn Backend>) -> Runtime
         account: a.account,
         b_secret_key: b.secret_key,
         b_account: b.account,
+        connected_account: connected.account,
         backend,
     }
 }
@@ -215,13 +219,17 @@ impl VinrDev {
         let root = workspace_root();
         let bin = Self::checked_bin();
         let data_dir = new_data_dir(&root);
-        let create = |dir: &Path| {
+        let create = |dir: &Path, platform: Option<&str>| {
             let mut args = vec![OsString::from("--data-dir")];
             args.push(dir.into());
+            if let Some(p) = platform {
+                args.extend(["--platform".into(), p.into()]);
+            }
             create_account(&bin, &root, &args)
         };
-        let a = create(&data_dir);
-        let b = create(&data_dir);
+        let a = create(&data_dir, None);
+        let b = create(&data_dir, None);
+        let connected = create(&data_dir, Some(&a.account));
         let mut dev = VinrDev {
             bin,
             root,
@@ -231,7 +239,7 @@ impl VinrDev {
             env,
         };
         dev.spawn();
-        runtime(a, b, Box::new(dev))
+        runtime(a, b, connected, Box::new(dev))
     }
 
     fn log_file(&self) -> PathBuf {

@@ -498,3 +498,44 @@ fn bad_permissions_are_refused_naming_the_parameter() {
     let keys = all_keys(rt, &rt.secret_key);
     assert!(keys.iter().all(|k| k["name"] != name.as_str()), "{keys:?}");
 }
+
+#[test]
+fn an_idempotent_replay_does_not_show_the_secret_again() {
+    let rt = shared();
+    let name = uniq("replay");
+    let idem = uniq("idem");
+    let form = format!("name={name}&permissions[payments]=read");
+    let first = rt.post("/v1/api_keys").idem(&idem).form(&form).send();
+    assert!(!first.replayed());
+    let first = first.ok();
+    let rk = secret_of(&first);
+    let again = rt.post("/v1/api_keys").idem(&idem).form(&form).send();
+    assert!(again.replayed(), "{}", again.show());
+    let again = again.ok();
+    assert_eq!(again["id"], first["id"], "{again}");
+    assert_eq!(
+        again["secret"],
+        Value::Null,
+        "a replay showed the secret again: {again}"
+    );
+    // One key, and it works.
+    let named = all_keys(rt, &rt.secret_key)
+        .into_iter()
+        .filter(|k| k["name"] == name.as_str())
+        .count();
+    assert_eq!(named, 1);
+    rt.get("/v1/payments").key(&rk).send().ok();
+    // A roll's replay likewise.
+    let idem = uniq("idem");
+    let id = id_of(&first);
+    let rolled = rt.post(&format!("/v1/api_keys/{id}/roll")).idem(&idem).send().ok();
+    assert!(secret_of(&rolled).starts_with("rk_test_"));
+    let again = rt.post(&format!("/v1/api_keys/{id}/roll")).idem(&idem).send();
+    assert!(again.replayed(), "{}", again.show());
+    let again = again.ok();
+    assert_eq!(
+        (&again["id"], &again["secret"]),
+        (&rolled["id"], &Value::Null),
+        "{again}"
+    );
+}

@@ -180,3 +180,30 @@ fn invalid_key() {
         .send();
     r.err(400, "idempotency_key_invalid");
 }
+
+#[test]
+fn secrets_shown_once_are_not_replayed() {
+    // A webhook endpoint's secret and a terminal's device key are in the first answer only; a
+    // replay answers the same object with them null (they are never stored for replays).
+    let rt = shared();
+    for (path, body, field) in [
+        (
+            "/v1/webhooks",
+            "url=https://example.com/hook&enabled_events[]=*",
+            "secret",
+        ),
+        ("/v1/terminals", "label=Counter", "deviceKey"),
+    ] {
+        let key = uniq("idem-secret");
+        let first = rt.post(path).idem(&key).form(body).send().ok();
+        assert!(first[field].as_str().is_some_and(|s| s.len() > 16), "{first}");
+        let again = rt.post(path).idem(&key).form(body).send();
+        assert!(again.replayed(), "{}", again.show());
+        let again = again.ok();
+        assert_eq!(again["id"], first["id"]);
+        assert!(
+            again[field].is_null(),
+            "{path}: the replay showed the secret again: {again}"
+        );
+    }
+}

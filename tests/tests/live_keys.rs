@@ -63,3 +63,24 @@ fn test_card_with_live_key() {
         .send();
     r.err(400, "test_card_in_live_mode");
 }
+
+#[test]
+fn settings_are_per_environment() {
+    // The payout schedule: a sandbox key changes the sandbox's only (security review M5).
+    let rt = shared();
+    let live = &rt.live_secret_key;
+    let schedule = |key: &str| rt.get("/v1/payouts/schedule").key(key).send().ok()["interval"].clone();
+    rt.post("/v1/payouts/schedule")
+        .key(live)
+        .form("interval=weekly")
+        .send()
+        .ok();
+    for sandbox in ["manual", "monthly"] {
+        rt.post("/v1/payouts/schedule")
+            .form(&format!("interval={sandbox}"))
+            .send()
+            .ok();
+        assert_eq!(schedule(&rt.secret_key), sandbox);
+        assert_eq!(schedule(live), "weekly", "the sandbox changed the live schedule");
+    }
+}

@@ -125,6 +125,11 @@ impl Env for WasiEnv {
         getrandom::fill(buf).expect("WASI random is always available");
     }
 
+    // `vinr dev` passes it to every component; under Spin, `spin up --env VINR_HASH_KEY=...`.
+    fn hash_secret(&self) -> Option<Vec<u8>> {
+        std::env::var("VINR_HASH_KEY").ok().map(String::into_bytes)
+    }
+
     // The component's stderr is the runtime's log (`vinr dev` inherits it).
     fn log_error(&self, id: &str, message: &str) {
         eprintln!("error: {id}: {message}");

@@ -188,4 +188,29 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
             }
         }
     }
+    purge(&db, &env, started).await;
+}
+
+/// Retention (docs/security.md): bounded batches until nothing old is left or ~25 s have gone
+/// by; the next minute's run goes on. `VINR_EVENT_RETENTION_DAYS` (a var) sets the event window.
+async fn purge(db: &D1Db, env: &Env, started: f64) {
+    let days = env.var("VINR_EVENT_RETENTION_DAYS").ok().map(|v| v.to_string());
+    let policy = match vinr_shared::retention::Policy::parse(days.as_deref()) {
+        Ok(p) => p,
+        Err(e) => {
+            worker::console_error!("retention: {e}");
+            return;
+        }
+    };
+    while js_sys::Date::now() - started < 25_000.0 {
+        let now = (js_sys::Date::now() / 1000.0) as i64;
+        match vinr_shared::retention::purge_batch(db, now, policy).await {
+            Ok(p) if p.more() => continue,
+            Ok(_) => break,
+            Err(e) => {
+                worker::console_error!("retention purge: {e:?}");
+                break;
+            }
+        }
+    }
 }

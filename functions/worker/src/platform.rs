@@ -23,12 +23,15 @@ extern "C" {
 #[derive(Clone, Default)]
 pub struct WorkerEnv {
     terminals: Option<ObjectNamespace>,
+    /// The `VINR_HASH_KEY` secret (`wrangler secret put VINR_HASH_KEY`; a `--var` in local dev).
+    hash_key: Option<String>,
 }
 
 impl WorkerEnv {
     pub fn new(env: &worker::Env) -> Self {
         WorkerEnv {
             terminals: crate::terminal::namespace(env),
+            hash_key: env.secret("VINR_HASH_KEY").ok().map(|s| s.to_string()),
         }
     }
 }
@@ -39,6 +42,9 @@ impl Env for WorkerEnv {
     }
     fn now_ms(&self) -> i64 {
         js_sys::Date::now() as i64
+    }
+    fn hash_secret(&self) -> Option<Vec<u8>> {
+        self.hash_key.as_ref().map(|k| k.clone().into_bytes())
     }
     fn log_error(&self, id: &str, message: &str) {
         worker::console_error!("{id}: {message}");

@@ -5,7 +5,7 @@
 //! manages that environment's keys only; another account's key ids are 404.
 //!
 //! Keys are stored hashed (`crate::keys`): a new key's secret is in the response of create or
-//! roll and nowhere else. Keys live on real time (`created`, `expires_at`), not on the sandbox
+//! roll and nowhere else (declared `shows_once`, so an idempotent replay answers it null). Keys live on real time (`created`, `expires_at`), not on the sandbox
 //! clock: authentication checks expiry against the wall clock.
 
 use super::Outcome;
@@ -62,6 +62,7 @@ pub const OPS: &[Op<Action>] = &[
                 .doc("Resource group to `none`, `read` or `write` (write implies read); groups not named are `none`."),
         ])
         .forbidden(FORBIDDEN)
+        .shows_once(&["secret"])
         .answers("ApiKey"),
     Op::get("api_keys", "list", Action::List)
         .summary("List the environment's API keys (never their secrets)")
@@ -78,6 +79,7 @@ pub const OPS: &[Op<Action>] = &[
             .default("86400")
             .doc("Seconds the rolled key keeps working; 0 ends it at once.")])
         .forbidden(FORBIDDEN)
+        .shows_once(&["secret"])
         .answers("ApiKey"),
     Op::delete("api_keys/:id", "revoke", Action::Revoke)
         .summary("Revoke an API key (restricted keys, and rolled keys before they expire)")
@@ -137,7 +139,7 @@ mod schema {
         if let Some(p) = s.get_mut("properties").and_then(Value::as_object_mut) {
             p.insert(
                 "secret".into(),
-                json!({ "type": "string", "description": "The key itself: only in the responses of create and roll, shown once." }),
+                json!({ "type": ["string", "null"], "description": "The key itself: only in the responses of create and roll, shown once (an idempotent replay answers null: it is never stored)." }),
             );
             p.insert(
                 "previous_expires_at".into(),

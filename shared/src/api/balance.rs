@@ -435,11 +435,36 @@ async fn download<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<
     })
 }
 
-/// RFC 4180: quote a field that holds a comma, quote or line break, doubling its quotes.
+/// RFC 4180: quote a field that holds a comma, quote or line break, doubling its quotes. A text
+/// cell that a spreadsheet would read as a formula (`=`, `+`, `-`, `@`, or a tab or carriage
+/// return before one) gets a leading `'` (OWASP's CSV injection advice): a description such as
+/// `=HYPERLINK(...)` stays text. Numbers are not text cells and keep their sign.
 fn csv_field(s: &str) -> String {
+    let neutral;
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        neutral = format!("'{s}");
+        &neutral
+    } else {
+        s
+    };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
         s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn csv_cells_that_read_as_formulas_stay_text() {
+        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        for s in ["+1", "-1", "@SUM(A1)", "\t=1", "\r=1"] {
+            assert!(csv_field(s).trim_start_matches('"').starts_with('\''), "{s:?}");
+        }
+        assert_eq!(csv_field("plain, text"), "\"plain, text\"");
+        assert_eq!(csv_field("refund 1-2"), "refund 1-2");
     }
 }

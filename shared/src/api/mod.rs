@@ -407,15 +407,31 @@ async fn serve<G: Routes, D: Db, E: Env, C: Cache>(
         key = None;
     }
     let cx = Ctx::new(db, env, acct, now);
-    if let Some(k) = &key {
-        idempotency::check_key(k)?;
-        let hash = idempotency::request_hash(&req.method, path, &params.root);
-        if let Claim::Replay { status, body } = idempotency::claim(db, &cx.acct, k, &hash, now).await? {
-            let mut r = json_response(status, body);
-            r.headers.push(("idempotent-replayed".into(), "true".into()));
-            return Ok(r);
+    // The key and this request's claim token on it.
+    let mut claimed: Option<(String, String)> = None;
+    if let Some(k) = key {
+        idempotency::check_key(&k)?;
+        let secret = env.hash_secret().ok_or_else(|| {
+            ApiError::internal("VINR_HASH_KEY is not set: idempotent requests cannot be fingerprinted")
+        })?;
+        // Read only for card data: a cached live key does not carry it (`Ctx::fingerprint_key`).
+        let fingerprint_key = if idempotency::has_card_secrets(&params.root) {
+            cx.fingerprint_key().await?
+        } else {
+            String::new()
+        };
+        let hash = idempotency::request_hash(&secret, &fingerprint_key, &req.method, path, &params.root);
+        let token = new_id(env, "");
+        match idempotency::claim(db, &cx.acct, &k, &hash, now, &token).await? {
+            Claim::Replay { status, body } => {
+                let mut r = json_response(status, body);
+                r.headers.push(("idempotent-replayed".into(), "true".into()));
+                return Ok(r);
+            }
+            Claim::Owned(token) => claimed = Some((k, token)),
         }
     }
+    let claimed = claimed.as_ref().map(|(k, t)| (k.as_str(), t.as_str()));
     // Each lost race means another request committed, so a request loses at most once per
     // competitor; 16 covers a burst of concurrent refunds of one payment (tests/tests/refunds.rs).
     const ATTEMPTS: usize = 16;
@@ -443,7 +459,7 @@ async fn serve<G: Routes, D: Db, E: Env, C: Cache>(
             Ok(out) => {
                 if let Some((content_type, bytes)) = out.raw {
                     // Only reads answer raw bodies (downloads); a replay could not restore the type.
-                    release(db, &cx.acct, key.as_deref()).await;
+                    release(db, &cx.acct, claimed).await;
                     return Ok(Response {
                         status: 200,
                         headers: vec![("content-type".into(), content_type.into())],
@@ -452,8 +468,15 @@ async fn serve<G: Routes, D: Db, E: Env, C: Cache>(
                 }
                 let body = serde_json::to_vec(&out.body).expect("a JSON value always serializes");
                 let mut writes = out.writes;
-                if let Some(k) = &key {
-                    writes.push(idempotency::finish(&cx.acct, k, out.status, &body));
+                if let Some((k, token)) = claimed {
+                    let kept = idempotency::replay_body(&out.body, op.shown_once);
+                    writes.extend(idempotency::finish(
+                        &cx.acct,
+                        k,
+                        token,
+                        out.status,
+                        kept.as_deref().unwrap_or(&body),
+                    ));
                 }
                 if writes.is_empty() {
                     return Ok(json_response(out.status, body));
@@ -476,28 +499,48 @@ async fn serve<G: Routes, D: Db, E: Env, C: Cache>(
                             return Ok(json_response(out.status, body));
                         };
                         let later = serde_json::to_vec(&later).expect("a JSON value always serializes");
-                        if let Some(k) = &key {
-                            db.batch(vec![idempotency::finish(&cx.acct, k, status, &later)]).await?;
+                        if let Some((k, token)) = claimed {
+                            db.batch(idempotency::finish(&cx.acct, k, token, status, &later).into())
+                                .await?;
                         }
                         return Ok(json_response(status, later));
                     }
-                    // Another request changed the object first: decide again on fresh state.
-                    Err(DbError::Conflict) if attempt < ATTEMPTS => continue,
+                    Err(DbError::Conflict) => {
+                        // A retry took the key over while this request ran (it outlived the
+                        // claim): the retry runs it, this request must not.
+                        if let Some((k, token)) = claimed
+                            && !idempotency::still_owned(db, &cx.acct, k, token).await?
+                        {
+                            return Err(idempotency::in_use());
+                        }
+                        // Another request changed the object first: decide again on fresh state.
+                        if attempt < ATTEMPTS {
+                            continue;
+                        }
+                        release(db, &cx.acct, claimed).await;
+                        return Err(DbError::Conflict.into());
+                    }
                     Err(e) => {
-                        release(db, &cx.acct, key.as_deref()).await;
+                        release(db, &cx.acct, claimed).await;
                         return Err(e.into());
                     }
                 }
             }
             Err(e) => {
-                if let Some(k) = &key {
+                if let Some((k, token)) = claimed {
                     if e.status == 409 || e.status >= 500 {
-                        release(db, &cx.acct, Some(k)).await;
+                        release(db, &cx.acct, claimed).await;
                     } else {
-                        // A 4xx is the request's final answer: replay it like a success.
+                        // A 4xx is the request's final answer: replay it like a success (unless a
+                        // retry took the key over meanwhile: then the retry's answer is stored).
                         let body = serde_json::to_vec(&e.to_json()).expect("a JSON value always serializes");
-                        db.batch(vec![idempotency::finish(&cx.acct, k, e.status, &body)])
-                            .await?;
+                        match db
+                            .batch(idempotency::finish(&cx.acct, k, token, e.status, &body).into())
+                            .await
+                        {
+                            Ok(()) | Err(DbError::Conflict) => {}
+                            Err(db_error) => return Err(db_error.into()),
+                        }
                     }
                 }
                 return Err(e);
@@ -506,9 +549,10 @@ async fn serve<G: Routes, D: Db, E: Env, C: Cache>(
     }
 }
 
-async fn release(db: &impl Db, acct: &Account, key: Option<&str>) {
-    if let Some(k) = key {
+/// Gives a claimed key back: `claimed` is (key, claim token).
+async fn release(db: &impl Db, acct: &Account, claimed: Option<(&str, &str)>) {
+    if let Some((k, token)) = claimed {
         // Best effort: if this fails too, the claim goes stale and is re-claimable after a minute.
-        let _ = db.query(idempotency::release(acct, k)).await;
+        let _ = db.query(idempotency::release(acct, k, token)).await;
     }
 }

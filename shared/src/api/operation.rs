@@ -271,6 +271,9 @@ pub struct Spec {
     /// Its fields are checked by the handler once it has loaded the object the call is about,
     /// so a missing object is a 404 whatever the parameters (unknown names are refused first).
     pub after_load: bool,
+    /// Fields of the answer that hold a secret shown once (a webhook secret, a device key): the
+    /// copy kept for idempotent replays has them `null` (docs/security.md).
+    pub shown_once: &'static [&'static str],
 }
 
 impl<A: Copy> Op<A> {
@@ -286,6 +289,7 @@ impl<A: Copy> Op<A> {
             forbidden: FORBIDDEN,
             sandbox_only: None,
             after_load: false,
+            shown_once: &[],
         };
         Op { spec, action }
     }
@@ -324,6 +328,11 @@ impl<A: Copy> Op<A> {
     }
     pub const fn checked_after_load(mut self) -> Op<A> {
         self.spec.after_load = true;
+        self
+    }
+    /// The answer's `fields` are secrets shown once: never stored for replays.
+    pub const fn shows_once(mut self, fields: &'static [&'static str]) -> Op<A> {
+        self.spec.shown_once = fields;
         self
     }
     pub const fn sandbox_only(mut self, message: &'static str) -> Op<A> {

@@ -184,9 +184,14 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Ou
     let acquirer = processor::route(preferred.as_deref(), &currency)?;
     let on_behalf_of = match p.string("on_behalf_of")? {
         Some(a) => {
+            // Only the caller's own connected accounts: any other id, existing or not, answers the
+            // same, so the check tells nothing about other tenants.
             let found = cx
                 .db
-                .query(Stmt::new("SELECT 1 FROM accounts WHERE id = ?", sql_params![&a]))
+                .query(Stmt::new(
+                    "SELECT 1 FROM accounts WHERE id = ? AND platform_id = ?",
+                    sql_params![&a, &cx.acct.id],
+                ))
                 .await?;
             if found.is_empty() {
                 return Err(ApiError::invalid(

@@ -59,6 +59,7 @@ pub const OPS: &[Op<Action>] = &[
     Op::post("terminals", "register", Action::Register)
         .summary("Register a terminal (its deviceKey is shown once)")
         .fields(&[Field::str("label", 200), Field::metadata()])
+        .shows_once(&["deviceKey"])
         .answers("TerminalRegistered"),
     Op::get("terminals", "list_terminals", Action::ListTerminals)
         .summary("List terminals")

@@ -38,6 +38,7 @@ pub const OPS: &[Op<Action>] = &[
     Op::post("webhooks", "create", Action::Create)
         .summary("Create a webhook endpoint")
         .fields(&[URL.required(), ENABLED_EVENTS.required(), DESCRIPTION])
+        .shows_once(&["secret"])
         .answers("WebhookEndpoint"),
     Op::get("webhooks", "list", Action::List)
         .summary("List webhook endpoints")
@@ -58,6 +59,7 @@ pub const OPS: &[Op<Action>] = &[
     Op::post("webhooks/:id/roll_secret", "roll_secret", Action::RollSecret)
         .summary("Roll a webhook endpoint's signing secret")
         .fields(&[Field::int_in("expire_previous_after", 0, MAX_GRACE_SECS)])
+        .shows_once(&["secret"])
         .answers("WebhookEndpoint"),
     Op::get("webhooks/:id/deliveries", "deliveries", Action::Deliveries)
         .summary("List a webhook endpoint's deliveries")

@@ -13,16 +13,16 @@ use crate::sql_params;
 use crate::steps;
 use crate::store::{Loaded, guarded_update, load, to_json};
 
-/// The account's payout schedule.
+/// The payout schedule of the caller's environment (sandbox and live each have their own).
 pub async fn interval<D: Db, E: Env>(cx: &Ctx<'_, D, E>) -> ApiResult<PayoutInterval> {
     let rows = cx
         .db
         .query(Stmt::new(
-            "SELECT payout_interval FROM accounts WHERE id = ?",
-            sql_params![&cx.acct.id],
+            "SELECT payout_interval FROM environment_settings WHERE account_id = ? AND livemode = ?",
+            sql_params![&cx.acct.id, cx.acct.livemode],
         ))
         .await?;
-    // Only the API writes the column, with a known name; a missing account reads as a new one.
+    // Only the API writes the column, with a known name; no row yet reads as the default.
     Ok(rows
         .first()
         .and_then(|r| r[0].as_str())
@@ -30,11 +30,11 @@ pub async fn interval<D: Db, E: Env>(cx: &Ctx<'_, D, E>) -> ApiResult<PayoutInte
         .unwrap_or(PayoutInterval::DEFAULT))
 }
 
-/// Sets the account's payout schedule.
+/// Sets the payout schedule of the caller's environment only.
 pub fn set_interval<D: Db, E: Env>(cx: &Ctx<'_, D, E>, interval: PayoutInterval) -> Vec<Stmt> {
     let mut writes = vec![Stmt::new(
-        "UPDATE accounts SET payout_interval = ? WHERE id = ?",
-        sql_params![interval.as_str(), &cx.acct.id],
+        "INSERT INTO environment_settings (account_id, livemode, payout_interval) VALUES (?, ?, ?) ON CONFLICT (account_id, livemode) DO UPDATE SET payout_interval = excluded.payout_interval",
+        sql_params![&cx.acct.id, cx.acct.livemode, interval.as_str()],
     )];
     if let Some((step, due)) = payout::schedule_update(interval, cx.now) {
         writes.push(steps::schedule_once(&cx.acct, &step, due, cx.now));

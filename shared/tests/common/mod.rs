@@ -33,6 +33,9 @@ impl Env for TestEnv {
             *b = (*c >> 33) as u8;
         }
     }
+    fn hash_secret(&self) -> Option<Vec<u8>> {
+        Some(b"a test deployment's hash key, 32+ bytes".to_vec())
+    }
     fn log_error(&self, id: &str, message: &str) {
         self.logs.borrow_mut().push((id.to_string(), message.to_string()));
     }

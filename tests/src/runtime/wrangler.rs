@@ -88,9 +88,15 @@ impl Wrangler {
 
         let mut all_sql = String::new();
         let mut accounts = Vec::new();
-        for n in 0..2 {
+        // A, B, and an account connected to A.
+        for n in 0..3 {
             let file = dir.join(format!("accounts-{n}.sql"));
-            accounts.push(create_account(&bin, &root, &["--sql".into(), file.clone().into()]));
+            let mut args: Vec<std::ffi::OsString> = vec!["--sql".into(), file.clone().into()];
+            if n == 2 {
+                let a: &super::AccountKeys = &accounts[0];
+                args.extend(["--platform".into(), a.account.clone().into()]);
+            }
+            accounts.push(create_account(&bin, &root, &args));
             all_sql
                 .push_str(&std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("read {}: {e}", file.display())));
         }
@@ -105,6 +111,12 @@ impl Wrangler {
         );
         let executed = t0.elapsed();
 
+        // The deployment's hash key (a secret in production: `wrangler secret put VINR_HASH_KEY`),
+        // one per runtime and kept across restarts, as a deployment keeps its secret.
+        let mut vars = vars;
+        if !vars.iter().any(|(k, _)| k == "VINR_HASH_KEY") {
+            vars.push(("VINR_HASH_KEY".into(), crate::fixtures::uniq("conformance-hash-key")));
+        }
         let mut w = Wrangler {
             root,
             dir,
@@ -129,8 +141,12 @@ impl Wrangler {
             .spawn(move || scheduler(cron_port, alive))
             .expect("spawn the cron thread");
         let mut accounts = accounts.into_iter();
-        let (a, b) = (accounts.next().unwrap(), accounts.next().unwrap());
-        runtime(a, b, Box::new(w))
+        let (a, b, connected) = (
+            accounts.next().unwrap(),
+            accounts.next().unwrap(),
+            accounts.next().unwrap(),
+        );
+        runtime(a, b, connected, Box::new(w))
     }
 
     fn log_file(&self) -> PathBuf {
