@@ -384,7 +384,8 @@ mod tests {
         assert!(create_account_sql("Account", Some("pk_test_abc"), None).is_err());
         // Review L4: a short key chosen by hand is guessable.
         let e = create_account_sql("Account", Some("sk_test_local"), None)
-            .unwrap_err()
+            .err()
+            .unwrap()
             .to_string();
         assert!(e.contains("too short") && e.contains("at least 24"), "{e}");
     }

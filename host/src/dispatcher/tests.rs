@@ -512,7 +512,9 @@ async fn runs_due_steps_and_delivers_their_events_at_once() {
     let (dir, db) = temp_db("steps");
     let rx = receiver(vec![200]).await;
     let conn = crate::db::open_connection(&db.main_path).unwrap();
-    let sk = crate::bootstrap::create_account(&conn, "T", None).unwrap().secret_key;
+    let sk = crate::bootstrap::create_account(&conn, "T", None, None)
+        .unwrap()
+        .secret_key;
     let (s, ep) = api(
         &conn,
         &sk,
