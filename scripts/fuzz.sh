@@ -20,7 +20,7 @@ if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q '4.32.5'; then
     "$venv/bin/pip" install --quiet --disable-pip-version-check schemathesis==4.32.5
 fi
 
-key=sk_test_fuzz000000000000000001
+key=sk_test_fuzz000000000000000000001
 data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 VINR_DEV_SECRET_KEY=$key ./target/release/vinr dev --no-build --listen "127.0.0.1:$port" --data-dir "$data" > "$data/vinr-dev.log" 2>&1 &

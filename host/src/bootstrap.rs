@@ -29,14 +29,12 @@ impl NewAccount {
     }
 }
 
-/// `VINR_DEV_SECRET_KEY` and `--secret-key` must be sandbox secret keys of the right shape.
+/// `VINR_DEV_SECRET_KEY` and `--secret-key` must be sandbox secret keys of the right shape and
+/// long enough not to be guessed (`keys::MIN_CHOSEN_KEY_CHARS`).
 fn check_test_secret_key(key: &str) -> anyhow::Result<()> {
-    match keys::key_shape(key) {
-        Some(shape) if shape.kind == KeyKind::Secret && !shape.livemode => Ok(()),
-        _ => bail!(
-            "{:?} is not a sandbox secret key (expected sk_test_ followed by letters and digits)",
-            keys::redact_key(key)
-        ),
+    match keys::chosen_secret_key_problem(key, false) {
+        None => Ok(()),
+        Some(problem) => bail!("the sandbox secret key {:?} {problem}", keys::redact_key(key)),
     }
 }
 
@@ -103,6 +101,7 @@ fn key_row(account: &str, key: &str, kind: KeyKind, livemode: bool, created: i64
     Row {
         table: "api_keys",
         columns: vec![
+            ("id", Value::Text(vinr_shared::ids::new_id("key_", &mut fill))),
             ("key_hash", Value::Text(keys::hash_key(key))),
             ("account_id", Value::Text(account.into())),
             ("livemode", Value::Integer(livemode as i64)),
@@ -309,8 +308,12 @@ mod tests {
     #[test]
     fn account_sql_creates_working_keys() {
         let conn = migrated();
-        let (a, sql_a) =
-            create_account_sql("O'Brien \"quoted\" -- account", Some("sk_test_FixedKey123"), None).unwrap();
+        let (a, sql_a) = create_account_sql(
+            "O'Brien \"quoted\" -- account",
+            Some("sk_test_FixedKey1234567890abcdefgh"),
+            None,
+        )
+        .unwrap();
         let (b, sql_b) = create_account_sql("Account", None, None).unwrap();
         assert!(!sql_a.to_ascii_uppercase().contains("BEGIN") && !sql_a.to_ascii_uppercase().contains("COMMIT"));
         assert_eq!(sql_a.lines().count(), 5);
@@ -321,7 +324,7 @@ mod tests {
             .query_row("SELECT name FROM accounts WHERE id = ?1", [&a.account], |r| r.get(0))
             .unwrap();
         assert_eq!(name, "O'Brien \"quoted\" -- account");
-        assert_eq!(a.secret_key, "sk_test_FixedKey123");
+        assert_eq!(a.secret_key, "sk_test_FixedKey1234567890abcdefgh");
         for (acct, key, kind, live) in [
             (&a, &a.secret_key, "secret", 0),
             (&a, &a.public_key, "public", 0),
@@ -379,5 +382,11 @@ mod tests {
     #[test]
     fn bad_secret_key_is_refused() {
         assert!(create_account_sql("Account", Some("pk_test_abc"), None).is_err());
+        // Review L4: a short key chosen by hand is guessable.
+        let e = create_account_sql("Account", Some("sk_test_local"), None)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("too short") && e.contains("at least 24"), "{e}");
     }
 }

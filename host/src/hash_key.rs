@@ -13,7 +13,7 @@ const MIN_LEN: usize = 32;
 
 pub fn load_or_create(data_dir: &Path) -> anyhow::Result<String> {
     if let Ok(key) = std::env::var(ENV) {
-        return checked(key).with_context(|| format!("{ENV}"));
+        return checked(key).context(ENV);
     }
     let path = data_dir.join(FILE);
     match std::fs::read_to_string(&path) {

@@ -2,7 +2,9 @@
 //! randomness), the account it acts for, and that account's time.
 
 use crate::auth::Account;
-use crate::port::{Db, Env, new_id};
+use crate::error::{ApiError, ApiResult};
+use crate::port::{Db, Env, Stmt, new_id};
+use crate::sql_params;
 
 pub struct Ctx<'a, D: Db, E: Env> {
     pub db: &'a D,
@@ -29,5 +31,24 @@ impl<'a, D: Db, E: Env> Ctx<'a, D, E> {
 
     pub fn id(&self, prefix: &str) -> String {
         new_id(self.env, prefix)
+    }
+
+    /// The account's card-fingerprint key: as authentication read it, or else from the
+    /// database (a cached live key does not carry it; `Account::fingerprint_key`).
+    pub async fn fingerprint_key(&self) -> ApiResult<String> {
+        if let Some(k) = &self.acct.fingerprint_key {
+            return Ok(k.clone());
+        }
+        let rows = self
+            .db
+            .query(Stmt::new(
+                "SELECT fingerprint_key FROM accounts WHERE id = ?",
+                sql_params![&self.acct.id],
+            ))
+            .await?;
+        rows.first()
+            .and_then(|r| r[0].as_str())
+            .map(str::to_string)
+            .ok_or_else(|| ApiError::internal("the account has no fingerprint key"))
     }
 }

@@ -71,7 +71,8 @@ async fn account<D: Db>(db: &D, dev: &Device) -> Result<Account, DbError> {
     Ok(Account {
         id: dev.account_id.clone(),
         livemode: dev.livemode,
-        fingerprint_key: String::new(),
+        fingerprint_key: None,
+        permissions: None,
         clock_offset: if dev.livemode { 0 } else { offset },
     })
 }

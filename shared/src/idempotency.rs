@@ -60,7 +60,7 @@ pub fn request_hash(
     mac.update(b"\n");
     let carded;
     let params = match params.get("card") {
-        Some(Value::Object(card)) if card.contains_key("number") || card.contains_key("cvc") => {
+        Some(Value::Object(card)) if has_card_secrets(params) => {
             carded = without_card_secrets(fingerprint_key, params, card);
             &carded
         }
@@ -68,6 +68,12 @@ pub fn request_hash(
     };
     serde_json::to_writer(MacWriter(&mut mac), params).expect("a JSON map always serializes");
     crate::keys::hex(&mac.finalize().into_bytes())
+}
+
+/// Whether [`request_hash`] needs the account's fingerprint key for `params` (they carry a card
+/// number or CVC): the caller reads the key only then.
+pub fn has_card_secrets(params: &Map<String, Value>) -> bool {
+    matches!(params.get("card"), Some(Value::Object(card)) if card.contains_key("number") || card.contains_key("cvc"))
 }
 
 fn without_card_secrets(

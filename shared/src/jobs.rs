@@ -77,7 +77,8 @@ pub async fn run_due<D: Db, E: Env>(db: &D, env: &E, scope: Scope<'_>, limit: i6
             acct: Account {
                 id: r[1].as_str().unwrap_or_default().to_string(),
                 livemode,
-                fingerprint_key: String::new(),
+                fingerprint_key: None,
+                permissions: None,
                 clock_offset: if livemode { 0 } else { r[6].as_i64().unwrap_or(0) },
             },
             step: Step::parse(r[3].as_str().unwrap_or_default(), r[4].as_str().unwrap_or_default()),

@@ -1,12 +1,14 @@
-//! API keys: their shape (`sk_test_`, `pk_live_`, ...), generation and at-rest hashing.
+//! API keys: their shape (`sk_test_`, `pk_live_`, `rk_test_`, ...), generation and at-rest hashing.
 
 use sha2::{Digest, Sha256};
 
-/// Secret keys call server endpoints; public keys only initialise client-side UI.
+/// Secret keys call every server endpoint; restricted keys only what their permissions grant
+/// (`crate::permissions`); public keys only initialise client-side UI.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyKind {
     Secret,
     Public,
+    Restricted,
 }
 
 impl KeyKind {
@@ -14,7 +16,15 @@ impl KeyKind {
         match self {
             KeyKind::Secret => "secret",
             KeyKind::Public => "public",
+            KeyKind::Restricted => "restricted",
         }
+    }
+
+    /// The stored `kind` column's value.
+    pub fn parse(s: &str) -> Option<KeyKind> {
+        [KeyKind::Secret, KeyKind::Public, KeyKind::Restricted]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 }
 
@@ -31,6 +41,8 @@ pub fn key_shape(key: &str) -> Option<KeyShape> {
         (KeyKind::Secret, r)
     } else if let Some(r) = key.strip_prefix("pk_") {
         (KeyKind::Public, r)
+    } else if let Some(r) = key.strip_prefix("rk_") {
+        (KeyKind::Restricted, r)
     } else {
         return None;
     };
@@ -54,6 +66,33 @@ pub fn key_prefix(kind: KeyKind, livemode: bool) -> &'static str {
         (KeyKind::Secret, true) => "sk_live_",
         (KeyKind::Public, false) => "pk_test_",
         (KeyKind::Public, true) => "pk_live_",
+        (KeyKind::Restricted, false) => "rk_test_",
+        (KeyKind::Restricted, true) => "rk_live_",
+    }
+}
+
+/// The fewest characters after the prefix a key chosen by hand may have (`VINR_DEV_SECRET_KEY`,
+/// `--secret-key`): 24 letters and digits are about 140 bits even if typed from a small set,
+/// far beyond guessing, while `sk_test_local` is guessed by any page in the developer's
+/// browser (security review L4). Generated keys have 32.
+pub const MIN_CHOSEN_KEY_CHARS: usize = 24;
+
+/// Why a key chosen by hand is refused as an environment's secret key, or None if it is fine.
+pub fn chosen_secret_key_problem(key: &str, livemode: bool) -> Option<String> {
+    let prefix = key_prefix(KeyKind::Secret, livemode);
+    match key_shape(key) {
+        Some(s) if s.kind == KeyKind::Secret && s.livemode == livemode => {
+            let body = key.len() - prefix.len();
+            (body < MIN_CHOSEN_KEY_CHARS).then(|| {
+                format!(
+                    "is too short: {body} characters after {prefix}, at least {MIN_CHOSEN_KEY_CHARS} needed (e.g. {prefix}{})",
+                    "0123456789abcdefghijklmn"
+                )
+            })
+        }
+        _ => Some(format!(
+            "is not a key of the form {prefix} followed by letters, digits and _"
+        )),
     }
 }
 
@@ -113,10 +152,36 @@ mod tests {
                 livemode: true
             })
         );
+        assert_eq!(
+            key_shape("rk_live_abc"),
+            Some(KeyShape {
+                kind: KeyKind::Restricted,
+                livemode: true
+            })
+        );
+        assert_eq!(key_shape("rk_abc"), None);
         assert_eq!(key_shape("sk_prod_abc"), None);
         assert_eq!(key_shape("sk_test_"), None);
         assert_eq!(key_shape("sk_test_a-b"), None);
         assert_eq!(key_shape("whatever"), None);
+    }
+
+    #[test]
+    fn chosen_keys_need_24_characters_after_the_prefix() {
+        assert!(
+            chosen_secret_key_problem("sk_test_local", false)
+                .unwrap()
+                .contains("too short: 5")
+        );
+        assert!(chosen_secret_key_problem(&format!("sk_test_{}", "a".repeat(23)), false).is_some());
+        assert_eq!(
+            chosen_secret_key_problem(&format!("sk_test_{}", "a".repeat(24)), false),
+            None
+        );
+        // Of the wrong kind or environment: refused whatever the length.
+        assert!(chosen_secret_key_problem(&format!("pk_test_{}", "a".repeat(30)), false).is_some());
+        assert!(chosen_secret_key_problem(&format!("sk_live_{}", "a".repeat(30)), false).is_some());
+        assert!(chosen_secret_key_problem("sk_test_\u{e9}", false).is_some());
     }
 
     #[test]

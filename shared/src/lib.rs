@@ -24,6 +24,7 @@ pub mod objects;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod params;
+pub mod permissions;
 pub mod plan;
 pub mod port;
 pub mod processor;

@@ -54,6 +54,7 @@ fn object(props: Value) -> Value {
 /// the hand-written components and the fields a response adds to a stored type (a webhook
 /// endpoint's status and secret); nested types are inlined unless they are components themselves.
 fn derived() -> Map<String, Value> {
+    use crate::api::api_keys::ApiKey;
     use crate::api::balance::Balance;
     use crate::api::payouts::PayoutSchedule;
     use crate::api::test_clock::{TestClock, TestClockAdvance};
@@ -91,6 +92,7 @@ fn derived() -> Map<String, Value> {
     g.subschema_for::<TestClock>();
     g.subschema_for::<TestClockAdvance>();
     g.subschema_for::<ProcessingPlan>();
+    g.subschema_for::<ApiKey>();
     g.take_definitions(true)
 }
 
@@ -135,6 +137,7 @@ fn schemas() -> Value {
         "WebhookEndpointList": list_of("WebhookEndpoint"),
         "WebhookDeliveryList": list_of("WebhookDelivery"),
         "EventList": list_of("Event"),
+        "ApiKeyList": list_of("ApiKey"),
     });
     all.as_object_mut().unwrap().extend(derived());
     all.as_object_mut()
@@ -327,6 +330,10 @@ fn body_example(group: Group, action: &str) -> Option<Value> {
         (Group::Balance, "schedule_update") => json!({ "interval": "manual" }),
         (Group::Balance, "clock_advance") => json!({ "seconds": 60 }),
         (Group::Terminal, "register") => json!({ "label": "Front counter" }),
+        (Group::ApiKeys, "create") => {
+            json!({ "name": "reporting", "permissions": { "payments": "read", "refunds": "write" } })
+        }
+        (Group::ApiKeys, "roll") => json!({ "expire_previous_after": 3600 }),
         (Group::Terminal, "create") => {
             json!({ "terminalId": "term_test_simulator", "amount": 2500, "currency": "USD", "reference": "order_8821" })
         }
@@ -475,7 +482,10 @@ fn operation(group: Group, spec: &Spec) -> Value {
     );
     responses.insert("400".into(), error_response("Invalid parameters (the error's `param` names the first bad one), or a state that does not allow this call."));
     responses.insert("401".into(), error_response("Missing, unknown or revoked API key."));
-    responses.insert("403".into(), error_response(spec.forbidden));
+    responses.insert(
+        "403".into(),
+        error_response(&forbidden(method, pattern, spec.forbidden)),
+    );
     responses.insert("404".into(), error_response("No such object (or route)."));
     // Before the operation itself, so every operation can answer it (crate::rate_limit).
     let mut limited = error_response(
@@ -531,6 +541,20 @@ fn operation(group: Group, spec: &Spec) -> Value {
     o
 }
 
+/// The 403's description: the declaration's, and what a restricted key needs (the one table,
+/// `crate::permissions`).
+fn forbidden(method: &str, path: &str, declared: &str) -> String {
+    let need = crate::permissions::need(method, path);
+    match need.group {
+        Some(g) => format!(
+            "{declared} Or a restricted key without `{}: {}`.",
+            crate::permissions::GROUPS[g].name,
+            need.level.as_str()
+        ),
+        None => declared.to_string(),
+    }
+}
+
 fn group_name(g: Group) -> &'static str {
     match g {
         Group::Payments => "payments",
@@ -540,6 +564,7 @@ fn group_name(g: Group) -> &'static str {
         Group::Refunds => "refunds",
         Group::Balance => "balance",
         Group::Terminal => "terminals",
+        Group::ApiKeys => "api_keys",
     }
 }
 
@@ -573,7 +598,7 @@ pub fn document() -> Value {
             "title": "VINR API",
             "version": "1",
             "description": "Payments, customers, payment methods, webhooks and events; refunds, disputes, balances, transactions, settlements, \
-                payouts and the sandbox clock; terminals and their Cloud API payments. Amounts are integers in the currency's minor unit. \
+                payouts and the sandbox clock; terminals and their Cloud API payments; API keys (restricted keys, rolling, revoking). Amounts are integers in the currency's minor unit. \
                 POST bodies may be form-encoded (bracket nesting: metadata[key]=value, expand[]=customer) or JSON.",
         },
         "servers": [{ "url": "http://127.0.0.1:8787", "description": "vinr dev" }],
@@ -581,7 +606,7 @@ pub fn document() -> Value {
         "paths": paths,
         "components": {
             "securitySchemes": {
-                "bearerAuth": { "type": "http", "scheme": "bearer", "description": "A secret key: sk_test_... (sandbox) or sk_live_..." },
+                "bearerAuth": { "type": "http", "scheme": "bearer", "description": "A secret key: sk_test_... (sandbox) or sk_live_..., or a restricted key: rk_test_... / rk_live_..." },
                 "apiKeyAuth": { "type": "apiKey", "in": "header", "name": "X-Api-Key" },
             },
             "parameters": {

@@ -124,8 +124,9 @@ fn a_request_that_lost_its_claim_cannot_finish_or_release_it() {
     let acct = vinr_shared::auth::Account {
         id: "acct_A".into(),
         livemode: false,
-        fingerprint_key: "acct_A".into(),
+        fingerprint_key: Some("acct_A".into()),
         clock_offset: 0,
+        permissions: None,
     };
     use vinr_shared::idempotency::{Claim, claim, finish, release};
     use vinr_shared::port::{Db, DbError};

@@ -2,6 +2,7 @@
 //! idempotency key, run the handler, commit its writes (and the stored response) in one batch,
 //! re-running the handler if a guarded transition lost a race.
 
+pub mod api_keys;
 pub mod balance;
 pub mod customers;
 pub mod disputes;
@@ -43,10 +44,12 @@ pub enum Group {
     Balance,
     /// `/v1/terminals` and `/v1/terminal/payments`.
     Terminal,
+    /// `/v1/api_keys`: key management, for secret keys only.
+    ApiKeys,
 }
 
 impl Group {
-    pub const ALL: [Group; 7] = [
+    pub const ALL: [Group; 8] = [
         Group::Payments,
         Group::Customers,
         Group::PaymentMethods,
@@ -54,6 +57,7 @@ impl Group {
         Group::Refunds,
         Group::Balance,
         Group::Terminal,
+        Group::ApiKeys,
     ];
 
     /// The group's operations, as declared (without their group-specific actions).
@@ -69,6 +73,7 @@ impl Group {
             Group::Refunds => of(refunds::OPS),
             Group::Balance => of(balance::OPS),
             Group::Terminal => of(terminals::OPS),
+            Group::ApiKeys => of(api_keys::OPS),
         }
     }
 
@@ -88,6 +93,7 @@ impl Group {
                 Group::Balance
             }
             "terminals" | "terminal" => Group::Terminal,
+            "api_keys" => Group::ApiKeys,
             _ => return None,
         })
     }
@@ -293,6 +299,7 @@ route_groups! {
     RefundsRoutes => Refunds, refunds;
     BalanceRoutes => Balance, balance;
     TerminalRoutes => Terminal, terminals, after terminals::After;
+    ApiKeysRoutes => ApiKeys, api_keys;
 }
 
 /// Serves one request for a route group. Never fails: every error becomes its JSON response.
@@ -355,6 +362,8 @@ async fn serve<G: Routes, D: Db, E: Env, C: Cache>(
     let route = G::route(&req.method, &segs)?;
     let now = env.now();
     let acct = authenticate(db, cache, now, req).await?;
+    // A restricted key outside its grant: 403 before anything is read.
+    crate::permissions::check(acct.permissions.as_ref(), route.op.spec.method, route.op.spec.path)?;
     let is_post = req.method == "POST";
     let mut params = if is_post {
         Params::from_body(req.header("content-type"), &req.body)?
@@ -405,7 +414,13 @@ async fn serve<G: Routes, D: Db, E: Env, C: Cache>(
         let secret = env.hash_secret().ok_or_else(|| {
             ApiError::internal("VINR_HASH_KEY is not set: idempotent requests cannot be fingerprinted")
         })?;
-        let hash = idempotency::request_hash(&secret, &cx.acct.fingerprint_key, &req.method, path, &params.root);
+        // Read only for card data: a cached live key does not carry it (`Ctx::fingerprint_key`).
+        let fingerprint_key = if idempotency::has_card_secrets(&params.root) {
+            cx.fingerprint_key().await?
+        } else {
+            String::new()
+        };
+        let hash = idempotency::request_hash(&secret, &fingerprint_key, &req.method, path, &params.root);
         let token = new_id(env, "");
         match idempotency::claim(db, &cx.acct, &k, &hash, now, &token).await? {
             Claim::Replay { status, body } => {

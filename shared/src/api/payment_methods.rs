@@ -76,7 +76,7 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p:
     match action {
         Action::Create => create(cx, p).await,
         Action::List => list(cx, p).await,
-        Action::Retrieve => match predefined(cx, id) {
+        Action::Retrieve => match predefined(cx, id).await? {
             Some(pm) => Ok(Outcome::read(to_json(&pm))),
             None => Ok(Outcome::read(to_json(
                 &load_path::<PaymentMethod, _, _>(cx, "payment_methods", "", "payment method", id)
@@ -90,7 +90,7 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p:
                 load_param::<Customer, _, _>(cx, "customers", " AND deleted = 0", "customer", "customer", &customer)
                     .await?
                     .obj;
-            if predefined(cx, id).is_none() {
+            if test_card_by_pm(id).is_none() {
                 load_path::<PaymentMethod, _, _>(cx, "payment_methods", "", "payment method", id).await?;
             }
             let (pm, writes) = attach(cx, "id", id, &cust.id).await?;
@@ -102,19 +102,21 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p:
 
 /// The synthesized object for a predefined test payment method id, in any environment (a live
 /// payment with it is refused later, with a clear error).
-fn predefined<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> Option<PaymentMethod> {
-    let tc = test_card_by_pm(id)?;
-    Some(PaymentMethod {
+async fn predefined<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Option<PaymentMethod>> {
+    let Some(tc) = test_card_by_pm(id) else {
+        return Ok(None);
+    };
+    Ok(Some(PaymentMethod {
         id: id.into(),
         object: "payment_method".into(),
         kind: "card".into(),
-        card: test_card_snapshot(&cx.acct.fingerprint_key, tc),
+        card: test_card_snapshot(&cx.fingerprint_key().await?, tc),
         billing_details: BillingDetails::default(),
         customer: None,
         metadata: Default::default(),
         livemode: cx.acct.livemode,
         created: 0,
-    })
+    }))
 }
 
 /// (year, month) of a unix time, UTC (Howard Hinnant's civil-from-days).
@@ -224,7 +226,7 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Ou
             last4: number[number.len() - 4..].into(),
             exp_month,
             exp_year,
-            fingerprint: cards::fingerprint(&cx.acct.fingerprint_key, &number),
+            fingerprint: cards::fingerprint(&cx.fingerprint_key().await?, &number),
             funding: test.map_or("unknown", |t| t.funding).into(),
         },
         billing_details,
@@ -276,7 +278,7 @@ pub async fn attach<D: Db, E: Env>(
     id: &str,
     customer: &str,
 ) -> ApiResult<(PaymentMethod, Vec<Stmt>)> {
-    if let Some(mut pm) = predefined(cx, id) {
+    if let Some(mut pm) = predefined(cx, id).await? {
         if cx.acct.livemode {
             return Err(ApiError::invalid(
                 param,
@@ -332,7 +334,7 @@ pub async fn attach<D: Db, E: Env>(
 }
 
 async fn detach<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Outcome> {
-    if predefined(cx, id).is_some() {
+    if test_card_by_pm(id).is_some() {
         return Err(ApiError::invalid(
             "id",
             "payment_method_not_attached",

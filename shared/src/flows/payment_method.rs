@@ -32,7 +32,7 @@ pub async fn resolve<D: Db, E: Env>(cx: &Ctx<'_, D, E>, param: &str, id: &str) -
     if let Some(tc) = test_card_by_pm(id) {
         return Ok(ResolvedPm {
             id: id.into(),
-            card: test_card_snapshot(&cx.acct.fingerprint_key, tc),
+            card: test_card_snapshot(&cx.fingerprint_key().await?, tc),
             behavior: Some(tc.behavior),
             customer: None,
         });

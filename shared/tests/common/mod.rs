@@ -77,8 +77,8 @@ pub fn account(db: &SqliteDb, env: &TestEnv, id: &str) -> (String, String, Strin
     .map(|(k, live)| new_key(k, live, &mut fill));
     for (key, (kind, live)) in keys.iter().zip([("secret", 0), ("public", 0), ("secret", 1)]) {
         db.0.execute(
-            "INSERT INTO api_keys (key_hash, account_id, livemode, kind, redacted, created) VALUES (?, ?, ?, ?, 'x', 0)",
-            rusqlite::params![hash_key(key), id, live, kind],
+            "INSERT INTO api_keys (id, key_hash, account_id, livemode, kind, redacted, created) VALUES (?, ?, ?, ?, ?, 'x', 0)",
+            rusqlite::params![format!("key_{}", &hash_key(key)[..24]), hash_key(key), id, live, kind],
         )
         .unwrap();
     }
