@@ -55,7 +55,9 @@ pub fn verify(secret: &str, header: &str, body: &[u8], now: i64, tolerance_secs:
     if sigs.is_empty() {
         return Err(VerifyError::Malformed);
     }
-    if (now - t).abs() > tolerance_secs {
+    // A timestamp so far off that the difference overflows is as stale as any other.
+    let off = now.checked_sub(t).map(i64::unsigned_abs);
+    if off.is_none_or(|d| d > tolerance_secs.max(0).unsigned_abs()) {
         return Err(VerifyError::Stale);
     }
     for sig in sigs {
@@ -106,6 +108,17 @@ mod tests {
         let h = sign(&["whsec_new", "whsec_old"], 5, b"x");
         assert_eq!(verify("whsec_new", &h, b"x", 5, 300), Ok(()));
         assert_eq!(verify("whsec_old", &h, b"x", 5, 300), Ok(()));
+    }
+
+    #[test]
+    fn extreme_timestamps_are_stale_not_a_panic() {
+        let body = b"{}";
+        for (t, now) in [(i64::MIN, 1_700_000_000), (i64::MAX, -1), (i64::MIN, i64::MAX), (i64::MAX, i64::MIN)] {
+            let header = sign(&["whsec_x"], t, body);
+            assert_eq!(verify("whsec_x", &header, body, now, 300), Err(VerifyError::Stale), "t={t} now={now}");
+        }
+        let header = sign(&["whsec_x"], i64::MIN, body);
+        assert_eq!(verify("whsec_x", &header, body, i64::MIN, 300), Ok(()));
     }
 
     #[test]
