@@ -158,3 +158,61 @@ fn scheduled_steps_take_accounts_in_turn() {
         .collect();
     assert_eq!(taken, ["job_a0", "job_a1", "job_b"], "A's two oldest and B's");
 }
+
+#[test]
+fn attempts_other_runs_have_under_way_count_against_the_share() {
+    let w = world();
+    let now_ms = w.env.now.get() * 1000;
+    for i in 0..4 {
+        endpoint(&w, "acct_A", &format!("we_a{i}"));
+    }
+    for n in 0..8 {
+        event(&w, "acct_A", &format!("evt_a{n}"), now_ms - 60_000 + n);
+    }
+    endpoint(&w, "acct_B", "we_b");
+    event(&w, "acct_B", "evt_b", now_ms - 1_000);
+    // Another isolate's sweep leased A's 16 oldest and is still waiting on them.
+    let lease = now_ms + 30_000;
+    w.db.0
+        .execute(
+            "UPDATE webhook_deliveries SET next_attempt_at = ?1, leased_until = ?1 WHERE id IN \
+             (SELECT id FROM webhook_deliveries WHERE account_id = 'acct_A' ORDER BY next_attempt_at, seq LIMIT 16)",
+            [lease],
+        )
+        .unwrap();
+    let t = Recorder::default();
+    pollster::block_on(runner::run(&w.db, &w.env, &t, Scope::AllDue, 100, 1.0)).unwrap();
+    assert_eq!(*t.0.borrow(), ["http://127.0.0.1:9/we_b"], "A is at its cap: only B is sent");
+    // Once those leases have run out (their sweep died), A's share is free again.
+    w.env.now.set(w.env.now.get() + 31);
+    let t = Recorder::default();
+    let r = pollster::block_on(runner::run(&w.db, &w.env, &t, Scope::AllDue, 100, 1.0)).unwrap();
+    assert_eq!(r.attempted, PER_ACCOUNT, "{:?}", t.0.borrow());
+    // Recording an answer clears the lease mark.
+    let marked: i64 = w
+        .db
+        .0
+        .query_row(
+            "SELECT count(*) FROM webhook_deliveries WHERE status = 'succeeded' AND leased_until IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(marked, 0);
+}
+
+#[test]
+fn the_in_flight_query_reads_through_its_index() {
+    let w = world();
+    let plan: String = w
+        .db
+        .0
+        .prepare(&format!("EXPLAIN QUERY PLAN {}", vinr_shared::webhooks::delivery::IN_FLIGHT_SQL))
+        .unwrap()
+        .query_map([0i64], |r| r.get::<_, String>(3))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(plan.contains("USING INDEX webhook_deliveries_leased"), "{plan}");
+}

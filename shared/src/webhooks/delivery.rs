@@ -74,6 +74,10 @@ pub const DUE_SQL: &str = super::fair::FAIR_DUE_SQL;
 
 /// The earliest pending attempt (leases included), to know how long a dispatcher may sleep.
 pub const EARLIEST_DUE_SQL: &str = "SELECT min(next_attempt_at) FROM webhook_deliveries WHERE status = 'pending'";
+/// The attempts under way at `?` (unix ms), any dispatcher's: (account key, endpoint id) rows
+/// for [`super::fair::InFlight`]. Read through the partial index `webhook_deliveries_leased`.
+pub const IN_FLIGHT_SQL: &str = "SELECT account_id || ':' || livemode, endpoint_id FROM webhook_deliveries WHERE status = 'pending' AND leased_until > ?";
+
 /// The earliest pending attempt after `?` (unix ms): when a dispatcher whose due rows are all
 /// held back by their fair-share caps must look again at the latest.
 pub const EARLIEST_AFTER_SQL: &str =
@@ -141,8 +145,8 @@ impl Job {
     /// checks that exactly one row changed, else another dispatcher has it.
     pub fn lease_stmt(&self, until: i64) -> Stmt {
         Stmt::new(
-            "UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ? AND status = 'pending' AND next_attempt_at = ?",
-            sql_params![until, &self.id, self.lease],
+            "UPDATE webhook_deliveries SET next_attempt_at = ?, leased_until = ? WHERE id = ? AND status = 'pending' AND next_attempt_at = ?",
+            sql_params![until, until, &self.id, self.lease],
         )
     }
 
@@ -195,7 +199,7 @@ pub fn record(job: &Job, a: &Attempt, now_ms: i64, jitter: f64, scale: f64) -> (
                 sql_params![&job.endpoint_id, &job.id, job.lease],
             ),
             Stmt::new(
-                "UPDATE webhook_deliveries SET status = 'succeeded', attempts = ?, next_attempt_at = NULL, last_status_code = ?, last_error = NULL, \
+                "UPDATE webhook_deliveries SET status = 'succeeded', attempts = ?, next_attempt_at = NULL, leased_until = NULL, last_status_code = ?, last_error = NULL, \
                  last_duration_ms = ?, last_attempt_at = ? WHERE id = ? AND status = 'pending' AND next_attempt_at = ?",
                 sql_params![attempts, status, a.duration_ms, a.at_ms, &job.id, job.lease],
             ),
@@ -215,7 +219,7 @@ pub fn record(job: &Job, a: &Attempt, now_ms: i64, jitter: f64, scale: f64) -> (
         ));
     }
     stmts.push(Stmt::new(
-        "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_status_code = ?, last_error = ?, \
+        "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, leased_until = NULL, last_status_code = ?, last_error = ?, \
          last_duration_ms = ?, last_attempt_at = ? WHERE id = ? AND status = 'pending' AND next_attempt_at = ?",
         sql_params![if next.is_some() { "pending" } else { "failed" }, attempts, next, status, a.error.clone(), a.duration_ms, a.at_ms, &job.id, job.lease],
     ));
@@ -225,7 +229,7 @@ pub fn record(job: &Job, a: &Attempt, now_ms: i64, jitter: f64, scale: f64) -> (
 /// Gives a lease back (shutdown with the attempt unfinished): due again at `now_ms`.
 pub fn release_stmt(id: &str, lease: i64, now_ms: i64) -> Stmt {
     Stmt::new(
-        "UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ? AND status = 'pending' AND next_attempt_at = ?",
+        "UPDATE webhook_deliveries SET next_attempt_at = ?, leased_until = NULL WHERE id = ? AND status = 'pending' AND next_attempt_at = ?",
         sql_params![now_ms, id, lease],
     )
 }

@@ -48,8 +48,8 @@ pub struct Report {
 
 /// Runs up to `limit` due deliveries of `scope`. `scale` shrinks the retry schedule (1.0 in
 /// production; see [`retry::next_attempt_at`]). For [`Scope::AllDue`] a run takes at most each
-/// account's and each endpoint's fair share ([`fair::pick`]), so one account's backlog of slow
-/// endpoints cannot fill it.
+/// account's and each endpoint's fair share ([`fair::pick`]), counting the attempts other runs
+/// have under way (`leased_until`), so one account's backlog of slow endpoints cannot fill it.
 pub async fn run<D: Db, E: Env, T: Transport>(
     db: &D,
     env: &E,
@@ -68,7 +68,17 @@ pub async fn run<D: Db, E: Env, T: Transport>(
     };
     let due: Vec<Job> = rows.iter().filter_map(Job::from_row).collect();
     let keys: Vec<(&str, &str)> = due.iter().map(|j| (j.account.as_str(), j.endpoint_id.as_str())).collect();
-    let share = fair::pick(&keys, &fair::InFlight::default(), due.len()).chosen;
+    // What every consumer and sweep has under way (they run in separate isolates): the caps
+    // count those too.
+    let mut in_flight = fair::InFlight::default();
+    if matches!(scope, Scope::AllDue) && !due.is_empty() {
+        for r in db.query(Stmt::new(delivery::IN_FLIGHT_SQL, sql_params![now])).await? {
+            if let (Some(a), Some(e)) = (r.first().and_then(|v| v.as_str()), r.get(1).and_then(|v| v.as_str())) {
+                in_flight.add(a, e);
+            }
+        }
+    }
+    let share = fair::pick(&keys, &in_flight, due.len()).chosen;
     let lease = now + retry::ATTEMPT_TIMEOUT_MS as i64 + LEASE_MARGIN_MS;
     let mut mine = Vec::new();
     for i in share {

@@ -63,7 +63,7 @@ pub fn target(raw: &str) -> Option<Target> {
         return None;
     }
     let (host, canonical) = match url.host()? {
-        Host::Domain(d) if d.is_empty() => return None,
+        Host::Domain("") => return None,
         Host::Domain(d) => (TargetHost::Name(d.trim_end_matches('.').to_ascii_lowercase()), true),
         Host::Ipv4(v4) => (TargetHost::Ip(IpAddr::V4(v4)), raw_host(raw).is_some_and(|h| h == v4.to_string())),
         // Bracketed, so never confused with a name; every spelling of one address is the same.
