@@ -397,12 +397,13 @@ async fn claim(shared: &Shared, limit: usize) -> anyhow::Result<(Vec<Job>, bool)
         .collect::<Vec<Job>>()
     };
     let picked = {
-        let keys: Vec<(&str, &str)> = due.iter().map(|j| (j.account.as_str(), j.endpoint_id.as_str())).collect();
+        let keys: Vec<(&str, &str)> = due
+            .iter()
+            .map(|j| (j.account.as_str(), j.endpoint_id.as_str()))
+            .collect();
         fair::pick(&keys, &shared.sending.lock().unwrap(), limit)
     };
-    shared
-        .capped
-        .store(picked.capped, Ordering::SeqCst);
+    shared.capped.store(picked.capped, Ordering::SeqCst);
     let mut jobs: Vec<Job> = picked.chosen.iter().map(|&i| due[i].clone()).collect();
     if jobs.is_empty() {
         return Ok((jobs, picked.capped));

@@ -67,7 +67,10 @@ fn one_accounts_backlog_does_not_crowd_out_another_account_in_the_sweep() {
     let t = Recorder::default();
     let r = pollster::block_on(runner::run(&w.db, &w.env, &t, Scope::AllDue, 100, 1.0)).unwrap();
     let sent = t.0.borrow().clone();
-    assert!(sent.iter().any(|u| u.ends_with("we_b")), "B is in the first run: {sent:?}");
+    assert!(
+        sent.iter().any(|u| u.ends_with("we_b")),
+        "B is in the first run: {sent:?}"
+    );
     let a: Vec<_> = sent.iter().filter(|u| u.contains("we_a")).collect();
     assert_eq!(a.len(), PER_ACCOUNT, "A gets its share, no more: {sent:?}");
     for i in 0..16 {
@@ -76,11 +79,14 @@ fn one_accounts_backlog_does_not_crowd_out_another_account_in_the_sweep() {
     }
     assert_eq!((r.attempted, r.succeeded), (PER_ACCOUNT + 1, PER_ACCOUNT + 1));
     // Recorded: B's delivery succeeded, A's untouched ones still pending and due.
-    let status: String = w
-        .db
-        .0
-        .query_row("SELECT status FROM webhook_deliveries WHERE event_id = 'evt_b'", [], |r| r.get(0))
-        .unwrap();
+    let status: String =
+        w.db.0
+            .query_row(
+                "SELECT status FROM webhook_deliveries WHERE event_id = 'evt_b'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
     assert_eq!(status, "succeeded");
     // The next runs work A's backlog off.
     let mut runs = 0;
@@ -92,11 +98,14 @@ fn one_accounts_backlog_does_not_crowd_out_another_account_in_the_sweep() {
         runs += 1;
         assert!(runs < 20);
     }
-    let left: i64 = w
-        .db
-        .0
-        .query_row("SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'", [], |r| r.get(0))
-        .unwrap();
+    let left: i64 =
+        w.db.0
+            .query_row(
+                "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
     assert_eq!(left, 0);
     assert_eq!(t.0.borrow().len(), 161);
 }
@@ -104,15 +113,14 @@ fn one_accounts_backlog_does_not_crowd_out_another_account_in_the_sweep() {
 #[test]
 fn the_fair_due_query_reads_through_the_due_index() {
     let w = world();
-    let plan: Vec<String> = w
-        .db
-        .0
-        .prepare(&format!("EXPLAIN QUERY PLAN {DUE_SQL}"))
-        .unwrap()
-        .query_map(rusqlite::params![0i64, 10i64], |r| r.get::<_, String>(3))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let plan: Vec<String> =
+        w.db.0
+            .prepare(&format!("EXPLAIN QUERY PLAN {DUE_SQL}"))
+            .unwrap()
+            .query_map(rusqlite::params![0i64, 10i64], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
     let plan = plan.join("\n");
     // The due rows come from a range of the partial index; the events and endpoints are looked up
     // by key. (The SCANs left are of the subqueries' own rows.)
@@ -146,16 +154,15 @@ fn scheduled_steps_take_accounts_in_turn() {
         .unwrap();
     let r = pollster::block_on(jobs::run_due(&w.db, &w.env, jobs::Scope::AllDue, 3)).unwrap();
     assert_eq!(r.failed, 3);
-    let taken: Vec<String> = w
-        .db
-        .0
-        .prepare("SELECT id FROM scheduled_jobs WHERE due_at > ?1 ORDER BY id")
-        .unwrap()
-        // Postponed by 60 s from at most 100 s ago; the others are still 91 s or more overdue.
-        .query_map([now - 50], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let taken: Vec<String> =
+        w.db.0
+            .prepare("SELECT id FROM scheduled_jobs WHERE due_at > ?1 ORDER BY id")
+            .unwrap()
+            // Postponed by 60 s from at most 100 s ago; the others are still 91 s or more overdue.
+            .query_map([now - 50], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
     assert_eq!(taken, ["job_a0", "job_a1", "job_b"], "A's two oldest and B's");
 }
 
@@ -182,37 +189,42 @@ fn attempts_other_runs_have_under_way_count_against_the_share() {
         .unwrap();
     let t = Recorder::default();
     pollster::block_on(runner::run(&w.db, &w.env, &t, Scope::AllDue, 100, 1.0)).unwrap();
-    assert_eq!(*t.0.borrow(), ["http://127.0.0.1:9/we_b"], "A is at its cap: only B is sent");
+    assert_eq!(
+        *t.0.borrow(),
+        ["http://127.0.0.1:9/we_b"],
+        "A is at its cap: only B is sent"
+    );
     // Once those leases have run out (their sweep died), A's share is free again.
     w.env.now.set(w.env.now.get() + 31);
     let t = Recorder::default();
     let r = pollster::block_on(runner::run(&w.db, &w.env, &t, Scope::AllDue, 100, 1.0)).unwrap();
     assert_eq!(r.attempted, PER_ACCOUNT, "{:?}", t.0.borrow());
     // Recording an answer clears the lease mark.
-    let marked: i64 = w
-        .db
-        .0
-        .query_row(
-            "SELECT count(*) FROM webhook_deliveries WHERE status = 'succeeded' AND leased_until IS NOT NULL",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let marked: i64 =
+        w.db.0
+            .query_row(
+                "SELECT count(*) FROM webhook_deliveries WHERE status = 'succeeded' AND leased_until IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
     assert_eq!(marked, 0);
 }
 
 #[test]
 fn the_in_flight_query_reads_through_its_index() {
     let w = world();
-    let plan: String = w
-        .db
-        .0
-        .prepare(&format!("EXPLAIN QUERY PLAN {}", vinr_shared::webhooks::delivery::IN_FLIGHT_SQL))
-        .unwrap()
-        .query_map([0i64], |r| r.get::<_, String>(3))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect::<Vec<_>>()
-        .join("\n");
+    let plan: String =
+        w.db.0
+            .prepare(&format!(
+                "EXPLAIN QUERY PLAN {}",
+                vinr_shared::webhooks::delivery::IN_FLIGHT_SQL
+            ))
+            .unwrap()
+            .query_map([0i64], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect::<Vec<_>>()
+            .join("\n");
     assert!(plan.contains("USING INDEX webhook_deliveries_leased"), "{plan}");
 }

@@ -40,7 +40,11 @@ fn an_accounts_black_holed_endpoints_do_not_delay_another_accounts_deliveries() 
     }
     // A's attempts are under way (and hanging) before B's event exists.
     let held = hole.wait_for(4, Duration::from_secs(15), |_| true).len();
-    assert!(held >= 4, "A's endpoints were being attempted: {held} (log: {:?})", rt.log_path());
+    assert!(
+        held >= 4,
+        "A's endpoints were being attempted: {held} (log: {:?})",
+        rt.log_path()
+    );
 
     for round in 0..3 {
         let pay_b = rt

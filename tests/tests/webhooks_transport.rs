@@ -52,7 +52,11 @@ fn a_huge_answer_is_not_read_to_its_end() {
     let (we, _) = endpoint(&rt, &rt.secret_key, &flood.url(), &["payment.succeeded"]);
     let evt = payment_event(&rt);
     let d = delivery_until(&rt, &rt.secret_key, &we, &evt, |d| d["status"] != "pending");
-    assert_eq!((&d["status"], &d["last_status_code"]), (&json!("succeeded"), &json!(200)), "{d}");
+    assert_eq!(
+        (&d["status"], &d["last_status_code"]),
+        (&json!("succeeded"), &json!(200)),
+        "{d}"
+    );
     std::thread::sleep(Duration::from_millis(300));
     // The sender stops reading at 64 KiB; what the socket buffers took on the way is all the
     // receiver could write (it would write 4 GiB to a sender reading everything).
@@ -70,7 +74,9 @@ fn an_answer_whose_body_never_ends_is_cut_off_by_the_attempt_timeout() {
     // The headers said 200, but the attempt is not over until the body is read (up to the cap):
     // it times out, and is a failure.
     let within = Duration::from_millis(ATTEMPT_TIMEOUT_MS + 15_000);
-    let d = delivery_within(&rt, &rt.secret_key, &we, &evt, within, |d| d["attempts"].as_i64() >= Some(1));
+    let d = delivery_within(&rt, &rt.secret_key, &we, &evt, within, |d| {
+        d["attempts"].as_i64() >= Some(1)
+    });
     assert_eq!(d["status"], "pending", "{d}");
     assert_eq!(d["last_error"], "timed out", "{d}");
     assert_eq!(d["last_status_code"], Value::Null, "{d}");

@@ -278,14 +278,23 @@ mod tests {
 
     #[test]
     fn errors_are_coarse() {
-        assert_eq!(error_class("error trying to connect: tcp connect error: Connection refused (os error 111)"), CONNECTION_FAILED);
+        assert_eq!(
+            error_class("error trying to connect: tcp connect error: Connection refused (os error 111)"),
+            CONNECTION_FAILED
+        );
         assert_eq!(error_class("TypeError: Network connection lost."), CONNECTION_FAILED);
         assert_eq!(error_class("invalid peer certificate: UnknownIssuer"), TLS_FAILED);
-        assert_eq!(error_class("dns error: failed to lookup address information"), DNS_FAILED);
+        assert_eq!(
+            error_class("dns error: failed to lookup address information"),
+            DNS_FAILED
+        );
         assert_eq!(error_class("operation timed out"), TIMED_OUT);
         assert_eq!(error_class("client error (Connect): address not allowed"), NOT_ALLOWED);
         assert_eq!(status_error(204), None);
-        assert_eq!(status_error(307).as_deref(), Some("HTTP 307 (redirects are not followed)"));
+        assert_eq!(
+            status_error(307).as_deref(),
+            Some("HTTP 307 (redirects are not followed)")
+        );
         assert_eq!(status_error(500).as_deref(), Some("HTTP 500"));
     }
 

@@ -67,7 +67,10 @@ pub async fn run<D: Db, E: Env, T: Transport>(
         Scope::AllDue => db.query(Stmt::new(DUE_SQL, sql_params![now, limit])).await?,
     };
     let due: Vec<Job> = rows.iter().filter_map(Job::from_row).collect();
-    let keys: Vec<(&str, &str)> = due.iter().map(|j| (j.account.as_str(), j.endpoint_id.as_str())).collect();
+    let keys: Vec<(&str, &str)> = due
+        .iter()
+        .map(|j| (j.account.as_str(), j.endpoint_id.as_str()))
+        .collect();
     // What every consumer and sweep has under way (they run in separate isolates): the caps
     // count those too.
     let mut in_flight = fair::InFlight::default();

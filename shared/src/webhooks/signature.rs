@@ -113,9 +113,18 @@ mod tests {
     #[test]
     fn extreme_timestamps_are_stale_not_a_panic() {
         let body = b"{}";
-        for (t, now) in [(i64::MIN, 1_700_000_000), (i64::MAX, -1), (i64::MIN, i64::MAX), (i64::MAX, i64::MIN)] {
+        for (t, now) in [
+            (i64::MIN, 1_700_000_000),
+            (i64::MAX, -1),
+            (i64::MIN, i64::MAX),
+            (i64::MAX, i64::MIN),
+        ] {
             let header = sign(&["whsec_x"], t, body);
-            assert_eq!(verify("whsec_x", &header, body, now, 300), Err(VerifyError::Stale), "t={t} now={now}");
+            assert_eq!(
+                verify("whsec_x", &header, body, now, 300),
+                Err(VerifyError::Stale),
+                "t={t} now={now}"
+            );
         }
         let header = sign(&["whsec_x"], i64::MIN, body);
         assert_eq!(verify("whsec_x", &header, body, i64::MIN, 300), Ok(()));

@@ -65,7 +65,10 @@ pub fn target(raw: &str) -> Option<Target> {
     let (host, canonical) = match url.host()? {
         Host::Domain("") => return None,
         Host::Domain(d) => (TargetHost::Name(d.trim_end_matches('.').to_ascii_lowercase()), true),
-        Host::Ipv4(v4) => (TargetHost::Ip(IpAddr::V4(v4)), raw_host(raw).is_some_and(|h| h == v4.to_string())),
+        Host::Ipv4(v4) => (
+            TargetHost::Ip(IpAddr::V4(v4)),
+            raw_host(raw).is_some_and(|h| h == v4.to_string()),
+        ),
         // Bracketed, so never confused with a name; every spelling of one address is the same.
         Host::Ipv6(v6) => (TargetHost::Ip(IpAddr::V6(v6)), true),
     };
@@ -104,7 +107,9 @@ fn local_name(name: &str) -> bool {
 /// send time both ask this; a live host name must then also resolve to public addresses only
 /// (the runtime's check, where it resolves names itself).
 pub fn refusal(raw: &str, livemode: bool) -> Option<Refusal> {
-    let Some(t) = target(raw) else { return Some(Refusal::Invalid) };
+    let Some(t) = target(raw) else {
+        return Some(Refusal::Invalid);
+    };
     if !livemode {
         return None;
     }
@@ -205,12 +210,16 @@ fn v6_public(ip: Ipv6Addr) -> bool {
 /// Validates an endpoint URL for the environment (`param` names it in errors).
 pub fn check(param: &str, url: &str, livemode: bool) -> ApiResult<String> {
     let url = crate::fields::url(param, url)?;
-    let Some(why) = refusal(&url, livemode) else { return Ok(url) };
+    let Some(why) = refusal(&url, livemode) else {
+        return Ok(url);
+    };
     Err(match why {
         Refusal::Invalid => ApiError::invalid(
             param,
             "url_invalid",
-            format!("Invalid URL: {param} must be an absolute http(s) URL with a host, no user name or password, and no backslash."),
+            format!(
+                "Invalid URL: {param} must be an absolute http(s) URL with a host, no user name or password, and no backslash."
+            ),
         ),
         Refusal::Insecure => ApiError::invalid(param, "url_insecure", "Live webhook endpoints must use https."),
         Refusal::NotCanonical => ApiError::invalid(
@@ -237,7 +246,10 @@ mod tests {
     #[test]
     fn targets_are_what_fetch_connects_to() {
         let t = target("https://Example.COM:8443/x?y").unwrap();
-        assert_eq!((t.https, t.host, t.canonical), (true, TargetHost::Name("example.com".into()), true));
+        assert_eq!(
+            (t.https, t.host, t.canonical),
+            (true, TargetHost::Name("example.com".into()), true)
+        );
         let t = target("http://[::1]:80/").unwrap();
         assert_eq!(t.host, TargetHost::Ip("::1".parse().unwrap()));
         let lo = TargetHost::Ip("127.0.0.1".parse().unwrap());
@@ -337,24 +349,28 @@ mod tests {
             "::a00:1",            // compatible 10.0.0.1
             "64:ff9b::a9fe:a9fe", // NAT64 to 169.254.169.254
             "64:ff9b::10.0.0.1",
-            "64:ff9b:1::1:2:3",     // local-use NAT64
-            "2002:7f00:1::1",       // 6to4 of 127.0.0.1
-            "2002:c0a8:101::",      // 6to4 of 192.168.1.1
+            "64:ff9b:1::1:2:3",                     // local-use NAT64
+            "2002:7f00:1::1",                       // 6to4 of 127.0.0.1
+            "2002:c0a8:101::",                      // 6to4 of 192.168.1.1
             "2001:0:4136:e378:8000:63bf:f5ff:fffe", // Teredo, client 10.0.0.1
-            "2001::1",              // Teredo without a public client
-            "fec0::1",              // site-local
-            "fc00::1",              // unique local
-            "fe80::1",              // link-local
-            "2001:db8::1",          // documentation
-            "3fff::1",              // documentation
-            "100::1",               // discard
-            "ff02::1",              // multicast
+            "2001::1",                              // Teredo without a public client
+            "fec0::1",                              // site-local
+            "fc00::1",                              // unique local
+            "fe80::1",                              // link-local
+            "2001:db8::1",                          // documentation
+            "3fff::1",                              // documentation
+            "100::1",                               // discard
+            "ff02::1",                              // multicast
             "::",
             "::1",
         ] {
             let ip: IpAddr = bad.parse().unwrap_or_else(|e| panic!("{bad}: {e}"));
             assert!(!ip_allowed_live(ip), "{bad}");
-            assert_eq!(code(&format!("https://[{bad}]/"), true), Some("url_not_public"), "{bad}");
+            assert_eq!(
+                code(&format!("https://[{bad}]/"), true),
+                Some("url_not_public"),
+                "{bad}"
+            );
         }
         for good in [
             "::ffff:93.184.216.34",
