@@ -126,7 +126,7 @@ fn live_endpoints_refuse_every_spelling_of_a_private_address() {
         "https://127.1/hook",
         "https://1572395042/hook",
     ] {
-        register(&rt, &rt.live_secret_key, url).err_param(400, "url_invalid", "url");
+        register(rt, &rt.live_secret_key, url).err_param(400, "url_invalid", "url");
     }
     for url in [
         "https://127.0.0.1/hook",
@@ -143,10 +143,10 @@ fn live_endpoints_refuse_every_spelling_of_a_private_address() {
         "https://192.0.0.8/hook",
         "https://metadata.internal/hook",
     ] {
-        register(&rt, &rt.live_secret_key, url).err_param(400, "url_not_public", "url");
+        register(rt, &rt.live_secret_key, url).err_param(400, "url_not_public", "url");
     }
-    register(&rt, &rt.live_secret_key, "http://hooks.example.com/").err_param(400, "url_insecure", "url");
-    let ok = register(&rt, &rt.live_secret_key, "https://hooks.example.com/vinr").ok();
+    register(rt, &rt.live_secret_key, "http://hooks.example.com/").err_param(400, "url_insecure", "url");
+    let ok = register(rt, &rt.live_secret_key, "https://hooks.example.com/vinr").ok();
     assert_eq!(ok["url"], "https://hooks.example.com/vinr", "{ok}");
 }
 
@@ -159,9 +159,9 @@ fn userinfo_and_backslashes_are_refused_in_every_environment() {
             "https://user@hooks.example.com/",
             "https://user:pw@hooks.example.com/",
         ] {
-            register(&rt, key, url).err_param(400, "url_invalid", "url");
+            register(rt, key, url).err_param(400, "url_invalid", "url");
         }
     }
     // The sandbox still takes loopback, and an `@` in the path.
-    register(&rt, &rt.secret_key, "http://127.0.0.1:9/a@b").ok();
+    register(rt, &rt.secret_key, "http://127.0.0.1:9/a@b").ok();
 }
