@@ -7,8 +7,12 @@
 //!    (settlements, automatic payouts, refund failures, disputes, payouts arriving), on the
 //!    writer connection with the writer lock held (each step is a few short SQL statements), so
 //!    the events they record are claimed in the same round.
-//! 1. **Claim.** Due rows (`status = 'pending' AND next_attempt_at <= now`, oldest first, at most
-//!    as many as there are free send slots) are read on a pooled connection and *leased* in one
+//! 1. **Claim.** Due rows (`status = 'pending' AND next_attempt_at <= now`, ranked fairly between
+//!    accounts: see `vinr_shared::webhooks::fair`) are read on a pooled connection; of those, as
+//!    many as there are free send slots are chosen round-robin across accounts, never more than
+//!    `fair::PER_ACCOUNT` in flight for one account nor `fair::PER_ENDPOINT` for one endpoint (so
+//!    one tenant's black-holed endpoints hold at most its own share of the slots for their 30 s
+//!    timeouts). The chosen rows are *leased* in one
 //!    write transaction on the pool's writer connection: `next_attempt_at` moves to
 //!    now + attempt timeout + margin, guarded by its old value (rows affected = 1), so a delivery
 //!    is never sent twice at once, and one whose sender died (process killed mid-send) is simply
@@ -17,6 +21,8 @@
 //!    hyper client (HTTP/1.1, pooled per host; https through rustls with the webpki roots). Live
 //!    endpoints may only reach public addresses (`url_policy::ip_allowed_live`), checked on the
 //!    resolved addresses at send time, and the live client's resolver drops any other address.
+//!    Redirects are never followed (a 3xx is a failed attempt); at most `MAX_RESPONSE_BODY` bytes
+//!    of the answer are read, inside the attempt timeout; `last_error` keeps only a coarse class.
 //! 3. **Record.** Results are written by one recorder task, many per transaction when they
 //!    arrive together: attempts + 1 and the last_* columns; a 2xx succeeds (and clears the
 //!    endpoint's `failing_since`), anything else gets its next attempt from
@@ -32,6 +38,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -46,13 +53,17 @@ use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use vinr_shared::jobs::{self, Report, Scope};
 use vinr_shared::port::{Env, SqlValue, Stmt};
 use vinr_shared::sqlite::{self, SqliteDb};
-use vinr_shared::webhooks::delivery::{self, Attempt, DUE_SQL, EARLIEST_DUE_SQL, Job, LEASE_MARGIN_MS, NOT_ALLOWED};
-use vinr_shared::webhooks::{retry, url_policy};
+use vinr_shared::webhooks::delivery::{
+    self, Attempt, DUE_SQL, EARLIEST_AFTER_SQL, EARLIEST_DUE_SQL, Job, LEASE_MARGIN_MS, NOT_ALLOWED,
+};
+use vinr_shared::webhooks::{fair, retry, url_policy};
 
 use crate::db::Pool;
 
 /// Deliveries being sent at once (and the most claimed in one round).
 pub const MAX_IN_FLIGHT: usize = 64;
+/// Due rows read per claim, to choose the round's fair share from.
+const CANDIDATES: i64 = 256;
 /// The longest the claim loop sleeps without a wake-up (a safety net: commits made by other
 /// processes on the same data directory are not notified).
 const MAX_SLEEP: Duration = Duration::from_millis(500);
@@ -150,7 +161,12 @@ struct Shared {
     clients: Clients,
     /// Leases of the deliveries being sent, by id.
     in_flight: Mutex<HashMap<String, i64>>,
-    /// Wakes the claim loop when a retry was scheduled sooner than it planned to look.
+    /// Attempts under way, by account and endpoint: what the fair-share caps count.
+    sending: Mutex<fair::InFlight>,
+    /// The last claim left due rows out for their caps: an attempt ending should wake the loop.
+    capped: AtomicBool,
+    /// Wakes the claim loop when a retry was scheduled sooner than it planned to look, or (while
+    /// `capped`) when an attempt ended.
     wake: Notify,
 }
 
@@ -160,6 +176,8 @@ async fn run(pool: Arc<Pool>, cfg: Config, clients: Clients, mut stop: watch::Re
         cfg,
         clients,
         in_flight: Mutex::new(HashMap::new()),
+        sending: Mutex::new(fair::InFlight::default()),
+        capped: AtomicBool::new(false),
         wake: Notify::new(),
     });
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
@@ -186,7 +204,7 @@ async fn run(pool: Arc<Pool>, cfg: Config, clients: Clients, mut stop: watch::Re
             if free == 0 {
                 break;
             }
-            let jobs = match claim(&shared, free).await {
+            let (jobs, capped) = match claim(&shared, free).await {
                 Ok(j) => j,
                 Err(e) => {
                     eprintln!("warning: webhook dispatcher: claiming deliveries failed: {e:#}");
@@ -202,12 +220,26 @@ async fn run(pool: Arc<Pool>, cfg: Config, clients: Clients, mut stop: watch::Re
                 let (shared, tx) = (shared.clone(), tx.clone());
                 tokio::spawn(async move {
                     let out = attempt(&shared, job).await;
+                    shared
+                        .sending
+                        .lock()
+                        .unwrap()
+                        .remove(&out.job.account, &out.job.endpoint_id);
                     let _ = tx.send(out);
                     drop(permit);
+                    if shared.capped.load(Ordering::SeqCst) {
+                        shared.wake.notify_one();
+                    }
                 });
             }
             if n < free {
-                next_due = earliest_due(&shared.pool).unwrap_or(None);
+                // Rows held back by their caps are due already: look again when an attempt
+                // ends (the wake above) or when a row beyond them falls due.
+                next_due = if capped {
+                    earliest_after(&shared.pool, now_ms()).unwrap_or(None)
+                } else {
+                    earliest_due(&shared.pool).unwrap_or(None)
+                };
                 break;
             }
         }
@@ -222,7 +254,13 @@ async fn run(pool: Arc<Pool>, cfg: Config, clients: Clients, mut stop: watch::Re
                 // lease transactions under load, for a few ms of latency.
                 tokio::time::sleep(COALESCE).await;
             }
-            _ = shared.wake.notified() => {}
+            _ = shared.wake.notified() => {
+                // An attempt ended while rows waited for their caps: let others end too, so
+                // that one claim takes several freed places (as for commits above).
+                if shared.capped.load(Ordering::SeqCst) {
+                    tokio::time::sleep(COALESCE).await;
+                }
+            }
             // A slot freed: more may be claimed.
             p = slots.clone().acquire_owned(), if slots.available_permits() == 0 => drop(p),
             _ = tokio::time::sleep(sleep) => {}
@@ -343,21 +381,32 @@ async fn with_writer<T>(pool: &Pool, f: impl FnOnce(&Connection) -> rusqlite::Re
     Ok(r?)
 }
 
-/// Reads up to `limit` due deliveries and leases them in one write transaction.
-async fn claim(shared: &Shared, limit: usize) -> anyhow::Result<Vec<Job>> {
+/// Chooses up to `limit` due deliveries, the fair share of each account and endpoint given
+/// what is in flight, and leases them in one write transaction. Also says whether rows were left
+/// out only for their caps.
+async fn claim(shared: &Shared, limit: usize) -> anyhow::Result<(Vec<Job>, bool)> {
     let now = now_ms();
-    let mut jobs = {
+    let due = {
         let conn = shared.pool.checkout()?;
         sqlite::query(
             &conn,
-            &Stmt::new(DUE_SQL, vec![SqlValue::Int(now), SqlValue::Int(limit as i64)]),
+            &Stmt::new(DUE_SQL, vec![SqlValue::Int(now), SqlValue::Int(CANDIDATES)]),
         )?
         .iter()
         .filter_map(Job::from_row)
         .collect::<Vec<Job>>()
     };
+    let picked = {
+        let keys: Vec<(&str, &str)> = due
+            .iter()
+            .map(|j| (j.account.as_str(), j.endpoint_id.as_str()))
+            .collect();
+        fair::pick(&keys, &shared.sending.lock().unwrap(), limit)
+    };
+    shared.capped.store(picked.capped, Ordering::SeqCst);
+    let mut jobs: Vec<Job> = picked.chosen.iter().map(|&i| due[i].clone()).collect();
     if jobs.is_empty() {
-        return Ok(jobs);
+        return Ok((jobs, picked.capped));
     }
     let lease = now + shared.cfg.attempt_timeout.as_millis() as i64 + LEASE_MARGIN_MS;
     let leased = with_writer(&shared.pool, |w| {
@@ -373,11 +422,24 @@ async fn claim(shared: &Shared, limit: usize) -> anyhow::Result<Vec<Job>> {
     let mut it = leased.into_iter();
     jobs.retain(|_| it.next().unwrap_or(false));
     let mut in_flight = shared.in_flight.lock().unwrap();
+    let mut sending = shared.sending.lock().unwrap();
     for j in &mut jobs {
         j.lease = lease;
         in_flight.insert(j.id.clone(), lease);
+        sending.add(&j.account, &j.endpoint_id);
     }
-    Ok(jobs)
+    Ok((jobs, picked.capped))
+}
+
+/// The earliest `next_attempt_at` of a pending delivery after `after` (unix ms).
+fn earliest_after(pool: &Arc<Pool>, after: i64) -> anyhow::Result<Option<i64>> {
+    let conn = pool.checkout()?;
+    let v: Option<i64> = conn
+        .prepare_cached(EARLIEST_AFTER_SQL)?
+        .query_row([after], |r| r.get(0))
+        .optional()?
+        .flatten();
+    Ok(v)
 }
 
 /// The earliest `next_attempt_at` of a pending delivery (leases included).
@@ -399,18 +461,9 @@ async fn attempt(shared: &Shared, job: Job) -> Outcome {
         (None, Some(why.to_string()))
     } else {
         match tokio::time::timeout(shared.cfg.attempt_timeout, send(shared, &job)).await {
-            Ok(Ok(status)) => (
-                Some(status),
-                (!retry::acknowledged(Some(status))).then(|| format!("HTTP {status}")),
-            ),
+            Ok(Ok(status)) => (Some(status), delivery::status_error(status)),
             Ok(Err(e)) => (None, Some(e)),
-            Err(_) => (
-                None,
-                Some(format!(
-                    "timed out after {} s",
-                    shared.cfg.attempt_timeout.as_secs_f64()
-                )),
-            ),
+            Err(_) => (None, Some(delivery::TIMED_OUT.to_string())),
         }
     };
     Outcome {
@@ -425,31 +478,37 @@ async fn attempt(shared: &Shared, job: Job) -> Outcome {
 }
 
 /// Sends the POST and returns the response status (the body is read, up to a limit, and dropped).
+/// Hyper's client never follows redirects: a 3xx is just the status.
 async fn send(shared: &Shared, job: &Job) -> Result<u16, String> {
-    let Some((_, host)) = url_policy::scheme_and_host(&job.url) else {
-        return Err("invalid endpoint URL".into());
+    // The URL as the WHATWG parser reads it (`0x7f.1` is 127.0.0.1), so the host checked is the
+    // host connected to.
+    let Some(target) = url_policy::target(&job.url) else {
+        return Err(delivery::INVALID_URL.into());
     };
     if job.livemode {
+        if url_policy::refusal(&job.url, true).is_some() {
+            return Err(NOT_ALLOWED.into());
+        }
         // Checked here on the resolved addresses; the live client's resolver also drops any
         // address that is not public, so a name that changes its answer cannot slip through.
-        let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
-            Ok(ip) => vec![ip],
-            Err(_) => match tokio::net::lookup_host((host.as_str(), 443)).await {
+        let addrs: Vec<IpAddr> = match &target.host {
+            url_policy::TargetHost::Ip(ip) => vec![*ip],
+            url_policy::TargetHost::Name(host) => match tokio::net::lookup_host((host.as_str(), 443)).await {
                 Ok(a) => a.map(|s| s.ip()).collect(),
-                Err(e) => return Err(short(&format!("DNS lookup failed: {e}"))),
+                Err(_) => return Err(delivery::DNS_FAILED.into()),
             },
         };
         if addrs.is_empty() || addrs.iter().any(|ip| !url_policy::ip_allowed_live(*ip)) {
             return Err(NOT_ALLOWED.into());
         }
     }
-    let mut req = http::Request::post(job.url.as_str());
+    let mut req = http::Request::post(target.href.as_str());
     for (k, v) in job.headers(now_ms().div_euclid(1000)) {
         req = req.header(k, v);
     }
     let req = req
         .body(Full::new(Bytes::from(job.body.clone())))
-        .map_err(|e| short(&format!("invalid request: {e}")))?;
+        .map_err(|_| delivery::INVALID_URL.to_string())?;
     let resp = if job.livemode {
         shared.clients.live.request(req).await
     } else {
@@ -462,7 +521,8 @@ async fn send(shared: &Shared, job: &Job) -> Result<u16, String> {
     Ok(status)
 }
 
-/// A short text for an error and its causes.
+/// The coarse class of an error and its causes (`delivery::error_class`): `last_error` is shown
+/// to the account and must not tell which ports of which hosts answer.
 fn describe(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts = vec![e.to_string()];
     let mut src = e.source();
@@ -470,23 +530,7 @@ fn describe(e: &(dyn std::error::Error + 'static)) -> String {
         parts.push(s.to_string());
         src = s.source();
     }
-    if parts.iter().any(|p| p.contains(NOT_ALLOWED)) {
-        return NOT_ALLOWED.into();
-    }
-    parts.dedup();
-    short(&parts.join(": "))
-}
-
-fn short(s: &str) -> String {
-    const MAX: usize = 200;
-    if s.len() <= MAX {
-        return s.to_string();
-    }
-    let mut end = MAX;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", &s[..end])
+    delivery::error_class(&parts.join(": ")).to_string()
 }
 
 /// Writes outcomes, all that are waiting in one transaction.

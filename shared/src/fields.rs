@@ -133,11 +133,16 @@ pub fn statement_descriptor(param: &str, s: &str) -> ApiResult<String> {
     }
 }
 
-/// An absolute http(s) URL (return_url and, later, webhook endpoints).
+/// An absolute http(s) URL (return_url and webhook endpoints). No backslash and no userinfo
+/// (`user@`): URL parsers disagree on both (WHATWG reads `\` as `/`), so what a reader takes for
+/// the host could differ from where a request goes.
 pub fn url(param: &str, s: &str) -> ApiResult<String> {
     let rest = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"));
+    let authority = rest.and_then(|r| r.split(['/', '?', '#']).next()).unwrap_or("");
     let ok = s.len() <= 2048
         && rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
+        && !authority.contains('@')
+        && !s.contains('\\')
         && !s.chars().any(|c| c.is_whitespace() || c.is_control());
     if ok {
         Ok(s.to_string())
@@ -145,7 +150,7 @@ pub fn url(param: &str, s: &str) -> ApiResult<String> {
         Err(ApiError::invalid(
             param,
             "url_invalid",
-            format!("Invalid URL: {param} must be an absolute http(s) URL."),
+            format!("Invalid URL: {param} must be an absolute http(s) URL (no user name, no backslash)."),
         ))
     }
 }
@@ -190,5 +195,8 @@ mod tests {
         assert!(url("return_url", "https://shop.example/return").is_ok());
         assert!(url("return_url", "javascript:alert(1)").is_err());
         assert!(url("return_url", "https:///x").is_err());
+        assert!(url("return_url", "https://127.0.0.1\\@shop.example/").is_err());
+        assert!(url("return_url", "https://user:pw@shop.example/").is_err());
+        assert!(url("return_url", "https://shop.example/a@b?c=d@e").is_ok());
     }
 }

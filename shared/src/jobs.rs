@@ -39,6 +39,11 @@ pub const ANY_DUE_SQL: &str = concat!("SELECT EXISTS (SELECT 1 ", all_due_from!(
 const COLUMNS: &str = "j.id, j.account_id, j.livemode, j.kind, j.object_id, j.due_at, a.clock_offset";
 // Settlements before the automatic payouts of the same batch; otherwise oldest first.
 const ORDER: &str = "ORDER BY j.due_at, CASE j.kind WHEN 'settle' THEN 0 ELSE 1 END LIMIT ?";
+/// [`Scope::AllDue`]: each account's steps in [`ORDER`], but accounts taken in turn (every
+/// account's first due step, then every account's second...), so one account's backlog never
+/// holds a round's whole limit while other accounts' steps wait.
+const FAIR_ORDER: &str = "ORDER BY account_rank, due_at, settle_last LIMIT ?";
+const RANKED: &str = "ROW_NUMBER() OVER (PARTITION BY j.account_id, j.livemode ORDER BY j.due_at, CASE j.kind WHEN 'settle' THEN 0 ELSE 1 END, j.id) AS account_rank, CASE j.kind WHEN 'settle' THEN 0 ELSE 1 END AS settle_last";
 
 /// A due row of `scheduled_jobs`; `step` is None for a kind this version does not know.
 struct Job {
@@ -56,7 +61,10 @@ pub async fn run_due<D: Db, E: Env>(db: &D, env: &E, scope: Scope<'_>, limit: i6
     let rows = match scope {
         Scope::AllDue => {
             db.query(Stmt::new(
-                format!("SELECT {COLUMNS} {} {ORDER}", all_due_from!()),
+                format!(
+                    "SELECT * FROM (SELECT {COLUMNS}, {RANKED} {}) {FAIR_ORDER}",
+                    all_due_from!()
+                ),
                 sql_params![wall, limit],
             ))
             .await?

@@ -7,6 +7,7 @@
 //! - `receiver`: a webhook receiver on loopback that records requests and answers scripted statuses.
 //! - `fixtures`: helpers that create fresh objects, so that tests never share data.
 //! - `terminals`: helpers of the terminal tests (docs/terminals.md).
+//! - `webhooks`: helpers of the webhook tests (endpoints, events, deliveries).
 
 pub mod fixtures;
 pub mod http;
@@ -14,10 +15,11 @@ pub mod money;
 pub mod receiver;
 pub mod runtime;
 pub mod terminals;
+pub mod webhooks;
 
 pub use fixtures::*;
 pub use http::{Req, Resp};
 pub use money::*;
-pub use receiver::{Hit, Receiver};
+pub use receiver::{Answer, Hit, Receiver};
 pub use runtime::{Runtime, shared, start, start_with_env};
 pub use serde_json::{Value, json};

@@ -7,6 +7,8 @@
 //! let hits = rx.wait_for(3, Duration::from_secs(10), |h| h.event_id() == Some(&id));
 //! rx.stop();                                       // connection refused from now on
 //! let rx = Receiver::start_on(port, vec![200]);    // back on the same port
+//! let slow = Receiver::with(Answer::Hang);          // records requests, never answers
+//! let hop = Receiver::with(Answer::Redirect(307, other.url()));
 //! ```
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -49,10 +51,29 @@ impl Hit {
     }
 }
 
+/// How a receiver answers.
+#[derive(Clone, Debug)]
+pub enum Answer {
+    /// These statuses in turn; the last one repeats (empty: 200).
+    Statuses(Vec<u16>),
+    /// Never: the request is recorded and the connection held open, silent, until `stop`.
+    Hang,
+    /// `status` with `Location: <url>` (a redirect).
+    Redirect(u16, String),
+    /// 200 with a `content-length` of 1 GB, then a few bytes and silence: the body never ends.
+    HangBody,
+    /// 200 with a chunked body written as fast as the sender reads, until it hangs up;
+    /// [`Receiver::body_bytes_sent`] tells how far it got.
+    Flood,
+}
+
 struct State {
     hits: Mutex<Vec<Hit>>,
     changed: Condvar,
     statuses: Vec<u16>,
+    answer: Answer,
+    /// Response body bytes written in [`Answer::Flood`] mode.
+    flooded: AtomicUsize,
     n: AtomicUsize,
     stopped: AtomicBool,
     conns: Mutex<Vec<TcpStream>>,
@@ -78,6 +99,21 @@ impl Receiver {
 
     /// On `port` (0: a free one).
     pub fn start_on(port: u16, statuses: Vec<u16>) -> Receiver {
+        Self::start_answering(port, Answer::Statuses(statuses))
+    }
+
+    /// On a free loopback port, answering as `answer` says.
+    pub fn with(answer: Answer) -> Receiver {
+        Self::start_answering(0, answer)
+    }
+
+    fn start_answering(port: u16, answer: Answer) -> Receiver {
+        let statuses = match &answer {
+            Answer::Statuses(s) => s.clone(),
+            Answer::Redirect(status, _) => vec![*status],
+            Answer::Hang => vec![0],
+            Answer::HangBody | Answer::Flood => vec![200],
+        };
         let listener =
             TcpListener::bind(("127.0.0.1", port)).unwrap_or_else(|e| panic!("receiver: bind 127.0.0.1:{port}: {e}"));
         let port = listener.local_addr().unwrap().port();
@@ -85,6 +121,8 @@ impl Receiver {
             hits: Mutex::new(Vec::new()),
             changed: Condvar::new(),
             statuses: if statuses.is_empty() { vec![200] } else { statuses },
+            answer,
+            flooded: AtomicUsize::new(0),
             n: AtomicUsize::new(0),
             stopped: AtomicBool::new(false),
             conns: Mutex::new(Vec::new()),
@@ -112,6 +150,11 @@ impl Receiver {
     /// `http://127.0.0.1:<port>/hook`.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/hook", self.port)
+    }
+
+    /// Response body bytes written so far ([`Answer::Flood`]).
+    pub fn body_bytes_sent(&self) -> usize {
+        self.state.flooded.load(Ordering::SeqCst)
     }
 
     /// Every request so far.
@@ -160,6 +203,13 @@ impl Receiver {
 impl Drop for Receiver {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Holds the connection without a word until the receiver stops (which closes it).
+fn hang(st: &State) {
+    while !st.stopped.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -222,7 +272,39 @@ fn serve(stream: TcpStream, st: Arc<State>) {
             });
             st.changed.notify_all();
         }
-        let resp = format!("HTTP/1.1 {status} X\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok");
+        let resp = match &st.answer {
+            Answer::Statuses(_) => {
+                format!("HTTP/1.1 {status} X\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok")
+            }
+            Answer::Redirect(_, location) => {
+                format!("HTTP/1.1 {status} X\r\nlocation: {location}\r\ncontent-length: 0\r\n\r\n")
+            }
+            Answer::Hang => return hang(&st),
+            Answer::HangBody => {
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 1000000000\r\n\r\nok";
+                if out.write_all(head.as_bytes()).is_ok() {
+                    let _ = out.flush();
+                    hang(&st);
+                }
+                return;
+            }
+            Answer::Flood => {
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n";
+                if out.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                let chunk = vec![b'x'; 64 * 1024];
+                let framed = [format!("{:x}\r\n", chunk.len()).into_bytes(), chunk, b"\r\n".to_vec()].concat();
+                // Until the sender hangs up (or a generous 4 GiB, should it read everything).
+                while !st.stopped.load(Ordering::SeqCst) && st.flooded.load(Ordering::SeqCst) < (4usize << 30) {
+                    if out.write_all(&framed).is_err() {
+                        return;
+                    }
+                    st.flooded.fetch_add(64 * 1024, Ordering::SeqCst);
+                }
+                return;
+            }
+        };
         if out.write_all(resp.as_bytes()).is_err() {
             return;
         }

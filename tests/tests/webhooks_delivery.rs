@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use vinr_conformance::receiver::now_ms;
+use vinr_conformance::webhooks::{delivery_until, endpoint, event_for};
 use vinr_conformance::*;
 use vinr_shared::webhooks::signature::{self, VerifyError};
 
@@ -14,67 +15,8 @@ fn runtime() -> Runtime {
     start_with_env(&[SCALE])
 }
 
-/// Registers an endpoint with `key`; returns (endpoint id, secret).
-fn endpoint(rt: &Runtime, key: &str, url: &str, events: &[&str]) -> (String, String) {
-    let mut form = format!("url={}&description=test", http::enc(url));
-    for e in events {
-        form.push_str(&format!("&enabled_events[]={}", http::enc(e)));
-    }
-    let ep = rt.post("/v1/webhooks").key(key).form(&form).send().ok();
-    assert_eq!(ep["object"], "webhook_endpoint", "{ep}");
-    assert_eq!(ep["url"], url, "{ep}");
-    let secret = ep["secret"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no secret: {ep}"))
-        .to_string();
-    assert!(secret.starts_with("whsec_"), "{ep}");
-    (id_of(&ep), secret)
-}
-
-/// The event of `kind` whose `data.id` is `object_id`, from `GET /v1/events?type=`.
-fn event_for(rt: &Runtime, key: &str, kind: &str, object_id: &str) -> Value {
-    let list = rt
-        .get(&format!("/v1/events?type={kind}&limit=100"))
-        .key(key)
-        .send()
-        .ok();
-    assert_eq!(list["object"], "list", "{list}");
-    list["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["data"]["id"] == object_id)
-        .unwrap_or_else(|| panic!("no {kind} event for {object_id} in {list}"))
-        .clone()
-}
-
 fn hits_of(rx: &Receiver, evt: &str, n: usize) -> Vec<Hit> {
     rx.wait_for(n, WAIT, |h| h.event_id().as_deref() == Some(evt))
-}
-
-/// Polls the endpoint's deliveries until the one of `evt` satisfies `done`.
-fn delivery_until(rt: &Runtime, key: &str, we: &str, evt: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let list = rt
-            .get(&format!("/v1/webhooks/{we}/deliveries?limit=100"))
-            .key(key)
-            .send()
-            .ok();
-        let d = list["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["event"] == evt)
-            .cloned();
-        match d {
-            Some(d) if done(&d) => return d,
-            d if std::time::Instant::now() > deadline => {
-                panic!("delivery of {evt} to {we} never got there; last seen: {d:?}")
-            }
-            _ => std::thread::sleep(Duration::from_millis(50)),
-        }
-    }
 }
 
 #[test]

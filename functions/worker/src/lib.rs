@@ -105,11 +105,11 @@ pub(crate) async fn enqueue(env: &Env, events: Vec<String>, delay_secs: u32) -> 
 async fn queue(batch: MessageBatch<Delivery>, env: Env, _ctx: Context) -> Result<()> {
     let db = db(&env)?;
     let scale = retry_scale(&env);
-    for msg in batch.messages()? {
-        let event = msg.into_body().event;
-        deliver_event(&env, &db, &event, scale).await?;
-    }
-    Ok(())
+    // All at once: one event's slow endpoints (another account's, maybe) must not hold up the
+    // other events of the batch.
+    let events: Vec<String> = batch.messages()?.into_iter().map(|m| m.into_body().event).collect();
+    let runs = events.iter().map(|event| deliver_event(&env, &db, event, scale));
+    futures_util::future::join_all(runs).await.into_iter().collect()
 }
 
 /// Runs the event's due deliveries; if some are still pending, looks again when the next one is

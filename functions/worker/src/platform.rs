@@ -2,6 +2,7 @@
 //! hub over the terminals' Durable Objects (the client is `terminal::call_hub`), the API-key
 //! cache over KV, and webhook POSTs over `fetch`.
 
+use futures_util::StreamExt;
 use futures_util::future::{Either, select};
 use std::time::Duration;
 use vinr_shared::hub::{HubCall, HubReply};
@@ -9,7 +10,7 @@ use vinr_shared::port::{Cache, Env};
 use vinr_shared::webhooks::runner::Transport;
 use wasm_bindgen::prelude::wasm_bindgen;
 use worker::kv::KvStore;
-use worker::{AbortController, Delay, Fetch, Headers, Method, ObjectNamespace, Request, RequestInit};
+use worker::{AbortController, Delay, Fetch, Headers, Method, ObjectNamespace, Request, RequestInit, RequestRedirect};
 
 #[wasm_bindgen]
 extern "C" {
@@ -82,7 +83,14 @@ impl Cache for KvCache {
     }
 }
 
-/// Webhook POSTs through the Workers `fetch`.
+/// Bytes of a receiver's answer that are read (and dropped), as on `vinr dev`: enough for the
+/// connection to be reused after a short reply, never a memory risk.
+const MAX_RESPONSE_BODY: usize = 64 * 1024;
+
+/// Webhook POSTs through the Workers `fetch`: redirects are not followed (a 3xx comes back as
+/// the status, a failed attempt; the policy checked the original URL only, and a 307 would
+/// re-send the signed body elsewhere), and the whole attempt, the capped body read included,
+/// runs under the timeout.
 pub struct FetchTransport;
 
 impl Transport for FetchTransport {
@@ -100,24 +108,37 @@ impl Transport for FetchTransport {
         let mut init = RequestInit::new();
         init.with_method(Method::Post)
             .with_headers(h)
+            .with_redirect(RequestRedirect::Manual)
             .with_body(Some(body.into()));
         let req = Request::new_with_init(url, &init).map_err(|e| format!("invalid request: {e}"))?;
         let controller = AbortController::default();
         let signal = controller.signal();
-        let send = Fetch::Request(req);
-        let sending = std::pin::pin!(send.send_with_signal(&signal));
-        let timeout = Delay::from(Duration::from_millis(timeout_ms));
-        match select(sending, timeout).await {
-            Either::Left((Ok(mut resp), _)) => {
-                let status = resp.status_code();
-                // Drain the body so the connection can be reused; its content does not matter.
-                let _ = resp.bytes().await;
-                Ok(status)
+        let exchange = async {
+            let mut resp = Fetch::Request(req)
+                .send_with_signal(&signal)
+                .await
+                .map_err(|e| short(&e.to_string()))?;
+            let status = resp.status_code();
+            // Read up to the cap so the connection can be reused; the content does not matter,
+            // and dropping the stream cancels the rest.
+            if let Ok(stream) = resp.stream() {
+                let mut stream = std::pin::pin!(stream);
+                let mut read = 0;
+                while read < MAX_RESPONSE_BODY {
+                    match stream.next().await {
+                        Some(Ok(chunk)) => read += chunk.len(),
+                        _ => break,
+                    }
+                }
             }
-            Either::Left((Err(e), _)) => Err(short(&e.to_string())),
+            Ok(status)
+        };
+        let timeout = Delay::from(Duration::from_millis(timeout_ms));
+        match select(std::pin::pin!(exchange), timeout).await {
+            Either::Left((result, _)) => result,
             Either::Right(_) => {
                 controller.abort();
-                Err(format!("timed out after {} s", timeout_ms as f64 / 1000.0))
+                Err(vinr_shared::webhooks::delivery::TIMED_OUT.to_string())
             }
         }
     }

@@ -12,15 +12,52 @@ pub const LEASE_MARGIN_MS: i64 = 5_000;
 pub const USER_AGENT: &str = "VINR-Webhooks/1.0";
 /// `last_error` of an attempt refused because a live endpoint resolved to a non-public address.
 pub const NOT_ALLOWED: &str = "address not allowed";
+/// `last_error` classes of an attempt that got no response. Coarse on purpose: `last_error` is
+/// shown to the account, and the raw text ("connection refused to 10.0.0.3:22", TLS alerts)
+/// would make the dispatcher a port scanner of whatever network it can reach.
+pub const TIMED_OUT: &str = "timed out";
+pub const CONNECTION_FAILED: &str = "connection failed";
+pub const TLS_FAILED: &str = "TLS handshake failed";
+pub const DNS_FAILED: &str = "DNS lookup failed";
+pub const INVALID_URL: &str = "invalid endpoint URL";
+
+/// The class of a transport error's text (any runtime's wording), for `last_error`.
+pub fn error_class(raw: &str) -> &'static str {
+    let t = raw.to_ascii_lowercase();
+    let has = |words: &[&str]| words.iter().any(|w| t.contains(w));
+    if has(&[NOT_ALLOWED]) {
+        NOT_ALLOWED
+    } else if has(&["timed out", "timeout", "deadline"]) {
+        TIMED_OUT
+    } else if has(&["dns", "resolve", "lookup", "name or service not known", "no such host"]) {
+        DNS_FAILED
+    } else if has(&["tls", "ssl", "certificate", "handshake"]) {
+        TLS_FAILED
+    } else {
+        CONNECTION_FAILED
+    }
+}
+
+/// `last_error` for a response status: None for a 2xx. A 3xx is a failed attempt: redirects
+/// are never followed (the target was not checked, and a 307 would re-send the signed body).
+pub fn status_error(status: u16) -> Option<String> {
+    match status {
+        200..=299 => None,
+        300..=399 => Some(format!("HTTP {status} (redirects are not followed)")),
+        _ => Some(format!("HTTP {status}")),
+    }
+}
 
 /// The due-deliveries query with an extra `WHERE` condition (a string literal) first: the rows
-/// [`Job::from_row`] reads, oldest first.
+/// [`Job::from_row`] reads, oldest first. For one event's deliveries (one account, one row per
+/// endpoint); every account's go through the fair [`super::fair::FAIR_DUE_SQL`] instead.
 #[macro_export]
 macro_rules! due_deliveries_sql {
     ($condition:literal) => {
         concat!(
             "SELECT d.id, d.event_id, d.endpoint_id, d.next_attempt_at, d.attempts, d.created_ms, e.data, ",
-            "w.url, w.secret, w.previous_secret, w.previous_expires_at, w.livemode, w.disabled, w.deleted ",
+            "w.url, w.secret, w.previous_secret, w.previous_expires_at, w.livemode, w.disabled, w.deleted, ",
+            "d.account_id || ':' || d.livemode ",
             "FROM webhook_deliveries d ",
             "JOIN events e ON e.id = d.event_id ",
             "JOIN webhook_endpoints w ON w.id = d.endpoint_id ",
@@ -32,11 +69,19 @@ macro_rules! due_deliveries_sql {
     };
 }
 
-/// Due deliveries, oldest first, with everything needed to send them. Binds: now (unix ms), limit.
-pub const DUE_SQL: &str = due_deliveries_sql!("");
+/// Every account's due deliveries, ranked fairly: see [`super::fair`]. Binds: now (unix ms), limit.
+pub const DUE_SQL: &str = super::fair::FAIR_DUE_SQL;
 
 /// The earliest pending attempt (leases included), to know how long a dispatcher may sleep.
 pub const EARLIEST_DUE_SQL: &str = "SELECT min(next_attempt_at) FROM webhook_deliveries WHERE status = 'pending'";
+/// The attempts under way at `?` (unix ms), any dispatcher's: (account key, endpoint id) rows
+/// for [`super::fair::InFlight`]. Read through the partial index `webhook_deliveries_leased`.
+pub const IN_FLIGHT_SQL: &str = "SELECT account_id || ':' || livemode, endpoint_id FROM webhook_deliveries WHERE status = 'pending' AND leased_until > ?";
+
+/// The earliest pending attempt after `?` (unix ms): when a dispatcher whose due rows are all
+/// held back by their fair-share caps must look again at the latest.
+pub const EARLIEST_AFTER_SQL: &str =
+    "SELECT min(next_attempt_at) FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at > ?";
 
 /// A due delivery with everything needed to send it.
 #[derive(Debug, Clone)]
@@ -44,6 +89,8 @@ pub struct Job {
     pub id: String,
     pub event_id: String,
     pub endpoint_id: String,
+    /// The account and environment (`account_id:livemode`): the unit of fair shares.
+    pub account: String,
     /// The `next_attempt_at` this dispatcher holds: the guard of every later update.
     pub lease: i64,
     pub attempts: i64,
@@ -60,7 +107,7 @@ pub struct Job {
 }
 
 impl Job {
-    /// Reads one row of [`DUE_SQL`].
+    /// Reads one row of [`DUE_SQL`] (or of a `due_deliveries_sql!` query).
     pub fn from_row(r: &Row) -> Option<Job> {
         let text = |i: usize| r.get(i).and_then(SqlValue::as_str).map(str::to_string);
         let int = |i: usize| r.get(i).and_then(SqlValue::as_i64);
@@ -68,6 +115,7 @@ impl Job {
             id: text(0)?,
             event_id: text(1)?,
             endpoint_id: text(2)?,
+            account: text(14)?,
             lease: int(3)?,
             attempts: int(4)?,
             created_ms: int(5)?,
@@ -97,8 +145,8 @@ impl Job {
     /// checks that exactly one row changed, else another dispatcher has it.
     pub fn lease_stmt(&self, until: i64) -> Stmt {
         Stmt::new(
-            "UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ? AND status = 'pending' AND next_attempt_at = ?",
-            sql_params![until, &self.id, self.lease],
+            "UPDATE webhook_deliveries SET next_attempt_at = ?, leased_until = ? WHERE id = ? AND status = 'pending' AND next_attempt_at = ?",
+            sql_params![until, until, &self.id, self.lease],
         )
     }
 
@@ -151,7 +199,7 @@ pub fn record(job: &Job, a: &Attempt, now_ms: i64, jitter: f64, scale: f64) -> (
                 sql_params![&job.endpoint_id, &job.id, job.lease],
             ),
             Stmt::new(
-                "UPDATE webhook_deliveries SET status = 'succeeded', attempts = ?, next_attempt_at = NULL, last_status_code = ?, last_error = NULL, \
+                "UPDATE webhook_deliveries SET status = 'succeeded', attempts = ?, next_attempt_at = NULL, leased_until = NULL, last_status_code = ?, last_error = NULL, \
                  last_duration_ms = ?, last_attempt_at = ? WHERE id = ? AND status = 'pending' AND next_attempt_at = ?",
                 sql_params![attempts, status, a.duration_ms, a.at_ms, &job.id, job.lease],
             ),
@@ -171,7 +219,7 @@ pub fn record(job: &Job, a: &Attempt, now_ms: i64, jitter: f64, scale: f64) -> (
         ));
     }
     stmts.push(Stmt::new(
-        "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_status_code = ?, last_error = ?, \
+        "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, leased_until = NULL, last_status_code = ?, last_error = ?, \
          last_duration_ms = ?, last_attempt_at = ? WHERE id = ? AND status = 'pending' AND next_attempt_at = ?",
         sql_params![if next.is_some() { "pending" } else { "failed" }, attempts, next, status, a.error.clone(), a.duration_ms, a.at_ms, &job.id, job.lease],
     ));
@@ -181,7 +229,7 @@ pub fn record(job: &Job, a: &Attempt, now_ms: i64, jitter: f64, scale: f64) -> (
 /// Gives a lease back (shutdown with the attempt unfinished): due again at `now_ms`.
 pub fn release_stmt(id: &str, lease: i64, now_ms: i64) -> Stmt {
     Stmt::new(
-        "UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ? AND status = 'pending' AND next_attempt_at = ?",
+        "UPDATE webhook_deliveries SET next_attempt_at = ?, leased_until = NULL WHERE id = ? AND status = 'pending' AND next_attempt_at = ?",
         sql_params![now_ms, id, lease],
     )
 }
@@ -195,6 +243,7 @@ mod tests {
             id: "wd_1".into(),
             event_id: "evt_1".into(),
             endpoint_id: "we_1".into(),
+            account: "acct_1:0".into(),
             lease: 100,
             attempts: 0,
             created_ms: 0,
@@ -225,6 +274,28 @@ mod tests {
             Err(signature::VerifyError::Mismatch)
         );
         assert_eq!(signature::verify("whsec_new", &sig(60), b"{}", 60, 300), Ok(()));
+    }
+
+    #[test]
+    fn errors_are_coarse() {
+        assert_eq!(
+            error_class("error trying to connect: tcp connect error: Connection refused (os error 111)"),
+            CONNECTION_FAILED
+        );
+        assert_eq!(error_class("TypeError: Network connection lost."), CONNECTION_FAILED);
+        assert_eq!(error_class("invalid peer certificate: UnknownIssuer"), TLS_FAILED);
+        assert_eq!(
+            error_class("dns error: failed to lookup address information"),
+            DNS_FAILED
+        );
+        assert_eq!(error_class("operation timed out"), TIMED_OUT);
+        assert_eq!(error_class("client error (Connect): address not allowed"), NOT_ALLOWED);
+        assert_eq!(status_error(204), None);
+        assert_eq!(
+            status_error(307).as_deref(),
+            Some("HTTP 307 (redirects are not followed)")
+        );
+        assert_eq!(status_error(500).as_deref(), Some("HTTP 500"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! judge the answer is decided here so that every runtime delivers the same way.
 
 pub mod delivery;
+pub mod fair;
 pub mod retry;
 pub mod runner;
 pub mod signature;
