@@ -328,6 +328,8 @@ struct Server {
     child: Child,
     pgid: libc::pid_t,
     log: PathBuf,
+    /// The log's length when this process started: what it wrote comes after.
+    log_start: usize,
     what: &'static str,
 }
 
@@ -341,6 +343,7 @@ impl Server {
             .append(true)
             .open(log)
             .expect("open server log");
+        let log_start = out.metadata().map_or(0, |m| m.len() as usize);
         cmd.env(STRAY_MARKER, dir)
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("log fd"))
@@ -364,16 +367,28 @@ impl Server {
             child,
             pgid,
             log: log.to_path_buf(),
+            log_start,
             what,
         }
     }
 
     /// Polls until the server answers an HTTP request on `port`.
     fn wait_ready(&mut self, port: u16, within: Duration) {
+        self.wait_ready_unless(port, within, None);
+    }
+
+    /// As [`Self::wait_ready`]; false (instead of a panic) when the server exited early with
+    /// `retry_if` in its log, for a caller that knows that failure and starts it again.
+    fn wait_ready_unless(&mut self, port: u16, within: Duration, retry_if: Option<&str>) -> bool {
         let deadline = Instant::now() + within;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
                 kill_group(self.pgid, Duration::from_secs(2));
+                let log = std::fs::read(&self.log).unwrap_or_default();
+                let written = String::from_utf8_lossy(log.get(self.log_start..).unwrap_or_default());
+                if retry_if.is_some_and(|needle| written.contains(needle)) {
+                    return false;
+                }
                 panic!(
                     "{} exited early ({status}); log {}:\n{}",
                     self.what,
@@ -382,7 +397,7 @@ impl Server {
                 );
             }
             if probe(port) {
-                return;
+                return true;
             }
             if Instant::now() > deadline {
                 kill_group(self.pgid, Duration::from_secs(5));

@@ -49,6 +49,10 @@ const MAX_CRON_RUNS: usize = 4;
 const READY_WITHIN: Duration = Duration::from_secs(120);
 /// Each of the D1 setup commands.
 const SETUP_WITHIN: Duration = Duration::from_secs(120);
+/// Starts of `wrangler dev` tried when a port it was given is taken meanwhile.
+const PORT_ATTEMPTS: u32 = 3;
+/// What wrangler's log says when one of its ports was taken.
+const ADDRESS_IN_USE: &str = "Address already in use";
 
 pub struct Wrangler {
     root: PathBuf,
@@ -163,6 +167,20 @@ impl Wrangler {
     }
 
     fn spawn(&mut self) {
+        // `wrangler dev` binds more ports than the two we give it (miniflare's own loopback
+        // sockets, chosen by the OS): between `free_port` and its bind, a runtime started beside
+        // this one may take ours. Such a start fails at once with "Address already in use";
+        // it is tried again on fresh ports.
+        for attempt in 1..=PORT_ATTEMPTS {
+            if self.try_spawn(attempt < PORT_ATTEMPTS) {
+                return;
+            }
+            eprintln!("wrangler dev: a port was taken meanwhile (attempt {attempt}); trying fresh ports");
+        }
+    }
+
+    /// One start; false when a port was taken meanwhile and `retry_taken` lets the caller retry.
+    fn try_spawn(&mut self, retry_taken: bool) -> bool {
         self.port = free_port();
         let inspector = free_port();
         let mut cmd = wrangler_command(&self.root, &self.dir);
@@ -184,11 +202,17 @@ impl Wrangler {
         let server = Server::spawn(&mut cmd, &self.dir, &self.log_file(), "wrangler dev");
         self.pgid.store(server.pgid, Ordering::SeqCst);
         let server = self.server.insert(server);
-        server.wait_ready(self.port, READY_WITHIN);
+        let retry_if = retry_taken.then_some(ADDRESS_IN_USE);
+        if !server.wait_ready_unless(self.port, READY_WITHIN, retry_if) {
+            self.server = None;
+            self.pgid.store(0, Ordering::SeqCst);
+            return false;
+        }
         if let Some(mut started) = first_start {
             *started = true;
         }
         self.cron_port.store(self.port, Ordering::SeqCst);
+        true
     }
 
     fn stop(&mut self) {
