@@ -17,6 +17,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+mod procfs;
+
 struct Opts {
     url: Option<String>,
     key: Option<String>,
@@ -305,7 +307,16 @@ fn run_load(load: Load, host: &str, key: &str, o: &Opts) -> Tally {
         })
         .collect();
     let cpu0 = cpu_seconds();
+    // The server's CPU time over the measured window: per request, it is what a change costs,
+    // and far less noisy than throughput on a shared machine.
+    let server = procfs::find_server(&format!("http://{host}"));
+    std::thread::sleep(measure_from.saturating_duration_since(Instant::now()));
+    let server_cpu0 = server.and_then(procfs::proc_usage).map(|(_, cpu)| cpu);
     std::thread::sleep(end.saturating_duration_since(Instant::now()));
+    let server_cpu = server
+        .and_then(procfs::proc_usage)
+        .zip(server_cpu0)
+        .map(|((_, cpu), cpu0)| cpu - cpu0);
     stop.store(true, Ordering::Relaxed);
     let mut total = Tally::default();
     for h in handles {
@@ -319,6 +330,14 @@ fn run_load(load: Load, host: &str, key: &str, o: &Opts) -> Tally {
     }
     let client_cpu = cpu_seconds() - cpu0;
     report(load, &mut total, o, client_cpu, start.elapsed().as_secs_f64());
+    match server_cpu {
+        Some(cpu) if total.ok > 0 => println!(
+            "   server CPU: {:.0} µs per answered request ({:.0}% of one core)",
+            cpu * 1e6 / total.ok as f64,
+            100.0 * cpu / o.duration
+        ),
+        _ => println!("   server CPU: not measured (the server is not a vinr dev on this machine)"),
+    }
     total
 }
 
