@@ -79,6 +79,10 @@ fn base_config() -> Config {
     config.wasm_component_model(true);
     // spin-sdk 7 is WASI 0.3: async lifts/lowers, streams and futures.
     config.wasm_component_model_async(true);
+    // `VINR_PERF_MAP=1`: guest functions get their names in `perf report` (/tmp/perf-<pid>.map).
+    if std::env::var_os("VINR_PERF_MAP").is_some_and(|v| v != "0") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     // The CPU limit per request (limits::cpu): compiled code checks the epoch deadline.
     config.epoch_interruption(true);
     config
