@@ -308,7 +308,7 @@ fn run_load(load: Load, host: &str, key: &str, o: &Opts) -> Tally {
         .collect();
     let cpu0 = cpu_seconds();
     // The server's CPU time over the measured window: per request, it is what a change costs,
-    // and far less noisy than throughput on a shared machine.
+    // and less noisy than throughput on a shared machine.
     let server = procfs::find_server(&format!("http://{host}"));
     std::thread::sleep(measure_from.saturating_duration_since(Instant::now()));
     let server_cpu0 = server.and_then(procfs::proc_usage).map(|(_, cpu)| cpu);

@@ -120,15 +120,18 @@ impl Wrangler {
 
         // The deployment's hash key (a secret in production: `wrangler secret put VINR_HASH_KEY`),
         // one per runtime and kept across restarts, as a deployment keeps its secret.
-        let mut vars = vars;
-        if !vars.iter().any(|(k, _)| k == "VINR_HASH_KEY") {
-            vars.push(("VINR_HASH_KEY".into(), crate::fixtures::uniq("conformance-hash-key")));
-        }
         // The sandbox limit off, as on `vinr dev` by default: a test's pace must not depend on
         // how fast the machine is (a fast one hit wrangler.toml's 100/s in odd_bytes.rs).
-        // rate_limits.rs sets its own limits.
-        if !vars.iter().any(|(k, _)| k == "VINR_SANDBOX_RATE_LIMIT") {
-            vars.push(("VINR_SANDBOX_RATE_LIMIT".into(), "off".into()));
+        // rate_limits.rs sets its own limits. A test's own value of either wins.
+        let mut vars = vars;
+        let defaults = [
+            ("VINR_HASH_KEY", crate::fixtures::uniq("conformance-hash-key")),
+            ("VINR_SANDBOX_RATE_LIMIT", "off".to_string()),
+        ];
+        for (name, value) in defaults {
+            if !vars.iter().any(|(k, _)| k == name) {
+                vars.push((name.to_string(), value));
+            }
         }
         let mut w = Wrangler {
             root,
