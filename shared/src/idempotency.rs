@@ -1,7 +1,11 @@
-//! Idempotency keys. The first request with a key claims it (`in_flight`, with a random claim
-//! token); its final response is stored in the same atomic batch as its writes (`done`), only
-//! while it still holds that token. A repeat with the same request replays that response; with
-//! a different request it is a 409; while the first still runs, a 409 too. Keys expire after
+//! Idempotency keys. A request reads its key's row first ([`earlier`]) and stores its final
+//! response in the same atomic batch as its writes ([`record`], `done`): one commit. A request
+//! that reaches outside the database before it commits claims the key first instead ([`claim`]:
+//! `in_flight`, with a random claim token) and stores its response only while it still holds
+//! that token ([`finish`]). A repeat with the same request replays that response; with
+//! a different request it is a 409. While the first still runs, a repeat of a claimed key is a
+//! 409; a repeat of any other runs too, and only one of the two commits (the other answers the
+//! committed response, replayed). Keys expire after
 //! [`RETENTION_SECS`]: an older row counts as absent, and the retention purge deletes it.
 
 use crate::auth::Account;
@@ -146,7 +150,8 @@ pub fn in_use() -> ApiError {
 }
 
 /// Claims `key` for this request under `token` (random, unique to this request), or answers
-/// what the key's earlier use decided.
+/// what the key's earlier use decided. For operations that reach outside the database before
+/// they commit (a terminal payment): a concurrent duplicate must not reach the device too.
 pub async fn claim(db: &impl Db, acct: &Account, key: &str, hash: &str, now: i64, token: &str) -> ApiResult<Claim> {
     let inserted = db
         .query(Stmt::new(
@@ -157,6 +162,64 @@ pub async fn claim(db: &impl Db, acct: &Account, key: &str, hash: &str, now: i64
     if !inserted.is_empty() {
         return Ok(Claim::Owned(token.to_string()));
     }
+    match seen(db, acct, key, hash, now).await? {
+        // Released (a 5xx) between our insert and this read: the caller may simply retry.
+        Seen::Absent => Err(in_use()),
+        // Expired but not purged yet: the key is free again, for any request.
+        Seen::Expired(created) => {
+            take_over(
+                db,
+                Stmt::new(
+                    "UPDATE idempotency_keys SET request_hash = ?, state = 'in_flight', status = NULL, body = NULL, created = ?, claim = ? WHERE account_id = ? AND livemode = ? AND key = ? AND created = ? RETURNING key",
+                    sql_params![hash, now, token, &acct.id, acct.livemode, key, created],
+                ),
+                token,
+            )
+            .await
+        }
+        Seen::Done { status, body } => Ok(Claim::Replay { status, body }),
+        // A stale claim: its request died mid-way, or is still running and will find its token gone.
+        Seen::StaleClaim(created) => {
+            take_over(
+                db,
+                Stmt::new(
+                    "UPDATE idempotency_keys SET created = ?, claim = ? WHERE account_id = ? AND livemode = ? AND key = ? AND state = 'in_flight' AND created = ? RETURNING key",
+                    sql_params![now, token, &acct.id, acct.livemode, key, created],
+                ),
+                token,
+            )
+            .await
+        }
+    }
+}
+
+/// For every other operation: what the key's earlier use decided, read (not written) before
+/// the handler runs. `None`: run the request and put [`record`] in its batch. One commit per
+/// request instead of two; a concurrent duplicate runs too, but only one of the two batches
+/// commits (the other conflicts on the key and replays the winner's answer).
+pub async fn earlier(db: &impl Db, acct: &Account, key: &str, hash: &str, now: i64) -> ApiResult<Option<Claim>> {
+    Ok(match seen(db, acct, key, hash, now).await? {
+        Seen::Done { status, body } => Some(Claim::Replay { status, body }),
+        // Expired, or a claim whose request died: `record` takes the row over.
+        Seen::Absent | Seen::Expired(_) | Seen::StaleClaim(_) => None,
+    })
+}
+
+/// The key's row as a request with `hash` at `now` sees it; a different request's row (409
+/// `idempotency_key_reused`) and a live claim (409 `idempotency_key_in_use`) are errors.
+enum Seen {
+    Absent,
+    /// Older than [`RETENTION_SECS`], not purged yet: free for any request.
+    Expired(i64),
+    Done {
+        status: u16,
+        body: Vec<u8>,
+    },
+    /// `in_flight` for longer than [`STALE_IN_FLIGHT_SECS`].
+    StaleClaim(i64),
+}
+
+async fn seen(db: &impl Db, acct: &Account, key: &str, hash: &str, now: i64) -> ApiResult<Seen> {
     let rows = db
         .query(Stmt::new(
             "SELECT request_hash, state, status, body, created FROM idempotency_keys WHERE account_id = ? AND livemode = ? AND key = ?",
@@ -164,21 +227,11 @@ pub async fn claim(db: &impl Db, acct: &Account, key: &str, hash: &str, now: i64
         ))
         .await?;
     let Some(row) = rows.first() else {
-        // Released (a 5xx) between our insert and this read: the caller may simply retry.
-        return Err(in_use());
+        return Ok(Seen::Absent);
     };
     let created = row[4].as_i64().unwrap_or(now);
     if created <= now - RETENTION_SECS {
-        // Expired but not purged yet: the key is free again, for any request.
-        return take_over(
-            db,
-            Stmt::new(
-                "UPDATE idempotency_keys SET request_hash = ?, state = 'in_flight', status = NULL, body = NULL, created = ?, claim = ? WHERE account_id = ? AND livemode = ? AND key = ? AND created = ? RETURNING key",
-                sql_params![hash, now, token, &acct.id, acct.livemode, key, created],
-            ),
-            token,
-        )
-        .await;
+        return Ok(Seen::Expired(created));
     }
     if row[0].as_str() != Some(hash) {
         return Err(reused());
@@ -191,22 +244,38 @@ pub async fn claim(db: &impl Db, acct: &Account, key: &str, hash: &str, now: i64
                 SqlValue::Blob(b) => b.clone(),
                 _ => Vec::new(),
             };
-            Ok(Claim::Replay { status, body })
+            Ok(Seen::Done { status, body })
         }
         _ if created > now - STALE_IN_FLIGHT_SECS => Err(in_use()),
-        // A stale claim: its request died mid-way, or is still running and will find its token gone.
-        _ => {
-            take_over(
-                db,
-                Stmt::new(
-                    "UPDATE idempotency_keys SET created = ?, claim = ? WHERE account_id = ? AND livemode = ? AND key = ? AND state = 'in_flight' AND created = ? RETURNING key",
-                    sql_params![now, token, &acct.id, acct.livemode, key, created],
-                ),
-                token,
-            )
-            .await
-        }
+        _ => Ok(Seen::StaleClaim(created)),
     }
+}
+
+/// The answer of a request that did not claim its key ([`earlier`]), in the same batch as its
+/// writes: the key's row, new or taking over an expired row or a dead request's stale claim.
+/// Otherwise (a concurrent duplicate committed first) the guard aborts the whole batch. `token`
+/// lets [`finish`] replace the answer after the commit, as for a claimed key.
+pub fn record(acct: &Account, key: &str, hash: &str, now: i64, token: &str, status: u16, body: &[u8]) -> [Stmt; 2] {
+    [
+        Stmt::new(
+            "INSERT INTO idempotency_keys (account_id, livemode, key, request_hash, state, status, body, created, claim) VALUES (?, ?, ?, ?, 'done', ?, ?, ?, ?) \
+             ON CONFLICT (account_id, livemode, key) DO UPDATE SET request_hash = excluded.request_hash, state = 'done', status = excluded.status, body = excluded.body, created = excluded.created, claim = excluded.claim \
+             WHERE idempotency_keys.created <= ? OR (idempotency_keys.state = 'in_flight' AND idempotency_keys.created <= ?)",
+            sql_params![
+                &acct.id,
+                acct.livemode,
+                key,
+                hash,
+                status as i64,
+                String::from_utf8_lossy(body).into_owned(),
+                now,
+                token,
+                now - RETENTION_SECS,
+                now - STALE_IN_FLIGHT_SECS
+            ],
+        ),
+        Stmt::new(GUARD_ONE_SQL, vec![]),
+    ]
 }
 
 /// Runs a conditional re-claim; only one re-claimer can match the `created` it read.

@@ -221,6 +221,11 @@ fn json_response(status: u16, body: Vec<u8>) -> Response {
 #[allow(async_fn_in_trait)]
 pub trait Routes {
     const GROUP: Group;
+    /// Whether a request claims its idempotency key before its handler runs (`idempotency::claim`)
+    /// instead of recording it in its one batch (`idempotency::record`): a group with an
+    /// after-commit step reaches outside the database (the terminal hub, from the handler too),
+    /// which a concurrent duplicate must not do twice. Derived from `after` in `route_groups!`.
+    const CLAIMS_KEYS: bool;
     /// What the group's handlers do, one variant per operation.
     type Action: Copy + 'static;
     /// What the group's handlers may leave to do after their writes are committed ([`NoAfter`]
@@ -248,6 +253,8 @@ pub struct Routed<A: 'static> {
 macro_rules! route_groups {
     (@after []) => { NoAfter };
     (@after [$after:ty]) => { $after };
+    (@claims []) => { false };
+    (@claims [$after:ty]) => { true };
     // No value of `NoAfter` exists: nothing to do, and nothing to match.
     (@after_commit $module:ident, $cx:ident, $a:ident, []) => {{
         let _ = $cx;
@@ -257,6 +264,7 @@ macro_rules! route_groups {
     (@impl $ty:ident, $group:ident, $module:ident, [$($after:ty)?]) => {
         impl Routes for $ty {
             const GROUP: Group = Group::$group;
+            const CLAIMS_KEYS: bool = route_groups!(@claims [$($after)?]);
             type Action = $module::Action;
             type After = route_groups!(@after [$($after)?]);
             fn route(method: &str, segs: &[&str]) -> ApiResult<Routed<Self::Action>> {
@@ -407,8 +415,9 @@ async fn serve<G: Routes, D: Db, E: Env, C: Cache>(
         key = None;
     }
     let cx = Ctx::new(db, env, acct, now);
-    // The key and this request's claim token on it.
-    let mut claimed: Option<(String, String)> = None;
+    let mut key_use = KeyUse::None;
+    // Owned copies for `key_use` to borrow: the key, its fingerprint, the claim token.
+    let held: (String, String, String);
     if let Some(k) = key {
         idempotency::check_key(&k)?;
         let secret = env.hash_secret().ok_or_else(|| {
@@ -422,16 +431,22 @@ async fn serve<G: Routes, D: Db, E: Env, C: Cache>(
         };
         let hash = idempotency::request_hash(&secret, &fingerprint_key, &req.method, path, &params.root);
         let token = new_id(env, "");
-        match idempotency::claim(db, &cx.acct, &k, &hash, now, &token).await? {
-            Claim::Replay { status, body } => {
-                let mut r = json_response(status, body);
-                r.headers.push(("idempotent-replayed".into(), "true".into()));
-                return Ok(r);
-            }
-            Claim::Owned(token) => claimed = Some((k, token)),
+        let decided = if G::CLAIMS_KEYS {
+            Some(idempotency::claim(db, &cx.acct, &k, &hash, now, &token).await?)
+        } else {
+            idempotency::earlier(db, &cx.acct, &k, &hash, now).await?
+        };
+        if let Some(Claim::Replay { status, body }) = decided {
+            return Ok(replayed(status, body));
         }
+        held = (k, hash, token);
+        let (key, hash, token) = (held.0.as_str(), held.1.as_str(), held.2.as_str());
+        key_use = if G::CLAIMS_KEYS {
+            KeyUse::Claimed { key, token }
+        } else {
+            KeyUse::Recorded { key, hash, token }
+        };
     }
-    let claimed = claimed.as_ref().map(|(k, t)| (k.as_str(), t.as_str()));
     // Each lost race means another request committed, so a request loses at most once per
     // competitor; 16 covers a burst of concurrent refunds of one payment (tests/tests/refunds.rs).
     const ATTEMPTS: usize = 16;
@@ -459,7 +474,7 @@ async fn serve<G: Routes, D: Db, E: Env, C: Cache>(
             Ok(out) => {
                 if let Some((content_type, bytes)) = out.raw {
                     // Only reads answer raw bodies (downloads); a replay could not restore the type.
-                    release(db, &cx.acct, claimed).await;
+                    key_use.release(db, &cx.acct).await;
                     return Ok(Response {
                         status: 200,
                         headers: vec![("content-type".into(), content_type.into())],
@@ -468,15 +483,9 @@ async fn serve<G: Routes, D: Db, E: Env, C: Cache>(
                 }
                 let body = serde_json::to_vec(&out.body).expect("a JSON value always serializes");
                 let mut writes = out.writes;
-                if let Some((k, token)) = claimed {
+                if key_use.is_some() {
                     let kept = idempotency::replay_body(&out.body, op.shown_once);
-                    writes.extend(idempotency::finish(
-                        &cx.acct,
-                        k,
-                        token,
-                        out.status,
-                        kept.as_deref().unwrap_or(&body),
-                    ));
+                    writes.extend(key_use.answer(&cx.acct, now, out.status, kept.as_deref().unwrap_or(&body)));
                 }
                 if writes.is_empty() {
                     return Ok(json_response(out.status, body));
@@ -499,45 +508,53 @@ async fn serve<G: Routes, D: Db, E: Env, C: Cache>(
                             return Ok(json_response(out.status, body));
                         };
                         let later = serde_json::to_vec(&later).expect("a JSON value always serializes");
-                        if let Some((k, token)) = claimed {
+                        if let Some((k, token)) = key_use.token() {
                             db.batch(idempotency::finish(&cx.acct, k, token, status, &later).into())
                                 .await?;
                         }
                         return Ok(json_response(status, later));
                     }
                     Err(DbError::Conflict) => {
-                        // A retry took the key over while this request ran (it outlived the
-                        // claim): the retry runs it, this request must not.
-                        if let Some((k, token)) = claimed
-                            && !idempotency::still_owned(db, &cx.acct, k, token).await?
-                        {
-                            return Err(idempotency::in_use());
+                        match key_use {
+                            // A retry took the key over while this request ran (it outlived the
+                            // claim): the retry runs it, this request must not.
+                            KeyUse::Claimed { key, token } => {
+                                if !idempotency::still_owned(db, &cx.acct, key, token).await? {
+                                    return Err(idempotency::in_use());
+                                }
+                            }
+                            // A concurrent duplicate committed first: its answer is this one's.
+                            KeyUse::Recorded { key, hash, .. } => {
+                                if let Some(Claim::Replay { status, body }) =
+                                    idempotency::earlier(db, &cx.acct, key, hash, now).await?
+                                {
+                                    return Ok(replayed(status, body));
+                                }
+                            }
+                            KeyUse::None => {}
                         }
                         // Another request changed the object first: decide again on fresh state.
                         if attempt < ATTEMPTS {
                             continue;
                         }
-                        release(db, &cx.acct, claimed).await;
+                        key_use.release(db, &cx.acct).await;
                         return Err(DbError::Conflict.into());
                     }
                     Err(e) => {
-                        release(db, &cx.acct, claimed).await;
+                        key_use.release(db, &cx.acct).await;
                         return Err(e.into());
                     }
                 }
             }
             Err(e) => {
-                if let Some((k, token)) = claimed {
+                if key_use.is_some() {
                     if e.status == 409 || e.status >= 500 {
-                        release(db, &cx.acct, claimed).await;
+                        key_use.release(db, &cx.acct).await;
                     } else {
                         // A 4xx is the request's final answer: replay it like a success (unless a
-                        // retry took the key over meanwhile: then the retry's answer is stored).
+                        // retry or a duplicate got its answer stored first).
                         let body = serde_json::to_vec(&e.to_json()).expect("a JSON value always serializes");
-                        match db
-                            .batch(idempotency::finish(&cx.acct, k, token, e.status, &body).into())
-                            .await
-                        {
+                        match db.batch(key_use.answer(&cx.acct, now, e.status, &body)).await {
                             Ok(()) | Err(DbError::Conflict) => {}
                             Err(db_error) => return Err(db_error.into()),
                         }
@@ -549,10 +566,59 @@ async fn serve<G: Routes, D: Db, E: Env, C: Cache>(
     }
 }
 
-/// Gives a claimed key back: `claimed` is (key, claim token).
-async fn release(db: &impl Db, acct: &Account, claimed: Option<(&str, &str)>) {
-    if let Some((k, token)) = claimed {
-        // Best effort: if this fails too, the claim goes stale and is re-claimable after a minute.
-        let _ = db.query(idempotency::release(acct, k, token)).await;
+/// How a request holds its idempotency key (`Routes::CLAIMS_KEYS` decides which).
+#[derive(Clone, Copy)]
+enum KeyUse<'a> {
+    None,
+    /// Claimed before the handler ran: the answer is stored only under this claim token.
+    Claimed {
+        key: &'a str,
+        token: &'a str,
+    },
+    /// Unwritten until the request's batch, which records the key with the answer.
+    Recorded {
+        key: &'a str,
+        hash: &'a str,
+        token: &'a str,
+    },
+}
+
+impl<'a> KeyUse<'a> {
+    fn is_some(self) -> bool {
+        !matches!(self, KeyUse::None)
     }
+
+    /// The key and the token its stored answer carries (for a later answer, `finish`).
+    fn token(self) -> Option<(&'a str, &'a str)> {
+        match self {
+            KeyUse::None => None,
+            KeyUse::Claimed { key, token } | KeyUse::Recorded { key, token, .. } => Some((key, token)),
+        }
+    }
+
+    /// The statements that store `body` as the key's answer, in the request's batch.
+    fn answer(self, acct: &Account, now: i64, status: u16, body: &[u8]) -> Vec<Stmt> {
+        match self {
+            KeyUse::None => Vec::new(),
+            KeyUse::Claimed { key, token } => idempotency::finish(acct, key, token, status, body).into(),
+            KeyUse::Recorded { key, hash, token } => {
+                idempotency::record(acct, key, hash, now, token, status, body).into()
+            }
+        }
+    }
+
+    /// Gives a claimed key back so that a retry can run afresh (a recorded key was never written).
+    async fn release(self, db: &impl Db, acct: &Account) {
+        if let KeyUse::Claimed { key, token } = self {
+            // Best effort: if this fails too, the claim goes stale and is re-claimable after a minute.
+            let _ = db.query(idempotency::release(acct, key, token)).await;
+        }
+    }
+}
+
+/// A stored answer, replayed.
+fn replayed(status: u16, body: Vec<u8>) -> Response {
+    let mut r = json_response(status, body);
+    r.headers.push(("idempotent-replayed".into(), "true".into()));
+    r
 }
