@@ -73,6 +73,11 @@ event_types! {
     TerminalPaymentFailed = "terminal_payment.failed",
     TerminalPaymentAuthorized = "terminal_payment.authorized",
     TerminalPaymentCancelled = "terminal_payment.cancelled",
+    ProductCreated = "product.created",
+    ProductUpdated = "product.updated",
+    ProductDeleted = "product.deleted",
+    PriceCreated = "price.created",
+    PriceUpdated = "price.updated",
 }
 
 /// Seed 002 names an event differently from seed 001; accepted as input, stored canonically.

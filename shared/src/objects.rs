@@ -4,6 +4,8 @@
 //! attributes are the schemas of the OpenAPI document (`openapi.rs`), so write doc comments of
 //! fields for API clients.
 
+pub mod billing;
+
 use crate::fields::Metadata;
 use serde::{Deserialize, Serialize};
 

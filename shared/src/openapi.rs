@@ -62,6 +62,7 @@ fn derived() -> Map<String, Value> {
     use crate::domain::settlement::Settlement;
     use crate::events::Event;
     use crate::ledger::Transaction;
+    use crate::objects::billing::{Price, Product};
     use crate::objects::{Charge, Customer, Dispute, Payment, PaymentMethod, Payout, Refund};
     use crate::plan::ProcessingPlan;
     use crate::terminal::payment::TerminalPayment;
@@ -93,6 +94,8 @@ fn derived() -> Map<String, Value> {
     g.subschema_for::<TestClockAdvance>();
     g.subschema_for::<ProcessingPlan>();
     g.subschema_for::<ApiKey>();
+    g.subschema_for::<Product>();
+    g.subschema_for::<Price>();
     g.take_definitions(true)
 }
 
@@ -138,6 +141,8 @@ fn schemas() -> Value {
         "WebhookDeliveryList": list_of("WebhookDelivery"),
         "EventList": list_of("Event"),
         "ApiKeyList": list_of("ApiKey"),
+        "ProductList": list_of("Product"),
+        "PriceList": list_of("Price"),
     });
     all.as_object_mut().unwrap().extend(derived());
     all.as_object_mut()
@@ -330,6 +335,15 @@ fn body_example(group: Group, action: &str) -> Option<Value> {
         (Group::Balance, "schedule_update") => json!({ "interval": "manual" }),
         (Group::Balance, "clock_advance") => json!({ "seconds": 60 }),
         (Group::Terminal, "register") => json!({ "label": "Front counter" }),
+        (Group::Billing, "product_create") => json!({ "name": "Pro plan", "description": "Everything, monthly" }),
+        (Group::Billing, "product_update") => json!({ "active": false }),
+        (Group::Billing, "price_create") => json!({
+            "product": "prod_01jexample",
+            "currency": "EUR",
+            "unit_amount": 2000,
+            "recurring": { "interval": "month" }
+        }),
+        (Group::Billing, "price_update") => json!({ "nickname": "Pro monthly" }),
         (Group::ApiKeys, "create") => {
             json!({ "name": "reporting", "permissions": { "payments": "read", "refunds": "write" } })
         }
@@ -375,6 +389,9 @@ fn field_schema(f: &Field) -> Value {
         Ty::Bool => json!({ "type": "boolean" }),
         Ty::Metadata => r("Metadata"),
         Ty::Object(fields) | Ty::LateObject(fields) => object_schema(fields),
+        Ty::ObjectList { fields, max_items } => {
+            json!({ "type": "array", "items": object_schema(fields), "maxItems": max_items })
+        }
         Ty::StrList { min_items } => json!({ "type": "array", "items": { "type": "string" }, "minItems": min_items }),
         Ty::Expand(paths) => json!({ "type": "array", "items": { "type": "string", "enum": paths } }),
         Ty::IntFilter => json!({ "type": "integer" }),
@@ -565,6 +582,7 @@ fn group_name(g: Group) -> &'static str {
         Group::Balance => "balance",
         Group::Terminal => "terminals",
         Group::ApiKeys => "api_keys",
+        Group::Billing => "billing",
     }
 }
 

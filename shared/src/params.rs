@@ -119,6 +119,26 @@ fn insert_path(target: &mut Map<String, Value>, parts: &[String], value: String,
             _ => Err(bad()),
         };
     }
+    // `items[][price]=a&items[][quantity]=1&items[][price]=b`: each `[]` object takes fields
+    // until a field repeats, which starts the next one (the convention of Rack and PHP clients).
+    if rest[0].is_empty() {
+        let slot = target.entry(first.clone()).or_insert_with(|| Value::Array(vec![]));
+        let Value::Array(a) = slot else { return Err(bad()) };
+        let starts_next = match a.last() {
+            Some(Value::Object(m)) => rest.len() == 2 && m.contains_key(&rest[1]),
+            _ => true,
+        };
+        if starts_next {
+            if a.len() >= 100 {
+                return Err(bad());
+            }
+            a.push(Value::Object(Map::new()));
+        }
+        return match a.last_mut() {
+            Some(Value::Object(m)) => insert_path(m, &rest[1..], value, full_key),
+            _ => Err(bad()),
+        };
+    }
     let slot = target.entry(first.clone()).or_insert_with(|| Value::Object(Map::new()));
     match slot {
         Value::Object(m) => insert_path(m, rest, value, full_key),
@@ -500,6 +520,18 @@ mod tests {
             Value::Object(m),
             json!({"amount":"5000","metadata":{"order":"A 1"},"routing":{"preferred_acquirer":"acq_eu_1"},
                    "expand":["customer","latest_charge"],"items":[{"p":"x"},{"p":"y"}],"d":"a b"})
+        );
+    }
+
+    #[test]
+    fn form_lists_of_objects_with_empty_brackets() {
+        let m = parse_form(
+            "items[][price]=a&items[][quantity]=2&items[][price]=b&items[][metadata][k]=1&items[][metadata][j]=2",
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(m),
+            json!({"items":[{"price":"a","quantity":"2"},{"price":"b","metadata":{"k":"1","j":"2"}}]})
         );
     }
 

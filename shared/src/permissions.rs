@@ -68,6 +68,7 @@ pub const GROUPS: &[ResourceGroup] = &[
         "Terminals and their Cloud API payments.",
     ),
     group("test_helpers", &["test_helpers"], "The sandbox clock."),
+    group("billing", &["products", "prices"], "Billing: products and prices."),
 ];
 
 const N: usize = GROUPS.len();

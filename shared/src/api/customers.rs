@@ -14,7 +14,7 @@ use crate::objects::{Customer, PaymentMethod};
 use crate::port::{Db, Env, Stmt};
 use crate::sql_params;
 use crate::store::{Loaded, guarded_update, load_path, to_json};
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -97,16 +97,6 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p:
     }
 }
 
-/// An optional text field in an update: absent → unchanged (None); empty or null → cleared.
-fn update_text(p: &Args<'_>, name: &str) -> ApiResult<Option<Option<String>>> {
-    match p.params().root.get(name) {
-        None => Ok(None),
-        Some(Value::Null) => Ok(Some(None)),
-        Some(Value::String(s)) if s.is_empty() => Ok(Some(None)),
-        Some(_) => Ok(Some(p.string(name)?)),
-    }
-}
-
 fn checked_email(v: Option<String>) -> ApiResult<Option<String>> {
     v.map(|e| fields::email("email", &e)).transpose()
 }
@@ -156,22 +146,22 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Ou
 async fn update<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> ApiResult<Outcome> {
     let Loaded { obj: mut cust, version } = load_path::<Customer, _, _>(cx, "customers", LIVE, "customer", id).await?;
     p.check_after_load()?;
-    if let Some(v) = update_text(p, "email")? {
+    if let Some(v) = p.update_text("email")? {
         cust.email = checked_email(v)?;
     }
-    if let Some(v) = update_text(p, "name")? {
+    if let Some(v) = p.update_text("name")? {
         cust.name = v;
     }
-    if let Some(v) = update_text(p, "phone")? {
+    if let Some(v) = p.update_text("phone")? {
         cust.phone = v;
     }
-    if let Some(v) = update_text(p, "description")? {
+    if let Some(v) = p.update_text("description")? {
         cust.description = v;
     }
     if let Some(m) = fields::metadata(p.params())? {
         fields::merge_metadata(&mut cust.metadata, m)?;
     }
-    if let Some(v) = update_text(p, "default_payment_method")? {
+    if let Some(v) = p.update_text("default_payment_method")? {
         if let Some(pm) = &v {
             let owned = cx
                 .db

@@ -4,6 +4,7 @@
 
 pub mod api_keys;
 pub mod balance;
+pub mod billing;
 pub mod customers;
 pub mod disputes;
 pub mod operation;
@@ -46,10 +47,12 @@ pub enum Group {
     Terminal,
     /// `/v1/api_keys`: key management, for secret keys only.
     ApiKeys,
+    /// Billing: `/v1/products` and `/v1/prices`.
+    Billing,
 }
 
 impl Group {
-    pub const ALL: [Group; 8] = [
+    pub const ALL: [Group; 9] = [
         Group::Payments,
         Group::Customers,
         Group::PaymentMethods,
@@ -58,6 +61,7 @@ impl Group {
         Group::Balance,
         Group::Terminal,
         Group::ApiKeys,
+        Group::Billing,
     ];
 
     /// The group's operations, as declared (without their group-specific actions).
@@ -74,6 +78,7 @@ impl Group {
             Group::Balance => of(balance::OPS),
             Group::Terminal => of(terminals::OPS),
             Group::ApiKeys => of(api_keys::OPS),
+            Group::Billing => of(billing::OPS),
         }
     }
 
@@ -94,6 +99,7 @@ impl Group {
             }
             "terminals" | "terminal" => Group::Terminal,
             "api_keys" => Group::ApiKeys,
+            "products" | "prices" => Group::Billing,
             _ => return None,
         })
     }
@@ -308,6 +314,7 @@ route_groups! {
     BalanceRoutes => Balance, balance;
     TerminalRoutes => Terminal, terminals, after terminals::After;
     ApiKeysRoutes => ApiKeys, api_keys;
+    BillingRoutes => Billing, billing;
 }
 
 /// Serves one request for a route group. Never fails: every error becomes its JSON response.

@@ -49,6 +49,12 @@ pub enum Ty {
     /// As `Object`, checked only when the handler reads it ([`Args::object`]): after the state
     /// of the object it is about (a closed dispute's evidence is refused as closed, not as long).
     LateObject(&'static [Field]),
+    /// A list of objects with exactly these fields each (`tiers[0][up_to]`, `items[][price]`),
+    /// at most `max_items` of them; each element is named `name[i]` in errors.
+    ObjectList {
+        fields: &'static [Field],
+        max_items: usize,
+    },
     /// A list of strings with at least `min_items` items, checked by the handler (event types).
     StrList {
         min_items: usize,
@@ -189,6 +195,9 @@ impl Field {
     }
     pub const fn late_object(name: &'static str, fields: &'static [Field]) -> Field {
         Field::new(name, Ty::LateObject(fields))
+    }
+    pub const fn objects(name: &'static str, fields: &'static [Field], max_items: usize) -> Field {
+        Field::new(name, Ty::ObjectList { fields, max_items })
     }
     pub const fn str_list(name: &'static str, min_items: usize) -> Field {
         Field::new(name, Ty::StrList { min_items })
@@ -446,12 +455,57 @@ fn check_field(f: &Field, p: &Params, parent: Option<&str>) -> ApiResult<()> {
             }
             _ => p.integer_named(key, &name)?.is_some(),
         },
+        Ty::ObjectList { fields, max_items } => {
+            let items = object_list(p, key, &name, max_items)?;
+            for (i, item) in items.iter().enumerate() {
+                check(fields, &[], item, Some(&format!("{name}[{i}]")))?;
+            }
+            !items.is_empty()
+        }
         Ty::StrList { .. } | Ty::Any { .. } => p.raw(key).is_some(),
     };
     if f.required && !present {
         return Err(ApiError::missing(&name));
     }
     Ok(())
+}
+
+/// The elements of an [`Ty::ObjectList`], each as its own parameter set.
+fn object_list(p: &Params, key: &str, name: &str, max_items: usize) -> ApiResult<Vec<Params>> {
+    let items = match p.raw(key) {
+        None => return Ok(Vec::new()),
+        Some(Value::String(s)) if s.is_empty() && p.form => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                name,
+                "parameter_invalid_array",
+                format!("Invalid array: {name} must be a list of objects ({name}[0][...] in a form)."),
+            ));
+        }
+    };
+    if items.len() > max_items {
+        return Err(ApiError::invalid(
+            name,
+            "parameter_invalid_array",
+            format!("{name} takes at most {max_items} items."),
+        ));
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| match item {
+            Value::Object(m) => Ok(Params {
+                root: m.clone(),
+                form: p.form,
+            }),
+            _ => Err(ApiError::invalid(
+                &format!("{name}[{i}]"),
+                "parameter_invalid_object",
+                format!("Invalid object: {name}[{i}] must be an object."),
+            )),
+        })
+        .collect()
 }
 
 /// The bounds of an [`Ty::IntFilter`].
@@ -482,7 +536,8 @@ fn one_of_named(p: &Params, name: &str, display: &str, values: &[&str]) -> ApiRe
 pub struct Args<'a> {
     params: Cow<'a, Params>,
     fields: &'static [Field],
-    parent: Option<&'static str>,
+    /// How errors name this set's parameters' parent (`routing`, `tiers[1]`).
+    parent: Option<String>,
 }
 
 impl<'a> Args<'a> {
@@ -513,7 +568,7 @@ impl<'a> Args<'a> {
     }
 
     fn display(&self, name: &str) -> String {
-        display(self.parent, name)
+        display(self.parent.as_deref(), name)
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -576,6 +631,17 @@ impl<'a> Args<'a> {
         }
     }
 
+    /// An optional text field of an update: absent → unchanged (None); empty or null →
+    /// cleared (Some(None)).
+    pub fn update_text(&self, name: &str) -> ApiResult<Option<Option<String>>> {
+        match self.params.root.get(name) {
+            None => Ok(None),
+            Some(Value::Null) => Ok(Some(None)),
+            Some(Value::String(s)) if s.is_empty() => Ok(Some(None)),
+            Some(_) => Ok(Some(self.string(name)?)),
+        }
+    }
+
     /// The name this request uses for `name` (for messages that name it).
     pub fn name_used(&self, name: &str) -> ApiResult<&'static str> {
         Ok(self.key(name)?.1)
@@ -586,7 +652,7 @@ impl<'a> Args<'a> {
     pub fn check_after_load(&self) -> ApiResult<()> {
         self.fields
             .iter()
-            .try_for_each(|f| check_field(f, &self.params, self.parent))
+            .try_for_each(|f| check_field(f, &self.params, self.parent.as_deref()))
     }
 
     /// A nested object's fields, read through their own declarations.
@@ -605,8 +671,26 @@ impl<'a> Args<'a> {
         Ok(nested.map(|p| Args {
             params: Cow::Owned(p),
             fields,
-            parent: Some(name),
+            parent: Some(self.display(name)),
         }))
+    }
+
+    /// The elements of a list of objects, each read through the list's field declarations
+    /// (the pipeline checked them already).
+    pub fn objects(&self, name: &'static str) -> ApiResult<Vec<Args<'a>>> {
+        let Ty::ObjectList { fields, max_items } = self.field(name)?.ty else {
+            return Err(wrong_reader(name));
+        };
+        let display = self.display(name);
+        Ok(object_list(&self.params, name, &display, max_items)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| Args {
+                params: Cow::Owned(p),
+                fields,
+                parent: Some(format!("{display}[{i}]")),
+            })
+            .collect())
     }
 
     /// An integer filter's conditions as (SQL comparison, value): `=` for `name=n`, else one per

@@ -6,6 +6,7 @@
 pub mod dispute;
 pub mod payment;
 pub mod payout;
+pub mod pricing;
 pub mod refund;
 pub mod settlement;
 pub mod terminal_payment;
