@@ -78,6 +78,12 @@ event_types! {
     ProductDeleted = "product.deleted",
     PriceCreated = "price.created",
     PriceUpdated = "price.updated",
+    InvoiceCreated = "invoice.created",
+    InvoiceFinalized = "invoice.finalized",
+    InvoicePaid = "invoice.paid",
+    InvoicePaymentFailed = "invoice.payment_failed",
+    InvoiceVoided = "invoice.voided",
+    InvoiceMarkedUncollectible = "invoice.marked_uncollectible",
 }
 
 /// Seed 002 names an event differently from seed 001; accepted as input, stored canonically.

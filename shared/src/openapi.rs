@@ -62,7 +62,7 @@ fn derived() -> Map<String, Value> {
     use crate::domain::settlement::Settlement;
     use crate::events::Event;
     use crate::ledger::Transaction;
-    use crate::objects::billing::{Price, Product};
+    use crate::objects::billing::{Invoice, Price, Product};
     use crate::objects::{Charge, Customer, Dispute, Payment, PaymentMethod, Payout, Refund};
     use crate::plan::ProcessingPlan;
     use crate::terminal::payment::TerminalPayment;
@@ -96,6 +96,7 @@ fn derived() -> Map<String, Value> {
     g.subschema_for::<ApiKey>();
     g.subschema_for::<Product>();
     g.subschema_for::<Price>();
+    g.subschema_for::<Invoice>();
     g.take_definitions(true)
 }
 
@@ -143,6 +144,7 @@ fn schemas() -> Value {
         "ApiKeyList": list_of("ApiKey"),
         "ProductList": list_of("Product"),
         "PriceList": list_of("Price"),
+        "InvoiceList": list_of("Invoice"),
     });
     all.as_object_mut().unwrap().extend(derived());
     all.as_object_mut()
@@ -344,6 +346,14 @@ fn body_example(group: Group, action: &str) -> Option<Value> {
             "recurring": { "interval": "month" }
         }),
         (Group::Billing, "price_update") => json!({ "nickname": "Pro monthly" }),
+        (Group::Billing, "invoice_create") => json!({
+            "customer": "cust_01jexample",
+            "lines": [{ "amount": 12000, "description": "Consulting, March" }],
+            "currency": "EUR",
+            "collection_method": "send_invoice",
+            "days_until_due": 14
+        }),
+        (Group::Billing, "invoice_pay") => json!({ "payment_method": "pm_card_visa" }),
         (Group::ApiKeys, "create") => {
             json!({ "name": "reporting", "permissions": { "payments": "read", "refunds": "write" } })
         }

@@ -68,7 +68,11 @@ pub const GROUPS: &[ResourceGroup] = &[
         "Terminals and their Cloud API payments.",
     ),
     group("test_helpers", &["test_helpers"], "The sandbox clock."),
-    group("billing", &["products", "prices"], "Billing: products and prices."),
+    group(
+        "billing",
+        &["products", "prices", "invoices"],
+        "Billing: products, prices and invoices.",
+    ),
 ];
 
 const N: usize = GROUPS.len();

@@ -115,6 +115,9 @@ pub fn decline_message(code: &str) -> &'static str {
         "expired_card" => "The card has expired.",
         "lost_or_stolen" => "The card was reported lost or stolen.",
         "authentication_failed" => "The cardholder failed 3-D Secure authentication.",
+        "authentication_required" => {
+            "The card requires 3-D Secure authentication, which a charge without the cardholder cannot ask for."
+        }
         _ => "The card was declined.",
     }
 }

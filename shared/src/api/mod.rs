@@ -47,7 +47,7 @@ pub enum Group {
     Terminal,
     /// `/v1/api_keys`: key management, for secret keys only.
     ApiKeys,
-    /// Billing: `/v1/products` and `/v1/prices`.
+    /// Billing: `/v1/products`, `/v1/prices` and `/v1/invoices`.
     Billing,
 }
 
@@ -99,7 +99,7 @@ impl Group {
             }
             "terminals" | "terminal" => Group::Terminal,
             "api_keys" => Group::ApiKeys,
-            "products" | "prices" => Group::Billing,
+            "products" | "prices" | "invoices" => Group::Billing,
             _ => return None,
         })
     }

@@ -9,16 +9,15 @@ use crate::domain::payment::{self, CANCELLATION_REASONS, Transition, apply_autho
 use crate::error::{ApiError, ApiResult};
 use crate::events;
 use crate::fields;
+use crate::flows;
+use crate::flows::payment::{NewPayment, capture_money, insert_charge, live_guard, random6};
 use crate::flows::payment_method::{ResolvedPm, resolve};
-use crate::ledger::{NewTxn, SourceType};
 use crate::list::{self, ListSpec};
 use crate::money::{check_amount, parse_currency};
 use crate::objects::*;
-use crate::plan;
 use crate::port::{Db, Env, Stmt};
 use crate::processor::{self, AuthOutcome};
 use crate::sql_params;
-use crate::steps::{self, Step};
 use crate::store::{Loaded, guarded_update, load, load_param, load_path, to_json};
 use serde_json::{Value, json};
 
@@ -254,77 +253,26 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Ou
             }
         }
     }
-    let behavior = live_guard(cx, &pm)?;
-
-    let mut pay = Payment {
-        id: cx.id("pay_"),
-        object: "payment".into(),
-        amount,
-        amount_authorized: 0,
-        amount_capturable: 0,
-        amount_received: 0,
-        amount_reversed: 0,
-        amount_refunded: 0,
-        amount_disputed: 0,
-        currency,
-        status: PaymentStatus::Processing,
-        capture_method,
-        customer: customer.as_ref().map(|c| c.id.clone()),
-        payment_method: Some(pm.id.clone()),
-        latest_charge: None,
-        refunds: Vec::new(),
-        dispute: None,
-        balance_transaction: None,
-        description,
-        metadata,
-        return_url,
-        routing: Routing {
-            preferred_acquirer: preferred,
-            acquirer: acquirer.id.into(),
+    let (pay, charge, writes) = flows::payment::create(
+        cx,
+        NewPayment {
+            amount,
+            currency,
+            capture_method,
+            customer: customer.as_ref().map(|c| c.id.clone()),
+            pm,
+            description,
+            metadata,
+            return_url,
+            routing: Routing {
+                preferred_acquirer: preferred,
+                acquirer: acquirer.id.into(),
+            },
+            on_behalf_of,
+            statement_descriptor,
+            off_session: false,
         },
-        on_behalf_of,
-        statement_descriptor,
-        next_action: None,
-        last_payment_error: None,
-        adjustment: None,
-        reversal: None,
-        canceled_at: None,
-        cancellation_reason: None,
-        livemode: cx.acct.livemode,
-        created: cx.now,
-    };
-    let outcome = processor::authorize(behavior, false, &random6(cx));
-    let details = PaymentMethodDetails {
-        kind: "card".into(),
-        card: CardDetails {
-            card: pm.card.clone(),
-            three_d_secure: None,
-        },
-    };
-    let (charge, evts) = apply_authorization(&mut pay, outcome, details, cx.id("ch_"), cx.now);
-    let money = capture_money(cx, &mut pay, Some(behavior));
-
-    let data = to_json(&pay);
-    let mut writes = vec![Stmt::new(
-        "INSERT INTO payments (id, account_id, livemode, customer_id, status, created, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        sql_params![
-            &pay.id,
-            &cx.acct.id,
-            cx.acct.livemode,
-            pay.customer.clone(),
-            pay.status.as_str(),
-            cx.now,
-            data.to_string()
-        ],
-    )];
-    if let Some(ch) = &charge {
-        writes.push(insert_charge(cx, ch));
-    }
-    writes.extend(money);
-    writes.extend(
-        evts.iter()
-            .flat_map(|t| events::record(cx.env, &cx.acct, *t, cx.now, &data)),
-    );
+    )?;
     let body = render(cx, &pay, &expand, Some((customer.as_ref(), charge.as_ref()))).await?;
     Ok(Outcome::write(body, writes))
 }
@@ -351,83 +299,6 @@ fn capture_method(p: &Args<'_>) -> ApiResult<CaptureMethod> {
         )),
         (a, b) => Ok(a.or(b).unwrap_or(CaptureMethod::Automatic)),
     }
-}
-
-/// Sandbox: the test card's behaviour. Live: refuse, since there is no acquirer connection.
-fn live_guard<D: Db, E: Env>(cx: &Ctx<'_, D, E>, pm: &ResolvedPm) -> ApiResult<TestBehavior> {
-    match (cx.acct.livemode, pm.behavior) {
-        (false, Some(b)) => Ok(b),
-        (false, None) => Err(ApiError::invalid(
-            "payment_method",
-            "test_card_required",
-            "The sandbox only charges test cards.",
-        )),
-        (true, Some(_)) => Err(ApiError::invalid(
-            "payment_method",
-            "test_card_in_live_mode",
-            "Test cards cannot be used with live keys.",
-        )),
-        (true, None) => Err(ApiError::new(
-            403,
-            "permission_error",
-            "live_processing_unavailable",
-            "This account has no live acquirer connection, so live payments cannot be processed. Use your sandbox keys (sk_test_...).",
-        )),
-    }
-}
-
-/// The money of a payment's first capture: its `payment` transaction (amount captured, the
-/// plan's fee) and, for the sandbox's dispute card, the dispute that follows. Sets the payment's
-/// `balance_transaction`. Nothing for a payment that is not (or already was) captured.
-fn capture_money<D: Db, E: Env>(cx: &Ctx<'_, D, E>, pay: &mut Payment, behavior: Option<TestBehavior>) -> Vec<Stmt> {
-    if pay.status != PaymentStatus::Succeeded || pay.balance_transaction.is_some() {
-        return Vec::new();
-    }
-    let txn = cx.id("txn_");
-    pay.balance_transaction = Some(txn.clone());
-    let mut writes = crate::flows::post_txn(
-        &cx.acct,
-        &NewTxn {
-            id: &txn,
-            source_type: SourceType::Payment,
-            source_id: &pay.id,
-            currency: &pay.currency,
-            amount: pay.amount_received,
-            fee: plan::capture_fee(pay.amount_received),
-            description: pay.description.as_deref().unwrap_or("Payment"),
-            payout_id: None,
-            created: cx.now,
-        },
-    );
-    if behavior == Some(TestBehavior::Disputed) {
-        writes.push(steps::schedule_once(
-            &cx.acct,
-            &Step::DisputeOpen(pay.id.clone()),
-            cx.now,
-            cx.now,
-        ));
-    }
-    writes
-}
-
-fn random6<D: Db, E: Env>(cx: &Ctx<'_, D, E>) -> [u8; 6] {
-    let mut r = [0u8; 6];
-    cx.env.fill_random(&mut r);
-    r
-}
-
-fn insert_charge<D: Db, E: Env>(cx: &Ctx<'_, D, E>, ch: &Charge) -> Stmt {
-    Stmt::new(
-        "INSERT INTO charges (id, account_id, livemode, payment_id, created, data) VALUES (?, ?, ?, ?, ?, ?)",
-        sql_params![
-            &ch.id,
-            &cx.acct.id,
-            cx.acct.livemode,
-            &ch.payment,
-            ch.created,
-            to_json(ch).to_string()
-        ],
-    )
 }
 
 /// Loads the payment and its charge, applies `step`, and writes the result behind a version guard.

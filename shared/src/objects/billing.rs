@@ -162,3 +162,133 @@ pub struct Price {
     pub livemode: bool,
     pub created: i64,
 }
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema), schemars(inline))]
+#[serde(rename_all = "snake_case")]
+pub enum InvoiceStatus {
+    /// Editable, not yet owed.
+    Draft,
+    /// Finalized and owed: paid automatically or by the customer.
+    Open,
+    Paid,
+    /// Cancelled after finalizing; nothing is owed.
+    Void,
+    /// Written off; it can still be paid.
+    Uncollectible,
+}
+
+impl InvoiceStatus {
+    pub const NAMES: &[&str] = &["draft", "open", "paid", "void", "uncollectible"];
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema), schemars(inline))]
+#[serde(rename_all = "snake_case")]
+pub enum CollectionMethod {
+    /// Charged to a payment method when it is due.
+    ChargeAutomatically,
+    /// Sent to the customer, who pays by `days_until_due`.
+    SendInvoice,
+}
+
+/// A span of time, unix seconds: `start` inclusive, `end` exclusive.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema), schemars(inline))]
+pub struct Period {
+    pub start: i64,
+    pub end: i64,
+}
+
+/// One line of an invoice (`il_`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema), schemars(inline))]
+pub struct InvoiceLine {
+    #[cfg_attr(feature = "openapi", schemars(extend("pattern" = "^il_")))]
+    pub id: String,
+    #[cfg_attr(feature = "openapi", schemars(extend("const" = "line_item")))]
+    pub object: String,
+    /// Minor units.
+    pub amount: i64,
+    pub currency: String,
+    pub description: Option<String>,
+    /// The `price_` the line bills, or null for a line with its own amount.
+    pub price: Option<String>,
+    pub quantity: i64,
+    pub period: Period,
+    /// A proration of a subscription change.
+    pub proration: bool,
+}
+
+/// An invoice's lines, in Stripe's list shape.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema), schemars(inline))]
+pub struct InvoiceLines {
+    #[cfg_attr(feature = "openapi", schemars(extend("const" = "list")))]
+    pub object: String,
+    pub data: Vec<InvoiceLine>,
+    pub has_more: bool,
+}
+
+/// Why the latest charge of an invoice failed.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema), schemars(inline))]
+pub struct InvoicePaymentError {
+    /// The failed `pay_`.
+    pub payment: String,
+    pub code: String,
+    pub decline_code: Option<String>,
+    pub message: String,
+}
+
+/// A billing statement (`inv_`), paid by a real payment (`pay_`) through the Payments product.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct Invoice {
+    #[cfg_attr(feature = "openapi", schemars(extend("pattern" = "^inv_")))]
+    pub id: String,
+    #[cfg_attr(feature = "openapi", schemars(extend("const" = "invoice")))]
+    pub object: String,
+    pub customer: String,
+    /// The same as `customer`, as seed 002's sample webhook handler reads it.
+    #[serde(rename = "customerId")]
+    pub customer_id: String,
+    /// The `sub_` that generated it; null for a one-off invoice.
+    pub subscription: Option<String>,
+    pub status: InvoiceStatus,
+    pub collection_method: CollectionMethod,
+    pub currency: String,
+    pub lines: InvoiceLines,
+    /// The sum of the lines, minor units.
+    pub subtotal: i64,
+    pub total: i64,
+    /// What is owed once finalized (the total).
+    pub amount_due: i64,
+    pub amount_paid: i64,
+    pub amount_remaining: i64,
+    /// Charges tried so far.
+    pub attempt_count: i64,
+    /// The `pay_` that paid it.
+    pub payment: Option<String>,
+    pub last_payment_error: Option<InvoicePaymentError>,
+    /// Charged when set; else the customer's default payment method at the time of the charge.
+    pub default_payment_method: Option<String>,
+    /// `send_invoice` only: days from finalizing to `due_date`.
+    pub days_until_due: Option<i64>,
+    pub due_date: Option<i64>,
+    pub period_start: i64,
+    pub period_end: i64,
+    pub description: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(schema_with = "crate::objects::schema::metadata"))]
+    pub metadata: Metadata,
+    pub livemode: bool,
+    pub created: i64,
+    pub finalized_at: Option<i64>,
+    pub paid_at: Option<i64>,
+    pub voided_at: Option<i64>,
+    pub marked_uncollectible_at: Option<i64>,
+}

@@ -1,8 +1,9 @@
 //! The Billing route group (one component, seed 002's second product): `/v1/products` and
-//! `/v1/prices` (the catalogue); subscriptions, invoices and usage join it. Objects are in
+//! `/v1/prices` (the catalogue), `/v1/invoices`; subscriptions and usage join it. Objects are in
 //! [`crate::objects::billing`], pure decisions in [`crate::domain::pricing`]; each resource's
 //! handlers are in its own file here.
 
+pub mod invoices;
 pub mod prices;
 pub mod products;
 
@@ -19,6 +20,7 @@ use serde_json::Value;
 pub enum Action {
     Products(products::Action),
     Prices(prices::Action),
+    Invoices(invoices::Action),
 }
 
 const ACTIVE_FILTER: Field = Field::bool("active").doc("Only active (true) or inactive (false) objects.");
@@ -77,12 +79,58 @@ pub const OPS: &[Op<Action>] = &[
         .checked_after_load()
         .fields(prices::UPDATE)
         .answers("Price"),
+    Op::post("invoices", "invoice_create", Action::Invoices(invoices::Action::Create))
+        .summary("Create a one-off invoice (a draft)")
+        .fields(invoices::CREATE)
+        .answers("Invoice"),
+    Op::get("invoices", "invoice_list", Action::Invoices(invoices::Action::List))
+        .summary("List invoices")
+        .list()
+        .fields(invoices::LIST_FILTERS)
+        .answers("InvoiceList"),
+    Op::get(
+        "invoices/:id",
+        "invoice_retrieve",
+        Action::Invoices(invoices::Action::Retrieve),
+    )
+    .summary("Retrieve an invoice")
+    .answers("Invoice"),
+    Op::post(
+        "invoices/:id/finalize",
+        "invoice_finalize",
+        Action::Invoices(invoices::Action::Finalize),
+    )
+    .summary("Finalize a draft invoice (an invoice of 0 is paid at once)")
+    .answers("Invoice"),
+    Op::post(
+        "invoices/:id/pay",
+        "invoice_pay",
+        Action::Invoices(invoices::Action::Pay),
+    )
+    .summary("Charge what an invoice owes (a decline leaves it open with last_payment_error)")
+    .fields(invoices::PAY)
+    .answers("Invoice"),
+    Op::post(
+        "invoices/:id/void",
+        "invoice_void",
+        Action::Invoices(invoices::Action::Void),
+    )
+    .summary("Void an open or uncollectible invoice")
+    .answers("Invoice"),
+    Op::post(
+        "invoices/:id/mark_uncollectible",
+        "invoice_mark_uncollectible",
+        Action::Invoices(invoices::Action::MarkUncollectible),
+    )
+    .summary("Mark an open invoice uncollectible (it can still be paid)")
+    .answers("Invoice"),
 ];
 
 pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p: &Args<'_>) -> ApiResult<Outcome> {
     match action {
         Action::Products(a) => products::run(cx, a, id, p).await,
         Action::Prices(a) => prices::run(cx, a, id, p).await,
+        Action::Invoices(a) => invoices::run(cx, a, id, p).await,
     }
 }
 
