@@ -84,6 +84,9 @@ event_types! {
     InvoicePaymentFailed = "invoice.payment_failed",
     InvoiceVoided = "invoice.voided",
     InvoiceMarkedUncollectible = "invoice.marked_uncollectible",
+    SubscriptionCreated = "subscription.created",
+    SubscriptionUpdated = "subscription.updated",
+    SubscriptionDeleted = "subscription.deleted",
 }
 
 /// Seed 002 names an event differently from seed 001; accepted as input, stored canonically.

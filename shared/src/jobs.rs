@@ -188,5 +188,7 @@ async fn decide<D: Db, E: Env>(cx: &Ctx<'_, D, E>, job: &Job) -> ApiResult<Vec<S
         Step::DisputeOpen(id) => crate::flows::dispute::open(cx, id).await,
         Step::DisputeStep(id) => crate::flows::dispute::step(cx, id).await,
         Step::Terminal(kind, id) => crate::flows::terminal_payment::step(cx, *kind, id).await,
+        Step::SubscriptionRenew(id) => crate::flows::subscription::renew(cx, id).await,
+        Step::SubscriptionExpire(id) => crate::flows::subscription::expire(cx, id).await,
     }
 }

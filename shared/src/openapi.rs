@@ -62,7 +62,7 @@ fn derived() -> Map<String, Value> {
     use crate::domain::settlement::Settlement;
     use crate::events::Event;
     use crate::ledger::Transaction;
-    use crate::objects::billing::{Invoice, Price, Product};
+    use crate::objects::billing::{Invoice, Price, Product, Subscription};
     use crate::objects::{Charge, Customer, Dispute, Payment, PaymentMethod, Payout, Refund};
     use crate::plan::ProcessingPlan;
     use crate::terminal::payment::TerminalPayment;
@@ -97,6 +97,7 @@ fn derived() -> Map<String, Value> {
     g.subschema_for::<Product>();
     g.subschema_for::<Price>();
     g.subschema_for::<Invoice>();
+    g.subschema_for::<Subscription>();
     g.take_definitions(true)
 }
 
@@ -145,6 +146,7 @@ fn schemas() -> Value {
         "ProductList": list_of("Product"),
         "PriceList": list_of("Price"),
         "InvoiceList": list_of("Invoice"),
+        "SubscriptionList": list_of("Subscription"),
     });
     all.as_object_mut().unwrap().extend(derived());
     all.as_object_mut()
@@ -354,6 +356,12 @@ fn body_example(group: Group, action: &str) -> Option<Value> {
             "days_until_due": 14
         }),
         (Group::Billing, "invoice_pay") => json!({ "payment_method": "pm_card_visa" }),
+        (Group::Billing, "subscription_create") => json!({
+            "customer": "cust_01jexample",
+            "items": [{ "price": "price_01jexample", "quantity": 2 }],
+            "trial_period_days": 14
+        }),
+        (Group::Billing, "subscription_cancel") => json!({ "at_period_end": true }),
         (Group::ApiKeys, "create") => {
             json!({ "name": "reporting", "permissions": { "payments": "read", "refunds": "write" } })
         }

@@ -39,6 +39,10 @@ pub enum Step {
     /// A dispute's deadline passes or the issuer decides.
     DisputeStep(String),
     Terminal(TerminalStep, String),
+    /// A subscription's period ends: renew it (invoice and charge), or end it.
+    SubscriptionRenew(String),
+    /// An incomplete subscription's first invoice was not paid in time.
+    SubscriptionExpire(String),
 }
 
 impl Step {
@@ -55,6 +59,8 @@ impl Step {
             Step::Terminal(TerminalStep::PromptTimeout, _) => "terminal_prompt_timeout",
             Step::Terminal(TerminalStep::ProcessingTimeout, _) => "terminal_processing_timeout",
             Step::Terminal(TerminalStep::AuthExpiry, _) => "terminal_auth_expiry",
+            Step::SubscriptionRenew(_) => "subscription_renew",
+            Step::SubscriptionExpire(_) => "subscription_expire",
         }
     }
 
@@ -68,7 +74,9 @@ impl Step {
             | Step::RefundFail(id)
             | Step::DisputeOpen(id)
             | Step::DisputeStep(id)
-            | Step::Terminal(_, id) => id.clone(),
+            | Step::Terminal(_, id)
+            | Step::SubscriptionRenew(id)
+            | Step::SubscriptionExpire(id) => id.clone(),
         }
     }
 
@@ -89,6 +97,8 @@ impl Step {
             "terminal_prompt_timeout" => Step::Terminal(TerminalStep::PromptTimeout, id()),
             "terminal_processing_timeout" => Step::Terminal(TerminalStep::ProcessingTimeout, id()),
             "terminal_auth_expiry" => Step::Terminal(TerminalStep::AuthExpiry, id()),
+            "subscription_renew" => Step::SubscriptionRenew(id()),
+            "subscription_expire" => Step::SubscriptionExpire(id()),
             _ => return None,
         })
     }
@@ -137,6 +147,8 @@ mod tests {
             Step::Terminal(TerminalStep::PromptTimeout, id()),
             Step::Terminal(TerminalStep::ProcessingTimeout, id()),
             Step::Terminal(TerminalStep::AuthExpiry, id()),
+            Step::SubscriptionRenew(id()),
+            Step::SubscriptionExpire(id()),
         ];
         for s in all {
             assert_eq!(Step::parse(s.kind(), &s.object_id()), Some(s.clone()), "{s:?}");

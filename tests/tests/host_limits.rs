@@ -158,7 +158,16 @@ fn an_exhausted_instance_pool_answers_503_with_retry_after() {
             s.spawn(move || {
                 let mut body = tpay_body(SIMULATOR, 2500, json!({"simulateDelay": 4}));
                 body["responseMode"] = json!("sync");
-                rt.post("/v1/terminal/payments").key(&key).json(&body).send().ok()
+                // On a loaded machine the instance of a request just answered (the readiness
+                // probe's) may not be back in the pool yet: a 503 here did nothing, so try again.
+                for _ in 0..20 {
+                    let r = rt.post("/v1/terminal/payments").key(&key).json(&body).send();
+                    if r.status != 503 {
+                        return r.ok();
+                    }
+                    std::thread::sleep(Duration::from_millis(25));
+                }
+                panic!("the pool never had an instance free for a holder");
             })
         });
         std::thread::sleep(Duration::from_millis(1000));

@@ -47,7 +47,7 @@ pub enum Group {
     Terminal,
     /// `/v1/api_keys`: key management, for secret keys only.
     ApiKeys,
-    /// Billing: `/v1/products`, `/v1/prices` and `/v1/invoices`.
+    /// Billing: `/v1/products`, `/v1/prices`, `/v1/invoices` and `/v1/subscriptions`.
     Billing,
 }
 
@@ -99,7 +99,7 @@ impl Group {
             }
             "terminals" | "terminal" => Group::Terminal,
             "api_keys" => Group::ApiKeys,
-            "products" | "prices" | "invoices" => Group::Billing,
+            "products" | "prices" | "invoices" | "subscriptions" => Group::Billing,
             _ => return None,
         })
     }

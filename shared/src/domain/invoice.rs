@@ -133,10 +133,27 @@ pub fn record_payment(inv: &Invoice, pay: &Payment, now: i64) -> Transition {
     }
     let error = pay.last_payment_error.as_ref();
     next.last_payment_error = Some(InvoicePaymentError {
-        payment: pay.id.clone(),
+        payment: Some(pay.id.clone()),
         code: error.map_or_else(|| "card_declined".into(), |e| e.code.clone()),
         decline_code: error.and_then(|e| e.decline_code.clone()),
         message: error.map_or_else(|| "The card was declined.".into(), |e| e.message.clone()),
+    });
+    Transition {
+        invoice: next,
+        events: vec![EventType::InvoicePaymentFailed],
+    }
+}
+
+/// A charge that could not be tried (no payment method, or one that is gone): counted as a
+/// failed attempt with `code` and `message`, so dunning treats it like a decline.
+pub fn record_untried(inv: &Invoice, code: &str, message: &str) -> Transition {
+    let mut next = inv.clone();
+    next.attempt_count += 1;
+    next.last_payment_error = Some(InvoicePaymentError {
+        payment: None,
+        code: code.into(),
+        decline_code: None,
+        message: message.into(),
     });
     Transition {
         invoice: next,
@@ -295,8 +312,8 @@ mod tests {
         assert_eq!(failed.invoice.attempt_count, 1);
         let err = failed.invoice.last_payment_error.clone().unwrap();
         assert_eq!(
-            (err.payment.as_str(), err.decline_code.as_deref()),
-            ("pay_1", Some("insufficient_funds"))
+            (err.payment.as_deref(), err.decline_code.as_deref()),
+            (Some("pay_1"), Some("insufficient_funds"))
         );
         assert_eq!(failed.events, vec![EventType::InvoicePaymentFailed]);
         let paid = record_payment(&failed.invoice, &payment(PaymentStatus::Succeeded, 5000), 1200);

@@ -10,6 +10,7 @@ pub mod payout;
 pub mod pricing;
 pub mod refund;
 pub mod settlement;
+pub mod subscription;
 pub mod terminal_payment;
 
 use crate::ledger::{NewTxn, SourceType};

@@ -3,11 +3,13 @@
 //! scheduled steps call the same flows, so a rule has one home whichever way it is reached.
 
 pub mod dispute;
+pub mod invoice;
 pub mod payment;
 pub mod payment_method;
 pub mod payout;
 pub mod refund;
 pub mod settlement;
+pub mod subscription;
 pub mod terminal_payment;
 
 use crate::auth::Account;

@@ -238,8 +238,8 @@ pub struct InvoiceLines {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema), schemars(inline))]
 pub struct InvoicePaymentError {
-    /// The failed `pay_`.
-    pub payment: String,
+    /// The failed `pay_`; null when no charge could be tried (no payment method).
+    pub payment: Option<String>,
     pub code: String,
     pub decline_code: Option<String>,
     pub message: String,
@@ -291,4 +291,110 @@ pub struct Invoice {
     pub paid_at: Option<i64>,
     pub voided_at: Option<i64>,
     pub marked_uncollectible_at: Option<i64>,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema), schemars(inline))]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriptionStatus {
+    /// In its free trial; the first invoice comes at `trial_end`.
+    Trialing,
+    Active,
+    /// Its first invoice is not paid yet (a declined first charge).
+    Incomplete,
+    /// Its first invoice was not paid within 23 hours; the invoice is void.
+    IncompleteExpired,
+    /// A renewal's charge failed; the invoice is open.
+    PastDue,
+    /// Unpaid after the last retry, kept (the `after_final_failure=unpaid` setting).
+    Unpaid,
+    Canceled,
+}
+
+impl SubscriptionStatus {
+    pub const NAMES: &[&str] = &[
+        "trialing",
+        "active",
+        "incomplete",
+        "incomplete_expired",
+        "past_due",
+        "unpaid",
+        "canceled",
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    /// Over for good: nothing renews or charges again.
+    pub fn ended(self) -> bool {
+        matches!(
+            self,
+            SubscriptionStatus::Canceled | SubscriptionStatus::IncompleteExpired
+        )
+    }
+}
+
+/// One price a subscription bills (`si_`), with the price as it was subscribed (a price's
+/// amounts never change, so the copy is the price).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema), schemars(inline))]
+pub struct SubscriptionItem {
+    #[cfg_attr(feature = "openapi", schemars(extend("pattern" = "^si_")))]
+    pub id: String,
+    #[cfg_attr(feature = "openapi", schemars(extend("const" = "subscription_item")))]
+    pub object: String,
+    pub price: Price,
+    pub quantity: i64,
+    pub created: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema), schemars(inline))]
+pub struct SubscriptionItems {
+    #[cfg_attr(feature = "openapi", schemars(extend("const" = "list")))]
+    pub object: String,
+    pub data: Vec<SubscriptionItem>,
+    pub has_more: bool,
+}
+
+/// A customer subscribed to recurring prices (`sub_`): it drives the invoice lifecycle.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct Subscription {
+    #[cfg_attr(feature = "openapi", schemars(extend("pattern" = "^sub_")))]
+    pub id: String,
+    #[cfg_attr(feature = "openapi", schemars(extend("const" = "subscription")))]
+    pub object: String,
+    pub customer: String,
+    /// The same as `customer` (seed 002's handlers read `data.customerId`).
+    #[serde(rename = "customerId")]
+    pub customer_id: String,
+    pub status: SubscriptionStatus,
+    pub items: SubscriptionItems,
+    /// Every item's currency.
+    pub currency: String,
+    /// Every item's billing interval.
+    pub interval: Interval,
+    pub interval_count: i64,
+    pub collection_method: CollectionMethod,
+    pub days_until_due: Option<i64>,
+    /// Charged when set; else the customer's default payment method at the time of each charge.
+    pub default_payment_method: Option<String>,
+    /// Periods are counted from here (a month from the 31st ends on the last day of shorter months).
+    pub billing_cycle_anchor: i64,
+    pub current_period_start: i64,
+    pub current_period_end: i64,
+    pub trial_start: Option<i64>,
+    pub trial_end: Option<i64>,
+    /// Cancel when the current period ends instead of renewing.
+    pub cancel_at_period_end: bool,
+    pub canceled_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    /// The newest `inv_` it generated.
+    pub latest_invoice: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(schema_with = "crate::objects::schema::metadata"))]
+    pub metadata: Metadata,
+    pub livemode: bool,
+    pub created: i64,
 }

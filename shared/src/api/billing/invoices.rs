@@ -9,17 +9,14 @@ use crate::context::Ctx;
 use crate::domain::invoice::{self, Draft, Transition};
 use crate::domain::pricing;
 use crate::error::{ApiError, ApiResult};
-use crate::events::{self, EventType};
 use crate::fields;
-use crate::flows::{self, payment::NewPayment, payment_method::resolve};
-use crate::list::{self, ListSpec};
+use crate::flows::{self, invoice::Missing, payment_method::resolve};
 use crate::money::{MAX_AMOUNT, min_amount, parse_currency};
-use crate::objects::billing::{CollectionMethod, Invoice, InvoiceLine, InvoiceStatus, Period, Price, PriceType};
-use crate::objects::{CaptureMethod, Customer, Routing};
-use crate::port::{Db, Env, Stmt};
-use crate::processor;
+use crate::objects::Customer;
+use crate::objects::billing::{Invoice, InvoiceLine, InvoiceStatus, Period, Price, PriceType};
+use crate::port::{Db, Env};
 use crate::sql_params;
-use crate::store::{Loaded, guarded_update, load_param, load_path, to_json};
+use crate::store::{Loaded, load_param, load_path, to_json};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -34,7 +31,6 @@ pub enum Action {
 
 /// The most lines a one-off invoice takes.
 pub const MAX_LINES: usize = 100;
-const DEFAULT_DAYS_UNTIL_DUE: i64 = 30;
 
 const LINE: &[Field] = &[
     Field::int_in("amount", 0, MAX_AMOUNT).doc("The line's amount, minor units; or give `price`."),
@@ -51,8 +47,8 @@ pub const CREATE: &[Field] = &[
         .required()
         .doc("Each line has `amount` or `price` (with `quantity`)."),
     Field::checked("currency", 16).doc("ISO 4217; defaults to the lines' prices' currency."),
-    Field::one_of("collection_method", &["charge_automatically", "send_invoice"]).default("\"charge_automatically\""),
-    Field::int_in("days_until_due", 1, 365).doc("send_invoice only; default 30."),
+    super::COLLECTION_METHOD,
+    super::DAYS_UNTIL_DUE,
     Field::str("default_payment_method", 100)
         .doc("Charged by /pay; else the customer's default payment method at the time of the charge."),
     Field::str("description", 1000),
@@ -73,7 +69,6 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p:
     match action {
         Action::Create => create(cx, p).await,
         Action::List => {
-            let page = p.page()?;
             let mut filter = String::new();
             let mut filter_params = Vec::new();
             for (param, column) in [("customer", "customer_id"), ("subscription", "subscription_id")] {
@@ -86,13 +81,7 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p:
                 filter.push_str(" AND status = ?");
                 filter_params.extend(sql_params![status]);
             }
-            let spec = ListSpec {
-                table: "invoices",
-                filter,
-                filter_params,
-            };
-            let (data, has_more) = list::fetch(cx.db, &cx.acct, spec, &page).await?;
-            Ok(Outcome::read(list::envelope("/v1/invoices", data, has_more)))
+            super::listed(cx, p, "invoices", filter, filter_params).await
         }
         Action::Retrieve => Ok(Outcome::read(to_json(&load(cx, id).await?.obj))),
         Action::Finalize => transition(cx, id, |inv| invoice::finalize(inv, cx.now)).await,
@@ -109,21 +98,7 @@ async fn load<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Loaded<I
 async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {
     let customer = p.required_string("customer")?;
     load_param::<Customer, _, _>(cx, "customers", " AND deleted = 0", "customer", "customer", &customer).await?;
-    let collection_method = match p.one_of("collection_method")?.as_deref() {
-        Some("send_invoice") => CollectionMethod::SendInvoice,
-        _ => CollectionMethod::ChargeAutomatically,
-    };
-    let days_until_due = match (collection_method, p.integer("days_until_due")?) {
-        (CollectionMethod::SendInvoice, days) => Some(days.unwrap_or(DEFAULT_DAYS_UNTIL_DUE)),
-        (CollectionMethod::ChargeAutomatically, None) => None,
-        (CollectionMethod::ChargeAutomatically, Some(_)) => {
-            return Err(ApiError::invalid(
-                "days_until_due",
-                "parameter_not_allowed",
-                "days_until_due is only for collection_method=send_invoice.",
-            ));
-        }
-    };
+    let (collection_method, days_until_due) = super::collection(p)?;
     let mut currency = p
         .string("currency")?
         .map(|c| parse_currency("currency", &c))
@@ -142,7 +117,7 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Ou
     let default_payment_method = match p.string("default_payment_method")? {
         Some(pm) => {
             let resolved = resolve(cx, "default_payment_method", &pm).await?;
-            check_owner(&resolved.customer, &customer, "default_payment_method", &pm)?;
+            flows::invoice::check_owner(&resolved.customer, &customer, "default_payment_method", &pm)?;
             Some(pm)
         }
         None => None,
@@ -182,27 +157,7 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Ou
             ),
         ));
     }
-    let data = to_json(&inv);
-    let mut writes = vec![Stmt::new(
-        "INSERT INTO invoices (id, account_id, livemode, customer_id, subscription_id, status, created, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        sql_params![
-            &inv.id,
-            &cx.acct.id,
-            cx.acct.livemode,
-            &inv.customer,
-            inv.subscription.clone(),
-            inv.status.as_str(),
-            cx.now,
-            data.to_string()
-        ],
-    )];
-    writes.extend(events::record(
-        cx.env,
-        &cx.acct,
-        EventType::InvoiceCreated,
-        cx.now,
-        &data,
-    ));
+    let (data, writes) = flows::invoice::insert(cx, &inv);
     Ok(Outcome::write(data, writes))
 }
 
@@ -300,37 +255,6 @@ async fn line<D: Db, E: Env>(
     })
 }
 
-/// A stored payment method must be the invoice customer's (a test method belongs to nobody).
-fn check_owner(owner: &Option<String>, customer: &str, param: &str, pm: &str) -> ApiResult<()> {
-    match owner {
-        Some(o) if o != customer => Err(ApiError::invalid(
-            param,
-            "payment_method_customer_mismatch",
-            format!("Payment method {pm} belongs to another customer."),
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// The writes of an invoice transition: the row behind its version guard, and its events.
-fn save<D: Db, E: Env>(cx: &Ctx<'_, D, E>, version: i64, t: &Transition) -> (serde_json::Value, Vec<Stmt>) {
-    let data = to_json(&t.invoice);
-    let mut writes: Vec<Stmt> = guarded_update(
-        "invoices",
-        "status = ?, data = ?",
-        sql_params![t.invoice.status.as_str(), data.to_string()],
-        &t.invoice.id,
-        version,
-    )
-    .into();
-    writes.extend(
-        t.events
-            .iter()
-            .flat_map(|e| events::record(cx.env, &cx.acct, *e, cx.now, &data)),
-    );
-    (data, writes)
-}
-
 async fn transition<D: Db, E: Env>(
     cx: &Ctx<'_, D, E>,
     id: &str,
@@ -338,7 +262,7 @@ async fn transition<D: Db, E: Env>(
 ) -> ApiResult<Outcome> {
     let Loaded { obj, version } = load(cx, id).await?;
     let t = step(&obj)?;
-    let (data, writes) = save(cx, version, &t);
+    let (data, writes) = flows::invoice::save(cx, Some(version), &t);
     Ok(Outcome::write(data, writes))
 }
 
@@ -356,52 +280,16 @@ async fn pay<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> ApiRe
         t = invoice::finalize(&t.invoice, cx.now)?;
     }
     if t.invoice.status == InvoiceStatus::Paid {
-        let (data, writes) = save(cx, version, &t);
+        let (data, writes) = flows::invoice::save(cx, Some(version), &t);
         return Ok(Outcome::write(data, writes));
     }
-    let inv = &t.invoice;
-    let pm_id = match (p.string("payment_method")?, inv.default_payment_method.clone()) {
-        (Some(pm), _) | (None, Some(pm)) => pm,
-        (None, None) => load_param::<Customer, _, _>(cx, "customers", "", "customer", "customer", &inv.customer)
-            .await?
-            .obj
-            .default_payment_method
-            .ok_or_else(|| {
-                ApiError::invalid(
-                    "payment_method",
-                    "parameter_missing",
-                    "Missing required param: payment_method (neither the invoice nor its customer has a default payment method).",
-                )
-            })?,
-    };
-    let pm = resolve(cx, "payment_method", &pm_id).await?;
-    check_owner(&pm.customer, &inv.customer, "payment_method", &pm_id)?;
-    let acquirer = processor::route(None, &inv.currency)?;
-    let (payment, _charge, mut writes) = flows::payment::create(
-        cx,
-        NewPayment {
-            amount: inv.amount_remaining,
-            currency: inv.currency.clone(),
-            capture_method: CaptureMethod::Automatic,
-            customer: Some(inv.customer.clone()),
-            pm,
-            description: Some(format!("Invoice {}", inv.id)),
-            metadata: [("invoice".to_string(), inv.id.clone())].into(),
-            return_url: None,
-            routing: Routing {
-                preferred_acquirer: None,
-                acquirer: acquirer.id.into(),
-            },
-            on_behalf_of: None,
-            statement_descriptor: None,
-            off_session: true,
-        },
-    )?;
-    let paid = invoice::record_payment(inv, &payment, cx.now);
-    t.events.extend(paid.events);
-    t.invoice = paid.invoice;
-    let (data, invoice_writes) = save(cx, version, &t);
+    let sub = t.invoice.subscription.clone();
+    let (t, mut writes) = flows::invoice::charge(cx, t, p.string("payment_method")?, None, Missing::Refuse).await?;
+    let (data, invoice_writes) = flows::invoice::save(cx, Some(version), &t);
     // The invoice's guarded update first: a lost race aborts the batch before anything else.
     writes.splice(0..0, invoice_writes);
+    if let (Some(sub), InvoiceStatus::Paid) = (sub, t.invoice.status) {
+        writes.extend(flows::subscription::invoice_paid(cx, &sub).await?);
+    }
     Ok(Outcome::write(data, writes))
 }

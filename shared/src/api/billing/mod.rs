@@ -1,17 +1,19 @@
 //! The Billing route group (one component, seed 002's second product): `/v1/products` and
-//! `/v1/prices` (the catalogue), `/v1/invoices`; subscriptions and usage join it. Objects are in
+//! `/v1/prices` (the catalogue), `/v1/invoices`, `/v1/subscriptions`; usage joins it. Objects are in
 //! [`crate::objects::billing`], pure decisions in [`crate::domain::pricing`]; each resource's
 //! handlers are in its own file here.
 
 pub mod invoices;
 pub mod prices;
 pub mod products;
+pub mod subscriptions;
 
 use super::Outcome;
 use super::operation::{Args, Field, Op};
 use crate::context::Ctx;
 use crate::error::ApiResult;
 use crate::events::{self, EventType};
+use crate::objects::billing::CollectionMethod;
 use crate::port::{Db, Env, Stmt};
 use crate::store::guarded_update;
 use serde_json::Value;
@@ -21,6 +23,7 @@ pub enum Action {
     Products(products::Action),
     Prices(prices::Action),
     Invoices(invoices::Action),
+    Subscriptions(subscriptions::Action),
 }
 
 const ACTIVE_FILTER: Field = Field::bool("active").doc("Only active (true) or inactive (false) objects.");
@@ -124,6 +127,40 @@ pub const OPS: &[Op<Action>] = &[
     )
     .summary("Mark an open invoice uncollectible (it can still be paid)")
     .answers("Invoice"),
+    Op::post(
+        "subscriptions",
+        "subscription_create",
+        Action::Subscriptions(subscriptions::Action::Create),
+    )
+    .summary(
+        "Subscribe a customer to recurring prices (the first period is invoiced and charged at once, or after a trial)",
+    )
+    .fields(subscriptions::CREATE)
+    .answers("Subscription"),
+    Op::get(
+        "subscriptions",
+        "subscription_list",
+        Action::Subscriptions(subscriptions::Action::List),
+    )
+    .summary("List subscriptions")
+    .list()
+    .fields(subscriptions::LIST_FILTERS)
+    .answers("SubscriptionList"),
+    Op::get(
+        "subscriptions/:id",
+        "subscription_retrieve",
+        Action::Subscriptions(subscriptions::Action::Retrieve),
+    )
+    .summary("Retrieve a subscription")
+    .answers("Subscription"),
+    Op::post(
+        "subscriptions/:id/cancel",
+        "subscription_cancel",
+        Action::Subscriptions(subscriptions::Action::Cancel),
+    )
+    .summary("Cancel a subscription now, or at the end of its period")
+    .fields(subscriptions::CANCEL)
+    .answers("Subscription"),
 ];
 
 pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p: &Args<'_>) -> ApiResult<Outcome> {
@@ -131,6 +168,7 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p:
         Action::Products(a) => products::run(cx, a, id, p).await,
         Action::Prices(a) => prices::run(cx, a, id, p).await,
         Action::Invoices(a) => invoices::run(cx, a, id, p).await,
+        Action::Subscriptions(a) => subscriptions::run(cx, a, id, p).await,
     }
 }
 
@@ -163,4 +201,50 @@ fn updated<D: Db, E: Env>(
     .into();
     writes.extend(events::record(cx.env, &cx.acct, kind, cx.now, data));
     writes
+}
+
+/// How an invoice (or a subscription's invoices) is collected.
+const COLLECTION_METHOD: Field =
+    Field::one_of("collection_method", &["charge_automatically", "send_invoice"]).default("\"charge_automatically\"");
+const DAYS_UNTIL_DUE: Field = Field::int_in("days_until_due", 1, 365).doc("send_invoice only; default 30.");
+const DEFAULT_DAYS_UNTIL_DUE: i64 = 30;
+
+/// `collection_method` and its `days_until_due` (only for `send_invoice`, default 30).
+fn collection(p: &Args<'_>) -> ApiResult<(CollectionMethod, Option<i64>)> {
+    let method = match p.one_of("collection_method")?.as_deref() {
+        Some("send_invoice") => CollectionMethod::SendInvoice,
+        _ => CollectionMethod::ChargeAutomatically,
+    };
+    match (method, p.integer("days_until_due")?) {
+        (CollectionMethod::SendInvoice, days) => Ok((method, Some(days.unwrap_or(DEFAULT_DAYS_UNTIL_DUE)))),
+        (CollectionMethod::ChargeAutomatically, None) => Ok((method, None)),
+        (CollectionMethod::ChargeAutomatically, Some(_)) => Err(crate::error::ApiError::invalid(
+            "days_until_due",
+            "parameter_not_allowed",
+            "days_until_due is only for collection_method=send_invoice.",
+        )),
+    }
+}
+
+/// A list of `table`'s objects, newest first, with `filter` (SQL conditions) and its parameters;
+/// the envelope's `url` is `/v1/<table>`.
+async fn listed<D: Db, E: Env>(
+    cx: &Ctx<'_, D, E>,
+    p: &Args<'_>,
+    table: &'static str,
+    filter: String,
+    filter_params: Vec<crate::port::SqlValue>,
+) -> ApiResult<Outcome> {
+    let page = p.page()?;
+    let spec = crate::list::ListSpec {
+        table,
+        filter,
+        filter_params,
+    };
+    let (data, has_more) = crate::list::fetch(cx.db, &cx.acct, spec, &page).await?;
+    Ok(Outcome::read(crate::list::envelope(
+        &format!("/v1/{table}"),
+        data,
+        has_more,
+    )))
 }

@@ -9,7 +9,6 @@ use crate::domain::pricing::{self, MAX_TIERS};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, EventType};
 use crate::fields;
-use crate::list::{self, ListSpec};
 use crate::money::{MAX_AMOUNT, parse_currency};
 use crate::objects::billing::{
     AggregateUsage, BillingScheme, Interval, Price, PriceType, Recurring, Tier, TiersMode, UsageType,
@@ -76,7 +75,6 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p:
     match action {
         Action::Create => create(cx, p).await,
         Action::List => {
-            let page = p.page()?;
             let (mut filter, mut filter_params) = active_filter(p)?;
             if let Some(product) = p.string("product")? {
                 filter.push_str(" AND product_id = ?");
@@ -86,13 +84,7 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p:
                 filter.push_str(" AND recurring = ?");
                 filter_params.extend(sql_params![kind == "recurring"]);
             }
-            let spec = ListSpec {
-                table: "prices",
-                filter,
-                filter_params,
-            };
-            let (data, has_more) = list::fetch(cx.db, &cx.acct, spec, &page).await?;
-            Ok(Outcome::read(list::envelope("/v1/prices", data, has_more)))
+            super::listed(cx, p, "prices", filter, filter_params).await
         }
         Action::Retrieve => Ok(Outcome::read(to_json(&load(cx, id).await?.obj))),
         Action::Update => update(cx, id, p).await,

@@ -7,7 +7,6 @@ use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, EventType};
 use crate::fields;
-use crate::list::{self, ListSpec};
 use crate::objects::billing::Product;
 use crate::port::{Db, Env, GUARD_ONE_SQL, Stmt};
 use crate::sql_params;
@@ -36,15 +35,8 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p:
     match action {
         Action::Create => create(cx, p),
         Action::List => {
-            let page = p.page()?;
             let (filter, filter_params) = active_filter(p)?;
-            let spec = ListSpec {
-                table: "products",
-                filter: format!("{LIVE}{filter}"),
-                filter_params,
-            };
-            let (data, has_more) = list::fetch(cx.db, &cx.acct, spec, &page).await?;
-            Ok(Outcome::read(list::envelope("/v1/products", data, has_more)))
+            super::listed(cx, p, "products", format!("{LIVE}{filter}"), filter_params).await
         }
         Action::Retrieve => Ok(Outcome::read(to_json(&load(cx, id).await?.obj))),
         Action::Update => update(cx, id, p).await,

@@ -1,0 +1,265 @@
+//! `/v1/subscriptions`: subscribe a customer to recurring prices (a trial, or the first period
+//! invoiced and charged at once), list, retrieve, cancel now or at the period end. Renewals are
+//! the scheduled step [`flows::subscription::renew`], on the account's (sandbox) clock.
+
+use super::super::Outcome;
+use super::super::operation::{Args, Field};
+use crate::context::Ctx;
+use crate::domain::subscription::{self as rules, period_amount, period_end_after};
+use crate::error::{ApiError, ApiResult};
+use crate::events::EventType;
+use crate::fields;
+use crate::flows::{self, subscription::INCOMPLETE_EXPIRY_SECS};
+use crate::money::{MAX_AMOUNT, min_amount};
+use crate::objects::Customer;
+use crate::objects::billing::{
+    Price, PriceType, Subscription, SubscriptionItem, SubscriptionItems, SubscriptionStatus, UsageType,
+};
+use crate::port::{Db, Env};
+use crate::sql_params;
+use crate::steps::{self, Step};
+use crate::store::{Loaded, load_param, load_path, to_json};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Create,
+    List,
+    Retrieve,
+    Cancel,
+}
+
+/// The most items a subscription has.
+pub const MAX_ITEMS: usize = 20;
+const DAY: i64 = 86_400;
+
+const ITEM: &[Field] = &[
+    Field::str("price", 100)
+        .required()
+        .doc("A recurring, licensed `price_`."),
+    Field::int_in("quantity", 1, 1_000_000).default("1"),
+];
+
+pub const CREATE: &[Field] = &[
+    Field::str("customer", 100).required(),
+    Field::objects("items", ITEM, MAX_ITEMS)
+        .required()
+        .doc("The prices it bills: one currency and one billing interval for all."),
+    Field::str("default_payment_method", 100)
+        .doc("Charged for its invoices; else the customer's default payment method at the time of each charge."),
+    Field::int_in("trial_period_days", 1, 730).doc("A free trial: the first invoice comes when it ends."),
+    super::COLLECTION_METHOD,
+    super::DAYS_UNTIL_DUE,
+    Field::bool("cancel_at_period_end").default("false"),
+    Field::metadata(),
+];
+
+pub const LIST_FILTERS: &[Field] = &[
+    Field::str("customer", 100),
+    Field::one_of("status", SubscriptionStatus::NAMES),
+    Field::str("price", 100).doc("Only subscriptions with an item of this price."),
+];
+
+pub const CANCEL: &[Field] = &[Field::bool("at_period_end")
+    .default("false")
+    .doc("Cancel when the current period ends (it is not renewed) instead of now.")];
+
+pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p: &Args<'_>) -> ApiResult<Outcome> {
+    match action {
+        Action::Create => create(cx, p).await,
+        Action::List => {
+            let mut filter = String::new();
+            let mut filter_params = Vec::new();
+            if let Some(c) = p.string("customer")? {
+                filter.push_str(" AND customer_id = ?");
+                filter_params.extend(sql_params![c]);
+            }
+            if let Some(s) = p.one_of("status")? {
+                filter.push_str(" AND status = ?");
+                filter_params.extend(sql_params![s]);
+            }
+            if let Some(price) = p.string("price")? {
+                filter.push_str(
+                    " AND EXISTS (SELECT 1 FROM json_each(data, '$.items.data') WHERE json_extract(value, '$.price.id') = ?)",
+                );
+                filter_params.extend(sql_params![price]);
+            }
+            super::listed(cx, p, "subscriptions", filter, filter_params).await
+        }
+        Action::Retrieve => Ok(Outcome::read(to_json(&load(cx, id).await?.obj))),
+        Action::Cancel => cancel(cx, id, p).await,
+    }
+}
+
+async fn load<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Loaded<Subscription>> {
+    load_path(cx, "subscriptions", "", "subscription", id).await
+}
+
+/// Item `i` of a create, checked against the items before it (one currency, one interval).
+async fn item<D: Db, E: Env>(
+    cx: &Ctx<'_, D, E>,
+    i: usize,
+    it: &Args<'_>,
+    first: Option<&Price>,
+) -> ApiResult<SubscriptionItem> {
+    let param = format!("items[{i}][price]");
+    let id = it.required_string("price")?;
+    let price = load_param::<Price, _, _>(cx, "prices", "", "price", &param, &id)
+        .await?
+        .obj;
+    let refuse = |code, message: String| Err(ApiError::invalid(&param, code, message));
+    if !price.active {
+        return refuse("price_inactive", format!("Price {id} is not active."));
+    }
+    let Some(recurring) = price.recurring.as_ref().filter(|_| price.kind == PriceType::Recurring) else {
+        return refuse(
+            "price_not_recurring",
+            format!("Price {id} is one-time: put it on an invoice; a subscription takes recurring prices."),
+        );
+    };
+    if recurring.usage_type == UsageType::Metered {
+        return refuse(
+            "metered_price_not_supported",
+            format!("Price {id} is metered; metered usage is not billed yet (docs/billing.md)."),
+        );
+    }
+    if let Some(f) = first {
+        let fr = f.recurring.as_ref();
+        if f.currency != price.currency {
+            return refuse(
+                "currency_mismatch",
+                format!(
+                    "Price {id} is in {}, the subscription in {}.",
+                    price.currency, f.currency
+                ),
+            );
+        }
+        if fr.map(|r| (r.interval, r.interval_count)) != Some((recurring.interval, recurring.interval_count)) {
+            return refuse(
+                "interval_mismatch",
+                format!("Price {id} bills on another interval than the subscription's other items."),
+            );
+        }
+    }
+    Ok(SubscriptionItem {
+        id: cx.id("si_"),
+        object: "subscription_item".into(),
+        quantity: it.integer("quantity")?.unwrap_or(1),
+        price,
+        created: cx.now,
+    })
+}
+
+async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {
+    let customer = p.required_string("customer")?;
+    load_param::<Customer, _, _>(cx, "customers", " AND deleted = 0", "customer", "customer", &customer).await?;
+    let mut items: Vec<SubscriptionItem> = Vec::new();
+    for (i, it) in p.objects("items")?.iter().enumerate() {
+        let next = item(cx, i, it, items.first().map(|f| &f.price)).await?;
+        items.push(next);
+    }
+    let Some(first) = items.first().map(|i| i.price.clone()) else {
+        return Err(ApiError::missing("items"));
+    };
+    let currency = first.currency.clone();
+    let amount = period_amount(&items).filter(|a| *a <= MAX_AMOUNT).ok_or_else(|| {
+        ApiError::invalid(
+            "items",
+            "amount_too_large",
+            format!("A period's total is at most {MAX_AMOUNT}."),
+        )
+    })?;
+    let min = min_amount(&currency);
+    if amount > 0 && amount < min {
+        return Err(ApiError::invalid(
+            "items",
+            "amount_too_small",
+            format!(
+                "A period's total is 0 or at least {min} (in the smallest unit of {currency}): less cannot be charged."
+            ),
+        ));
+    }
+    let (collection_method, days_until_due) = super::collection(p)?;
+    let default_payment_method = match p.string("default_payment_method")? {
+        Some(pm) => {
+            let resolved = flows::payment_method::resolve(cx, "default_payment_method", &pm).await?;
+            flows::invoice::check_owner(&resolved.customer, &customer, "default_payment_method", &pm)?;
+            Some(pm)
+        }
+        None => None,
+    };
+    let recurring = first.recurring.clone().expect("checked recurring");
+    let trial_end = p.integer("trial_period_days")?.map(|d| cx.now + d * DAY);
+    let anchor = trial_end.unwrap_or(cx.now);
+    let mut sub = Subscription {
+        id: cx.id("sub_"),
+        object: "subscription".into(),
+        customer_id: customer.clone(),
+        customer,
+        status: if trial_end.is_some() {
+            SubscriptionStatus::Trialing
+        } else {
+            SubscriptionStatus::Active
+        },
+        items: SubscriptionItems {
+            object: "list".into(),
+            data: items,
+            has_more: false,
+        },
+        currency,
+        interval: recurring.interval,
+        interval_count: recurring.interval_count,
+        collection_method,
+        days_until_due,
+        default_payment_method,
+        billing_cycle_anchor: anchor,
+        current_period_start: cx.now,
+        current_period_end: trial_end
+            .unwrap_or_else(|| period_end_after(anchor, recurring.interval, recurring.interval_count, cx.now)),
+        trial_start: trial_end.map(|_| cx.now),
+        trial_end,
+        cancel_at_period_end: p.boolean("cancel_at_period_end")?.unwrap_or(false),
+        canceled_at: None,
+        ended_at: None,
+        latest_invoice: None,
+        metadata: fields::new_metadata(p.params())?,
+        livemode: cx.acct.livemode,
+        created: cx.now,
+    };
+    let renew = Step::SubscriptionRenew(sub.id.clone());
+    let mut after = vec![steps::schedule(&cx.acct, &renew, sub.current_period_end, cx.now)];
+    if trial_end.is_none() {
+        let (inv, invoice_writes) =
+            flows::subscription::bill_period(cx, &sub, (sub.current_period_start, sub.current_period_end)).await?;
+        sub.latest_invoice = Some(inv.id.clone());
+        sub.status = flows::subscription::status_after(sub.status, true, &inv);
+        if sub.status == SubscriptionStatus::Incomplete {
+            let expire = Step::SubscriptionExpire(sub.id.clone());
+            after.push(steps::schedule(
+                &cx.acct,
+                &expire,
+                cx.now + INCOMPLETE_EXPIRY_SECS,
+                cx.now,
+            ));
+        }
+        after.splice(0..0, invoice_writes);
+    }
+    let (data, mut writes) = flows::subscription::insert(cx, &sub);
+    writes.extend(after);
+    Ok(Outcome::write(data, writes))
+}
+
+/// Cancels now (`subscription.deleted`; nothing renews) or at the period end (the renewal step
+/// ends it then). The current period is not refunded.
+async fn cancel<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> ApiResult<Outcome> {
+    let Loaded { obj: sub, version } = load(cx, id).await?;
+    if p.boolean("at_period_end")?.unwrap_or(false) {
+        let next = rules::cancel_at_period_end(&sub, cx.now)?;
+        let (data, writes) = flows::subscription::save(cx, version, &next, &[EventType::SubscriptionUpdated]);
+        return Ok(Outcome::write(data, writes));
+    }
+    let next = rules::cancel_now(&sub, cx.now)?;
+    let (data, mut writes) = flows::subscription::save(cx, version, &next, &[EventType::SubscriptionDeleted]);
+    writes.push(steps::unschedule(&cx.acct, &Step::SubscriptionRenew(id.to_string())));
+    writes.push(steps::unschedule(&cx.acct, &Step::SubscriptionExpire(id.to_string())));
+    Ok(Outcome::write(data, writes))
+}
