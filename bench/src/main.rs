@@ -10,6 +10,8 @@
 //! `--webhooks` registers a webhook endpoint (payment.succeeded) pointing at a fast receiver
 //! inside the bench, creates payments at full speed, and reports deliveries per second and the
 //! time from the create response reaching the client to the webhook reaching the receiver.
+//!
+//! `--billing N` runs Billing's renewal benchmark instead (bench/src/billing.rs).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -17,6 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+mod billing;
 mod procfs;
 
 struct Opts {
@@ -27,6 +30,8 @@ struct Opts {
     warmup: f64,
     baseline: bool,
     webhooks: bool,
+    /// `--billing N`: the billing run (bench/src/billing.rs) instead of the create load.
+    billing: Option<usize>,
     /// `--runtimes vinr,wrangler`: the same create load against each runtime in turn (each started
     /// fresh by the conformance harness), then a side-by-side table.
     runtimes: Vec<String>,
@@ -34,7 +39,7 @@ struct Opts {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: vinr-bench [--url http://127.0.0.1:8787 --key sk_test_...] [--connections 8] [--duration 10] [--warmup 2] [--baseline] [--webhooks] [--runtimes vinr,wrangler]\n\
+        "usage: vinr-bench [--url http://127.0.0.1:8787 --key sk_test_...] [--connections 8] [--duration 10] [--warmup 2] [--baseline] [--webhooks] [--billing 10000] [--runtimes vinr,wrangler]\n\
          Without --url, starts `vinr dev` (binary: $VINR_BIN or target/release/vinr) on a fresh data dir,\n\
          or each runtime of --runtimes in turn (as VINR_TEST_RUNTIME names them; wrangler needs\n\
          scripts/cloudflare-tools.sh and scripts/worker.sh build first)."
@@ -51,6 +56,7 @@ fn parse_opts() -> Opts {
         warmup: 2.0,
         baseline: false,
         webhooks: false,
+        billing: None,
         runtimes: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
@@ -64,6 +70,7 @@ fn parse_opts() -> Opts {
             "--warmup" => o.warmup = val().parse().unwrap_or_else(|_| usage()),
             "--baseline" => o.baseline = true,
             "--webhooks" => o.webhooks = true,
+            "--billing" => o.billing = Some(val().parse().unwrap_or_else(|_| usage())),
             "--runtimes" => o.runtimes = val().split(',').map(str::to_string).collect(),
             _ => usage(),
         }
@@ -413,6 +420,18 @@ fn main() {
     let root = vinr_conformance::runtime::workspace_root();
     if !o.runtimes.is_empty() {
         return side_by_side(&o, &root);
+    }
+    if let Some(n) = o.billing {
+        // One advance renews every subscription: more guest CPU than the per-request default.
+        let started = o.url.is_none().then(|| {
+            eprintln!("starting vinr dev (VINR_CPU_LIMIT_MS=600000 for the advance)...");
+            vinr_conformance::runtime::start_with_env(&[("VINR_CPU_LIMIT_MS", "600000")])
+        });
+        let (url, key) = match &started {
+            Some(rt) => (rt.base_url.clone(), rt.secret_key.clone()),
+            None => (o.url.clone().unwrap_or_default(), o.key.clone().unwrap_or_default()),
+        };
+        return billing::run(&url, &key, n, o.connections);
     }
     let (url, key, _server) = vinr_conformance::runtime::given_or_started(o.url.as_deref(), o.key.as_deref());
     let host = url.trim_start_matches("http://").trim_end_matches('/').to_string();
