@@ -214,7 +214,9 @@ fn unknown_params() {
 fn routes_and_methods() {
     let rt = shared();
     rt.get("/v1/nope").send().err(404, "route_not_found");
-    rt.get("/v1/subscriptions").send().err(404, "route_not_found");
+    rt.get("/v1/subscriptions/sub_000000000000000000000000/explode")
+        .send()
+        .err(404, "route_not_found");
     rt.get("/").send().err(404, "route_not_found");
     rt.get("/v1/payments/pay_000000000000000000000000/explode")
         .send()
