@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{World, world_at};
+use common::{Rng, World, world_at};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use vinr_shared::jobs;
@@ -18,38 +18,6 @@ use vinr_shared::jobs;
 const CURRENCIES: [&str; 3] = ["EUR", "USD", "JPY"];
 const DAY: i64 = 86_400;
 const DISPUTE_FEE: i64 = 1500;
-
-/// xorshift64*: small, fixed, good enough to pick steps.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    /// Uniform in lo..=hi.
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        if hi <= lo {
-            lo
-        } else {
-            lo + self.below((hi - lo + 1) as u64) as i64
-        }
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len() as u64) as usize]
-    }
-}
 
 /// The plan's capture fee, computed independently: round-half-up of 2.9 %, plus 30, at most the
 /// captured amount.

@@ -10,8 +10,8 @@ use crate::domain::invoice::{self, Draft, Transition};
 use crate::domain::pricing;
 use crate::error::{ApiError, ApiResult};
 use crate::fields;
-use crate::flows::{self, invoice::Missing, payment_method::resolve};
-use crate::money::{MAX_AMOUNT, min_amount, parse_currency};
+use crate::flows::{self, invoice::Missing};
+use crate::money::{MAX_AMOUNT, parse_currency};
 use crate::objects::Customer;
 use crate::objects::billing::{Invoice, InvoiceLine, InvoiceStatus, Period, Price, PriceType};
 use crate::port::{Db, Env};
@@ -114,27 +114,13 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Ou
     for l in &mut lines {
         l.currency = currency.clone();
     }
-    let default_payment_method = match p.string("default_payment_method")? {
-        Some(pm) => {
-            let resolved = resolve(cx, "default_payment_method", &pm).await?;
-            flows::invoice::check_owner(&resolved.customer, &customer, "default_payment_method", &pm)?;
-            Some(pm)
-        }
-        None => None,
-    };
-    let too_large = || {
-        ApiError::invalid(
-            "lines",
-            "amount_too_large",
-            format!("An invoice's total is at most {MAX_AMOUNT}."),
-        )
-    };
+    let default_payment_method = super::default_payment_method(cx, p, &customer).await?;
     let inv = invoice::draft(Draft {
         id: cx.id("inv_"),
         customer,
         subscription: None,
         collection_method,
-        currency,
+        currency: currency.clone(),
         lines,
         days_until_due,
         default_payment_method,
@@ -143,20 +129,11 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Ou
         livemode: cx.acct.livemode,
         period: (cx.now, cx.now),
         now: cx.now,
-    })
-    .filter(|inv| inv.total <= MAX_AMOUNT)
-    .ok_or_else(too_large)?;
-    let (total, currency) = (inv.total, &inv.currency);
-    let min = min_amount(currency);
-    if total > 0 && total < min {
-        return Err(ApiError::invalid(
-            "lines",
-            "amount_too_small",
-            format!(
-                "An invoice's total is 0 or at least {min} (in the smallest unit of {currency}): less cannot be charged."
-            ),
-        ));
-    }
+    });
+    super::check_total("lines", "An invoice's total", inv.as_ref().map(|i| i.total), &currency)?;
+    let Some(inv) = inv else {
+        unreachable!("check_total refuses an overflowing total")
+    };
     let (data, writes) = flows::invoice::insert(cx, &inv);
     Ok(Outcome::write(data, writes))
 }

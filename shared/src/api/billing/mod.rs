@@ -248,3 +248,41 @@ async fn listed<D: Db, E: Env>(
         has_more,
     )))
 }
+
+/// A `default_payment_method` parameter: a payment method that exists and is `customer`'s (a
+/// test method belongs to nobody and always fits).
+async fn default_payment_method<D: Db, E: Env>(
+    cx: &Ctx<'_, D, E>,
+    p: &Args<'_>,
+    customer: &str,
+) -> ApiResult<Option<String>> {
+    let Some(pm) = p.string("default_payment_method")? else {
+        return Ok(None);
+    };
+    let resolved = crate::flows::payment_method::resolve(cx, "default_payment_method", &pm).await?;
+    crate::flows::invoice::check_owner(&resolved.customer, customer, "default_payment_method", &pm)?;
+    Ok(Some(pm))
+}
+
+/// A total to be charged (`what`, e.g. "An invoice's total", names it in messages; `param` in
+/// the error): 0, or from the currency's minimum charge to `MAX_AMOUNT`. None is an overflow.
+fn check_total(param: &str, what: &str, total: Option<i64>, currency: &str) -> ApiResult<()> {
+    use crate::error::ApiError;
+    use crate::money::{MAX_AMOUNT, min_amount};
+    let Some(total) = total.filter(|t| *t <= MAX_AMOUNT) else {
+        return Err(ApiError::invalid(
+            param,
+            "amount_too_large",
+            format!("{what} is at most {MAX_AMOUNT}."),
+        ));
+    };
+    let min = min_amount(currency);
+    if total > 0 && total < min {
+        return Err(ApiError::invalid(
+            param,
+            "amount_too_small",
+            format!("{what} is 0 or at least {min} (in the smallest unit of {currency}): less cannot be charged."),
+        ));
+    }
+    Ok(())
+}

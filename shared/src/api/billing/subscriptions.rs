@@ -10,10 +10,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::events::EventType;
 use crate::fields;
 use crate::flows::{self, subscription::INCOMPLETE_EXPIRY_SECS};
-use crate::money::{MAX_AMOUNT, min_amount};
 use crate::objects::Customer;
 use crate::objects::billing::{
-    Price, PriceType, Subscription, SubscriptionItem, SubscriptionItems, SubscriptionStatus, UsageType,
+    Price, Subscription, SubscriptionItem, SubscriptionItems, SubscriptionStatus, UsageType,
 };
 use crate::port::{Db, Env};
 use crate::sql_params;
@@ -110,7 +109,7 @@ async fn item<D: Db, E: Env>(
     if !price.active {
         return refuse("price_inactive", format!("Price {id} is not active."));
     }
-    let Some(recurring) = price.recurring.as_ref().filter(|_| price.kind == PriceType::Recurring) else {
+    let Some(recurring) = price.recurring.as_ref() else {
         return refuse(
             "price_not_recurring",
             format!("Price {id} is one-time: put it on an invoice; a subscription takes recurring prices."),
@@ -161,32 +160,9 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Ou
         return Err(ApiError::missing("items"));
     };
     let currency = first.currency.clone();
-    let amount = period_amount(&items).filter(|a| *a <= MAX_AMOUNT).ok_or_else(|| {
-        ApiError::invalid(
-            "items",
-            "amount_too_large",
-            format!("A period's total is at most {MAX_AMOUNT}."),
-        )
-    })?;
-    let min = min_amount(&currency);
-    if amount > 0 && amount < min {
-        return Err(ApiError::invalid(
-            "items",
-            "amount_too_small",
-            format!(
-                "A period's total is 0 or at least {min} (in the smallest unit of {currency}): less cannot be charged."
-            ),
-        ));
-    }
+    super::check_total("items", "A period's total", period_amount(&items), &currency)?;
     let (collection_method, days_until_due) = super::collection(p)?;
-    let default_payment_method = match p.string("default_payment_method")? {
-        Some(pm) => {
-            let resolved = flows::payment_method::resolve(cx, "default_payment_method", &pm).await?;
-            flows::invoice::check_owner(&resolved.customer, &customer, "default_payment_method", &pm)?;
-            Some(pm)
-        }
-        None => None,
-    };
+    let default_payment_method = super::default_payment_method(cx, p, &customer).await?;
     let recurring = first.recurring.clone().expect("checked recurring");
     let trial_end = p.integer("trial_period_days")?.map(|d| cx.now + d * DAY);
     let anchor = trial_end.unwrap_or(cx.now);
