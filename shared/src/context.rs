@@ -29,6 +29,19 @@ impl<'a, D: Db, E: Env> Ctx<'a, D, E> {
         }
     }
 
+    /// The same unit of work with the account's clock read as `now`: a scheduled step acts at
+    /// its own due time, however late the scheduler runs it (a clock advance of a year runs each
+    /// renewal on its own date).
+    pub fn at(&self, now: i64) -> Self {
+        Ctx {
+            db: self.db,
+            env: self.env,
+            acct: self.acct.clone(),
+            now,
+            wall: self.wall,
+        }
+    }
+
     pub fn id(&self, prefix: &str) -> String {
         new_id(self.env, prefix)
     }

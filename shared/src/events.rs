@@ -87,6 +87,7 @@ event_types! {
     SubscriptionCreated = "subscription.created",
     SubscriptionUpdated = "subscription.updated",
     SubscriptionDeleted = "subscription.deleted",
+    SubscriptionTrialWillEnd = "subscription.trial_will_end",
 }
 
 /// Seed 002 names an event differently from seed 001; accepted as input, stored canonically.

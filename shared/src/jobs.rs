@@ -190,5 +190,7 @@ async fn decide<D: Db, E: Env>(cx: &Ctx<'_, D, E>, job: &Job) -> ApiResult<Vec<S
         Step::Terminal(kind, id) => crate::flows::terminal_payment::step(cx, *kind, id).await,
         Step::SubscriptionRenew(id) => crate::flows::subscription::renew(cx, id).await,
         Step::SubscriptionExpire(id) => crate::flows::subscription::expire(cx, id).await,
+        Step::InvoiceRetry(id) => crate::flows::dunning::retry(cx, id, job.due_at).await,
+        Step::TrialWillEnd(id) => crate::flows::subscription::trial_will_end(cx, id, job.due_at).await,
     }
 }

@@ -62,7 +62,7 @@ fn derived() -> Map<String, Value> {
     use crate::domain::settlement::Settlement;
     use crate::events::Event;
     use crate::ledger::Transaction;
-    use crate::objects::billing::{Invoice, Price, Product, Subscription};
+    use crate::objects::billing::{BillingSettings, Invoice, Price, Product, Subscription};
     use crate::objects::{Charge, Customer, Dispute, Payment, PaymentMethod, Payout, Refund};
     use crate::plan::ProcessingPlan;
     use crate::terminal::payment::TerminalPayment;
@@ -98,6 +98,7 @@ fn derived() -> Map<String, Value> {
     g.subschema_for::<Price>();
     g.subschema_for::<Invoice>();
     g.subschema_for::<Subscription>();
+    g.subschema_for::<BillingSettings>();
     g.take_definitions(true)
 }
 

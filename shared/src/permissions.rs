@@ -70,8 +70,8 @@ pub const GROUPS: &[ResourceGroup] = &[
     group("test_helpers", &["test_helpers"], "The sandbox clock."),
     group(
         "billing",
-        &["products", "prices", "invoices", "subscriptions"],
-        "Billing: products, prices, invoices and subscriptions.",
+        &["products", "prices", "invoices", "subscriptions", "billing"],
+        "Billing: products, prices, invoices, subscriptions and the billing settings.",
     ),
 ];
 

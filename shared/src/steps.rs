@@ -43,6 +43,10 @@ pub enum Step {
     SubscriptionRenew(String),
     /// An incomplete subscription's first invoice was not paid in time.
     SubscriptionExpire(String),
+    /// Dunning: an open subscription invoice whose automatic charge failed is charged again.
+    InvoiceRetry(String),
+    /// Three days before a trial ends: `subscription.trial_will_end`.
+    TrialWillEnd(String),
 }
 
 impl Step {
@@ -61,6 +65,8 @@ impl Step {
             Step::Terminal(TerminalStep::AuthExpiry, _) => "terminal_auth_expiry",
             Step::SubscriptionRenew(_) => "subscription_renew",
             Step::SubscriptionExpire(_) => "subscription_expire",
+            Step::InvoiceRetry(_) => "invoice_retry",
+            Step::TrialWillEnd(_) => "trial_will_end",
         }
     }
 
@@ -76,7 +82,9 @@ impl Step {
             | Step::DisputeStep(id)
             | Step::Terminal(_, id)
             | Step::SubscriptionRenew(id)
-            | Step::SubscriptionExpire(id) => id.clone(),
+            | Step::SubscriptionExpire(id)
+            | Step::InvoiceRetry(id)
+            | Step::TrialWillEnd(id) => id.clone(),
         }
     }
 
@@ -99,6 +107,8 @@ impl Step {
             "terminal_auth_expiry" => Step::Terminal(TerminalStep::AuthExpiry, id()),
             "subscription_renew" => Step::SubscriptionRenew(id()),
             "subscription_expire" => Step::SubscriptionExpire(id()),
+            "invoice_retry" => Step::InvoiceRetry(id()),
+            "trial_will_end" => Step::TrialWillEnd(id()),
             _ => return None,
         })
     }
@@ -149,6 +159,8 @@ mod tests {
             Step::Terminal(TerminalStep::AuthExpiry, id()),
             Step::SubscriptionRenew(id()),
             Step::SubscriptionExpire(id()),
+            Step::InvoiceRetry(id()),
+            Step::TrialWillEnd(id()),
         ];
         for s in all {
             assert_eq!(Step::parse(s.kind(), &s.object_id()), Some(s.clone()), "{s:?}");

@@ -2,7 +2,7 @@
 //! and payments they make (docs/billing.md, Subscriptions). Every test holds `serial()`: clock
 //! advances move the whole account's time.
 
-use vinr_conformance::money::{advance, serial};
+use vinr_conformance::money::{advance, assert_no_event, events_for, find_event, serial};
 use vinr_conformance::*;
 
 const DAY: i64 = 86_400;
@@ -193,6 +193,45 @@ fn a_trial_invoices_nothing_until_it_ends() {
     assert_eq!(invs.len(), 1);
     assert_eq!(invs[0]["period_start"], trial_end);
     assert_eq!(invs[0]["status"], "paid");
+}
+
+#[test]
+fn trial_will_end_fires_three_days_before_the_trial_ends() {
+    let _s = serial();
+    let rt = shared();
+    let cust = customer_paying_with(rt, "pm_card_visa");
+    let pr = monthly(rt, 2500);
+    let trial = |days: i64| {
+        id_of(
+            &subscribe(
+                rt,
+                &format!("customer={cust}&items[0][price]={pr}&trial_period_days={days}"),
+            )
+            .ok(),
+        )
+    };
+    let long = trial(10);
+    let canceled = trial(10);
+    rt.post(&format!("/v1/subscriptions/{canceled}/cancel")).send().ok();
+    let short = trial(2);
+    let told = find_event(rt, "subscription.trial_will_end", &short);
+    assert_eq!(
+        told["data"]["status"], "trialing",
+        "a trial under 3 days is told at once"
+    );
+    assert_no_event(rt, "subscription.trial_will_end", &long);
+    let start = get(rt, &format!("/v1/subscriptions/{long}"))["trial_start"]
+        .as_i64()
+        .unwrap();
+    advance(rt, 7 * DAY - 60);
+    assert_no_event(rt, "subscription.trial_will_end", &long);
+    advance(rt, 120);
+    let e = find_event(rt, "subscription.trial_will_end", &long);
+    assert_eq!(e["created"], start + 7 * DAY, "three days before trial_end");
+    assert_eq!(e["data"]["trial_end"], start + 10 * DAY);
+    assert_eq!(events_for(rt, "subscription.trial_will_end", &long).len(), 1);
+    advance(rt, 4 * DAY);
+    assert_no_event(rt, "subscription.trial_will_end", &canceled);
 }
 
 #[test]

@@ -47,7 +47,8 @@ pub enum Group {
     Terminal,
     /// `/v1/api_keys`: key management, for secret keys only.
     ApiKeys,
-    /// Billing: `/v1/products`, `/v1/prices`, `/v1/invoices` and `/v1/subscriptions`.
+    /// Billing: `/v1/products`, `/v1/prices`, `/v1/invoices`, `/v1/subscriptions` and
+    /// `/v1/billing/settings`.
     Billing,
 }
 
@@ -99,7 +100,7 @@ impl Group {
             }
             "terminals" | "terminal" => Group::Terminal,
             "api_keys" => Group::ApiKeys,
-            "products" | "prices" | "invoices" | "subscriptions" => Group::Billing,
+            "products" | "prices" | "invoices" | "subscriptions" | "billing" => Group::Billing,
             _ => return None,
         })
     }

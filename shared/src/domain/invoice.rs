@@ -62,6 +62,7 @@ pub fn draft(d: Draft) -> Option<Invoice> {
         attempt_count: 0,
         payment: None,
         last_payment_error: None,
+        next_payment_attempt: None,
         default_payment_method: d.default_payment_method,
         days_until_due: d.days_until_due,
         due_date: None,
@@ -126,6 +127,7 @@ pub fn record_payment(inv: &Invoice, pay: &Payment, now: i64) -> Transition {
         next.payment = Some(pay.id.clone());
         next.paid_at = Some(now);
         next.last_payment_error = None;
+        next.next_payment_attempt = None;
         return Transition {
             invoice: next,
             events: vec![EventType::InvoicePaid],
@@ -174,6 +176,7 @@ pub fn void(inv: &Invoice, now: i64) -> ApiResult<Transition> {
     next.status = InvoiceStatus::Void;
     next.amount_remaining = 0;
     next.voided_at = Some(now);
+    next.next_payment_attempt = None;
     Ok(Transition {
         invoice: next,
         events: vec![EventType::InvoiceVoided],
@@ -192,6 +195,8 @@ pub fn mark_uncollectible(inv: &Invoice, now: i64) -> ApiResult<Transition> {
     let mut next = inv.clone();
     next.status = InvoiceStatus::Uncollectible;
     next.marked_uncollectible_at = Some(now);
+    // Written off: dunning stops (a retry step finds it no longer open).
+    next.next_payment_attempt = None;
     Ok(Transition {
         invoice: next,
         events: vec![EventType::InvoiceMarkedUncollectible],

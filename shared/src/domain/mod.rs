@@ -4,6 +4,7 @@
 //! ([`crate::flows`]) load the state, call these, and turn the answer into writes.
 
 pub mod dispute;
+pub mod dunning;
 pub mod invoice;
 pub mod payment;
 pub mod payout;

@@ -104,6 +104,22 @@ pub fn cancel_now(sub: &Subscription, now: i64) -> ApiResult<Subscription> {
     Ok(next)
 }
 
+/// The subscription once dunning has given up on one of its invoices (`status` from the
+/// settings' `after_final_failure`): canceled now, unpaid, or left past due.
+pub fn after_dunning(sub: &Subscription, status: SubscriptionStatus, now: i64) -> Subscription {
+    if sub.status.ended() {
+        return sub.clone();
+    }
+    let mut next = sub.clone();
+    next.status = status;
+    if status == SubscriptionStatus::Canceled {
+        next.canceled_at = Some(now);
+        next.ended_at = Some(now);
+        next.cancel_at_period_end = false;
+    }
+    next
+}
+
 /// Cancels when the current period ends (the renewal step then ends it instead).
 pub fn cancel_at_period_end(sub: &Subscription, now: i64) -> ApiResult<Subscription> {
     check_changeable(sub)?;

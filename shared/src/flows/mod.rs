@@ -3,6 +3,7 @@
 //! scheduled steps call the same flows, so a rule has one home whichever way it is reached.
 
 pub mod dispute;
+pub mod dunning;
 pub mod invoice;
 pub mod payment;
 pub mod payment_method;

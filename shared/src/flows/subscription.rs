@@ -69,14 +69,25 @@ pub fn save<D: Db, E: Env>(
     (data, writes)
 }
 
+/// A period's invoice as it ends up, and its writes (the invoice, its events, the payment's,
+/// its retry).
+pub struct Billed {
+    pub invoice: Invoice,
+    /// Dunning is over at once (a schedule without retries): the subscription's new status.
+    pub exhausted: Option<SubscriptionStatus>,
+    pub writes: Vec<Stmt>,
+}
+
 /// The invoice of `sub`'s period `[start, end)`: one line per item, finalized, and charged if
-/// the subscription collects automatically. Returns it as it ends up, with its writes (the
-/// invoice, its events, the payment's).
+/// the subscription collects automatically (and is not `unpaid`: its invoices wait for the
+/// customer). A renewal's failed charge starts dunning; the `first` invoice's does not (the
+/// subscription is `incomplete` and expires).
 pub async fn bill_period<D: Db, E: Env>(
     cx: &Ctx<'_, D, E>,
     sub: &Subscription,
     (start, end): (i64, i64),
-) -> ApiResult<(Invoice, Vec<Stmt>)> {
+    first: bool,
+) -> ApiResult<Billed> {
     let mut lines = Vec::with_capacity(sub.items.data.len());
     for item in &sub.items.data {
         let amount = item_amount(&item.price, item.quantity)
@@ -112,15 +123,28 @@ pub async fn bill_period<D: Db, E: Env>(
     .ok_or_else(|| ApiError::internal(format!("subscription {} overflows", sub.id)))?;
     let (_, mut writes) = invoices::insert(cx, &draft);
     let mut t = invoice::finalize(&draft, cx.now)?;
-    if t.invoice.status == InvoiceStatus::Open && sub.collection_method == CollectionMethod::ChargeAutomatically {
+    let mut exhausted = None;
+    let mut retry = Vec::new();
+    if t.invoice.status == InvoiceStatus::Open
+        && sub.collection_method == CollectionMethod::ChargeAutomatically
+        && sub.status != SubscriptionStatus::Unpaid
+    {
         let (charged, payment_writes) =
             invoices::charge(cx, t, None, sub.default_payment_method.as_deref(), Missing::Fail).await?;
         t = charged;
         writes.extend(payment_writes);
+        if t.invoice.status == InvoiceStatus::Open && !first {
+            (exhausted, retry) = crate::flows::dunning::after_failure(cx, &mut t.invoice).await?;
+        }
     }
     let (_, saved) = invoices::save(cx, None, &t);
     writes.extend(saved);
-    Ok((t.invoice, writes))
+    writes.extend(retry);
+    Ok(Billed {
+        invoice: t.invoice,
+        exhausted,
+        writes,
+    })
 }
 
 /// The status a period's invoice leaves: paid (or sent, to be paid by the customer) is active; a
@@ -141,13 +165,7 @@ pub async fn renew<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Vec
         return Ok(Vec::new());
     }
     let boundary = sub.current_period_end;
-    let at = Ctx {
-        db: cx.db,
-        env: cx.env,
-        acct: cx.acct.clone(),
-        now: boundary.min(cx.now),
-        wall: cx.wall,
-    };
+    let at = cx.at(boundary.min(cx.now));
     let mut next = sub.clone();
     if sub.cancel_at_period_end {
         next.status = SubscriptionStatus::Canceled;
@@ -157,19 +175,78 @@ pub async fn renew<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Vec
     let end = period_end_after(sub.billing_cycle_anchor, sub.interval, sub.interval_count, boundary);
     next.current_period_start = boundary;
     next.current_period_end = end;
-    let (inv, invoice_writes) = bill_period(&at, &next, (boundary, end)).await?;
-    next.latest_invoice = Some(inv.id.clone());
-    next.status = status_after(sub.status, false, &inv);
-    let (_, mut writes) = save(&at, version, &next, &[EventType::SubscriptionUpdated]);
-    writes.extend(invoice_writes);
-    writes.push(steps::schedule(
-        &at.acct,
-        &Step::SubscriptionRenew(id.to_string()),
-        end,
-        at.now,
-    ));
+    let billed = bill_period(&at, &next, (boundary, end), false).await?;
+    next.latest_invoice = Some(billed.invoice.id.clone());
+    next.status = status_after(sub.status, false, &billed.invoice);
+    if let Some(status) = billed.exhausted {
+        next = rules::after_dunning(&next, status, at.now);
+    }
+    let ended = next.status.ended();
+    let kind = if ended {
+        EventType::SubscriptionDeleted
+    } else {
+        EventType::SubscriptionUpdated
+    };
+    let (_, mut writes) = save(&at, version, &next, &[kind]);
+    writes.extend(billed.writes);
+    if !ended {
+        writes.push(steps::schedule(
+            &at.acct,
+            &Step::SubscriptionRenew(id.to_string()),
+            end,
+            at.now,
+        ));
+    }
     Ok(writes)
 }
+
+/// The writes of dunning giving up on one of `sub`'s invoices (`status`: the settings'
+/// `after_final_failure`). A canceled subscription renews no more.
+pub fn dunning_over<D: Db, E: Env>(
+    cx: &Ctx<'_, D, E>,
+    sub: Subscription,
+    version: i64,
+    status: SubscriptionStatus,
+) -> Vec<Stmt> {
+    let next = rules::after_dunning(&sub, status, cx.now);
+    if next == sub {
+        return Vec::new();
+    }
+    if next.status != SubscriptionStatus::Canceled {
+        return save(cx, version, &next, &[EventType::SubscriptionUpdated]).1;
+    }
+    let mut writes = save(cx, version, &next, &[EventType::SubscriptionDeleted]).1;
+    writes.push(steps::unschedule(&cx.acct, &Step::SubscriptionRenew(sub.id.clone())));
+    writes
+}
+
+/// The step three days before a trial ends: `subscription.trial_will_end`, if it is still
+/// trialing toward the same end (a canceled subscription's step was unscheduled).
+pub async fn trial_will_end<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, due_at: i64) -> ApiResult<Vec<Stmt>> {
+    let cx = &cx.at(due_at.min(cx.now));
+    let Some(Loaded { obj: sub, .. }) = load::<Subscription, _, _>(cx, "subscriptions", "", id).await? else {
+        return Ok(Vec::new());
+    };
+    if sub.status != SubscriptionStatus::Trialing {
+        return Ok(Vec::new());
+    }
+    Ok(trial_will_end_event(cx, &sub))
+}
+
+/// `subscription.trial_will_end` with the subscription as it is.
+pub fn trial_will_end_event<D: Db, E: Env>(cx: &Ctx<'_, D, E>, sub: &Subscription) -> Vec<Stmt> {
+    events::record(
+        cx.env,
+        &cx.acct,
+        EventType::SubscriptionTrialWillEnd,
+        cx.now,
+        &to_json(sub),
+    )
+    .into()
+}
+
+/// When `subscription.trial_will_end` is due: three days before the trial ends.
+pub const TRIAL_WILL_END_SECS: i64 = 3 * 86_400;
 
 /// The step 23 hours after a declined first charge: still unpaid, the subscription is
 /// `incomplete_expired` and its invoice void.

@@ -275,6 +275,8 @@ pub struct Invoice {
     /// The `pay_` that paid it.
     pub payment: Option<String>,
     pub last_payment_error: Option<InvoicePaymentError>,
+    /// Dunning: when the next automatic retry of a failed charge is scheduled (null: none).
+    pub next_payment_attempt: Option<i64>,
     /// Charged when set; else the customer's default payment method at the time of the charge.
     pub default_payment_method: Option<String>,
     /// `send_invoice` only: days from finalizing to `due_date`.
@@ -397,4 +399,47 @@ pub struct Subscription {
     pub metadata: Metadata,
     pub livemode: bool,
     pub created: i64,
+}
+
+/// What dunning does once the last retry of a subscription invoice has failed.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema), schemars(inline))]
+#[serde(rename_all = "snake_case")]
+pub enum AfterFinalFailure {
+    /// Cancel the subscription (`subscription.deleted`).
+    Cancel,
+    /// Keep it as `unpaid`: later periods are invoiced but not charged automatically.
+    Unpaid,
+    /// Leave it `past_due`: later periods are still charged; the invoice stays open.
+    PastDue,
+}
+
+impl AfterFinalFailure {
+    pub const NAMES: &[&str] = &["cancel", "unpaid", "past_due"];
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "cancel" => Some(Self::Cancel),
+            "unpaid" => Some(Self::Unpaid),
+            "past_due" => Some(Self::PastDue),
+            _ => None,
+        }
+    }
+}
+
+/// An environment's Billing settings: the dunning schedule (`GET/POST /v1/billing/settings`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct BillingSettings {
+    #[cfg_attr(feature = "openapi", schemars(extend("const" = "billing_settings")))]
+    pub object: String,
+    /// Days between a failed automatic charge and its next retry, each counted from the attempt
+    /// before (default 3, 5, 7: retried 3, 8 and 15 days after the first failure).
+    pub retry_schedule_days: Vec<i64>,
+    pub after_final_failure: AfterFinalFailure,
+    pub livemode: bool,
 }

@@ -16,6 +16,7 @@ use crate::objects::Customer;
 use crate::objects::billing::{Invoice, InvoiceLine, InvoiceStatus, Period, Price, PriceType};
 use crate::port::{Db, Env};
 use crate::sql_params;
+use crate::steps::{self, Step};
 use crate::store::{Loaded, load_param, load_path, to_json};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -267,6 +268,7 @@ async fn pay<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> ApiRe
     writes.splice(0..0, invoice_writes);
     if let (Some(sub), InvoiceStatus::Paid) = (sub, t.invoice.status) {
         writes.extend(flows::subscription::invoice_paid(cx, &sub).await?);
+        writes.push(steps::unschedule(&cx.acct, &Step::InvoiceRetry(id.to_string())));
     }
     Ok(Outcome::write(data, writes))
 }

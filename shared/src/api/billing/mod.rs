@@ -1,11 +1,12 @@
 //! The Billing route group (one component, seed 002's second product): `/v1/products` and
-//! `/v1/prices` (the catalogue), `/v1/invoices`, `/v1/subscriptions`; usage joins it. Objects are in
+//! `/v1/prices` (the catalogue), `/v1/invoices`, `/v1/subscriptions`, `/v1/billing/settings`; usage joins it. Objects are in
 //! [`crate::objects::billing`], pure decisions in [`crate::domain::pricing`]; each resource's
 //! handlers are in its own file here.
 
 pub mod invoices;
 pub mod prices;
 pub mod products;
+pub mod settings;
 pub mod subscriptions;
 
 use super::Outcome;
@@ -24,6 +25,7 @@ pub enum Action {
     Prices(prices::Action),
     Invoices(invoices::Action),
     Subscriptions(subscriptions::Action),
+    Settings(settings::Action),
 }
 
 const ACTIVE_FILTER: Field = Field::bool("active").doc("Only active (true) or inactive (false) objects.");
@@ -161,6 +163,21 @@ pub const OPS: &[Op<Action>] = &[
     .summary("Cancel a subscription now, or at the end of its period")
     .fields(subscriptions::CANCEL)
     .answers("Subscription"),
+    Op::get(
+        "billing/settings",
+        "billing_settings",
+        Action::Settings(settings::Action::Retrieve),
+    )
+    .summary("Retrieve the environment's Billing settings (the dunning schedule)")
+    .answers("BillingSettings"),
+    Op::post(
+        "billing/settings",
+        "billing_settings_update",
+        Action::Settings(settings::Action::Update),
+    )
+    .summary("Set the environment's dunning schedule")
+    .fields(settings::UPDATE)
+    .answers("BillingSettings"),
 ];
 
 pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p: &Args<'_>) -> ApiResult<Outcome> {
@@ -169,6 +186,7 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p:
         Action::Prices(a) => prices::run(cx, a, id, p).await,
         Action::Invoices(a) => invoices::run(cx, a, id, p).await,
         Action::Subscriptions(a) => subscriptions::run(cx, a, id, p).await,
+        Action::Settings(a) => settings::run(cx, a, p).await,
     }
 }
 

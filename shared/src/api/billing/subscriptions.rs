@@ -9,7 +9,10 @@ use crate::domain::subscription::{self as rules, period_amount, period_end_after
 use crate::error::{ApiError, ApiResult};
 use crate::events::EventType;
 use crate::fields;
-use crate::flows::{self, subscription::INCOMPLETE_EXPIRY_SECS};
+use crate::flows::{
+    self,
+    subscription::{INCOMPLETE_EXPIRY_SECS, TRIAL_WILL_END_SECS},
+};
 use crate::objects::Customer;
 use crate::objects::billing::{
     Price, Subscription, SubscriptionItem, SubscriptionItems, SubscriptionStatus, UsageType,
@@ -203,9 +206,19 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Ou
     };
     let renew = Step::SubscriptionRenew(sub.id.clone());
     let mut after = vec![steps::schedule(&cx.acct, &renew, sub.current_period_end, cx.now)];
-    if trial_end.is_none() {
-        let (inv, invoice_writes) =
-            flows::subscription::bill_period(cx, &sub, (sub.current_period_start, sub.current_period_end)).await?;
+    if let Some(end) = trial_end {
+        // Three days before the trial ends; a shorter trial is told at once.
+        let due = end - TRIAL_WILL_END_SECS;
+        if due > cx.now {
+            let step = Step::TrialWillEnd(sub.id.clone());
+            after.push(steps::schedule(&cx.acct, &step, due, cx.now));
+        } else {
+            after.extend(flows::subscription::trial_will_end_event(cx, &sub));
+        }
+    } else {
+        let period = (sub.current_period_start, sub.current_period_end);
+        let billed = flows::subscription::bill_period(cx, &sub, period, true).await?;
+        let (inv, invoice_writes) = (billed.invoice, billed.writes);
         sub.latest_invoice = Some(inv.id.clone());
         sub.status = flows::subscription::status_after(sub.status, true, &inv);
         if sub.status == SubscriptionStatus::Incomplete {
@@ -237,5 +250,9 @@ async fn cancel<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> Ap
     let (data, mut writes) = flows::subscription::save(cx, version, &next, &[EventType::SubscriptionDeleted]);
     writes.push(steps::unschedule(&cx.acct, &Step::SubscriptionRenew(id.to_string())));
     writes.push(steps::unschedule(&cx.acct, &Step::SubscriptionExpire(id.to_string())));
+    writes.push(steps::unschedule(&cx.acct, &Step::TrialWillEnd(id.to_string())));
+    if let Some(inv) = &sub.latest_invoice {
+        writes.push(steps::unschedule(&cx.acct, &Step::InvoiceRetry(inv.clone())));
+    }
     Ok(Outcome::write(data, writes))
 }
