@@ -6,9 +6,11 @@
 //!   can send bodies without a content type, oversized bodies, odd methods) and assertions.
 //! - `receiver`: a webhook receiver on loopback that records requests and answers scripted statuses.
 //! - `fixtures`: helpers that create fresh objects, so that tests never share data.
+//! - `billing`: helpers of the Billing tests (customers, prices, default payment methods).
 //! - `terminals`: helpers of the terminal tests (docs/terminals.md).
 //! - `webhooks`: helpers of the webhook tests (endpoints, events, deliveries).
 
+pub mod billing;
 pub mod fixtures;
 pub mod http;
 pub mod money;

@@ -3,10 +3,14 @@
 //! last failure cancels, keeps unpaid or leaves past due (docs/billing.md, Dunning). Every
 //! test holds `serial()` and sets the schedule it needs: settings and the clock are per account.
 
+use vinr_conformance::billing::{attach, customer_paying_with, monthly, set_default};
 use vinr_conformance::money::{advance, clock_now, err_naming, events_for, find_event, serial};
 use vinr_conformance::*;
 
 const DAY: i64 = 86_400;
+/// The documented default settings, set by each test that relies on them.
+const DEFAULTS: &str =
+    "retry_schedule_days[]=3&retry_schedule_days[]=5&retry_schedule_days[]=7&after_final_failure=cancel";
 
 fn set(rt: &Runtime, form: &str) -> Value {
     let s = rt.post("/v1/billing/settings").form(form).send().ok();
@@ -18,46 +22,17 @@ fn get(rt: &Runtime, path: &str) -> Value {
     rt.get(path).send().ok()
 }
 
-fn customer(rt: &Runtime, pm: &str) -> String {
-    id_of(
-        &rt.post("/v1/customers")
-            .form(&format!("payment_method={pm}"))
-            .send()
-            .ok(),
-    )
-}
-
-fn monthly(rt: &Runtime, unit_amount: i64) -> String {
-    let prod = id_of(&rt.post("/v1/products").form("name=Plan").send().ok());
-    id_of(
-        &rt.post("/v1/prices")
-            .form(&format!(
-                "product={prod}&currency=EUR&unit_amount={unit_amount}&recurring[interval]=month"
-            ))
-            .send()
-            .ok(),
-    )
-}
-
-/// Makes `test_pm` the customer's default payment method.
+/// Makes a copy of `test_pm` the customer's default payment method.
 fn switch_to(rt: &Runtime, cust: &str, test_pm: &str) {
-    let pm = id_of(
-        &rt.post(&format!("/v1/payment_methods/{test_pm}/attach"))
-            .form(&format!("customer={cust}"))
-            .send()
-            .ok(),
-    );
-    rt.post(&format!("/v1/customers/{cust}"))
-        .form(&format!("default_payment_method={pm}"))
-        .send()
-        .ok();
+    let pm = attach(rt, cust, test_pm);
+    set_default(rt, cust, &pm);
 }
 
 /// A monthly subscription paid at once, whose customer's default card then declines; the
 /// clock is moved a minute past its renewal. Returns (subscription, customer, renewal invoice).
 fn failed_renewal(rt: &Runtime) -> (String, String, Value) {
     let pr = monthly(rt, 1500);
-    let cust = customer(rt, "pm_card_visa");
+    let cust = customer_paying_with(rt, "pm_card_visa");
     let sub = rt
         .post("/v1/subscriptions")
         .form(&format!("customer={cust}&items[0][price]={pr}"))
@@ -92,10 +67,7 @@ fn attempts(rt: &Runtime, cust: &str, inv: &str) -> (usize, usize) {
 fn a_failed_renewal_is_retried_and_the_new_default_card_pays_it() {
     let _s = serial();
     let rt = shared();
-    set(
-        rt,
-        "retry_schedule_days[]=3&retry_schedule_days[]=5&retry_schedule_days[]=7&after_final_failure=cancel",
-    );
+    set(rt, DEFAULTS);
     let (sub, cust, inv) = failed_renewal(rt);
     let id = id_of(&inv);
     assert_eq!(inv["status"], "open");
@@ -140,10 +112,7 @@ fn a_failed_renewal_is_retried_and_the_new_default_card_pays_it() {
 fn after_the_last_retry_the_default_cancels() {
     let _s = serial();
     let rt = shared();
-    set(
-        rt,
-        "retry_schedule_days[]=3&retry_schedule_days[]=5&retry_schedule_days[]=7&after_final_failure=cancel",
-    );
+    set(rt, DEFAULTS);
     let (sub, cust, inv) = failed_renewal(rt);
     let id = id_of(&inv);
     advance(rt, 14 * DAY);
@@ -213,20 +182,14 @@ fn unpaid_subscriptions_invoice_without_charging_and_past_due_ones_keep_charging
     assert_eq!(newest["status"], "paid", "{newest}");
     assert_eq!(get(rt, &format!("/v1/invoices/{}", id_of(&inv)))["status"], "open");
     assert_eq!(s["status"], "active");
-    set(
-        rt,
-        "retry_schedule_days[]=3&retry_schedule_days[]=5&retry_schedule_days[]=7&after_final_failure=cancel",
-    );
+    set(rt, DEFAULTS);
 }
 
 #[test]
 fn billing_settings_are_checked_and_read_back() {
     let _s = serial();
     let rt = shared();
-    let before = set(
-        rt,
-        "retry_schedule_days[]=3&retry_schedule_days[]=5&retry_schedule_days[]=7&after_final_failure=cancel",
-    );
+    let before = set(rt, DEFAULTS);
     assert_eq!(before["retry_schedule_days"], json!([3, 5, 7]));
     assert_eq!(before["livemode"], false);
     for bad in [
@@ -268,20 +231,14 @@ fn billing_settings_are_checked_and_read_back() {
     assert_eq!(j["retry_schedule_days"], json!([2, 4]));
     assert_eq!(j["after_final_failure"], "cancel", "unchanged when not sent");
     assert_eq!(get(rt, "/v1/billing/settings"), j);
-    set(
-        rt,
-        "retry_schedule_days[]=3&retry_schedule_days[]=5&retry_schedule_days[]=7",
-    );
+    set(rt, DEFAULTS);
 }
 
 #[test]
 fn a_retry_racing_a_manual_pay_charges_once() {
     let _s = serial();
     let rt = shared();
-    set(
-        rt,
-        "retry_schedule_days[]=3&retry_schedule_days[]=5&retry_schedule_days[]=7&after_final_failure=cancel",
-    );
+    set(rt, DEFAULTS);
     for _ in 0..3 {
         let (_sub, cust, inv) = failed_renewal(rt);
         let id = id_of(&inv);

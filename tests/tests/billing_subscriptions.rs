@@ -2,36 +2,11 @@
 //! and payments they make (docs/billing.md, Subscriptions). Every test holds `serial()`: clock
 //! advances move the whole account's time.
 
+use vinr_conformance::billing::{attach, customer_paying_with, monthly, price, set_default};
 use vinr_conformance::money::{advance, assert_no_event, events_for, find_event, serial};
 use vinr_conformance::*;
 
 const DAY: i64 = 86_400;
-
-fn customer_paying_with(rt: &Runtime, pm: &str) -> String {
-    id_of(
-        &rt.post("/v1/customers")
-            .form(&format!("payment_method={pm}"))
-            .send()
-            .ok(),
-    )
-}
-
-fn price(rt: &Runtime, form: &str) -> String {
-    let prod = id_of(&rt.post("/v1/products").form("name=Plan").send().ok());
-    id_of(
-        &rt.post("/v1/prices")
-            .form(&format!("product={prod}&{form}"))
-            .send()
-            .ok(),
-    )
-}
-
-fn monthly(rt: &Runtime, unit_amount: i64) -> String {
-    price(
-        rt,
-        &format!("currency=EUR&unit_amount={unit_amount}&recurring[interval]=month&nickname=Pro"),
-    )
-}
 
 fn subscribe(rt: &Runtime, form: &str) -> Resp {
     rt.post("/v1/subscriptions").form(form).send()
@@ -49,22 +24,6 @@ fn invoices_of(rt: &Runtime, sub: &str) -> Vec<Value> {
         .clone();
     all.reverse();
     all
-}
-
-fn attach(rt: &Runtime, cust: &str, test_pm: &str) -> String {
-    let pm = rt
-        .post(&format!("/v1/payment_methods/{test_pm}/attach"))
-        .form(&format!("customer={cust}"))
-        .send()
-        .ok();
-    id_of(&pm)
-}
-
-fn set_default(rt: &Runtime, cust: &str, pm: &str) {
-    rt.post(&format!("/v1/customers/{cust}"))
-        .form(&format!("default_payment_method={pm}"))
-        .send()
-        .ok();
 }
 
 #[test]

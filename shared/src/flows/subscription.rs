@@ -2,6 +2,7 @@
 //! charged), the renewal step at each period end, the expiry of an unpaid first invoice, and
 //! what a paid invoice does to its subscription. The handlers and the scheduled steps call these.
 
+use crate::auth::Account;
 use crate::context::Ctx;
 use crate::domain::invoice::{self, Draft};
 use crate::domain::subscription::{self as rules, item_amount, period_end_after};
@@ -181,15 +182,9 @@ pub async fn renew<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Vec
     if let Some(status) = billed.exhausted {
         next = rules::after_dunning(&next, status, at.now);
     }
-    let ended = next.status.ended();
-    let kind = if ended {
-        EventType::SubscriptionDeleted
-    } else {
-        EventType::SubscriptionUpdated
-    };
-    let (_, mut writes) = save(&at, version, &next, &[kind]);
+    let (_, mut writes) = save(&at, version, &next, &[change_event(&next)]);
     writes.extend(billed.writes);
-    if !ended {
+    if !next.status.ended() {
         writes.push(steps::schedule(
             &at.acct,
             &Step::SubscriptionRenew(id.to_string()),
@@ -212,12 +207,33 @@ pub fn dunning_over<D: Db, E: Env>(
     if next == sub {
         return Vec::new();
     }
-    if next.status != SubscriptionStatus::Canceled {
-        return save(cx, version, &next, &[EventType::SubscriptionUpdated]).1;
+    let mut writes = save(cx, version, &next, &[change_event(&next)]).1;
+    if next.status.ended() {
+        writes.extend(unschedule_all(&cx.acct, &next));
     }
-    let mut writes = save(cx, version, &next, &[EventType::SubscriptionDeleted]).1;
-    writes.push(steps::unschedule(&cx.acct, &Step::SubscriptionRenew(sub.id.clone())));
     writes
+}
+
+/// The event of a change: `subscription.deleted` once canceled, else `subscription.updated`.
+fn change_event(next: &Subscription) -> EventType {
+    if next.status == SubscriptionStatus::Canceled {
+        EventType::SubscriptionDeleted
+    } else {
+        EventType::SubscriptionUpdated
+    }
+}
+
+/// Nothing of an ended subscription is left to run: its renewal, expiry, trial notice and its
+/// latest invoice's retry are unscheduled (each a no-op if it is not scheduled).
+pub fn unschedule_all(acct: &Account, sub: &Subscription) -> Vec<Stmt> {
+    let id = || sub.id.clone();
+    let mut steps = vec![
+        Step::SubscriptionRenew(id()),
+        Step::SubscriptionExpire(id()),
+        Step::TrialWillEnd(id()),
+    ];
+    steps.extend(sub.latest_invoice.clone().map(Step::InvoiceRetry));
+    steps.iter().map(|s| steps::unschedule(acct, s)).collect()
 }
 
 /// The step three days before a trial ends: `subscription.trial_will_end`, if it is still
@@ -267,7 +283,7 @@ pub async fn expire<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Ve
     {
         writes.extend(invoices::save(cx, Some(version), &t).1);
     }
-    writes.push(steps::unschedule(&cx.acct, &Step::SubscriptionRenew(id.to_string())));
+    writes.extend(unschedule_all(&cx.acct, &next));
     Ok(writes)
 }
 

@@ -248,11 +248,6 @@ async fn cancel<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> Ap
     }
     let next = rules::cancel_now(&sub, cx.now)?;
     let (data, mut writes) = flows::subscription::save(cx, version, &next, &[EventType::SubscriptionDeleted]);
-    writes.push(steps::unschedule(&cx.acct, &Step::SubscriptionRenew(id.to_string())));
-    writes.push(steps::unschedule(&cx.acct, &Step::SubscriptionExpire(id.to_string())));
-    writes.push(steps::unschedule(&cx.acct, &Step::TrialWillEnd(id.to_string())));
-    if let Some(inv) = &sub.latest_invoice {
-        writes.push(steps::unschedule(&cx.acct, &Step::InvoiceRetry(inv.clone())));
-    }
+    writes.extend(flows::subscription::unschedule_all(&cx.acct, &next));
     Ok(Outcome::write(data, writes))
 }
