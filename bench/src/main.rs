@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 mod billing;
 mod procfs;
+mod usage;
 
 struct Opts {
     url: Option<String>,
@@ -32,6 +33,8 @@ struct Opts {
     webhooks: bool,
     /// `--billing N`: the billing run (bench/src/billing.rs) instead of the create load.
     billing: Option<usize>,
+    /// `--usage N`: the usage ingest (bench/src/usage.rs) instead of the create load.
+    usage: Option<usize>,
     /// `--runtimes vinr,wrangler`: the same create load against each runtime in turn (each started
     /// fresh by the conformance harness), then a side-by-side table.
     runtimes: Vec<String>,
@@ -39,7 +42,7 @@ struct Opts {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: vinr-bench [--url http://127.0.0.1:8787 --key sk_test_...] [--connections 8] [--duration 10] [--warmup 2] [--baseline] [--webhooks] [--billing 10000] [--runtimes vinr,wrangler]\n\
+        "usage: vinr-bench [--url http://127.0.0.1:8787 --key sk_test_...] [--connections 8] [--duration 10] [--warmup 2] [--baseline] [--webhooks] [--billing 10000] [--usage 100000] [--runtimes vinr,wrangler]\n\
          Without --url, starts `vinr dev` (binary: $VINR_BIN or target/release/vinr) on a fresh data dir,\n\
          or each runtime of --runtimes in turn (as VINR_TEST_RUNTIME names them; wrangler needs\n\
          scripts/cloudflare-tools.sh and scripts/worker.sh build first)."
@@ -57,6 +60,7 @@ fn parse_opts() -> Opts {
         baseline: false,
         webhooks: false,
         billing: None,
+        usage: None,
         runtimes: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
@@ -71,6 +75,7 @@ fn parse_opts() -> Opts {
             "--baseline" => o.baseline = true,
             "--webhooks" => o.webhooks = true,
             "--billing" => o.billing = Some(val().parse().unwrap_or_else(|_| usage())),
+            "--usage" => o.usage = Some(val().parse().unwrap_or_else(|_| usage())),
             "--runtimes" => o.runtimes = val().split(',').map(str::to_string).collect(),
             _ => usage(),
         }
@@ -432,6 +437,10 @@ fn main() {
             None => (o.url.clone().unwrap_or_default(), o.key.clone().unwrap_or_default()),
         };
         return billing::run(&url, &key, n, o.connections);
+    }
+    if let Some(n) = o.usage {
+        let (url, key, _server) = vinr_conformance::runtime::given_or_started(o.url.as_deref(), o.key.as_deref());
+        return usage::run(&url, &key, n, o.connections);
     }
     let (url, key, _server) = vinr_conformance::runtime::given_or_started(o.url.as_deref(), o.key.as_deref());
     let host = url.trim_start_matches("http://").trim_end_matches('/').to_string();

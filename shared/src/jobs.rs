@@ -192,5 +192,6 @@ async fn decide<D: Db, E: Env>(cx: &Ctx<'_, D, E>, job: &Job) -> ApiResult<Vec<S
         Step::SubscriptionExpire(id) => crate::flows::subscription::expire(cx, id).await,
         Step::InvoiceRetry(id) => crate::flows::dunning::retry(cx, id, job.due_at).await,
         Step::TrialWillEnd(id) => crate::flows::subscription::trial_will_end(cx, id, job.due_at).await,
+        Step::InvoiceFinalize(id) => crate::flows::subscription::finalize_step(cx, id, job.due_at).await,
     }
 }

@@ -62,7 +62,9 @@ fn derived() -> Map<String, Value> {
     use crate::domain::settlement::Settlement;
     use crate::events::Event;
     use crate::ledger::Transaction;
-    use crate::objects::billing::{BillingSettings, Invoice, Price, Product, Subscription};
+    use crate::objects::billing::{
+        BillingSettings, Invoice, Price, Product, Subscription, UsageRecord, UsageRecordBatch, UsageRecordSummary,
+    };
     use crate::objects::{Charge, Customer, Dispute, Payment, PaymentMethod, Payout, Refund};
     use crate::plan::ProcessingPlan;
     use crate::terminal::payment::TerminalPayment;
@@ -99,6 +101,9 @@ fn derived() -> Map<String, Value> {
     g.subschema_for::<Invoice>();
     g.subschema_for::<Subscription>();
     g.subschema_for::<BillingSettings>();
+    g.subschema_for::<UsageRecord>();
+    g.subschema_for::<UsageRecordBatch>();
+    g.subschema_for::<UsageRecordSummary>();
     g.take_definitions(true)
 }
 
@@ -148,6 +153,8 @@ fn schemas() -> Value {
         "PriceList": list_of("Price"),
         "InvoiceList": list_of("Invoice"),
         "SubscriptionList": list_of("Subscription"),
+        "UsageRecordList": list_of("UsageRecord"),
+        "UsageRecordSummaryList": list_of("UsageRecordSummary"),
     });
     all.as_object_mut().unwrap().extend(derived());
     all.as_object_mut()

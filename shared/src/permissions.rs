@@ -70,8 +70,16 @@ pub const GROUPS: &[ResourceGroup] = &[
     group("test_helpers", &["test_helpers"], "The sandbox clock."),
     group(
         "billing",
-        &["products", "prices", "invoices", "subscriptions", "billing"],
-        "Billing: products, prices, invoices, subscriptions and the billing settings.",
+        &[
+            "products",
+            "prices",
+            "invoices",
+            "subscriptions",
+            "billing",
+            "usage_records",
+            "subscription_items",
+        ],
+        "Billing: products, prices, invoices, subscriptions, usage and the billing settings.",
     ),
 ];
 

@@ -47,6 +47,8 @@ pub enum Step {
     InvoiceRetry(String),
     /// Three days before a trial ends: `subscription.trial_will_end`.
     TrialWillEnd(String),
+    /// A metered subscription's renewal draft is finalized and charged after the usage grace window.
+    InvoiceFinalize(String),
 }
 
 impl Step {
@@ -67,6 +69,7 @@ impl Step {
             Step::SubscriptionExpire(_) => "subscription_expire",
             Step::InvoiceRetry(_) => "invoice_retry",
             Step::TrialWillEnd(_) => "trial_will_end",
+            Step::InvoiceFinalize(_) => "invoice_finalize",
         }
     }
 
@@ -84,7 +87,8 @@ impl Step {
             | Step::SubscriptionRenew(id)
             | Step::SubscriptionExpire(id)
             | Step::InvoiceRetry(id)
-            | Step::TrialWillEnd(id) => id.clone(),
+            | Step::TrialWillEnd(id)
+            | Step::InvoiceFinalize(id) => id.clone(),
         }
     }
 
@@ -109,6 +113,7 @@ impl Step {
             "subscription_expire" => Step::SubscriptionExpire(id()),
             "invoice_retry" => Step::InvoiceRetry(id()),
             "trial_will_end" => Step::TrialWillEnd(id()),
+            "invoice_finalize" => Step::InvoiceFinalize(id()),
             _ => return None,
         })
     }
@@ -161,6 +166,7 @@ mod tests {
             Step::SubscriptionExpire(id()),
             Step::InvoiceRetry(id()),
             Step::TrialWillEnd(id()),
+            Step::InvoiceFinalize(id()),
         ];
         for s in all {
             assert_eq!(Step::parse(s.kind(), &s.object_id()), Some(s.clone()), "{s:?}");

@@ -378,9 +378,9 @@ fn subscription_errors_name_the_parameter_and_write_nothing() {
             "items[0][price]",
         ),
         (
-            format!("{c}&items[0][price]={metered}"),
-            "metered_price_not_supported",
-            "items[0][price]",
+            format!("{c}&items[0][price]={metered}&items[0][quantity]=3"),
+            "metered_quantity",
+            "items[0][quantity]",
         ),
         (
             format!("{c}&items[0][price]={inactive}"),

@@ -100,7 +100,8 @@ impl Group {
             }
             "terminals" | "terminal" => Group::Terminal,
             "api_keys" => Group::ApiKeys,
-            "products" | "prices" | "invoices" | "subscriptions" | "billing" => Group::Billing,
+            "products" | "prices" | "invoices" | "subscriptions" | "billing" | "usage_records"
+            | "subscription_items" => Group::Billing,
             _ => return None,
         })
     }

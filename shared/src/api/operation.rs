@@ -567,7 +567,8 @@ impl<'a> Args<'a> {
             })
     }
 
-    fn display(&self, name: &str) -> String {
+    /// How errors name the field `name` of this set (`records[3][timestamp]`).
+    pub fn display(&self, name: &str) -> String {
         display(self.parent.as_deref(), name)
     }
 

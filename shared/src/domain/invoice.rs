@@ -79,6 +79,30 @@ pub fn draft(d: Draft) -> Option<Invoice> {
     })
 }
 
+/// The part of an invoice's `total` that cannot be collected now and waits for the next
+/// invoice: all of it when it is a credit (below 0) or a positive amount below the currency's
+/// `min` charge, else nothing. Nothing is lost: the invoice shows it carried, the next adds it.
+pub fn uncollectable(total: i64, min: i64) -> i64 {
+    if total < 0 || (total > 0 && total < min) {
+        total
+    } else {
+        0
+    }
+}
+
+/// A draft with its lines changed: totals recomputed. None if the total overflows.
+pub fn with_lines(d: &Invoice) -> Option<Invoice> {
+    let total = d
+        .lines
+        .data
+        .iter()
+        .try_fold(0_i64, |sum, l| sum.checked_add(l.amount))?;
+    let mut next = d.clone();
+    next.subtotal = total;
+    next.total = total;
+    Some(next)
+}
+
 fn not_in(inv: &Invoice, code: &'static str, what: &str) -> ApiError {
     ApiError::invalid_state(code, format!("Invoice {} is {}; {what}.", inv.id, inv.status.as_str()))
 }
@@ -220,6 +244,7 @@ mod tests {
             quantity: 1,
             period: Period { start: 100, end: 100 },
             proration: false,
+            subscription_item: None,
         };
         super::draft(Draft {
             id: "inv_1".into(),
@@ -285,6 +310,15 @@ mod tests {
             "livemode": false, "created": 200
         });
         serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn credits_and_dust_wait_for_the_next_invoice() {
+        assert_eq!(uncollectable(-700, 50), -700);
+        assert_eq!(uncollectable(30, 50), 30);
+        assert_eq!(uncollectable(0, 50), 0);
+        assert_eq!(uncollectable(50, 50), 0);
+        assert_eq!(uncollectable(5000, 50), 0);
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod refund;
 pub mod settlement;
 pub mod subscription;
 pub mod terminal_payment;
+pub mod usage;
 
 use crate::ledger::{NewTxn, SourceType};
 use crate::steps::Step;

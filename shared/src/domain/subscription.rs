@@ -3,7 +3,9 @@
 
 use crate::domain::pricing;
 use crate::error::{ApiError, ApiResult};
-use crate::objects::billing::{BillingScheme, Interval, Price, Subscription, SubscriptionItem, SubscriptionStatus};
+use crate::objects::billing::{
+    BillingScheme, Interval, Price, Subscription, SubscriptionItem, SubscriptionStatus, UsageType,
+};
 use chrono::{DateTime, Months};
 
 const DAY: i64 = 86_400;
@@ -53,11 +55,32 @@ pub fn item_amount(price: &Price, quantity: i64) -> Option<i64> {
     }
 }
 
-/// What a period of `items` costs in all; None if it overflows.
+/// Whether an item bills its usage records (in arrears) instead of its quantity (in advance).
+pub fn is_metered(item: &SubscriptionItem) -> bool {
+    item.price
+        .recurring
+        .as_ref()
+        .is_some_and(|r| r.usage_type == UsageType::Metered)
+}
+
+/// What a period of `items` costs in advance: the licensed items; None if it overflows.
 pub fn period_amount(items: &[SubscriptionItem]) -> Option<i64> {
     items
         .iter()
+        .filter(|i| !is_metered(i))
         .try_fold(0_i64, |sum, i| sum.checked_add(item_amount(&i.price, i.quantity)?))
+}
+
+/// The share of a period's `amount` for the time left of it, `[now, end)` of `[start, end)`,
+/// rounded to the nearest minor unit (halves up). `amount` is a period's price (not negative).
+pub fn prorate(amount: i64, (start, end): (i64, i64), now: i64) -> i64 {
+    if end <= start {
+        return 0;
+    }
+    let left = i128::from(end - now.clamp(start, end));
+    let length = i128::from(end - start);
+    let share = (i128::from(amount) * left * 2 + length) / (length * 2);
+    i64::try_from(share).unwrap_or(i64::MAX)
 }
 
 /// The status after a period's invoice was charged: paid makes it active; a failed first
@@ -234,6 +257,18 @@ mod tests {
         assert_eq!(item_amount(&price(false), 3), Some(4500));
         assert_eq!(item_amount(&price(true), 6), Some(4800));
         assert_eq!(period_amount(&[item(false, 2), item(true, 5)]), Some(3000 + 5000));
+    }
+
+    #[test]
+    fn prorations_bill_the_time_left() {
+        assert_eq!(prorate(3000, (0, 30 * DAY), 10 * DAY), 2000);
+        assert_eq!(prorate(3000, (0, 30 * DAY), 0), 3000, "all of it at the start");
+        assert_eq!(prorate(3000, (0, 30 * DAY), 30 * DAY), 0, "nothing at the end");
+        assert_eq!(prorate(3000, (0, 30 * DAY), -5), 3000, "clamped to the period");
+        assert_eq!(prorate(1, (0, 2), 1), 1, "a half rounds up");
+        assert_eq!(prorate(1000, (0, 3), 1), 667);
+        assert_eq!(prorate(5, (7, 7), 7), 0, "an empty period");
+        assert_eq!(prorate(i64::MAX, (0, 10), 0), i64::MAX, "no overflow");
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod refund;
 pub mod settlement;
 pub mod subscription;
 pub mod terminal_payment;
+pub mod usage;
 
 use crate::auth::Account;
 use crate::ledger::{self, NewTxn};

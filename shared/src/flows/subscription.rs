@@ -6,11 +6,14 @@ use crate::auth::Account;
 use crate::context::Ctx;
 use crate::domain::invoice::{self, Draft};
 use crate::domain::subscription::{self as rules, item_amount, period_end_after};
+use crate::domain::usage;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, EventType};
 use crate::flows::invoice::{self as invoices, Missing};
+use crate::flows::usage as usage_store;
+use crate::money::min_amount;
 use crate::objects::billing::{
-    CollectionMethod, Invoice, InvoiceLine, InvoiceStatus, Period, Subscription, SubscriptionStatus,
+    CollectionMethod, Invoice, InvoiceLine, InvoiceStatus, Period, Subscription, SubscriptionItem, SubscriptionStatus,
 };
 use crate::port::{Db, Env, Stmt};
 use crate::sql_params;
@@ -36,6 +39,12 @@ pub fn insert<D: Db, E: Env>(cx: &Ctx<'_, D, E>, sub: &Subscription) -> (Value, 
             data.to_string()
         ],
     )];
+    writes.extend(
+        sub.items
+            .data
+            .iter()
+            .map(|i| usage_store::insert_item(cx, &sub.id, &i.id)),
+    );
     writes.extend(events::record(
         cx.env,
         &cx.acct,
@@ -79,33 +88,150 @@ pub struct Billed {
     pub writes: Vec<Stmt>,
 }
 
-/// The invoice of `sub`'s period `[start, end)`: one line per item, finalized, and charged if
-/// the subscription collects automatically (and is not `unpaid`: its invoices wait for the
-/// customer). A renewal's failed charge starts dunning; the `first` invoice's does not (the
-/// subscription is `incomplete` and expires).
-pub async fn bill_period<D: Db, E: Env>(
-    cx: &Ctx<'_, D, E>,
-    sub: &Subscription,
-    (start, end): (i64, i64),
-    first: bool,
-) -> ApiResult<Billed> {
-    let mut lines = Vec::with_capacity(sub.items.data.len());
-    for item in &sub.items.data {
-        let amount = item_amount(&item.price, item.quantity)
-            .ok_or_else(|| ApiError::internal(format!("subscription {} overflows", sub.id)))?;
-        let name = item.price.nickname.as_deref().unwrap_or(&item.price.id);
-        lines.push(InvoiceLine {
+/// A line of one of `sub`'s invoices.
+pub struct Line<'a> {
+    pub amount: i64,
+    pub description: String,
+    pub item: Option<&'a SubscriptionItem>,
+    pub quantity: i64,
+    pub period: (i64, i64),
+    pub proration: bool,
+}
+
+impl Line<'_> {
+    pub fn build<D: Db, E: Env>(self, cx: &Ctx<'_, D, E>, sub: &Subscription) -> InvoiceLine {
+        InvoiceLine {
             id: cx.id("il_"),
             object: "line_item".into(),
-            amount,
+            amount: self.amount,
             currency: sub.currency.clone(),
-            description: Some(format!("{} × {name}", item.quantity)),
-            price: Some(item.price.id.clone()),
-            quantity: item.quantity,
-            period: Period { start, end },
-            proration: false,
-        });
+            description: Some(self.description),
+            price: self.item.map(|i| i.price.id.clone()),
+            quantity: self.quantity,
+            period: Period {
+                start: self.period.0,
+                end: self.period.1,
+            },
+            proration: self.proration,
+            subscription_item: self.item.map(|i| i.id.clone()),
+        }
     }
+}
+
+/// The name of an item's price on its lines: the nickname, else the id.
+pub fn price_name(item: &SubscriptionItem) -> &str {
+    item.price.nickname.as_deref().unwrap_or(&item.price.id)
+}
+
+fn overflow(sub: &Subscription) -> ApiError {
+    ApiError::internal(format!("subscription {} overflows", sub.id))
+}
+
+/// One line per licensed item, billing the period `[start, end)` in advance.
+pub fn item_lines<D: Db, E: Env>(
+    cx: &Ctx<'_, D, E>,
+    sub: &Subscription,
+    period: (i64, i64),
+) -> ApiResult<Vec<InvoiceLine>> {
+    let mut lines = Vec::with_capacity(sub.items.data.len());
+    for item in sub.items.data.iter().filter(|i| !rules::is_metered(i)) {
+        let amount = item_amount(&item.price, item.quantity).ok_or_else(|| overflow(sub))?;
+        let line = Line {
+            amount,
+            description: format!("{} × {}", item.quantity, price_name(item)),
+            item: Some(item),
+            quantity: item.quantity,
+            period,
+            proration: false,
+        };
+        lines.push(line.build(cx, sub));
+    }
+    Ok(lines)
+}
+
+/// One line per metered item billing its usage over `[current_period_start, until)` (none
+/// while trialing: usage in a trial is free). So far in the period is `until` = its end: a
+/// record may be timestamped a little ahead of the clock.
+pub async fn usage_lines<D: Db, E: Env>(
+    cx: &Ctx<'_, D, E>,
+    sub: &Subscription,
+    until: i64,
+) -> ApiResult<Vec<InvoiceLine>> {
+    let metered: Vec<&SubscriptionItem> = sub.items.data.iter().filter(|i| rules::is_metered(i)).collect();
+    item_usage_lines(cx, sub, &metered, (sub.current_period_start, until)).await
+}
+
+/// Lines billing `items`' usage over `period` (their own quantity, by aggregate_usage).
+pub async fn item_usage_lines<D: Db, E: Env>(
+    cx: &Ctx<'_, D, E>,
+    sub: &Subscription,
+    items: &[&SubscriptionItem],
+    period: (i64, i64),
+) -> ApiResult<Vec<InvoiceLine>> {
+    let mut lines = Vec::new();
+    if sub.status == SubscriptionStatus::Trialing {
+        return Ok(lines);
+    }
+    for item in items {
+        let quantity = usage_store::quantity(cx, item, period).await?;
+        let amount = item_amount(&item.price, quantity).ok_or_else(|| overflow(sub))?;
+        let line = Line {
+            amount,
+            description: format!("Usage: {quantity} × {}", price_name(item)),
+            item: Some(item),
+            quantity,
+            period,
+            proration: false,
+        };
+        lines.push(line.build(cx, sub));
+    }
+    Ok(lines)
+}
+
+/// Proration lines for the rest of the current period: a credit for the unused time of each
+/// licensed item of `items` (`sign` -1), or a charge for the time left (`sign` 1). Items whose
+/// share is 0 make no line.
+pub fn prorations<D: Db, E: Env>(
+    cx: &Ctx<'_, D, E>,
+    sub: &Subscription,
+    items: &[SubscriptionItem],
+    sign: i64,
+) -> ApiResult<Vec<InvoiceLine>> {
+    let period = (sub.current_period_start, sub.current_period_end);
+    let mut lines = Vec::new();
+    for item in items.iter().filter(|i| !rules::is_metered(i)) {
+        let full = item_amount(&item.price, item.quantity).ok_or_else(|| overflow(sub))?;
+        let share = rules::prorate(full, period, cx.now);
+        if share == 0 {
+            continue;
+        }
+        let what = if sign < 0 {
+            "Unused time on"
+        } else {
+            "Remaining time on"
+        };
+        let line = Line {
+            amount: sign * share,
+            description: format!("{what} {} × {}", item.quantity, price_name(item)),
+            item: Some(item),
+            quantity: item.quantity,
+            period: (cx.now, sub.current_period_end),
+            proration: true,
+        };
+        lines.push(line.build(cx, sub));
+    }
+    Ok(lines)
+}
+
+/// A draft of `lines` and what `sub` has pending (taken off it) for `[start, end)`; it becomes
+/// `sub.latest_invoice`.
+pub fn draft<D: Db, E: Env>(
+    cx: &Ctx<'_, D, E>,
+    sub: &mut Subscription,
+    mut lines: Vec<InvoiceLine>,
+    (start, end): (i64, i64),
+) -> ApiResult<Invoice> {
+    lines.append(&mut sub.pending_invoice_items);
     let draft = invoice::draft(Draft {
         id: cx.id("inv_"),
         customer: sub.customer.clone(),
@@ -121,9 +247,59 @@ pub async fn bill_period<D: Db, E: Env>(
         period: (start, end),
         now: cx.now,
     })
-    .ok_or_else(|| ApiError::internal(format!("subscription {} overflows", sub.id)))?;
-    let (_, mut writes) = invoices::insert(cx, &draft);
-    let mut t = invoice::finalize(&draft, cx.now)?;
+    .ok_or_else(|| overflow(sub))?;
+    sub.latest_invoice = Some(draft.id.clone());
+    Ok(draft)
+}
+
+/// Invoices `lines` and what `sub` has pending at once: [`draft`] then [`collect`].
+pub async fn bill<D: Db, E: Env>(
+    cx: &Ctx<'_, D, E>,
+    sub: &mut Subscription,
+    lines: Vec<InvoiceLine>,
+    period: (i64, i64),
+    dunning: bool,
+) -> ApiResult<Billed> {
+    let d = draft(cx, sub, lines, period)?;
+    let (_, mut writes) = invoices::insert(cx, &d);
+    let mut billed = collect(cx, sub, d, None, dunning).await?;
+    writes.append(&mut billed.writes);
+    billed.writes = writes;
+    Ok(billed)
+}
+
+/// Finalizes `sub`'s draft `d` (stored at `version`; None: inserted in this batch) and charges
+/// it if the subscription collects automatically (and is not `unpaid`: its invoices wait for
+/// the customer). What cannot be collected now (a credit, or less than the currency's minimum
+/// charge) is carried: a line takes it off this invoice and it is pending on `sub` again. With
+/// `dunning`, a failed charge is retried on the environment's schedule; the first invoice's is
+/// not (the subscription is `incomplete` and expires), nor a final one's.
+pub async fn collect<D: Db, E: Env>(
+    cx: &Ctx<'_, D, E>,
+    sub: &mut Subscription,
+    mut d: Invoice,
+    version: Option<i64>,
+    dunning: bool,
+) -> ApiResult<Billed> {
+    let carried = invoice::uncollectable(d.total, min_amount(&sub.currency));
+    if carried != 0 {
+        let carry = |amount, description: &str| Line {
+            amount,
+            description: description.into(),
+            item: None,
+            quantity: 1,
+            period: (cx.now, cx.now),
+            proration: false,
+        };
+        d.lines
+            .data
+            .push(carry(-carried, "Carried to the next invoice").build(cx, sub));
+        d = invoice::with_lines(&d).ok_or_else(|| overflow(sub))?;
+        let pending = carry(carried, "Carried from an earlier invoice").build(cx, sub);
+        sub.pending_invoice_items.push(pending);
+    }
+    let mut writes = Vec::new();
+    let mut t = invoice::finalize(&d, cx.now)?;
     let mut exhausted = None;
     let mut retry = Vec::new();
     if t.invoice.status == InvoiceStatus::Open
@@ -134,11 +310,11 @@ pub async fn bill_period<D: Db, E: Env>(
             invoices::charge(cx, t, None, sub.default_payment_method.as_deref(), Missing::Fail).await?;
         t = charged;
         writes.extend(payment_writes);
-        if t.invoice.status == InvoiceStatus::Open && !first {
+        if t.invoice.status == InvoiceStatus::Open && dunning {
             (exhausted, retry) = crate::flows::dunning::after_failure(cx, &mut t.invoice).await?;
         }
     }
-    let (_, saved) = invoices::save(cx, None, &t);
+    let (_, saved) = invoices::save(cx, version, &t);
     writes.extend(saved);
     writes.extend(retry);
     Ok(Billed {
@@ -155,6 +331,23 @@ pub fn status_after(status: SubscriptionStatus, first: bool, inv: &Invoice) -> S
     rules::after_charge(status, first, paid)
 }
 
+/// `sub` once a non-first invoice of it was `billed` (its status before: `was`): active, past
+/// due, or what dunning left when it was over at once.
+pub fn after_billed(
+    sub: Subscription,
+    was: SubscriptionStatus,
+    first: bool,
+    billed: &Billed,
+    now: i64,
+) -> Subscription {
+    let mut next = sub;
+    next.status = status_after(was, first, &billed.invoice);
+    match billed.exhausted {
+        Some(status) => rules::after_dunning(&next, status, now),
+        None => next,
+    }
+}
+
 /// The step at a period end: end the subscription (`cancel_at_period_end`), or start the next
 /// period and bill it. Runs at the boundary's time, however late the scheduler is, so a clock
 /// advance of a year bills twelve months each on its own date.
@@ -168,22 +361,45 @@ pub async fn renew<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Vec
     let boundary = sub.current_period_end;
     let at = cx.at(boundary.min(cx.now));
     let mut next = sub.clone();
+    // Usage of the period that ends (none after a trial: usage in a trial is free).
+    let usage = usage_lines(&at, &sub, boundary).await?;
     if sub.cancel_at_period_end {
         next.status = SubscriptionStatus::Canceled;
         next.ended_at = Some(at.now);
-        return Ok(save(&at, version, &next, &[EventType::SubscriptionDeleted]).1);
+        let mut last = Vec::new();
+        if !usage.is_empty() || !next.pending_invoice_items.is_empty() {
+            let period = (sub.current_period_start, boundary);
+            last = bill(&at, &mut next, usage, period, false).await?.writes;
+        }
+        let (_, mut writes) = save(&at, version, &next, &[EventType::SubscriptionDeleted]);
+        writes.extend(last);
+        return Ok(writes);
     }
     let end = period_end_after(sub.billing_cycle_anchor, sub.interval, sub.interval_count, boundary);
     next.current_period_start = boundary;
     next.current_period_end = end;
-    let billed = bill_period(&at, &next, (boundary, end), false).await?;
-    next.latest_invoice = Some(billed.invoice.id.clone());
-    next.status = status_after(sub.status, false, &billed.invoice);
-    if let Some(status) = billed.exhausted {
-        next = rules::after_dunning(&next, status, at.now);
+    let mut lines = item_lines(&at, &next, (boundary, end))?;
+    let mut writes;
+    if usage.is_empty() {
+        let billed = bill(&at, &mut next, lines, (boundary, end), true).await?;
+        next = after_billed(next, sub.status, false, &billed, at.now);
+        writes = save(&at, version, &next, &[change_event(&next)]).1;
+        writes.extend(billed.writes);
+    } else {
+        // Usage of the closed period may still come in: its invoice stays a draft for the grace
+        // window, then `finalize_step` counts the usage again, finalizes and charges it.
+        lines.extend(usage);
+        let d = draft(&at, &mut next, lines, (boundary, end))?;
+        writes = save(&at, version, &next, &[EventType::SubscriptionUpdated]).1;
+        writes.extend(invoices::insert(&at, &d).1);
+        let finalize = Step::InvoiceFinalize(d.id.clone());
+        writes.push(steps::schedule(
+            &at.acct,
+            &finalize,
+            boundary + usage::GRACE_SECS,
+            at.now,
+        ));
     }
-    let (_, mut writes) = save(&at, version, &next, &[change_event(&next)]);
-    writes.extend(billed.writes);
     if !next.status.ended() {
         writes.push(steps::schedule(
             &at.acct,
@@ -193,6 +409,66 @@ pub async fn renew<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Vec
         ));
     }
     Ok(writes)
+}
+
+/// The step at the end of a metered renewal's grace window: [`finalize_draft`] at its time.
+pub async fn finalize_step<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, due_at: i64) -> ApiResult<Vec<Stmt>> {
+    let at = cx.at(due_at.min(cx.now));
+    Ok(finalize_draft(&at, id)
+        .await?
+        .map(|(_, writes)| writes)
+        .unwrap_or_default())
+}
+
+/// Finalizes and charges the subscription draft `id` (a metered renewal's), with its usage
+/// lines counted again (records that came in during the grace window count), and moves the
+/// subscription as a renewal's charge does. None if it is not a subscription's draft.
+pub async fn finalize_draft<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Option<(Invoice, Vec<Stmt>)>> {
+    let Some(Loaded { obj: inv, version }) = load::<Invoice, _, _>(cx, "invoices", "", id).await? else {
+        return Ok(None);
+    };
+    let Some(sub_id) = inv.subscription.clone().filter(|_| inv.status == InvoiceStatus::Draft) else {
+        return Ok(None);
+    };
+    let Some(Loaded {
+        obj: sub,
+        version: sub_version,
+    }) = load::<Subscription, _, _>(cx, "subscriptions", "", &sub_id).await?
+    else {
+        return Ok(None);
+    };
+    let mut d = inv;
+    for line in d.lines.data.iter_mut().filter(|l| !l.proration) {
+        let item = sub
+            .items
+            .data
+            .iter()
+            .find(|i| line.subscription_item.as_deref() == Some(&i.id) && rules::is_metered(i));
+        if let Some(item) = item {
+            let period = (line.period.start, line.period.end);
+            line.quantity = usage_store::quantity(cx, item, period).await?;
+            line.amount = item_amount(&item.price, line.quantity).ok_or_else(|| overflow(&sub))?;
+            line.description = Some(format!("Usage: {} × {}", line.quantity, price_name(item)));
+        }
+    }
+    let d = invoice::with_lines(&d).ok_or_else(|| overflow(&sub))?;
+    let mut next = sub.clone();
+    let billed = collect(cx, &mut next, d, Some(version), !sub.status.ended()).await?;
+    if !sub.status.ended() {
+        next = after_billed(next, sub.status, false, &billed, cx.now);
+    }
+    // Saved even unchanged: its version moves on, so usage checked against it re-runs.
+    let kinds = if next.status == sub.status {
+        Vec::new()
+    } else {
+        vec![change_event(&next)]
+    };
+    let mut writes = save(cx, sub_version, &next, &kinds).1;
+    writes.extend(billed.writes);
+    if next.status.ended() && !sub.status.ended() {
+        writes.extend(unschedule_all(&cx.acct, &next));
+    }
+    Ok(Some((billed.invoice, writes)))
 }
 
 /// The writes of dunning giving up on one of `sub`'s invoices (`status`: the settings'
@@ -215,7 +491,7 @@ pub fn dunning_over<D: Db, E: Env>(
 }
 
 /// The event of a change: `subscription.deleted` once canceled, else `subscription.updated`.
-fn change_event(next: &Subscription) -> EventType {
+pub fn change_event(next: &Subscription) -> EventType {
     if next.status == SubscriptionStatus::Canceled {
         EventType::SubscriptionDeleted
     } else {

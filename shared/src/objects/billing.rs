@@ -222,6 +222,9 @@ pub struct InvoiceLine {
     pub period: Period,
     /// A proration of a subscription change.
     pub proration: bool,
+    /// The `si_` it bills (null for a one-off line or a carried amount).
+    #[serde(default)]
+    pub subscription_item: Option<String>,
 }
 
 /// An invoice's lines, in Stripe's list shape.
@@ -395,6 +398,11 @@ pub struct Subscription {
     pub ended_at: Option<i64>,
     /// The newest `inv_` it generated.
     pub latest_invoice: Option<String>,
+    /// Lines waiting for its next invoice: prorations of changes (`create_prorations`), usage
+    /// of removed metered items, and amounts an earlier invoice could not collect (a credit, or
+    /// less than the currency's minimum charge).
+    #[serde(default)]
+    pub pending_invoice_items: Vec<InvoiceLine>,
     #[cfg_attr(feature = "openapi", schemars(schema_with = "crate::objects::schema::metadata"))]
     pub metadata: Metadata,
     pub livemode: bool,
@@ -442,4 +450,72 @@ pub struct BillingSettings {
     pub retry_schedule_days: Vec<i64>,
     pub after_final_failure: AfterFinalFailure,
     pub livemode: bool,
+}
+
+/// How a usage record counts: added to the value at its timestamp, or replacing it.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema), schemars(inline))]
+#[serde(rename_all = "snake_case")]
+pub enum UsageAction {
+    Increment,
+    Set,
+}
+
+impl UsageAction {
+    pub const NAMES: &[&str] = &["increment", "set"];
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "increment" => Some(Self::Increment),
+            "set" => Some(Self::Set),
+            _ => None,
+        }
+    }
+}
+
+/// Usage of a metered subscription item at a moment (`mbu_`), billed at its period's end.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct UsageRecord {
+    #[cfg_attr(feature = "openapi", schemars(extend("pattern" = "^mbu_")))]
+    pub id: String,
+    #[cfg_attr(feature = "openapi", schemars(extend("const" = "usage_record")))]
+    pub object: String,
+    /// The `si_` it counts for.
+    pub subscription_item: String,
+    pub subscription: String,
+    pub quantity: i64,
+    /// Unix seconds the usage happened (default: when it was reported).
+    pub timestamp: i64,
+    pub action: UsageAction,
+    /// The caller's key: a second record with it for the same item answers the first.
+    pub identifier: Option<String>,
+    pub livemode: bool,
+    pub created: i64,
+}
+
+/// A batch of usage records, stored all or none.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct UsageRecordBatch {
+    #[cfg_attr(feature = "openapi", schemars(extend("const" = "list")))]
+    pub object: String,
+    pub data: Vec<UsageRecord>,
+}
+
+/// A metered item's usage over one of its billing periods.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct UsageRecordSummary {
+    #[cfg_attr(feature = "openapi", schemars(extend("const" = "usage_record_summary")))]
+    pub object: String,
+    pub subscription_item: String,
+    pub period: Period,
+    /// The period's quantity by the price's `aggregate_usage` (what its invoice bills).
+    pub total_usage: i64,
+    pub records: i64,
 }

@@ -8,12 +8,13 @@ use super::super::operation::{Args, Field};
 use crate::context::Ctx;
 use crate::domain::invoice::{self, Draft, Transition};
 use crate::domain::pricing;
+use crate::domain::subscription::period_end_after;
 use crate::error::{ApiError, ApiResult};
 use crate::fields;
 use crate::flows::{self, invoice::Missing};
 use crate::money::{MAX_AMOUNT, parse_currency};
 use crate::objects::Customer;
-use crate::objects::billing::{Invoice, InvoiceLine, InvoiceStatus, Period, Price, PriceType};
+use crate::objects::billing::{Invoice, InvoiceLine, InvoiceStatus, Period, Price, PriceType, Subscription};
 use crate::port::{Db, Env};
 use crate::sql_params;
 use crate::steps::{self, Step};
@@ -24,6 +25,7 @@ pub enum Action {
     Create,
     List,
     Retrieve,
+    Upcoming,
     Finalize,
     Pay,
     Void,
@@ -62,6 +64,9 @@ pub const LIST_FILTERS: &[Field] = &[
     Field::one_of("status", InvoiceStatus::NAMES),
 ];
 
+pub const UPCOMING: &[Field] =
+    &[Field::str("subscription", 100).doc("Required: the subscription whose next invoice is previewed.")];
+
 pub const PAY: &[Field] = &[Field::str("payment_method", 100).doc(
     "A pm_ of the invoice's customer or a test method; default: the invoice's default_payment_method, else the customer's.",
 )];
@@ -85,11 +90,55 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p:
             super::listed(cx, p, "invoices", filter, filter_params).await
         }
         Action::Retrieve => Ok(Outcome::read(to_json(&load(cx, id).await?.obj))),
-        Action::Finalize => transition(cx, id, |inv| invoice::finalize(inv, cx.now)).await,
+        Action::Upcoming => upcoming(cx, p).await,
+        Action::Finalize => match flows::subscription::finalize_draft(cx, id).await? {
+            // A subscription's draft (a metered renewal in its grace window) is charged as its
+            // scheduled finalization would; the step then finds it finalized.
+            Some((inv, writes)) => Ok(Outcome::write(to_json(&inv), writes)),
+            None => transition(cx, id, |inv| invoice::finalize(inv, cx.now)).await,
+        },
         Action::Void => transition(cx, id, |inv| invoice::void(inv, cx.now)).await,
         Action::MarkUncollectible => transition(cx, id, |inv| invoice::mark_uncollectible(inv, cx.now)).await,
         Action::Pay => pay(cx, id, p).await,
     }
+}
+
+/// The id of every upcoming invoice: it is not stored, so it cannot be retrieved.
+pub const UPCOMING_ID: &str = "inv_upcoming";
+
+/// A subscription's next invoice as it would be if its period ended now: its licensed items for
+/// the next period (none if it ends at the period end), what is pending, and its metered usage
+/// so far. Nothing is written.
+async fn upcoming<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {
+    let id = p.required_string("subscription")?;
+    let mut sub = load_param::<Subscription, _, _>(cx, "subscriptions", "", "subscription", "subscription", &id)
+        .await?
+        .obj;
+    if sub.status.ended() {
+        return Err(ApiError::invalid(
+            "subscription",
+            "invoice_upcoming_none",
+            format!("Subscription {id} is {}: it has no next invoice.", sub.status.as_str()),
+        ));
+    }
+    let start = sub.current_period_end;
+    let end = period_end_after(sub.billing_cycle_anchor, sub.interval, sub.interval_count, start);
+    let mut lines = Vec::new();
+    if !sub.cancel_at_period_end {
+        lines = flows::subscription::item_lines(cx, &sub, (start, end))?;
+    }
+    lines.extend(flows::subscription::usage_lines(cx, &sub, start).await?);
+    if lines.is_empty() && sub.pending_invoice_items.is_empty() {
+        return Err(ApiError::invalid(
+            "subscription",
+            "invoice_upcoming_none",
+            format!("Subscription {id} ends at its period end with nothing left to bill."),
+        ));
+    }
+    let mut inv = flows::subscription::draft(cx, &mut sub, lines, (start, end))?;
+    inv.id = UPCOMING_ID.into();
+    inv.created = start;
+    Ok(Outcome::read(to_json(&inv)))
 }
 
 async fn load<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Loaded<Invoice>> {
@@ -230,6 +279,7 @@ async fn line<D: Db, E: Env>(
             end: cx.now,
         },
         proration: false,
+        subscription_item: None,
     })
 }
 

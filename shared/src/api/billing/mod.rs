@@ -7,7 +7,9 @@ pub mod invoices;
 pub mod prices;
 pub mod products;
 pub mod settings;
+pub mod subscription_update;
 pub mod subscriptions;
+pub mod usage;
 
 use super::Outcome;
 use super::operation::{Args, Field, Op};
@@ -26,6 +28,7 @@ pub enum Action {
     Invoices(invoices::Action),
     Subscriptions(subscriptions::Action),
     Settings(settings::Action),
+    Usage(usage::Action),
 }
 
 const ACTIVE_FILTER: Field = Field::bool("active").doc("Only active (true) or inactive (false) objects.");
@@ -94,6 +97,14 @@ pub const OPS: &[Op<Action>] = &[
         .fields(invoices::LIST_FILTERS)
         .answers("InvoiceList"),
     Op::get(
+        "invoices/upcoming",
+        "invoice_upcoming",
+        Action::Invoices(invoices::Action::Upcoming),
+    )
+    .summary("Preview a subscription's next invoice (not stored): its items, pending prorations and usage so far")
+    .fields(invoices::UPCOMING)
+    .answers("Invoice"),
+    Op::get(
         "invoices/:id",
         "invoice_retrieve",
         Action::Invoices(invoices::Action::Retrieve),
@@ -156,6 +167,17 @@ pub const OPS: &[Op<Action>] = &[
     .summary("Retrieve a subscription")
     .answers("Subscription"),
     Op::post(
+        "subscriptions/:id",
+        "subscription_update",
+        Action::Subscriptions(subscriptions::Action::Update),
+    )
+    .summary(
+        "Change a subscription's items, quantities or prices (with proration_behavior), payment method or metadata",
+    )
+    .checked_after_load()
+    .fields(subscription_update::UPDATE)
+    .answers("Subscription"),
+    Op::post(
         "subscriptions/:id/cancel",
         "subscription_cancel",
         Action::Subscriptions(subscriptions::Action::Cancel),
@@ -178,6 +200,35 @@ pub const OPS: &[Op<Action>] = &[
     .summary("Set the environment's dunning schedule")
     .fields(settings::UPDATE)
     .answers("BillingSettings"),
+    Op::post(
+        "usage_records",
+        "usage_record_create",
+        Action::Usage(usage::Action::Create),
+    )
+    .summary("Report usage of a metered subscription item")
+    .fields(usage::CREATE)
+    .answers("UsageRecord"),
+    Op::post(
+        "usage_records/batch",
+        "usage_record_batch",
+        Action::Usage(usage::Action::Batch),
+    )
+    .summary("Report up to 100 usage records at once, stored all or none")
+    .fields(usage::BATCH)
+    .answers("UsageRecordBatch"),
+    Op::get("usage_records", "usage_record_list", Action::Usage(usage::Action::List))
+        .summary("List a subscription item's usage records")
+        .list()
+        .fields(usage::LIST_FILTERS)
+        .answers("UsageRecordList"),
+    Op::get(
+        "subscription_items/:id/usage_record_summaries",
+        "usage_record_summaries",
+        Action::Usage(usage::Action::Summaries),
+    )
+    .summary("A metered item's usage per billing period, the current one first")
+    .fields(usage::SUMMARIES)
+    .answers("UsageRecordSummaryList"),
 ];
 
 pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p: &Args<'_>) -> ApiResult<Outcome> {
@@ -187,6 +238,7 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p:
         Action::Invoices(a) => invoices::run(cx, a, id, p).await,
         Action::Subscriptions(a) => subscriptions::run(cx, a, id, p).await,
         Action::Settings(a) => settings::run(cx, a, p).await,
+        Action::Usage(a) => usage::run(cx, a, id, p).await,
     }
 }
 

@@ -15,7 +15,7 @@ use crate::flows::{
 };
 use crate::objects::Customer;
 use crate::objects::billing::{
-    Price, Subscription, SubscriptionItem, SubscriptionItems, SubscriptionStatus, UsageType,
+    Interval, Price, Subscription, SubscriptionItem, SubscriptionItems, SubscriptionStatus, UsageType,
 };
 use crate::port::{Db, Env};
 use crate::sql_params;
@@ -27,6 +27,7 @@ pub enum Action {
     Create,
     List,
     Retrieve,
+    Update,
     Cancel,
 }
 
@@ -35,10 +36,10 @@ pub const MAX_ITEMS: usize = 20;
 const DAY: i64 = 86_400;
 
 const ITEM: &[Field] = &[
-    Field::str("price", 100)
-        .required()
-        .doc("A recurring, licensed `price_`."),
-    Field::int_in("quantity", 1, 1_000_000).default("1"),
+    Field::str("price", 100).required().doc("A recurring `price_`."),
+    Field::int_in("quantity", 1, 1_000_000)
+        .default("1")
+        .doc("Licensed prices only: a metered item counts its usage records."),
 ];
 
 pub const CREATE: &[Field] = &[
@@ -61,9 +62,17 @@ pub const LIST_FILTERS: &[Field] = &[
     Field::str("price", 100).doc("Only subscriptions with an item of this price."),
 ];
 
-pub const CANCEL: &[Field] = &[Field::bool("at_period_end")
-    .default("false")
-    .doc("Cancel when the current period ends (it is not renewed) instead of now.")];
+pub const CANCEL: &[Field] = &[
+    Field::bool("at_period_end")
+        .default("false")
+        .doc("Cancel when the current period ends (it is not renewed) instead of now."),
+    Field::bool("invoice_now")
+        .default("false")
+        .doc("Cancelling now: a final invoice of what is pending (prorations, usage so far) is made and charged."),
+    Field::bool("prorate")
+        .default("false")
+        .doc("With invoice_now: the final invoice credits the unused time of the licensed items."),
+];
 
 pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p: &Args<'_>) -> ApiResult<Outcome> {
     match action {
@@ -88,27 +97,34 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p:
             super::listed(cx, p, "subscriptions", filter, filter_params).await
         }
         Action::Retrieve => Ok(Outcome::read(to_json(&load(cx, id).await?.obj))),
+        Action::Update => super::subscription_update::update(cx, id, p).await,
         Action::Cancel => cancel(cx, id, p).await,
     }
 }
 
-async fn load<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Loaded<Subscription>> {
+pub async fn load<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Loaded<Subscription>> {
     load_path(cx, "subscriptions", "", "subscription", id).await
 }
 
-/// Item `i` of a create, checked against the items before it (one currency, one interval).
-async fn item<D: Db, E: Env>(
+/// What every item of a subscription shares: its currency and billing interval.
+pub struct Terms<'a> {
+    pub currency: &'a str,
+    pub interval: Interval,
+    pub interval_count: i64,
+}
+
+/// The recurring price `id` (the parameter `param`), active and on `terms` when the subscription
+/// has them already.
+pub async fn recurring_price<D: Db, E: Env>(
     cx: &Ctx<'_, D, E>,
-    i: usize,
-    it: &Args<'_>,
-    first: Option<&Price>,
-) -> ApiResult<SubscriptionItem> {
-    let param = format!("items[{i}][price]");
-    let id = it.required_string("price")?;
-    let price = load_param::<Price, _, _>(cx, "prices", "", "price", &param, &id)
+    param: &str,
+    id: &str,
+    terms: Option<&Terms<'_>>,
+) -> ApiResult<Price> {
+    let price = load_param::<Price, _, _>(cx, "prices", "", "price", param, id)
         .await?
         .obj;
-    let refuse = |code, message: String| Err(ApiError::invalid(&param, code, message));
+    let refuse = |code, message: String| Err(ApiError::invalid(param, code, message));
     if !price.active {
         return refuse("price_inactive", format!("Price {id} is not active."));
     }
@@ -118,37 +134,58 @@ async fn item<D: Db, E: Env>(
             format!("Price {id} is one-time: put it on an invoice; a subscription takes recurring prices."),
         );
     };
-    if recurring.usage_type == UsageType::Metered {
-        return refuse(
-            "metered_price_not_supported",
-            format!("Price {id} is metered; metered usage is not billed yet (docs/billing.md)."),
-        );
-    }
-    if let Some(f) = first {
-        let fr = f.recurring.as_ref();
-        if f.currency != price.currency {
+    if let Some(t) = terms {
+        if t.currency != price.currency {
             return refuse(
                 "currency_mismatch",
                 format!(
                     "Price {id} is in {}, the subscription in {}.",
-                    price.currency, f.currency
+                    price.currency, t.currency
                 ),
             );
         }
-        if fr.map(|r| (r.interval, r.interval_count)) != Some((recurring.interval, recurring.interval_count)) {
+        if (t.interval, t.interval_count) != (recurring.interval, recurring.interval_count) {
             return refuse(
                 "interval_mismatch",
                 format!("Price {id} bills on another interval than the subscription's other items."),
             );
         }
     }
+    Ok(price)
+}
+
+/// A new item from `items[i]` (`price`, and `quantity` for a licensed price; a metered price
+/// counts usage records instead, and its quantity is 0).
+pub async fn item<D: Db, E: Env>(
+    cx: &Ctx<'_, D, E>,
+    i: usize,
+    it: &Args<'_>,
+    terms: Option<&Terms<'_>>,
+) -> ApiResult<SubscriptionItem> {
+    let id = it.required_string("price")?;
+    let price = recurring_price(cx, &format!("items[{i}][price]"), &id, terms).await?;
+    let metered = price.recurring.as_ref().map(|r| r.usage_type) == Some(UsageType::Metered);
+    let quantity = match (metered, it.integer("quantity")?) {
+        (true, Some(_)) => return Err(metered_quantity(i)),
+        (true, None) => 0,
+        (false, q) => q.unwrap_or(1),
+    };
     Ok(SubscriptionItem {
         id: cx.id("si_"),
         object: "subscription_item".into(),
-        quantity: it.integer("quantity")?.unwrap_or(1),
+        quantity,
         price,
         created: cx.now,
     })
+}
+
+/// A quantity given for a metered item: its usage records are its quantity.
+pub fn metered_quantity(i: usize) -> ApiError {
+    ApiError::invalid(
+        &format!("items[{i}][quantity]"),
+        "metered_quantity",
+        "A metered item has no quantity: report usage with POST /v1/usage_records.",
+    )
 }
 
 async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {
@@ -156,7 +193,15 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Ou
     load_param::<Customer, _, _>(cx, "customers", " AND deleted = 0", "customer", "customer", &customer).await?;
     let mut items: Vec<SubscriptionItem> = Vec::new();
     for (i, it) in p.objects("items")?.iter().enumerate() {
-        let next = item(cx, i, it, items.first().map(|f| &f.price)).await?;
+        let terms = items.first().and_then(|f| {
+            let r = f.price.recurring.as_ref()?;
+            Some(Terms {
+                currency: &f.price.currency,
+                interval: r.interval,
+                interval_count: r.interval_count,
+            })
+        });
+        let next = item(cx, i, it, terms.as_ref()).await?;
         items.push(next);
     }
     let Some(first) = items.first().map(|i| i.price.clone()) else {
@@ -200,6 +245,7 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Ou
         canceled_at: None,
         ended_at: None,
         latest_invoice: None,
+        pending_invoice_items: Vec::new(),
         metadata: fields::new_metadata(p.params())?,
         livemode: cx.acct.livemode,
         created: cx.now,
@@ -217,10 +263,10 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Ou
         }
     } else {
         let period = (sub.current_period_start, sub.current_period_end);
-        let billed = flows::subscription::bill_period(cx, &sub, period, true).await?;
-        let (inv, invoice_writes) = (billed.invoice, billed.writes);
-        sub.latest_invoice = Some(inv.id.clone());
-        sub.status = flows::subscription::status_after(sub.status, true, &inv);
+        let lines = flows::subscription::item_lines(cx, &sub, period)?;
+        let billed = flows::subscription::bill(cx, &mut sub, lines, period, false).await?;
+        sub.status = flows::subscription::status_after(sub.status, true, &billed.invoice);
+        let invoice_writes = billed.writes;
         if sub.status == SubscriptionStatus::Incomplete {
             let expire = Step::SubscriptionExpire(sub.id.clone());
             after.push(steps::schedule(
@@ -238,16 +284,46 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Ou
 }
 
 /// Cancels now (`subscription.deleted`; nothing renews) or at the period end (the renewal step
-/// ends it then). The current period is not refunded.
+/// ends it then). Now with `invoice_now`: a final invoice of what is pending and, with
+/// `prorate`, a credit for the licensed items' unused time.
 async fn cancel<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> ApiResult<Outcome> {
     let Loaded { obj: sub, version } = load(cx, id).await?;
+    let invoice_now = p.boolean("invoice_now")?.unwrap_or(false);
+    let prorate = p.boolean("prorate")?.unwrap_or(false);
+    if prorate && !invoice_now {
+        return Err(ApiError::invalid(
+            "prorate",
+            "parameter_not_allowed",
+            "prorate needs invoice_now=true: a canceled subscription has no later invoice to credit.",
+        ));
+    }
     if p.boolean("at_period_end")?.unwrap_or(false) {
+        if invoice_now {
+            return Err(ApiError::invalid(
+                "invoice_now",
+                "parameter_not_allowed",
+                "invoice_now is for cancelling now; at the period end the last invoice is made then.",
+            ));
+        }
         let next = rules::cancel_at_period_end(&sub, cx.now)?;
         let (data, writes) = flows::subscription::save(cx, version, &next, &[EventType::SubscriptionUpdated]);
         return Ok(Outcome::write(data, writes));
     }
-    let next = rules::cancel_now(&sub, cx.now)?;
+    let mut next = rules::cancel_now(&sub, cx.now)?;
+    // Unscheduled as the subscription was: its latest invoice's retry, not the final invoice's.
+    let mut after = flows::subscription::unschedule_all(&cx.acct, &sub);
+    if invoice_now {
+        let mut lines = flows::subscription::usage_lines(cx, &sub, sub.current_period_end).await?;
+        if prorate && sub.status != SubscriptionStatus::Trialing {
+            lines.extend(flows::subscription::prorations(cx, &sub, &sub.items.data, -1)?);
+        }
+        if !lines.is_empty() || !next.pending_invoice_items.is_empty() {
+            let period = (sub.current_period_start, cx.now);
+            let billed = flows::subscription::bill(cx, &mut next, lines, period, false).await?;
+            after.extend(billed.writes);
+        }
+    }
     let (data, mut writes) = flows::subscription::save(cx, version, &next, &[EventType::SubscriptionDeleted]);
-    writes.extend(flows::subscription::unschedule_all(&cx.acct, &next));
+    writes.extend(after);
     Ok(Outcome::write(data, writes))
 }
