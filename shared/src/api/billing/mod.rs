@@ -1,7 +1,8 @@
 //! The Billing route group (one component, seed 002's second product): `/v1/products` and
-//! `/v1/prices` (the catalogue), `/v1/invoices`, `/v1/subscriptions`, `/v1/billing/settings`;
-//! usage joins it. Objects are in [`crate::objects::billing`], pure decisions in
-//! [`crate::domain::pricing`]; each resource's handlers are in its own file here.
+//! `/v1/prices` (the catalogue), `/v1/invoices`, `/v1/subscriptions`, `/v1/billing/settings`,
+//! `/v1/usage_records` and `/v1/subscription_items/:id/usage_record_summaries`. Objects are in
+//! [`crate::objects::billing`], pure decisions in [`crate::domain`] (pricing, invoice,
+//! subscription, dunning, usage); each resource's handlers are in its own file here.
 
 pub mod invoices;
 pub mod prices;

@@ -14,7 +14,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::events::EventType;
 use crate::fields;
 use crate::flows::{self, usage};
-use crate::objects::billing::{Subscription, SubscriptionItem, SubscriptionStatus};
+use crate::objects::billing::{Subscription, SubscriptionItem, SubscriptionStatus, UsageType};
 use crate::port::{Db, Env, Stmt};
 use crate::store::Loaded;
 
@@ -173,9 +173,7 @@ async fn change_items<D: Db, E: Env>(
         let mut changed = before.clone();
         if let Some(price) = it.string("price")? {
             let price = recurring_price(cx, &param("price"), &price, Some(&terms)).await?;
-            if is_metered(&before)
-                || price.recurring.as_ref().map(|r| r.usage_type) != Some(crate::objects::billing::UsageType::Licensed)
-            {
+            if is_metered(&before) || price.recurring.as_ref().map(|r| r.usage_type) != Some(UsageType::Licensed) {
                 return Err(ApiError::invalid(
                     &param("price"),
                     "metered_price_change",

@@ -1,5 +1,6 @@
 //! `/v1/subscriptions`: subscribe a customer to recurring prices (a trial, or the first period
-//! invoiced and charged at once), list, retrieve, cancel now or at the period end. Renewals are
+//! invoiced and charged at once), list, retrieve, cancel now (optionally with a final invoice)
+//! or at the period end; changes are [`super::subscription_update`]. Renewals are
 //! the scheduled step [`flows::subscription::renew`], on the account's (sandbox) clock.
 
 use super::super::Outcome;
