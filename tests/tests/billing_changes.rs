@@ -47,6 +47,18 @@ fn sum(lines: &[Value]) -> i64 {
     lines.iter().map(|l| l["amount"].as_i64().unwrap()).sum()
 }
 
+/// Advances the clock just past `sub`'s period end: the subscription renewed, and its newest
+/// invoice.
+fn renew_past_period(rt: &Runtime, sub: &Value) -> (Value, Value) {
+    advance(rt, int(sub, "current_period_end") - clock_now(rt) + 1);
+    let renewed = get(rt, &format!("/v1/subscriptions/{}", id_of(sub)));
+    let inv = get(
+        rt,
+        &format!("/v1/invoices/{}", renewed["latest_invoice"].as_str().unwrap()),
+    );
+    (renewed, inv)
+}
+
 fn item_id(sub: &Value, i: usize) -> String {
     sub["items"]["data"][i]["id"].as_str().unwrap().to_string()
 }
@@ -82,13 +94,7 @@ fn a_quantity_change_leaves_prorations_for_the_next_invoice() {
     assert_eq!(sum(&lines(&upcoming)), expected);
     rt.get("/v1/invoices/inv_upcoming").send().err(404, "resource_missing");
 
-    let end = int(&sub, "current_period_end");
-    advance(rt, end - clock_now(rt) + 1);
-    let renewed = get(rt, &format!("/v1/subscriptions/{id}"));
-    let inv = get(
-        rt,
-        &format!("/v1/invoices/{}", renewed["latest_invoice"].as_str().unwrap()),
-    );
+    let (renewed, inv) = renew_past_period(rt, &sub);
     assert_eq!(inv["status"], "paid", "{inv}");
     assert_eq!(inv["total"], expected, "the upcoming invoice was what came");
     assert_eq!(sum(&lines(&inv)), expected);
@@ -144,13 +150,7 @@ fn always_invoice_charges_an_upgrade_now_and_carries_a_downgrades_credit() {
     let pending = down["pending_invoice_items"].as_array().unwrap();
     assert_eq!(sum(pending), credit, "the credit waits for the next invoice");
 
-    let end = int(&sub, "current_period_end");
-    advance(rt, end - clock_now(rt) + 1);
-    let renewed = get(rt, &format!("/v1/subscriptions/{id}"));
-    let next = get(
-        rt,
-        &format!("/v1/invoices/{}", renewed["latest_invoice"].as_str().unwrap()),
-    );
+    let (_, next) = renew_past_period(rt, &sub);
     assert_eq!(next["total"], 4000 + credit, "{next}");
     assert_eq!(next["status"], "paid");
 }
@@ -177,13 +177,7 @@ fn proration_none_changes_the_price_from_the_next_period_only() {
     assert_eq!(changed["items"]["data"].as_array().unwrap().len(), 2);
     assert_id(&changed["items"]["data"][1]["id"], "si_");
     assert_eq!(changed["metadata"]["tier"], "team");
-    let end = int(&sub, "current_period_end");
-    advance(rt, end - clock_now(rt) + 1);
-    let renewed = get(rt, &format!("/v1/subscriptions/{id}"));
-    let inv = get(
-        rt,
-        &format!("/v1/invoices/{}", renewed["latest_invoice"].as_str().unwrap()),
-    );
+    let (renewed, inv) = renew_past_period(rt, &sub);
     assert_eq!(inv["total"], 3 * 1000 + 700);
 
     // Removing an item: the next period bills what is left.

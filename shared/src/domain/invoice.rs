@@ -36,10 +36,15 @@ pub struct Draft {
     pub now: i64,
 }
 
+/// The sum of `lines`' amounts; None if it overflows.
+fn lines_total(lines: &[InvoiceLine]) -> Option<i64> {
+    lines.iter().try_fold(0_i64, |sum, l| sum.checked_add(l.amount))
+}
+
 /// A new draft of the lines' total; nothing is owed until it is finalized. None if the total
 /// overflows.
 pub fn draft(d: Draft) -> Option<Invoice> {
-    let total = d.lines.iter().try_fold(0_i64, |sum, l| sum.checked_add(l.amount))?;
+    let total = lines_total(&d.lines)?;
     Some(Invoice {
         id: d.id,
         object: "invoice".into(),
@@ -92,11 +97,7 @@ pub fn uncollectable(total: i64, min: i64) -> i64 {
 
 /// A draft with its lines changed: totals recomputed. None if the total overflows.
 pub fn with_lines(d: &Invoice) -> Option<Invoice> {
-    let total = d
-        .lines
-        .data
-        .iter()
-        .try_fold(0_i64, |sum, l| sum.checked_add(l.amount))?;
+    let total = lines_total(&d.lines.data)?;
     let mut next = d.clone();
     next.subtotal = total;
     next.total = total;

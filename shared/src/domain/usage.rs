@@ -1,7 +1,7 @@
 //! Metered usage, pure: how a period's usage records become the quantity it bills, and which
 //! timestamps a record may still carry.
 
-use crate::objects::billing::{AggregateUsage, UsageAction};
+use crate::objects::billing::{AggregateUsage, SubscriptionItem, UsageAction};
 
 /// How far ahead of the clock a record's timestamp may be (clocks of reporting servers drift).
 pub const FUTURE_SLACK_SECS: i64 = 300;
@@ -39,6 +39,16 @@ pub fn aggregate(mode: AggregateUsage, records: &[Record]) -> Option<i64> {
         AggregateUsage::Max => Some(vals.max().unwrap_or(0)),
         AggregateUsage::LastDuringPeriod => Some(values.last().map_or(0, |(_, v)| *v)),
     }
+}
+
+/// How a metered item's records become its quantity: its price's `aggregate_usage` (`sum`
+/// when the price says nothing).
+pub fn mode(item: &SubscriptionItem) -> AggregateUsage {
+    item.price
+        .recurring
+        .as_ref()
+        .and_then(|r| r.aggregate_usage)
+        .unwrap_or(AggregateUsage::Sum)
 }
 
 /// Why a timestamp is refused: its code and message.

@@ -174,10 +174,10 @@ pub async fn item_usage_lines<D: Db, E: Env>(
     }
     for item in items {
         let quantity = usage_store::quantity(cx, item, period).await?;
-        let amount = item_amount(&item.price, quantity).ok_or_else(|| overflow(sub))?;
+        let (amount, description) = usage_priced(sub, item, quantity)?;
         let line = Line {
             amount,
-            description: format!("Usage: {quantity} × {}", price_name(item)),
+            description,
             item: Some(item),
             quantity,
             period,
@@ -186,6 +186,12 @@ pub async fn item_usage_lines<D: Db, E: Env>(
         lines.push(line.build(cx, sub));
     }
     Ok(lines)
+}
+
+/// What `quantity` of a metered item's usage costs, and its line's description.
+fn usage_priced(sub: &Subscription, item: &SubscriptionItem, quantity: i64) -> ApiResult<(i64, String)> {
+    let amount = item_amount(&item.price, quantity).ok_or_else(|| overflow(sub))?;
+    Ok((amount, format!("Usage: {quantity} × {}", price_name(item))))
 }
 
 /// Proration lines for the rest of the current period: a credit for the unused time of each
@@ -447,8 +453,9 @@ pub async fn finalize_draft<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiR
         if let Some(item) = item {
             let period = (line.period.start, line.period.end);
             line.quantity = usage_store::quantity(cx, item, period).await?;
-            line.amount = item_amount(&item.price, line.quantity).ok_or_else(|| overflow(&sub))?;
-            line.description = Some(format!("Usage: {} × {}", line.quantity, price_name(item)));
+            let (amount, description) = usage_priced(&sub, item, line.quantity)?;
+            line.amount = amount;
+            line.description = Some(description);
         }
     }
     let d = invoice::with_lines(&d).ok_or_else(|| overflow(&sub))?;

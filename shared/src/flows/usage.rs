@@ -196,14 +196,9 @@ pub async fn quantity<D: Db, E: Env>(
     item: &SubscriptionItem,
     period: (i64, i64),
 ) -> ApiResult<i64> {
-    let mode = item
-        .price
-        .recurring
-        .as_ref()
-        .and_then(|r| r.aggregate_usage)
-        .unwrap_or(crate::objects::billing::AggregateUsage::Sum);
     let records = records(cx, &item.id, period).await?;
-    rules::aggregate(mode, &records).ok_or_else(|| ApiError::internal(format!("usage of {} overflows", item.id)))
+    rules::aggregate(rules::mode(item), &records)
+        .ok_or_else(|| ApiError::internal(format!("usage of {} overflows", item.id)))
 }
 
 /// The row that lets usage find `item`'s subscription.

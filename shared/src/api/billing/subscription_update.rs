@@ -94,6 +94,8 @@ pub async fn update<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -
             let period = (sub.current_period_start, sub.current_period_end);
             lines.extend(flows::subscription::item_usage_lines(cx, &sub, &[gone], period).await?);
         }
+        // What the entry moves the licensed items' period amount by (a metered item's is 0).
+        let amount = |i: &SubscriptionItem| period_amount(std::slice::from_ref(i));
         let licensed_change = c.before.as_ref().map(amount) != c.after.as_ref().map(amount);
         if behavior != "none" && sub.status != SubscriptionStatus::Trialing && licensed_change {
             lines.extend(flows::subscription::prorations(cx, &sub, c.before.as_slice(), -1)?);
@@ -117,14 +119,6 @@ pub async fn update<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -
     let (data, mut writes) = flows::subscription::save(cx, version, &next, &kinds);
     writes.extend(after);
     Ok(Outcome::write(data, writes))
-}
-
-/// What an item costs a period, for telling whether a change moves the licensed total.
-fn amount(i: &SubscriptionItem) -> Option<i64> {
-    if is_metered(i) {
-        return Some(0);
-    }
-    crate::domain::subscription::item_amount(&i.price, i.quantity)
 }
 
 /// Applies `items[]` to `next`'s items, in order, and says what each entry did.

@@ -7,12 +7,10 @@ use super::super::Outcome;
 use super::super::operation::{Args, Field};
 use crate::context::Ctx;
 use crate::domain::subscription::boundary;
-use crate::domain::usage::aggregate;
+use crate::domain::usage::{aggregate, mode};
 use crate::error::{ApiError, ApiResult};
 use crate::flows::usage::{self as store, Target};
-use crate::objects::billing::{
-    AggregateUsage, Period, Subscription, UsageAction, UsageRecord, UsageRecordBatch, UsageRecordSummary,
-};
+use crate::objects::billing::{Period, Subscription, UsageAction, UsageRecord, UsageRecordBatch, UsageRecordSummary};
 use crate::port::{Db, Env, Stmt};
 use crate::sql_params;
 use crate::store::to_json;
@@ -177,12 +175,7 @@ async fn summaries<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) ->
     })?;
     let limit = p.integer("limit")?.unwrap_or(10);
     let (sub, item) = (&target.sub, &target.item);
-    let mode = item
-        .price
-        .recurring
-        .as_ref()
-        .and_then(|r| r.aggregate_usage)
-        .unwrap_or(AggregateUsage::Sum);
+    let mode = mode(item);
     let mut data = Vec::new();
     let mut period = (sub.current_period_start, sub.current_period_end);
     while data.len() < limit as usize && period.1 > item.created {
