@@ -47,6 +47,21 @@ pub fn period_end_after(anchor: i64, interval: Interval, count: i64, t: i64) -> 
     }
 }
 
+/// The boundary before `end` (itself a boundary after `anchor`): where the period that ends
+/// there began (`anchor` for the first period).
+pub fn period_start_before(anchor: i64, interval: Interval, count: i64, end: i64) -> i64 {
+    let mut start = anchor;
+    let mut n = 0;
+    loop {
+        n += count;
+        let b = boundary(anchor, interval, n);
+        if b >= end {
+            return start;
+        }
+        start = b;
+    }
+}
+
 /// What `quantity` of `price` costs for one period; None if it overflows.
 pub fn item_amount(price: &Price, quantity: i64) -> Option<i64> {
     match (price.billing_scheme, price.tiers_mode, &price.tiers) {
@@ -205,6 +220,18 @@ mod tests {
         assert_eq!(
             period_end_after(JAN31, Interval::Day, 7, JAN31 + 7 * DAY),
             JAN31 + 14 * DAY
+        );
+    }
+
+    #[test]
+    fn a_period_starts_at_the_boundary_before_its_end() {
+        let feb28 = boundary(JAN31, Interval::Month, 1);
+        let mar31 = boundary(JAN31, Interval::Month, 2);
+        assert_eq!(period_start_before(JAN31, Interval::Month, 1, feb28), JAN31);
+        assert_eq!(period_start_before(JAN31, Interval::Month, 1, mar31), feb28);
+        assert_eq!(
+            period_start_before(JAN31, Interval::Week, 2, JAN31 + 42 * DAY),
+            JAN31 + 28 * DAY
         );
     }
 

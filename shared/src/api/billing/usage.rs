@@ -6,7 +6,7 @@
 use super::super::Outcome;
 use super::super::operation::{Args, Field};
 use crate::context::Ctx;
-use crate::domain::subscription::boundary;
+use crate::domain::subscription::period_start_before;
 use crate::domain::usage::{aggregate, mode};
 use crate::error::{ApiError, ApiResult};
 use crate::flows::usage::{self as store, Target};
@@ -208,14 +208,6 @@ fn previous_period(sub: &Subscription, end: i64) -> Option<(i64, i64)> {
     if sub.trial_end == Some(end) {
         return Some((sub.trial_start.unwrap_or(sub.created), end));
     }
-    let mut start = sub.billing_cycle_anchor;
-    let mut n = 0;
-    loop {
-        n += sub.interval_count;
-        let b = boundary(sub.billing_cycle_anchor, sub.interval, n);
-        if b >= end {
-            return Some((start.max(sub.created), end));
-        }
-        start = b;
-    }
+    let start = period_start_before(sub.billing_cycle_anchor, sub.interval, sub.interval_count, end);
+    Some((start.max(sub.created), end))
 }
