@@ -12,6 +12,7 @@
 //! time from the create response reaching the client to the webhook reaching the receiver.
 //!
 //! `--billing N` runs Billing's renewal benchmark instead (bench/src/billing.rs).
+//! `--loyalty N` runs Engagement's benchmark instead (bench/src/loyalty.rs).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -20,6 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 mod billing;
+mod loyalty;
 mod procfs;
 mod usage;
 
@@ -35,6 +37,8 @@ struct Opts {
     billing: Option<usize>,
     /// `--usage N`: the usage ingest (bench/src/usage.rs) instead of the create load.
     usage: Option<usize>,
+    /// `--loyalty N`: redemptions and create-payment with loyalty (bench/src/loyalty.rs).
+    loyalty: Option<usize>,
     /// `--runtimes vinr,wrangler`: the same create load against each runtime in turn (each started
     /// fresh by the conformance harness), then a side-by-side table.
     runtimes: Vec<String>,
@@ -42,7 +46,7 @@ struct Opts {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: vinr-bench [--url http://127.0.0.1:8787 --key sk_test_...] [--connections 8] [--duration 10] [--warmup 2] [--baseline] [--webhooks] [--billing 10000] [--usage 100000] [--runtimes vinr,wrangler]\n\
+        "usage: vinr-bench [--url http://127.0.0.1:8787 --key sk_test_...] [--connections 8] [--duration 10] [--warmup 2] [--baseline] [--webhooks] [--billing 10000] [--usage 100000] [--loyalty 2000] [--runtimes vinr,wrangler]\n\
          Without --url, starts `vinr dev` (binary: $VINR_BIN or target/release/vinr) on a fresh data dir,\n\
          or each runtime of --runtimes in turn (as VINR_TEST_RUNTIME names them; wrangler needs\n\
          scripts/cloudflare-tools.sh and scripts/worker.sh build first)."
@@ -61,6 +65,7 @@ fn parse_opts() -> Opts {
         webhooks: false,
         billing: None,
         usage: None,
+        loyalty: None,
         runtimes: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
@@ -76,6 +81,7 @@ fn parse_opts() -> Opts {
             "--webhooks" => o.webhooks = true,
             "--billing" => o.billing = Some(val().parse().unwrap_or_else(|_| usage())),
             "--usage" => o.usage = Some(val().parse().unwrap_or_else(|_| usage())),
+            "--loyalty" => o.loyalty = Some(val().parse().unwrap_or_else(|_| usage())),
             "--runtimes" => o.runtimes = val().split(',').map(str::to_string).collect(),
             _ => usage(),
         }
@@ -91,6 +97,8 @@ enum Load {
     CreatePayment,
     /// Create a payment tagged `metadata[bench]=<worker>-<n>` (for webhook latency).
     CreateTagged,
+    /// Create a payment with these extra parameters (`--loyalty`: a customer), and what it is.
+    CreateWith(&'static str, &'static str),
     NotFound,
     Unauthenticated,
 }
@@ -100,13 +108,14 @@ impl Load {
         match self {
             Load::CreatePayment => "POST /v1/payments (create, unique Idempotency-Key)",
             Load::CreateTagged => "POST /v1/payments (create, tagged; a webhook endpoint subscribed)",
+            Load::CreateWith(_, name) => name,
             Load::NotFound => "GET /v1/nope (host 404, baseline)",
             Load::Unauthenticated => "GET /v1/payments without a key (component 401, baseline)",
         }
     }
     fn expected(self) -> u16 {
         match self {
-            Load::CreatePayment | Load::CreateTagged => 200,
+            Load::CreatePayment | Load::CreateTagged | Load::CreateWith(..) => 200,
             Load::NotFound => 404,
             Load::Unauthenticated => 401,
         }
@@ -245,6 +254,15 @@ fn request(load: Load, host: &str, key: &str, worker: usize, n: u64, run: u64) -
         .into_bytes(),
         Load::CreateTagged => {
             let body = format!("{BODY}&metadata[bench]={worker}-{n}");
+            format!(
+                "POST /v1/payments HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\nIdempotency-Key: bench-{run}-{worker}-{n}\r\n\
+                 Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes()
+        }
+        Load::CreateWith(extra, _) => {
+            let body = format!("{BODY}&{extra}");
             format!(
                 "POST /v1/payments HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\nIdempotency-Key: bench-{run}-{worker}-{n}\r\n\
                  Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
@@ -437,6 +455,10 @@ fn main() {
             None => (o.url.clone().unwrap_or_default(), o.key.clone().unwrap_or_default()),
         };
         return billing::run(&url, &key, n, o.connections);
+    }
+    if let Some(n) = o.loyalty {
+        let (url, key, _server) = vinr_conformance::runtime::given_or_started(o.url.as_deref(), o.key.as_deref());
+        return loyalty::run(&url, &key, n, &o);
     }
     if let Some(n) = o.usage {
         let (url, key, _server) = vinr_conformance::runtime::given_or_started(o.url.as_deref(), o.key.as_deref());

@@ -88,6 +88,13 @@ event_types! {
     SubscriptionUpdated = "subscription.updated",
     SubscriptionDeleted = "subscription.deleted",
     SubscriptionTrialWillEnd = "subscription.trial_will_end",
+    LoyaltyAccountCreated = "loyalty.account.created",
+    LoyaltyPointsEarned = "loyalty.points.earned",
+    LoyaltyPointsRedeemed = "loyalty.points.redeemed",
+    LoyaltyPointsReversed = "loyalty.points.reversed",
+    LoyaltyPointsExpired = "loyalty.points.expired",
+    LoyaltyTierChanged = "loyalty.tier.changed",
+    LoyaltyRedemptionCanceled = "loyalty.redemption.canceled",
 }
 
 /// Seed 002 names an event differently from seed 001; accepted as input, stored canonically.

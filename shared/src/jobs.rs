@@ -193,5 +193,8 @@ async fn decide<D: Db, E: Env>(cx: &Ctx<'_, D, E>, job: &Job) -> ApiResult<Vec<S
         Step::InvoiceRetry(id) => crate::flows::dunning::retry(cx, id, job.due_at).await,
         Step::TrialWillEnd(id) => crate::flows::subscription::trial_will_end(cx, id, job.due_at).await,
         Step::InvoiceFinalize(id) => crate::flows::subscription::finalize_step(cx, id, job.due_at).await,
+        Step::LoyaltyActivate(id) => crate::flows::loyalty::timed::activate(cx, id, job.due_at).await,
+        Step::LoyaltyExpire(id) => crate::flows::loyalty::timed::expire(cx, id, job.due_at).await,
+        Step::LoyaltyTierReview(id) => crate::flows::loyalty::timed::review_tier(cx, id, job.due_at).await,
     }
 }

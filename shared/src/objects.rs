@@ -5,6 +5,7 @@
 //! fields for API clients.
 
 pub mod billing;
+pub mod loyalty;
 
 use crate::fields::Metadata;
 use serde::{Deserialize, Serialize};

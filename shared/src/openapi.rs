@@ -65,6 +65,7 @@ fn derived() -> Map<String, Value> {
     use crate::objects::billing::{
         BillingSettings, Invoice, Price, Product, Subscription, UsageRecord, UsageRecordBatch, UsageRecordSummary,
     };
+    use crate::objects::loyalty::{LoyaltyAccount, LoyaltyProgram, PointsTransaction, Redemption, Reward};
     use crate::objects::{Charge, Customer, Dispute, Payment, PaymentMethod, Payout, Refund};
     use crate::plan::ProcessingPlan;
     use crate::terminal::payment::TerminalPayment;
@@ -104,6 +105,11 @@ fn derived() -> Map<String, Value> {
     g.subschema_for::<UsageRecord>();
     g.subschema_for::<UsageRecordBatch>();
     g.subschema_for::<UsageRecordSummary>();
+    g.subschema_for::<LoyaltyProgram>();
+    g.subschema_for::<LoyaltyAccount>();
+    g.subschema_for::<PointsTransaction>();
+    g.subschema_for::<Reward>();
+    g.subschema_for::<Redemption>();
     g.take_definitions(true)
 }
 
@@ -155,6 +161,10 @@ fn schemas() -> Value {
         "SubscriptionList": list_of("Subscription"),
         "UsageRecordList": list_of("UsageRecord"),
         "UsageRecordSummaryList": list_of("UsageRecordSummary"),
+        "LoyaltyAccountList": list_of("LoyaltyAccount"),
+        "PointsTransactionList": list_of("PointsTransaction"),
+        "RewardList": list_of("Reward"),
+        "RedemptionList": list_of("Redemption"),
     });
     all.as_object_mut().unwrap().extend(derived());
     all.as_object_mut()
@@ -347,6 +357,21 @@ fn body_example(group: Group, action: &str) -> Option<Value> {
         (Group::Balance, "schedule_update") => json!({ "interval": "manual" }),
         (Group::Balance, "clock_advance") => json!({ "seconds": 60 }),
         (Group::Terminal, "register") => json!({ "label": "Front counter" }),
+        (Group::Loyalty, "loyalty_program_update") => json!({
+            "earn_rate": 1,
+            "pending_days": 14,
+            "expiry_months": 12,
+            "tiers": [{ "name": "gold", "min_points": 5000, "multiplier": 1.5 }],
+            "auto_enroll": true,
+        }),
+        (Group::Loyalty, "loyalty_account_create") => json!({ "customer": "cust_01jexample" }),
+        (Group::Loyalty, "loyalty_transaction_create") => {
+            json!({ "type": "earn", "points": 250, "description": "Welcome bonus" })
+        }
+        (Group::Loyalty, "loyalty_reward_create") => json!({ "name": "Free coffee", "points_cost": 500, "stock": 100 }),
+        (Group::Loyalty, "loyalty_redemption_create") => {
+            json!({ "account": "loy_01jexample", "reward": "rwd_01jexample" })
+        }
         (Group::Billing, "product_create") => json!({ "name": "Pro plan", "description": "Everything, monthly" }),
         (Group::Billing, "product_update") => json!({ "active": false }),
         (Group::Billing, "price_create") => json!({
@@ -609,6 +634,7 @@ fn group_name(g: Group) -> &'static str {
         Group::Terminal => "terminals",
         Group::ApiKeys => "api_keys",
         Group::Billing => "billing",
+        Group::Loyalty => "loyalty",
     }
 }
 

@@ -81,6 +81,11 @@ pub const GROUPS: &[ResourceGroup] = &[
         ],
         "Billing: products, prices, invoices, subscriptions, usage and the billing settings.",
     ),
+    group(
+        "loyalty",
+        &["loyalty"],
+        "Engagement: the loyalty program, accounts, points transactions, rewards and redemptions.",
+    ),
 ];
 
 const N: usize = GROUPS.len();

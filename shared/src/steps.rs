@@ -49,6 +49,12 @@ pub enum Step {
     TrialWillEnd(String),
     /// A metered subscription's renewal draft is finalized and charged after the usage grace window.
     InvoiceFinalize(String),
+    /// Pending points of an earning (`ptx_`) become active after the program's `pending_days`.
+    LoyaltyActivate(String),
+    /// An active lot of points (`ptx_`) reaches the program's `expiry_months`.
+    LoyaltyExpire(String),
+    /// A loyalty account's (`loy_`) oldest earning in the tier window leaves it.
+    LoyaltyTierReview(String),
 }
 
 impl Step {
@@ -70,6 +76,9 @@ impl Step {
             Step::InvoiceRetry(_) => "invoice_retry",
             Step::TrialWillEnd(_) => "trial_will_end",
             Step::InvoiceFinalize(_) => "invoice_finalize",
+            Step::LoyaltyActivate(_) => "loyalty_activate",
+            Step::LoyaltyExpire(_) => "loyalty_expire",
+            Step::LoyaltyTierReview(_) => "loyalty_tier_review",
         }
     }
 
@@ -88,7 +97,10 @@ impl Step {
             | Step::SubscriptionExpire(id)
             | Step::InvoiceRetry(id)
             | Step::TrialWillEnd(id)
-            | Step::InvoiceFinalize(id) => id.clone(),
+            | Step::InvoiceFinalize(id)
+            | Step::LoyaltyActivate(id)
+            | Step::LoyaltyExpire(id)
+            | Step::LoyaltyTierReview(id) => id.clone(),
         }
     }
 
@@ -114,6 +126,9 @@ impl Step {
             "invoice_retry" => Step::InvoiceRetry(id()),
             "trial_will_end" => Step::TrialWillEnd(id()),
             "invoice_finalize" => Step::InvoiceFinalize(id()),
+            "loyalty_activate" => Step::LoyaltyActivate(id()),
+            "loyalty_expire" => Step::LoyaltyExpire(id()),
+            "loyalty_tier_review" => Step::LoyaltyTierReview(id()),
             _ => return None,
         })
     }
@@ -167,6 +182,9 @@ mod tests {
             Step::InvoiceRetry(id()),
             Step::TrialWillEnd(id()),
             Step::InvoiceFinalize(id()),
+            Step::LoyaltyActivate(id()),
+            Step::LoyaltyExpire(id()),
+            Step::LoyaltyTierReview(id()),
         ];
         for s in all {
             assert_eq!(Step::parse(s.kind(), &s.object_id()), Some(s.clone()), "{s:?}");

@@ -7,12 +7,14 @@
 //! - `receiver`: a webhook receiver on loopback that records requests and answers scripted statuses.
 //! - `fixtures`: helpers that create fresh objects, so that tests never share data.
 //! - `billing`: helpers of the Billing tests (customers, prices, default payment methods).
+//! - `loyalty`: helpers of the Engagement tests (program, members, rewards, invariants).
 //! - `terminals`: helpers of the terminal tests (docs/terminals.md).
 //! - `webhooks`: helpers of the webhook tests (endpoints, events, deliveries).
 
 pub mod billing;
 pub mod fixtures;
 pub mod http;
+pub mod loyalty;
 pub mod money;
 pub mod receiver;
 pub mod runtime;

@@ -7,6 +7,7 @@ pub mod balance;
 pub mod billing;
 pub mod customers;
 pub mod disputes;
+pub mod loyalty;
 pub mod operation;
 pub mod payment_methods;
 pub mod payments;
@@ -50,10 +51,12 @@ pub enum Group {
     /// Billing: `/v1/products`, `/v1/prices`, `/v1/invoices`, `/v1/subscriptions` and
     /// `/v1/billing/settings`.
     Billing,
+    /// Engagement: `/v1/loyalty/...` (program, accounts, transactions, rewards, redemptions).
+    Loyalty,
 }
 
 impl Group {
-    pub const ALL: [Group; 9] = [
+    pub const ALL: [Group; 10] = [
         Group::Payments,
         Group::Customers,
         Group::PaymentMethods,
@@ -63,6 +66,7 @@ impl Group {
         Group::Terminal,
         Group::ApiKeys,
         Group::Billing,
+        Group::Loyalty,
     ];
 
     /// The group's operations, as declared (without their group-specific actions).
@@ -80,6 +84,7 @@ impl Group {
             Group::Terminal => of(terminals::OPS),
             Group::ApiKeys => of(api_keys::OPS),
             Group::Billing => of(billing::OPS),
+            Group::Loyalty => of(loyalty::OPS),
         }
     }
 
@@ -102,6 +107,7 @@ impl Group {
             "api_keys" => Group::ApiKeys,
             "products" | "prices" | "invoices" | "subscriptions" | "billing" | "usage_records"
             | "subscription_items" => Group::Billing,
+            "loyalty" => Group::Loyalty,
             _ => return None,
         })
     }
@@ -317,6 +323,7 @@ route_groups! {
     TerminalRoutes => Terminal, terminals, after terminals::After;
     ApiKeysRoutes => ApiKeys, api_keys;
     BillingRoutes => Billing, billing;
+    LoyaltyRoutes => Loyalty, loyalty;
 }
 
 /// Serves one request for a route group. Never fails: every error becomes its JSON response.

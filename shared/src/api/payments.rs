@@ -10,7 +10,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::events;
 use crate::fields;
 use crate::flows;
-use crate::flows::payment::{NewPayment, capture_money, insert_charge, live_guard, random6};
+use crate::flows::payment::{NewPayment, capture_writes, insert_charge, live_guard, random6};
 use crate::flows::payment_method::{ResolvedPm, resolve};
 use crate::list::{self, ListSpec};
 use crate::money::{check_amount, parse_currency};
@@ -272,7 +272,8 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Ou
             statement_descriptor,
             off_session: false,
         },
-    )?;
+    )
+    .await?;
     let body = render(cx, &pay, &expand, Some((customer.as_ref(), charge.as_ref()))).await?;
     Ok(Outcome::write(body, writes))
 }
@@ -332,7 +333,7 @@ async fn commit<D: Db, E: Env>(
     expand: &[String],
     behavior: Option<TestBehavior>,
 ) -> ApiResult<Outcome> {
-    let money = capture_money(cx, &mut t.payment, behavior);
+    let money = capture_writes(cx, &mut t.payment, behavior).await?;
     let data = to_json(&t.payment);
     let mut writes: Vec<Stmt> = guarded_update(
         "payments",

@@ -6,6 +6,7 @@
 pub mod dispute;
 pub mod dunning;
 pub mod invoice;
+pub mod loyalty;
 pub mod payment;
 pub mod payout;
 pub mod pricing;

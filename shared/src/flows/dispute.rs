@@ -49,13 +49,29 @@ pub async fn update<D: Db, E: Env>(
 pub async fn close<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<(Dispute, Vec<Stmt>)> {
     let Loaded { obj: d, version } = load_path::<Dispute, _, _>(cx, "disputes", "", "dispute", id).await?;
     let c = dispute::close(&d, cx.now)?;
-    let writes = concluded(cx, &c, version);
+    let writes = concluded(cx, &c, version).await?;
     Ok((c.dispute, writes))
 }
 
-/// The writes of a closed dispute: its reversal (when won), the dispute, its events.
-fn concluded<D: Db, E: Env>(cx: &Ctx<'_, D, E>, c: &Concluded, version: i64) -> Vec<Stmt> {
+/// The writes of a closed dispute: its reversal (when won), the dispute, its events, and when
+/// lost the loyalty points its payment earned for the disputed amount, taken back.
+async fn concluded<D: Db, E: Env>(cx: &Ctx<'_, D, E>, c: &Concluded, version: i64) -> ApiResult<Vec<Stmt>> {
     let mut writes = Vec::new();
+    if c.dispute.status == DisputeStatus::Lost {
+        if let Some(pay) = load::<Payment, _, _>(cx, "payments", "", &c.dispute.payment).await? {
+            let p = pay.obj;
+            writes.extend(
+                crate::flows::loyalty::earning::on_reversal(
+                    cx,
+                    &p.id,
+                    p.amount_refunded + c.dispute.amount,
+                    p.amount_received,
+                    &c.dispute.id,
+                )
+                .await?,
+            );
+        }
+    }
     if let Some(p) = &c.posting {
         writes.extend(super::post(&cx.acct, p));
     }
@@ -64,7 +80,7 @@ fn concluded<D: Db, E: Env>(cx: &Ctx<'_, D, E>, c: &Concluded, version: i64) -> 
     for kind in &c.events {
         writes.extend(events::record(cx.env, &cx.acct, *kind, cx.now, &data));
     }
-    writes
+    Ok(writes)
 }
 
 /// Scheduled step after a dispute-card payment was captured: the cardholder's bank disputes it.
@@ -117,5 +133,5 @@ pub async fn step<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<Vec<
         Next::Decide { won: false } => Verdict::Lost,
     };
     let c = dispute::conclude(&d, verdict, cx.now);
-    Ok(concluded(cx, &c, version))
+    concluded(cx, &c, version).await
 }

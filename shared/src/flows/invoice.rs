@@ -156,7 +156,8 @@ pub async fn charge<D: Db, E: Env>(
             statement_descriptor: None,
             off_session: true,
         },
-    )?;
+    )
+    .await?;
     let mut paid = invoice::record_payment(inv, &pay, cx.now);
     paid.events.splice(0..0, t.events);
     Ok((paid, writes))

@@ -5,6 +5,7 @@
 pub mod dispute;
 pub mod dunning;
 pub mod invoice;
+pub mod loyalty;
 pub mod payment;
 pub mod payment_method;
 pub mod payout;

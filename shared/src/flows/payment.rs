@@ -38,7 +38,10 @@ pub struct NewPayment {
 
 /// The payment (and its charge) as authorized, and the writes that store it. A declined card
 /// is not an error: the payment is `failed` with its `last_payment_error`.
-pub fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, n: NewPayment) -> ApiResult<(Payment, Option<Charge>, Vec<Stmt>)> {
+pub async fn create<D: Db, E: Env>(
+    cx: &Ctx<'_, D, E>,
+    n: NewPayment,
+) -> ApiResult<(Payment, Option<Charge>, Vec<Stmt>)> {
     let behavior = live_guard(cx, &n.pm)?;
 
     let mut pay = Payment {
@@ -89,7 +92,7 @@ pub fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, n: NewPayment) -> ApiResult<(Pa
         },
     };
     let (charge, evts) = apply_authorization(&mut pay, outcome, details, cx.id("ch_"), cx.now);
-    let money = capture_money(cx, &mut pay, Some(behavior));
+    let money = capture_writes(cx, &mut pay, Some(behavior)).await?;
 
     let data = to_json(&pay);
     let mut writes = vec![Stmt::new(
@@ -138,14 +141,36 @@ pub fn live_guard<D: Db, E: Env>(cx: &Ctx<'_, D, E>, pm: &ResolvedPm) -> ApiResu
     }
 }
 
-/// The money of a payment's first capture: its `payment` transaction (amount captured, the
-/// plan's fee) and, for the sandbox's dispute card, the dispute that follows. Sets the payment's
-/// `balance_transaction`. Nothing for a payment that is not (or already was) captured.
-pub fn capture_money<D: Db, E: Env>(
+/// The writes of a payment's first capture: its money ([`capture_money`]) and the loyalty points
+/// its customer earns, in the capture's batch. Nothing for a payment that is not (or already
+/// was) captured.
+pub async fn capture_writes<D: Db, E: Env>(
     cx: &Ctx<'_, D, E>,
     pay: &mut Payment,
     behavior: Option<TestBehavior>,
-) -> Vec<Stmt> {
+) -> ApiResult<Vec<Stmt>> {
+    let mut writes = capture_money(cx, pay, behavior);
+    if !writes.is_empty() {
+        writes.extend(
+            crate::flows::loyalty::earning::on_capture(
+                cx,
+                crate::flows::loyalty::earning::Capture {
+                    payment: &pay.id,
+                    customer: pay.customer.as_deref(),
+                    amount: pay.amount_received,
+                    currency: &pay.currency,
+                },
+            )
+            .await?,
+        );
+    }
+    Ok(writes)
+}
+
+/// The money of a payment's first capture: its `payment` transaction (amount captured, the
+/// plan's fee) and, for the sandbox's dispute card, the dispute that follows. Sets the payment's
+/// `balance_transaction`. Nothing for a payment that is not (or already was) captured.
+fn capture_money<D: Db, E: Env>(cx: &Ctx<'_, D, E>, pay: &mut Payment, behavior: Option<TestBehavior>) -> Vec<Stmt> {
     if pay.status != PaymentStatus::Succeeded || pay.balance_transaction.is_some() {
         return Vec::new();
     }

@@ -52,6 +52,21 @@ pub async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, input: CreateRefund) -> A
     for (step, due) in &c.due {
         writes.push(steps::schedule_once(&cx.acct, step, *due, cx.now));
     }
+    // The loyalty points of what is now refunded (and lost in a dispute) are taken back.
+    let lost = dispute
+        .as_ref()
+        .filter(|d| d.status == DisputeStatus::Lost)
+        .map_or(0, |d| d.amount);
+    writes.extend(
+        crate::flows::loyalty::earning::on_reversal(
+            cx,
+            &c.payment.id,
+            c.payment.amount_refunded + lost,
+            c.payment.amount_received,
+            &c.refund.id,
+        )
+        .await?,
+    );
     for (kind, of) in &c.events {
         let object = match of {
             Of::Refund => &data,
