@@ -174,7 +174,7 @@ pub async fn on_message<D: Db, E: Env>(db: &D, env: &E, dev: &Device, text: &str
                 message: format!("no payment {pid} on this terminal"),
             }));
         };
-        let (p, writes) = match flow::apply(&cx, &l, action.input()) {
+        let (p, writes) = match flow::apply(&cx, &l, action.input()).await {
             Ok(d) => d,
             // Not (or no longer) something this frame can change: show the device where it stands.
             Err(_) => {

@@ -261,3 +261,23 @@ fn tiers_multiply_earning_and_fall_when_earnings_leave_the_window() {
     assert_eq!(int(&a, "points_balance"), 160, "points do not expire here");
     plain_program(rt);
 }
+
+#[test]
+fn a_completed_terminal_payment_with_a_customer_earns() {
+    use vinr_conformance::terminals::{SIMULATOR, create_tpay, simulator_lock, sync_tpay, tpay_body};
+    let rt = shared();
+    let _s = serial();
+    let _g = simulator_lock();
+    plain_program(rt);
+    let (cust, loy) = member(rt);
+    let p = sync_tpay(rt, SIMULATOR, 2_500, json!({ "customer": cust }));
+    assert_eq!(p["status"], "completed", "{p}");
+    assert_eq!(p["customer"], cust.as_str(), "{p}");
+    let e = earning_of(rt, &loy, &id_of(&p));
+    assert_eq!(int(&e, "points"), 25, "{e}");
+    err_naming(
+        &create_tpay(rt, &tpay_body(SIMULATOR, 2_500, json!({ "customer": "cust_nope" }))),
+        400,
+        "customer",
+    );
+}

@@ -79,6 +79,9 @@ pub const OPS: &[Op<Action>] = &[
                 .required()
                 .doc("ISO 4217 code, e.g. USD."),
             Field::str("reference", 200),
+            Field::str("customer", 100).doc(
+                "A cust_ of this environment: the completed payment earns its loyalty points (docs/engagement.md).",
+            ),
             Field::one_of("captureMethod", CAPTURE_METHODS).alias("capture_method"),
             Field::one_of("responseMode", RESPONSE_MODES).alias("response_mode"),
             Field::metadata(),
@@ -229,6 +232,22 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Ou
         &currency,
     )?;
     let reference = p.string("reference")?;
+    let customer = match p.string("customer")? {
+        Some(c) => Some(
+            crate::store::load_param::<crate::objects::Customer, _, _>(
+                cx,
+                "customers",
+                " AND deleted = 0",
+                "customer",
+                "customer",
+                &c,
+            )
+            .await?
+            .obj
+            .id,
+        ),
+        None => None,
+    };
     let capture_method = p.one_of("captureMethod")?.unwrap_or_else(|| "automatic".into());
     let sync = p.one_of("responseMode")?.as_deref() == Some("sync");
     let metadata = fields::new_metadata(p.params())?;
@@ -261,6 +280,7 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Ou
             amount,
             currency,
             reference,
+            customer,
             capture_method,
             sync,
             metadata,
@@ -436,7 +456,9 @@ async fn fail_unreachable<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiRes
             Input::Fail {
                 code: "terminal_offline",
             },
-        ) else {
+        )
+        .await
+        else {
             return Ok(());
         };
         match cx.db.batch(writes).await {

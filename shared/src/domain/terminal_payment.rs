@@ -130,6 +130,8 @@ pub struct NewPayment<'a> {
     pub amount: i64,
     pub currency: String,
     pub reference: Option<String>,
+    /// The customer whose loyalty account the completed payment earns for (checked by the caller).
+    pub customer: Option<String>,
     /// `automatic` or `manual`.
     pub capture_method: String,
     /// `responseMode=sync`.
@@ -197,6 +199,7 @@ pub fn create(
         amount_captured: 0,
         currency: input.currency,
         reference: input.reference,
+        customer: input.customer,
         status: Status::Pending,
         capture_method: input.capture_method,
         response_mode: if input.sync { "sync" } else { "async" }.into(),
@@ -491,6 +494,7 @@ mod tests {
             amount: 2500,
             currency: "USD".into(),
             reference: Some("order_8821".into()),
+            customer: None,
             capture_method: "automatic".into(),
             sync: false,
             metadata: Default::default(),

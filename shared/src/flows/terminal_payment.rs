@@ -8,6 +8,7 @@ use crate::context::Ctx;
 use crate::domain::terminal_payment::{self as domain, Created, Decision, Ids, Input, NewPayment};
 use crate::error::ApiResult;
 use crate::events;
+use crate::ledger::SourceType;
 use crate::port::{Db, Env, Stmt, new_id};
 use crate::sql_params;
 use crate::steps::{self, TerminalStep};
@@ -74,14 +75,30 @@ pub async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, input: NewPayment<'_>) ->
     Ok((c, writes))
 }
 
-/// Decides `input` for the loaded payment: the payment as it will stand, and the writes.
-pub fn apply<D: Db, E: Env>(
+/// Decides `input` for the loaded payment: the payment as it will stand, and the writes (with
+/// the loyalty points a capture earns its customer, in the same batch).
+pub async fn apply<D: Db, E: Env>(
     cx: &Ctx<'_, D, E>,
     l: &Loaded<TerminalPayment>,
     input: Input<'_>,
 ) -> ApiResult<(TerminalPayment, Vec<Stmt>)> {
     let d = domain::decide(&l.obj, input, cx.now, &mut EnvIds(cx.env))?;
-    let writes = encode(cx, &d, l.version);
+    let mut writes = encode(cx, &d, l.version);
+    if let Some(posting) = d.posting.as_ref().filter(|p| p.source_type == SourceType::Payment) {
+        let p = &d.payment;
+        writes.extend(
+            crate::flows::loyalty::earning::on_capture(
+                cx,
+                crate::flows::loyalty::earning::Capture {
+                    payment: &p.id,
+                    customer: p.customer.as_deref(),
+                    amount: posting.amount,
+                    currency: &posting.currency,
+                },
+            )
+            .await?,
+        );
+    }
     Ok((d.payment, writes))
 }
 
@@ -91,7 +108,7 @@ pub async fn apply_by_id<D: Db, E: Env>(
     id: &str,
     input: Input<'_>,
 ) -> ApiResult<(TerminalPayment, Vec<Stmt>)> {
-    apply(cx, &load_path(cx, id).await?, input)
+    apply(cx, &load_path(cx, id).await?, input).await
 }
 
 /// The writes of a decision, in this order: the payment (guarded on `version`), the terminal
@@ -155,5 +172,5 @@ pub async fn step<D: Db, E: Env>(cx: &Ctx<'_, D, E>, kind: TerminalStep, id: &st
         return Ok(Vec::new());
     };
     // A step that finds the payment already past it has nothing to do.
-    Ok(apply(cx, &l, input).map(|(_, w)| w).unwrap_or_default())
+    Ok(apply(cx, &l, input).await.map(|(_, w)| w).unwrap_or_default())
 }

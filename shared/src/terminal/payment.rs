@@ -77,6 +77,9 @@ pub struct TerminalPayment {
     pub amount_captured: i64,
     pub currency: String,
     pub reference: Option<String>,
+    /// The customer the payment is for (its loyalty points); null when none was given.
+    #[serde(default)]
+    pub customer: Option<String>,
     #[cfg_attr(feature = "openapi", schemars(with = "String", extend("enum" = STATUSES)))]
     pub status: TerminalPaymentStatus,
     #[cfg_attr(feature = "openapi", schemars(extend("enum" = ["automatic", "manual"])))]
