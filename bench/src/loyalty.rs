@@ -3,9 +3,9 @@
 //! 1. Create-payment cost with loyalty: the same create load (`run_load`, keep-alive) with a
 //!    customer and no program stored, with a program and a customer without a loyalty account
 //!    (the capture path's probe), and with an account (the earning in the capture's commit).
-//! 2. Redemptions per second: N accounts with points, one redemption each, over the
-//!    connections; then N redemptions against one hot account. Each count is checked against
-//!    the accounts' `spent_points` afterwards.
+//! 2. Redemptions per second (the same keep-alive load): over N accounts with points, no two
+//!    connections on one account at once; then every connection on one hot account. The
+//!    accounts' `spent_points` are checked against the redemptions answered.
 
 use crate::{Load, Opts, run_load};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -63,61 +63,88 @@ pub fn run(url: &str, key: &str, n: usize, o: &Opts) {
         rps(&earning) / rps(&plain),
     );
 
-    // 2. Redemptions.
-    let rwd = id(&post("/v1/loyalty/rewards", "name=Bench%20coffee&points_cost=10"));
+    // 2. Redemptions, over keep-alive connections like the create load.
+    let rwd: &'static str =
+        Box::leak(id(&post("/v1/loyalty/rewards", "name=Bench%20coffee&points_cost=10")).into_boxed_str());
+    // A multiple of the connections, so that each connection has accounts of its own.
+    let n = n.div_ceil(o.connections) * o.connections;
     let started = Instant::now();
     let accounts = parallel(n, o.connections, |_| {
         let c = id(&post("/v1/customers", "email=member@example.com"));
         let a = id(&post("/v1/loyalty/accounts", &format!("customer={c}")));
-        post(&format!("/v1/loyalty/accounts/{a}/transactions"), "type=earn&points=10");
+        post(
+            &format!("/v1/loyalty/accounts/{a}/transactions"),
+            "type=earn&points=1000000",
+        );
         a
     });
     println!(
-        "== loyalty set-up: {n} customers with an account and 10 points in {:.1} s",
+        "== loyalty set-up: {n} customers with an account and 1,000,000 points in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let started = Instant::now();
-    parallel(n, o.connections, |i| {
-        post(
-            "/v1/loyalty/redemptions",
-            &format!("account={}&reward={rwd}", accounts[i]),
-        );
-    });
-    let took = started.elapsed().as_secs_f64();
-    let spent: i64 = accounts
-        .iter()
-        .take(20)
-        .map(|a| {
-            get(&format!("/v1/loyalty/accounts/{a}"))["spent_points"]
-                .as_i64()
-                .unwrap_or(0)
-        })
-        .sum();
-    assert_eq!(spent, 20 * 10, "every redemption spent its points");
-    println!(
-        "== redemptions on distinct accounts: {n} in {took:.2} s = {:.0} redemptions/s ({} connections, a new TCP connection per request)",
-        n as f64 / took,
-        o.connections
+    let accounts: &'static [String] = Box::leak(accounts.into_boxed_slice());
+    let spent_before = spent(&get, accounts);
+    let distinct = run_load(
+        Load::Redeem(
+            accounts,
+            rwd,
+            o.connections,
+            "POST /v1/loyalty/redemptions on distinct accounts",
+        ),
+        &host,
+        key,
+        o,
     );
+    let spent_now = spent(&get, accounts);
+    println!(
+        "   checked: the accounts spent {} points, at least 10 for each of the {} measured redemptions",
+        spent_now - spent_before,
+        distinct.ok
+    );
+    assert!(spent_now - spent_before >= 10 * distinct.ok as i64);
 
     let hot_cust = id(&post("/v1/customers", "email=hot@example.com"));
     let hot = id(&post("/v1/loyalty/accounts", &format!("customer={hot_cust}")));
     post(
         &format!("/v1/loyalty/accounts/{hot}/transactions"),
-        &format!("type=earn&points={}", n * 10),
+        "type=earn&points=100000000",
     );
-    let started = Instant::now();
-    parallel(n, o.connections, |_| {
-        post("/v1/loyalty/redemptions", &format!("account={hot}&reward={rwd}"));
-    });
-    let took = started.elapsed().as_secs_f64();
+    let one: &'static [String] = Box::leak(vec![hot.clone()].into_boxed_slice());
+    let hot_run = run_load(
+        Load::Redeem(
+            one,
+            rwd,
+            o.connections,
+            "POST /v1/loyalty/redemptions on one hot account",
+        ),
+        &host,
+        key,
+        o,
+    );
     let a = get(&format!("/v1/loyalty/accounts/{hot}"));
-    assert_eq!(a["points_balance"], 0, "{a}");
-    assert_eq!(a["spent_points"].as_i64(), Some(n as i64 * 10), "{a}");
-    println!(
-        "== redemptions on one hot account: {n} in {took:.2} s = {:.0} redemptions/s",
-        n as f64 / took
+    assert_eq!(
+        a["points_balance"].as_i64().unwrap_or(0) + a["spent_points"].as_i64().unwrap_or(0),
+        100_000_000,
+        "{a}"
     );
+    println!(
+        "== redemptions: {:.0} /s on distinct accounts, {:.0} /s on one hot account ({} connections)",
+        rps(&distinct),
+        rps(&hot_run),
+        o.connections
+    );
+}
+
+/// The points `accounts` spent in all.
+fn spent(get: &impl Fn(&str) -> Value, accounts: &[String]) -> i64 {
+    accounts
+        .iter()
+        .map(|a| {
+            get(&format!("/v1/loyalty/accounts/{a}"))["spent_points"]
+                .as_i64()
+                .unwrap_or(0)
+        })
+        .sum()
 }
 
 /// Runs `f(0..n)` over `threads` threads; the results in index order.

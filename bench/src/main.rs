@@ -99,6 +99,10 @@ enum Load {
     CreateTagged,
     /// Create a payment with these extra parameters (`--loyalty`: a customer), and what it is.
     CreateWith(&'static str, &'static str),
+    /// `--loyalty`: redeem reward `.1` with these accounts, worker `w` only ever using those
+    /// whose index is `w` modulo `.2` (so two connections never redeem on one account at once,
+    /// unless there is one account), and what it is.
+    Redeem(&'static [String], &'static str, usize, &'static str),
     NotFound,
     Unauthenticated,
 }
@@ -108,14 +112,14 @@ impl Load {
         match self {
             Load::CreatePayment => "POST /v1/payments (create, unique Idempotency-Key)",
             Load::CreateTagged => "POST /v1/payments (create, tagged; a webhook endpoint subscribed)",
-            Load::CreateWith(_, name) => name,
+            Load::CreateWith(_, name) | Load::Redeem(_, _, _, name) => name,
             Load::NotFound => "GET /v1/nope (host 404, baseline)",
             Load::Unauthenticated => "GET /v1/payments without a key (component 401, baseline)",
         }
     }
     fn expected(self) -> u16 {
         match self {
-            Load::CreatePayment | Load::CreateTagged | Load::CreateWith(..) => 200,
+            Load::CreatePayment | Load::CreateTagged | Load::CreateWith(..) | Load::Redeem(..) => 200,
             Load::NotFound => 404,
             Load::Unauthenticated => 401,
         }
@@ -265,6 +269,16 @@ fn request(load: Load, host: &str, key: &str, worker: usize, n: u64, run: u64) -
             let body = format!("{BODY}&{extra}");
             format!(
                 "POST /v1/payments HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\nIdempotency-Key: bench-{run}-{worker}-{n}\r\n\
+                 Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes()
+        }
+        Load::Redeem(accounts, reward, workers, _) => {
+            let account = &accounts[(worker + n as usize * workers) % accounts.len()];
+            let body = format!("account={account}&reward={reward}");
+            format!(
+                "POST /v1/loyalty/redemptions HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\nIdempotency-Key: bench-{run}-{worker}-{n}\r\n\
                  Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
                 body.len()
             )

@@ -118,7 +118,7 @@ async fn transact<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> 
     }
     m.description = p.string("description")?;
     m.metadata = fields::new_metadata(p.params())?;
-    let (ptx, mut writes) = flows::record(cx, &mut account, m, &program);
+    let (ptx, mut writes) = flows::record(cx, &mut account, m, Some(&program));
     let data = to_json(&ptx);
     if kind == PtxType::Earn {
         writes.extend(events::record(

@@ -22,11 +22,10 @@ pub struct Capture<'a> {
     pub currency: &'a str,
 }
 
-/// The program, the customer's account and its tier-window points, in one statement: one
-/// primary-key probe where no program is stored (an environment that never used loyalty),
-/// one index probe more for a customer without an account.
-const PROBE_SQL: &str = "SELECT s.loyalty_program, a.data, a.pending_points, a.credited, a.consumed, a.spent_points, a.expired_points, a.lifetime_points, a.tier, \
-     (SELECT COALESCE(SUM(t.tier_points), 0) FROM loyalty_transactions t WHERE t.loyalty_account = a.id AND t.created > ?) \
+/// The program and the customer's account, in one statement: one primary-key probe where no
+/// program is stored (an environment that never used loyalty), one index probe more for a
+/// customer without an account.
+const PROBE_SQL: &str = "SELECT s.loyalty_program, a.data, a.pending_points, a.credited, a.consumed, a.spent_points, a.expired_points, a.lifetime_points, a.tier \
      FROM environment_settings s LEFT JOIN loyalty_accounts a ON a.account_id = s.account_id AND a.livemode = s.livemode AND a.customer_id = ? \
      WHERE s.account_id = ? AND s.livemode = ? AND s.loyalty_program IS NOT NULL";
 
@@ -43,12 +42,7 @@ pub async fn on_capture<D: Db, E: Env>(cx: &Ctx<'_, D, E>, c: Capture<'_>) -> Ap
         .db
         .query(Stmt::new(
             PROBE_SQL,
-            sql_params![
-                domain::tier_window_start(cx.now),
-                customer,
-                &cx.acct.id,
-                cx.acct.livemode
-            ],
+            sql_params![customer, &cx.acct.id, cx.acct.livemode],
         ))
         .await?;
     let Some(row) = rows.first() else {
@@ -57,7 +51,14 @@ pub async fn on_capture<D: Db, E: Env>(cx: &Ctx<'_, D, E>, c: Capture<'_>) -> Ap
     let program = parse_program(&row[0])?;
     let mut writes = Vec::new();
     let (mut account, window) = if row[1].as_str().is_some() {
-        (AccountRow::from_row(row, 1)?, row[9].as_i64().unwrap_or(0))
+        let account = AccountRow::from_row(row, 1)?;
+        // Only tiers need the window's sum (a range of the account's rows).
+        let window = if program.tiers.is_empty() {
+            0
+        } else {
+            window_points(cx, &account.obj.id).await?
+        };
+        (account, window)
     } else if program.auto_enroll {
         let (account, w) = open_account(cx, customer, Metadata::new(), &program);
         writes.extend(w);
@@ -89,7 +90,7 @@ pub async fn on_capture<D: Db, E: Env>(cx: &Ctx<'_, D, E>, c: Capture<'_>) -> Ap
     m.payment = Some(c.payment);
     m.multiplier = (multiplier != crate::objects::loyalty::Rate::ONE).then_some(multiplier);
     m.description = Some(format!("Payment {}", c.payment));
-    let (ptx, w) = record(cx, &mut account, m, &program);
+    let (ptx, w) = record(cx, &mut account, m, Some(&program));
     writes.extend(w);
     if let Some(due) = available_at {
         writes.push(steps::schedule_once(
@@ -143,7 +144,11 @@ pub async fn on_reversal<D: Db, E: Env>(
         .await?
         .ok_or_else(|| ApiError::internal("points transaction without its loyalty account"))?;
     let program = super::program(cx).await?;
-    let window = window_points(cx, &e.account).await?;
+    let window = if program.tiers.is_empty() {
+        0
+    } else {
+        window_points(cx, &e.account).await?
+    };
     let mut updated = e.clone();
     updated.points_reversed += r;
     let mut writes = vec![
@@ -168,7 +173,7 @@ pub async fn on_reversal<D: Db, E: Env>(
     m.source = Some(source);
     m.reverses = Some(&e.id);
     m.description = Some(format!("Reversal for {source}"));
-    let (ptx, w) = record(cx, &mut account, m, &program);
+    let (ptx, w) = record(cx, &mut account, m, Some(&program));
     writes.extend(w);
     writes.extend(events::record(
         cx.env,

@@ -83,13 +83,6 @@ pub async fn load_account<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiRes
     rows.first().map(|r| AccountRow::from_row(r, 0)).transpose()
 }
 
-/// As [`load_account`], for an id a parameter `param` names (missing: 400 naming it).
-pub async fn load_account_param<D: Db, E: Env>(cx: &Ctx<'_, D, E>, param: &str, id: &str) -> ApiResult<AccountRow> {
-    load_account(cx, id)
-        .await?
-        .ok_or_else(|| ApiError::invalid(param, "resource_missing", format!("No such loyalty account: '{id}'.")))
-}
-
 /// The points `account` earned in the tier window ending at `now` (earnings less reversals).
 pub async fn window_points<D: Db, E: Env>(cx: &Ctx<'_, D, E>, account: &str) -> ApiResult<i64> {
     let rows = cx
@@ -251,12 +244,14 @@ impl<'a> Movement<'a> {
 
 /// The writes of movement `m` on `account` (which it updates to the state after): the `ptx_`
 /// (numbered as a lot when its points become active now), the counters, the points ledger, and
-/// the steps it makes due (the lot's expiry, the tier review when it counts toward a tier).
+/// the steps `program` makes due (the lot's expiry, the tier review when it counts toward a
+/// tier). A movement that credits nothing and counts toward no tier (a burn, a redemption, an
+/// expiry) needs no program: None spares reading it.
 pub fn record<D: Db, E: Env>(
     cx: &Ctx<'_, D, E>,
     account: &mut AccountRow,
     m: Movement<'_>,
-    program: &LoyaltyProgram,
+    program: Option<&LoyaltyProgram>,
 ) -> (PointsTransaction, Vec<Stmt>) {
     let ptx = PointsTransaction {
         id: cx.id("ptx_"),
@@ -283,6 +278,11 @@ pub fn record<D: Db, E: Env>(
     // Points that become active now form a lot, numbered after every point credited before.
     let lot = (m.delta.credited > 0).then_some(m.delta.credited);
     let tier_points = domain::tier_points(m.kind, m.points);
+    debug_assert!(
+        program.is_some() || (lot.is_none() && tier_points == 0),
+        "a movement that credits points or counts toward a tier needs the program: {:?}",
+        m.kind
+    );
     let loy = account.obj.id.clone();
     let mut writes = vec![Stmt::new(
         "INSERT INTO loyalty_transactions (id, account_id, livemode, loyalty_account, type, status, points, tier_points, payment_id, reverses, credit_start, lot_points, created, data) \
@@ -307,6 +307,9 @@ pub fn record<D: Db, E: Env>(
     )];
     writes.extend(move_points(cx, &loy, &ptx.id, &m.delta, m.guard));
     account.apply(&m.delta);
+    let Some(program) = program else {
+        return (ptx, writes);
+    };
     if let (Some(_), Some(due)) = (lot, domain::expires_at(cx.now, program.expiry_months)) {
         writes.push(steps::schedule_once(
             &cx.acct,

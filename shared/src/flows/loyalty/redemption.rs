@@ -3,7 +3,7 @@
 //! (points and stock given back). A guard that fails aborts the batch as a lost race; the retry
 //! reads again and answers `insufficient_points` or `reward_out_of_stock` when that is why.
 
-use super::{AccountRow, Guard, Movement, load_account_param, program, record};
+use super::{ACCOUNT_COLUMNS, AccountRow, Guard, Movement, program, record};
 use crate::context::Ctx;
 use crate::domain::loyalty::{self as domain, Delta};
 use crate::error::{ApiError, ApiResult};
@@ -42,6 +42,47 @@ pub async fn load_reward<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResu
     rows.first().map(|r| reward_from_row(r)).transpose()
 }
 
+/// Loyalty account `account` and reward `reward`, in one statement (a redemption's reads).
+async fn load_both<D: Db, E: Env>(
+    cx: &Ctx<'_, D, E>,
+    account: &str,
+    reward: &str,
+) -> ApiResult<(Option<AccountRow>, Option<Loaded<Reward>>)> {
+    let account_columns: Vec<String> = ACCOUNT_COLUMNS.split(", ").map(|c| format!("a.{c}")).collect();
+    let reward_columns: Vec<String> = REWARD_COLUMNS.split(", ").map(|c| format!("r.{c}")).collect();
+    let rows = cx
+        .db
+        .query(Stmt::new(
+            format!(
+                "SELECT {}, {} FROM (SELECT 1) \
+                 LEFT JOIN loyalty_accounts a ON a.id = ? AND a.account_id = ? AND a.livemode = ? \
+                 LEFT JOIN loyalty_rewards r ON r.id = ? AND r.account_id = ? AND r.livemode = ?",
+                account_columns.join(", "),
+                reward_columns.join(", ")
+            ),
+            sql_params![
+                account,
+                &cx.acct.id,
+                cx.acct.livemode,
+                reward,
+                &cx.acct.id,
+                cx.acct.livemode
+            ],
+        ))
+        .await?;
+    let Some(r) = rows.first() else {
+        return Ok((None, None));
+    };
+    let n = account_columns.len();
+    let acct = r[0]
+        .as_str()
+        .is_some()
+        .then(|| AccountRow::from_row(r, 0))
+        .transpose()?;
+    let rwd = r[n].as_str().is_some().then(|| reward_from_row(&r[n..])).transpose()?;
+    Ok((acct, rwd))
+}
+
 /// Account `account` redeems reward `reward`: the redemption and the writes.
 pub async fn redeem<D: Db, E: Env>(
     cx: &Ctx<'_, D, E>,
@@ -49,10 +90,17 @@ pub async fn redeem<D: Db, E: Env>(
     reward: &str,
     metadata: Metadata,
 ) -> ApiResult<(Redemption, Vec<Stmt>)> {
-    let mut acct: AccountRow = load_account_param(cx, "account", account).await?;
-    let Loaded { obj: rwd, .. } = load_reward(cx, reward)
-        .await?
-        .ok_or_else(|| ApiError::invalid("reward", "resource_missing", format!("No such reward: '{reward}'.")))?;
+    let (acct, rwd) = load_both(cx, account, reward).await?;
+    let mut acct = acct.ok_or_else(|| {
+        ApiError::invalid(
+            "account",
+            "resource_missing",
+            format!("No such loyalty account: '{account}'."),
+        )
+    })?;
+    let rwd = rwd
+        .ok_or_else(|| ApiError::invalid("reward", "resource_missing", format!("No such reward: '{reward}'.")))?
+        .obj;
     if !rwd.active {
         return Err(ApiError::invalid(
             "reward",
@@ -73,13 +121,12 @@ pub async fn redeem<D: Db, E: Env>(
         e.param = Some("account".into());
         return Err(e);
     }
-    let program = program(cx).await?;
     let id = cx.id("rdm_");
     let mut m = Movement::new(PtxType::Redeem, -cost, Delta::spend(cost));
     m.guard = Guard::Balance(cost);
     m.redemption = Some(&id);
     m.description = Some(rwd.name.clone());
-    let (ptx, mut writes) = record(cx, &mut acct, m, &program);
+    let (ptx, mut writes) = record(cx, &mut acct, m, None);
     if rwd.stock.is_some() {
         writes.push(Stmt::new(
             "UPDATE loyalty_rewards SET stock = stock - 1 WHERE id = ? AND stock > 0",
@@ -137,7 +184,7 @@ pub async fn cancel<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<(R
     let mut m = Movement::new(PtxType::RedeemCancel, r.points, Delta::unspend(r.points));
     m.redemption = Some(&r.id);
     m.description = Some(format!("Cancel of {}", r.id));
-    let (ptx, mut writes) = record(cx, &mut acct, m, &program);
+    let (ptx, mut writes) = record(cx, &mut acct, m, Some(&program));
     let mut c = r.clone();
     c.status = RedemptionStatus::Canceled;
     c.cancel_transaction = Some(ptx.id);

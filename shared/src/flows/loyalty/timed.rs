@@ -109,12 +109,11 @@ pub async fn expire<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, due: i64) -> Ap
     if left == 0 {
         return Ok(Vec::new());
     }
-    let program = program(cx).await?;
     let mut m = Movement::new(PtxType::Expire, -left, Delta::expire(left));
     m.guard = Guard::Consumed(account.consumed);
     m.source = Some(&s.ptx.id);
     m.description = Some(format!("Expiry of points from {}", s.ptx.id));
-    let (ptx, mut writes) = record(cx, &mut account, m, &program);
+    let (ptx, mut writes) = record(cx, &mut account, m, None);
     writes.extend(events::record(
         cx.env,
         &cx.acct,
