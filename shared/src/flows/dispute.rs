@@ -57,20 +57,20 @@ pub async fn close<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResult<(Di
 /// lost the loyalty points its payment earned for the disputed amount, taken back.
 async fn concluded<D: Db, E: Env>(cx: &Ctx<'_, D, E>, c: &Concluded, version: i64) -> ApiResult<Vec<Stmt>> {
     let mut writes = Vec::new();
-    if c.dispute.status == DisputeStatus::Lost {
-        if let Some(pay) = load::<Payment, _, _>(cx, "payments", "", &c.dispute.payment).await? {
-            let p = pay.obj;
-            writes.extend(
-                crate::flows::loyalty::earning::on_reversal(
-                    cx,
-                    &p.id,
-                    p.amount_refunded + c.dispute.amount,
-                    p.amount_received,
-                    &c.dispute.id,
-                )
-                .await?,
-            );
-        }
+    if c.dispute.status == DisputeStatus::Lost
+        && let Some(pay) = load::<Payment, _, _>(cx, "payments", "", &c.dispute.payment).await?
+    {
+        let p = pay.obj;
+        writes.extend(
+            crate::flows::loyalty::earning::on_reversal(
+                cx,
+                &p.id,
+                p.amount_refunded + c.dispute.amount,
+                p.amount_received,
+                &c.dispute.id,
+            )
+            .await?,
+        );
     }
     if let Some(p) = &c.posting {
         writes.extend(super::post(&cx.acct, p));

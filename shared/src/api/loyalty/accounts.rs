@@ -46,17 +46,10 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p:
     match action {
         Action::Create => create(cx, p).await,
         Action::List => {
-            let (filter, params) = id_filter(p, "customer", "customer_id")?;
-            listed(
-                cx,
-                p,
-                "loyalty_accounts",
-                "accounts",
-                filter,
-                params,
-                ACCOUNT_COLUMNS,
-                |r| Ok(to_json(&AccountRow::from_row(r, 0)?.obj)),
-            )
+            let spec = id_filter(p, "loyalty_accounts", "customer", "customer_id")?;
+            listed(cx, p, spec, "accounts", ACCOUNT_COLUMNS, |r| {
+                Ok(to_json(&AccountRow::from_row(r, 0)?.obj))
+            })
             .await
         }
         Action::Retrieve => Ok(Outcome::read(to_json(&load(cx, id).await?.obj))),

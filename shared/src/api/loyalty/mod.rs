@@ -170,24 +170,17 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p:
     }
 }
 
-/// A list of `table`'s rows, newest first, with `filter` (SQL conditions) and its parameters,
-/// each row's `columns` made an object by `render`; the envelope's `url` is `/v1/loyalty/<what>`.
+/// A list of `spec`'s rows, newest first, each row's `columns` made an object by `render`; the
+/// envelope's `url` is `/v1/loyalty/<what>`.
 async fn listed<D: Db, E: Env>(
     cx: &Ctx<'_, D, E>,
     p: &Args<'_>,
-    table: &'static str,
+    spec: crate::list::ListSpec,
     what: &str,
-    filter: String,
-    filter_params: Vec<SqlValue>,
     columns: &str,
     render: impl Fn(&[SqlValue]) -> ApiResult<serde_json::Value>,
 ) -> ApiResult<Outcome> {
     let page = p.page()?;
-    let spec = crate::list::ListSpec {
-        table,
-        filter,
-        filter_params,
-    };
     let (rows, has_more) = crate::list::fetch_rows(cx.db, &cx.acct, spec, &page, columns).await?;
     let data = rows.iter().map(|r| render(r)).collect::<ApiResult<Vec<_>>>()?;
     Ok(Outcome::read(crate::list::envelope(
@@ -204,10 +197,15 @@ fn data_of(r: &[SqlValue]) -> ApiResult<serde_json::Value> {
         .ok_or_else(|| crate::error::ApiError::internal("unreadable stored object"))
 }
 
-/// An optional `name=<id>` filter on `column`.
-fn id_filter(p: &Args<'_>, name: &str, column: &str) -> ApiResult<(String, Vec<SqlValue>)> {
-    Ok(match p.string(name)? {
+/// `table`'s list with an optional `name=<id>` filter on `column`.
+fn id_filter(p: &Args<'_>, table: &'static str, name: &str, column: &str) -> ApiResult<crate::list::ListSpec> {
+    let (filter, filter_params) = match p.string(name)? {
         Some(v) => (format!(" AND {column} = ?"), crate::sql_params![v]),
         None => (String::new(), Vec::new()),
+    };
+    Ok(crate::list::ListSpec {
+        table,
+        filter,
+        filter_params,
     })
 }

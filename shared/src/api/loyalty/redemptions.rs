@@ -35,18 +35,8 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p:
             Ok(Outcome::write(to_json(&r), writes))
         }
         Action::List => {
-            let (filter, params) = id_filter(p, "account", "loyalty_account")?;
-            listed(
-                cx,
-                p,
-                "loyalty_redemptions",
-                "redemptions",
-                filter,
-                params,
-                "data",
-                data_of,
-            )
-            .await
+            let spec = id_filter(p, "loyalty_redemptions", "account", "loyalty_account")?;
+            listed(cx, p, spec, "redemptions", "data", data_of).await
         }
         Action::Retrieve => {
             let r = load_path::<Redemption, _, _>(cx, "loyalty_redemptions", "", "redemption", id).await?;

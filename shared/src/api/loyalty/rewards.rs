@@ -57,16 +57,14 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p:
                 Some(a) => (" AND active = ?".to_string(), sql_params![a]),
                 None => (String::new(), Vec::new()),
             };
-            listed(
-                cx,
-                p,
-                "loyalty_rewards",
-                "rewards",
+            let spec = crate::list::ListSpec {
+                table: "loyalty_rewards",
                 filter,
-                params,
-                REWARD_COLUMNS,
-                |r| Ok(to_json(&reward_from_row(r)?.obj)),
-            )
+                filter_params: params,
+            };
+            listed(cx, p, spec, "rewards", REWARD_COLUMNS, |r| {
+                Ok(to_json(&reward_from_row(r)?.obj))
+            })
             .await
         }
         Action::Retrieve => Ok(Outcome::read(to_json(&load(cx, id).await?.obj))),

@@ -21,26 +21,16 @@ pub enum Action {
 pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p: &Args<'_>) -> ApiResult<Outcome> {
     match action {
         Action::List => {
-            let (mut filter, mut params) = id_filter(p, "account", "loyalty_account")?;
+            let mut spec = id_filter(p, "loyalty_transactions", "account", "loyalty_account")?;
             if let Some(t) = p.one_of("type")? {
-                filter.push_str(" AND type = ?");
-                params.push(t.into());
+                spec.filter.push_str(" AND type = ?");
+                spec.filter_params.push(t.into());
             }
             for (op, value) in p.int_filter("created")? {
-                filter.push_str(&format!(" AND created {op} ?"));
-                params.push(value.into());
+                spec.filter.push_str(&format!(" AND created {op} ?"));
+                spec.filter_params.push(value.into());
             }
-            listed(
-                cx,
-                p,
-                "loyalty_transactions",
-                "transactions",
-                filter,
-                params,
-                "data",
-                data_of,
-            )
-            .await
+            listed(cx, p, spec, "transactions", "data", data_of).await
         }
         Action::Retrieve => {
             let t =
