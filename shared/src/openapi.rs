@@ -191,7 +191,7 @@ fn terminal_schemas() -> Value {
         "simulated": { "type": "boolean" }, "livemode": { "type": "boolean" }, "metadata": r("Metadata"),
     }));
     let mut registered = terminal.clone();
-    registered["properties"]["deviceKey"] = json!({ "type": "string", "pattern": "^tdk_(test|live)_", "description": "The device's key, shown only here." });
+    registered["properties"]["deviceKey"] = json!({ "type": ["string", "null"], "pattern": "^tdk_(test|live)_", "description": "The device's key, shown only here (an idempotent replay answers null: it is shown once)." });
     registered["required"].as_array_mut().unwrap().push(json!("deviceKey"));
     json!({
         "Terminal": terminal,

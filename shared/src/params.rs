@@ -102,7 +102,19 @@ fn insert_path(target: &mut Map<String, Value>, parts: &[String], value: String,
     };
     let (first, rest) = parts.split_first().ok_or_else(bad)?;
     if rest.is_empty() {
-        target.insert(first.clone(), Value::String(value));
+        // A key given twice (`a=1&a=2`, as form encoders write lists) is a list, never a silent
+        // last-wins: a list parameter reads it as one, any other refuses it as the wrong type.
+        match target.get_mut(first) {
+            None => {
+                target.insert(first.clone(), Value::String(value));
+            }
+            Some(Value::Array(a)) => a.push(Value::String(value)),
+            Some(old @ Value::String(_)) => {
+                let prev = std::mem::take(old);
+                *old = Value::Array(vec![prev, Value::String(value)]);
+            }
+            Some(_) => return Err(bad()),
+        }
         return Ok(());
     }
     // `[]` appends to an array; `[0]` and named keys nest maps (numeric keys become arrays at the end).
@@ -521,6 +533,13 @@ mod tests {
             json!({"amount":"5000","metadata":{"order":"A 1"},"routing":{"preferred_acquirer":"acq_eu_1"},
                    "expand":["customer","latest_charge"],"items":[{"p":"x"},{"p":"y"}],"d":"a b"})
         );
+    }
+
+    #[test]
+    fn a_key_given_twice_is_a_list() {
+        let m = parse_form("days=3&days=5&days=7&one=x").unwrap();
+        assert_eq!(Value::Object(m), json!({"days": ["3", "5", "7"], "one": "x"}));
+        assert!(parse_form("a[b]=1&a=2").is_err(), "an object and a value under one key");
     }
 
     #[test]

@@ -113,7 +113,7 @@ mod schema {
             p.insert("failing_since".into(), json!({ "type": ["integer", "null"] }));
             p.insert(
                 "secret".into(),
-                json!({ "type": "string", "description": "Only in the responses of create and roll_secret." }),
+                json!({ "type": ["string", "null"], "description": "Only in the responses of create and roll_secret; null in an idempotent replay of them (a secret is shown once)." }),
             );
             p.insert(
                 "previous_secret_expires_at".into(),
