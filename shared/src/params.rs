@@ -16,6 +16,8 @@ const MAX_DEPTH: usize = 5;
 pub struct Params {
     pub root: Map<String, Value>,
     pub form: bool,
+    /// A form's plain keys given more than once, with all their values (`root` has the last).
+    pub repeated: Map<String, Value>,
 }
 
 /// 413: the body is over [`MAX_BODY_BYTES`].
@@ -102,19 +104,7 @@ fn insert_path(target: &mut Map<String, Value>, parts: &[String], value: String,
     };
     let (first, rest) = parts.split_first().ok_or_else(bad)?;
     if rest.is_empty() {
-        // A key given twice (`a=1&a=2`, as form encoders write lists) is a list, never a silent
-        // last-wins: a list parameter reads it as one, any other refuses it as the wrong type.
-        match target.get_mut(first) {
-            None => {
-                target.insert(first.clone(), Value::String(value));
-            }
-            Some(Value::Array(a)) => a.push(Value::String(value)),
-            Some(old @ Value::String(_)) => {
-                let prev = std::mem::take(old);
-                *old = Value::Array(vec![prev, Value::String(value)]);
-            }
-            Some(_) => return Err(bad()),
-        }
+        target.insert(first.clone(), Value::String(value));
         return Ok(());
     }
     // `[]` appends to an array; `[0]` and named keys nest maps (numeric keys become arrays at the end).
@@ -176,7 +166,15 @@ fn normalize_indexed(v: &mut Value) {
 
 /// Parses `a=1&b[c]=2` into a nested map.
 pub fn parse_form(s: &str) -> ApiResult<Map<String, Value>> {
+    parse_form_repeats(s).map(|(root, _)| root)
+}
+
+/// As [`parse_form`], also returning every value of each plain key given more than once
+/// (`a=1&a=2`, as form encoders write lists), in order: the parameters keep the last one, a list
+/// parameter reads them all ([`Params::list_raw`]).
+pub fn parse_form_repeats(s: &str) -> ApiResult<(Map<String, Value>, Map<String, Value>)> {
     let mut root = Map::new();
+    let mut repeated = Map::new();
     for pair in s.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let key = percent_decode(k).ok_or_else(|| {
@@ -196,6 +194,14 @@ pub fn parse_form(s: &str) -> ApiResult<Map<String, Value>> {
         })?;
         let parts = split_key(&key)
             .ok_or_else(|| ApiError::invalid(&key, "parameter_invalid", format!("Invalid parameter name '{key}'.")))?;
+        if let (1, Some(Value::String(before))) = (parts.len(), root.get(&key)) {
+            let all = repeated
+                .entry(key.clone())
+                .or_insert_with(|| Value::Array(vec![Value::String(before.clone())]));
+            if let Value::Array(a) = all {
+                a.push(Value::String(val.clone()));
+            }
+        }
         insert_path(&mut root, &parts, val, &key)?;
     }
     let mut v = Value::Object(root);
@@ -203,7 +209,7 @@ pub fn parse_form(s: &str) -> ApiResult<Map<String, Value>> {
         normalize_indexed(child);
     }
     match v {
-        Value::Object(m) => Ok(m),
+        Value::Object(m) => Ok((m, repeated)),
         _ => unreachable!("the root stays an object"),
     }
 }
@@ -230,8 +236,8 @@ impl Params {
             .unwrap_or(&[]);
         if trimmed.is_empty() {
             return Ok(Params {
-                root: Map::new(),
                 form: ct.as_deref() != Some("application/json"),
+                ..Params::default()
             });
         }
         let is_json = match ct.as_deref() {
@@ -267,7 +273,10 @@ impl Params {
                 ));
             }
             match v {
-                Value::Object(root) => Ok(Params { root, form: false }),
+                Value::Object(root) => Ok(Params {
+                    root,
+                    ..Params::default()
+                }),
                 _ => Err(ApiError::new(
                     400,
                     "invalid_request_error",
@@ -284,17 +293,21 @@ impl Params {
                     "The form body is not UTF-8.",
                 )
             })?;
+            let (root, repeated) = parse_form_repeats(s)?;
             Ok(Params {
-                root: parse_form(s)?,
+                root,
                 form: true,
+                repeated,
             })
         }
     }
 
     pub fn from_query(query: &str) -> ApiResult<Params> {
+        let (root, repeated) = parse_form_repeats(query)?;
         Ok(Params {
-            root: parse_form(query)?,
+            root,
             form: true,
+            repeated,
         })
     }
 
@@ -306,6 +319,12 @@ impl Params {
         self.root.get(name).filter(|v| !v.is_null())
     }
 
+    /// As [`Params::raw`] for a list parameter: a key given more than once is the list of its
+    /// values (every other reader keeps the last one).
+    pub fn list_raw(&self, name: &str) -> Option<&Value> {
+        self.repeated.get(name).or_else(|| self.raw(name))
+    }
+
     /// A nested object parameter (e.g. `routing`, `card`) as its own `Params`, named `parent[...]`.
     pub fn object(&self, name: &str) -> ApiResult<Option<Params>> {
         match self.raw(name) {
@@ -313,6 +332,7 @@ impl Params {
             Some(Value::Object(m)) => Ok(Some(Params {
                 root: m.clone(),
                 form: self.form,
+                ..Params::default()
             })),
             Some(Value::String(s)) if s.is_empty() && self.form => Ok(None),
             Some(_) => Err(ApiError::invalid(
@@ -536,10 +556,12 @@ mod tests {
     }
 
     #[test]
-    fn a_key_given_twice_is_a_list() {
-        let m = parse_form("days=3&days=5&days=7&one=x").unwrap();
-        assert_eq!(Value::Object(m), json!({"days": ["3", "5", "7"], "one": "x"}));
-        assert!(parse_form("a[b]=1&a=2").is_err(), "an object and a value under one key");
+    fn a_key_given_twice_keeps_its_last_value_and_lists_them_all() {
+        let p = Params::from_query("days=3&days=5&days=7&one=x").unwrap();
+        assert_eq!(Value::Object(p.root.clone()), json!({"days": "7", "one": "x"}));
+        assert_eq!(p.list_raw("days"), Some(&json!(["3", "5", "7"])));
+        assert_eq!(p.list_raw("one"), Some(&json!("x")));
+        assert_eq!(p.raw("days"), Some(&json!("7")));
     }
 
     #[test]

@@ -498,6 +498,7 @@ fn object_list(p: &Params, key: &str, name: &str, max_items: usize) -> ApiResult
             Value::Object(m) => Ok(Params {
                 root: m.clone(),
                 form: p.form,
+                ..Params::default()
             }),
             _ => Err(ApiError::invalid(
                 &format!("{name}[{i}]"),
@@ -586,6 +587,12 @@ impl<'a> Args<'a> {
     pub fn raw(&self, name: &str) -> ApiResult<Option<&Value>> {
         let (_, key) = self.key(name)?;
         Ok(self.params.raw(key))
+    }
+
+    /// As [`Args::raw`] for a list parameter ([`Params::list_raw`]: a form's repeated key).
+    pub fn list_raw(&self, name: &str) -> ApiResult<Option<&Value>> {
+        let (_, key) = self.key(name)?;
+        Ok(self.params.list_raw(key))
     }
 
     /// A text parameter (free or checked), at most its declared length.

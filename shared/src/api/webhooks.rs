@@ -244,7 +244,7 @@ fn new_secret<D: Db, E: Env>(cx: &Ctx<'_, D, E>) -> String {
 
 /// `enabled_events`: a non-empty list of known event types, or `*`.
 fn enabled_events(p: &Params) -> ApiResult<Option<Vec<String>>> {
-    let items = match p.raw("enabled_events") {
+    let items = match p.list_raw("enabled_events") {
         None => return Ok(None),
         Some(Value::Array(a)) => a.clone(),
         Some(Value::String(s)) if p.form => vec![Value::String(s.clone())],

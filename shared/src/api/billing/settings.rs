@@ -52,7 +52,7 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, p: &Args<'_>
 /// value, or an empty value for no retries), checked by [`dunning::check_schedule`].
 fn retry_days(p: &Args<'_>) -> ApiResult<Option<Vec<i64>>> {
     let bad = |message: String| ApiError::invalid("retry_schedule_days", "parameter_invalid", message);
-    let items = match p.raw("retry_schedule_days")? {
+    let items = match p.list_raw("retry_schedule_days")? {
         None => return Ok(None),
         Some(Value::Array(a)) => a.clone(),
         Some(Value::String(s)) if p.params().form && s.is_empty() => Vec::new(),
