@@ -14,7 +14,7 @@
 
 mod common;
 
-use common::{Rng, World, world_at};
+use common::{Rng, World, env_num, world_at};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -382,10 +382,6 @@ fn run_seed(seed: u64, steps: usize) -> R {
         run.subs.len()
     );
     Ok(())
-}
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 #[test]

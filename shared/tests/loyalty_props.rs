@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{Rng, World, world_at};
+use common::{Rng, World, env_num, world_at};
 use serde_json::Value;
 
 const DAY: i64 = 86_400;
@@ -297,10 +297,6 @@ fn run_seed(seed: u64, steps: usize) -> R {
         run.members.len()
     );
     Ok(())
-}
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 #[test]

@@ -113,6 +113,15 @@ impl Group {
     }
 }
 
+/// The SQL condition and parameter of an optional `active` filter (the catalogues' lists:
+/// products, prices, rewards).
+pub(crate) fn active_filter(p: &Args<'_>) -> ApiResult<(String, Vec<crate::port::SqlValue>)> {
+    Ok(match p.boolean("active")? {
+        Some(a) => (" AND active = ?".into(), crate::sql_params![a]),
+        None => (String::new(), Vec::new()),
+    })
+}
+
 /// What a handler decided: the response body and the writes that make it true. `A` is the work
 /// its route group may do once the writes are committed ([`Routes::After`]).
 pub struct Outcome<A = NoAfter> {

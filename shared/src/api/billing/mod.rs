@@ -13,6 +13,7 @@ pub mod subscriptions;
 pub mod usage;
 
 use super::Outcome;
+use super::active_filter;
 use super::operation::{Args, Field, Op};
 use crate::context::Ctx;
 use crate::error::ApiResult;
@@ -241,14 +242,6 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p:
         Action::Settings(a) => settings::run(cx, a, p).await,
         Action::Usage(a) => usage::run(cx, a, id, p).await,
     }
-}
-
-/// The SQL condition and parameter of an optional `active` filter.
-fn active_filter(p: &Args<'_>) -> ApiResult<(String, Vec<crate::port::SqlValue>)> {
-    Ok(match p.boolean("active")? {
-        Some(a) => (" AND active = ?".into(), crate::sql_params![a]),
-        None => (String::new(), Vec::new()),
-    })
 }
 
 /// The writes of an update to a catalogue object (`table` has an `active` column beside its

@@ -53,10 +53,7 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p:
     match action {
         Action::Create => create(cx, p),
         Action::List => {
-            let (filter, params) = match p.boolean("active")? {
-                Some(a) => (" AND active = ?".to_string(), sql_params![a]),
-                None => (String::new(), Vec::new()),
-            };
+            let (filter, params) = super::super::active_filter(p)?;
             let spec = crate::list::ListSpec {
                 table: "loyalty_rewards",
                 filter,
