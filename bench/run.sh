@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
 # The components: spin.toml's one build command (all of them in one cargo invocation).
 cargo build --target wasm32-wasip2 --profile wasm -p vinr-fn-payments -p vinr-fn-customers -p vinr-fn-payment-methods \
-  -p vinr-fn-webhooks -p vinr-fn-refunds -p vinr-fn-balance -p vinr-fn-terminal -p vinr-fn-api-keys -p vinr-fn-billing -p vinr-fn-loyalty
+  -p vinr-fn-webhooks -p vinr-fn-refunds -p vinr-fn-balance -p vinr-fn-terminal -p vinr-fn-api-keys -p vinr-fn-billing -p vinr-fn-loyalty -p vinr-fn-intents
 cargo build --release -p vinr -p vinr-bench
 if [ "${1:-}" = "--terminal" ]; then
   shift

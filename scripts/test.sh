@@ -16,7 +16,7 @@ rustup component add rustfmt clippy
 cargo fmt --all -- --check
 cargo clippy -p vinr-shared -p vinr -p vinr-conformance -p vinr-bench -p vinr-terminal-sim --all-targets -- -D warnings
 cargo clippy --target wasm32-wasip2 -p vinr-spin-adapter -p vinr-fn-payments -p vinr-fn-customers \
-    -p vinr-fn-payment-methods -p vinr-fn-webhooks -p vinr-fn-refunds -p vinr-fn-balance -p vinr-fn-terminal -p vinr-fn-api-keys -p vinr-fn-billing -p vinr-fn-loyalty -- -D warnings
+    -p vinr-fn-payment-methods -p vinr-fn-webhooks -p vinr-fn-refunds -p vinr-fn-balance -p vinr-fn-terminal -p vinr-fn-api-keys -p vinr-fn-billing -p vinr-fn-loyalty -p vinr-fn-intents -- -D warnings
 cargo clippy --target wasm32-unknown-unknown -p vinr-worker -- -D warnings
 # The local host, then the components it serves (the build commands of spin.toml).
 cargo build --release -p vinr

@@ -95,6 +95,11 @@ event_types! {
     LoyaltyPointsExpired = "loyalty.points.expired",
     LoyaltyTierChanged = "loyalty.tier.changed",
     LoyaltyRedemptionCanceled = "loyalty.redemption.canceled",
+    PaymentIntentCreated = "payment_intent.created",
+    PaymentIntentSucceeded = "payment_intent.succeeded",
+    PaymentIntentCaptured = "payment_intent.captured",
+    PaymentIntentCanceled = "payment_intent.canceled",
+    PaymentIntentPaymentFailed = "payment_intent.payment_failed",
 }
 
 /// Seed 002 names an event differently from seed 001; accepted as input, stored canonically.

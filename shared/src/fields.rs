@@ -1,4 +1,5 @@
-//! Validation of common fields: metadata, email, statement descriptors, URLs.
+//! Validation of common fields: metadata, email, statement descriptors, URLs, free-form objects
+//! and lists of choices.
 
 use crate::error::{ApiError, ApiResult};
 use crate::params::Params;
@@ -153,6 +154,77 @@ pub fn url(param: &str, s: &str) -> ApiResult<String> {
             format!("Invalid URL: {param} must be an absolute http(s) URL (no user name, no backslash)."),
         ))
     }
+}
+
+/// At most this much JSON in a free-form object (`user_fields`, `order_details`, a gateway's
+/// response): stored as given, so bounded.
+pub const FREE_OBJECT_MAX_BYTES: usize = 8192;
+
+/// A free-form object stored as given (seed 004's `user_fields`, `order_details`): None when
+/// absent or null, a 400 naming `param` when it is not an object or is over
+/// [`FREE_OBJECT_MAX_BYTES`] as JSON.
+pub fn free_object(param: &str, v: Option<&Value>) -> ApiResult<Option<serde_json::Map<String, Value>>> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(o)) => {
+            let len = serde_json::to_vec(o).map(|b| b.len()).unwrap_or(usize::MAX);
+            if len > FREE_OBJECT_MAX_BYTES {
+                return Err(ApiError::invalid(
+                    param,
+                    "parameter_too_large",
+                    format!("{param} is {len} bytes of JSON; at most {FREE_OBJECT_MAX_BYTES}."),
+                ));
+            }
+            Ok(Some(o.clone()))
+        }
+        Some(_) => Err(ApiError::invalid(
+            param,
+            "parameter_invalid",
+            format!("{param} must be an object."),
+        )),
+    }
+}
+
+/// A list parameter whose items are each one of `allowed` (`payment_method_types[]=card`): None
+/// when absent; duplicates are dropped; empty or unknown items are a 400 naming `name`.
+pub fn choices(p: &Params, name: &str, allowed: &[&str]) -> ApiResult<Option<Vec<String>>> {
+    let items = match p.list_raw(name) {
+        None => return Ok(None),
+        Some(Value::Array(a)) => a.clone(),
+        Some(Value::String(s)) if p.form => vec![Value::String(s.clone())],
+        Some(_) => {
+            return Err(ApiError::invalid(
+                name,
+                "parameter_invalid",
+                format!("{name} must be a list."),
+            ));
+        }
+    };
+    let mut out: Vec<String> = Vec::new();
+    for v in items {
+        match v {
+            Value::String(s) if allowed.contains(&s.as_str()) => {
+                if !out.contains(&s) {
+                    out.push(s);
+                }
+            }
+            _ => {
+                return Err(ApiError::invalid(
+                    name,
+                    "parameter_invalid",
+                    format!("{name} items must be one of: {}.", allowed.join(", ")),
+                ));
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(ApiError::invalid(
+            name,
+            "parameter_invalid",
+            format!("{name} must list at least one of: {}.", allowed.join(", ")),
+        ));
+    }
+    Ok(Some(out))
 }
 
 #[cfg(test)]

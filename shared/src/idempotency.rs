@@ -130,6 +130,15 @@ pub fn check_key(key: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// A key shorter than `min` characters on an operation that asks for at least that many (seed 004).
+pub fn too_short(min: usize) -> ApiError {
+    ApiError::invalid(
+        "x-idempotency-key",
+        "idempotency_key_too_short",
+        format!("Idempotency keys of this operation have at least {min} characters (seed 004)."),
+    )
+}
+
 fn reused() -> ApiError {
     ApiError::new(
         409,

@@ -95,3 +95,17 @@ pub async fn fetch_rows(
 pub fn envelope(url: &str, data: Vec<Value>, has_more: bool) -> Value {
     json!({ "object": "list", "url": url, "has_more": has_more, "data": data })
 }
+
+/// Seed 004's list shape: `data`, `meta` (cursors: `limit`, `has_more`, and the ids to pass as
+/// `starting_after` for the next page and `ending_before` for the previous one), `has_more`; and
+/// the API's `object` and `url`, so the same client code reads either. docs/intents.md.
+pub fn seed004_envelope(url: &str, data: Vec<Value>, has_more: bool, limit: i64) -> Value {
+    let id = |v: Option<&Value>| v.and_then(|o| o.get("id")).cloned().unwrap_or(Value::Null);
+    let meta = json!({
+        "limit": limit,
+        "has_more": has_more,
+        "starting_after": if has_more { id(data.last()) } else { Value::Null },
+        "ending_before": id(data.first()),
+    });
+    json!({ "object": "list", "url": url, "has_more": has_more, "data": data, "meta": meta })
+}

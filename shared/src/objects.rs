@@ -5,6 +5,7 @@
 //! fields for API clients.
 
 pub mod billing;
+pub mod intents;
 pub mod loyalty;
 
 use crate::fields::Metadata;
@@ -208,6 +209,18 @@ pub struct Payment {
     pub reversal: Option<Reversal>,
     pub canceled_at: Option<i64>,
     pub cancellation_reason: Option<String>,
+    /// The payment intent (pi_) this payment is an attempt at paying (seed 004); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_intent_id: Option<String>,
+    /// Seed 004: the merchant's reference of an intent's attempt; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_id: Option<String>,
+    /// Seed 004: free-form fields of an intent's attempt, stored as given; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_fields: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Seed 004: free-form order details of an intent's attempt, stored as given; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_details: Option<serde_json::Map<String, serde_json::Value>>,
     pub livemode: bool,
     pub created: i64,
 }

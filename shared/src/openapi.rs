@@ -11,7 +11,7 @@
 //! components do not); what is served is the committed file, [`crate::api::OPENAPI_JSON`].
 
 use crate::api::Group;
-use crate::api::operation::{Answer, Field, RANGE_FIELDS, Spec, Ty};
+use crate::api::operation::{Answer, Field, RANGE_FIELDS, Spec, Ty, has_body};
 use serde_json::{Map, Value, json};
 
 pub use crate::api::OPENAPI_JSON as SERVED;
@@ -41,6 +41,23 @@ fn list_of(item: &str) -> Value {
     })
 }
 
+/// Seed 004's list: the API's list plus `meta` (cursors), as `list::seed004_envelope` writes it.
+fn seed004_list_of(item: &str) -> Value {
+    let mut l = list_of(item);
+    l["required"].as_array_mut().expect("required").push(json!("meta"));
+    l["properties"]["meta"] = json!({
+        "type": "object",
+        "required": ["limit", "has_more", "starting_after", "ending_before"],
+        "properties": {
+            "limit": { "type": "integer" },
+            "has_more": { "type": "boolean" },
+            "starting_after": { "type": ["string", "null"], "description": "Pass as starting_after for the next page (null on the last)." },
+            "ending_before": { "type": ["string", "null"], "description": "Pass as ending_before for the previous page." },
+        },
+    });
+    l
+}
+
 /// An object schema whose every listed property is required (as the API always sends them).
 fn object(props: Value) -> Value {
     let required: Vec<&String> = props.as_object().expect("properties").keys().collect();
@@ -65,6 +82,7 @@ fn derived() -> Map<String, Value> {
     use crate::objects::billing::{
         BillingSettings, Invoice, Price, Product, Subscription, UsageRecord, UsageRecordBatch, UsageRecordSummary,
     };
+    use crate::objects::intents::PaymentIntent;
     use crate::objects::loyalty::{LoyaltyAccount, LoyaltyProgram, PointsTransaction, Redemption, Reward};
     use crate::objects::{Charge, Customer, Dispute, Payment, PaymentMethod, Payout, Refund};
     use crate::plan::ProcessingPlan;
@@ -110,6 +128,7 @@ fn derived() -> Map<String, Value> {
     g.subschema_for::<PointsTransaction>();
     g.subschema_for::<Reward>();
     g.subschema_for::<Redemption>();
+    g.subschema_for::<PaymentIntent>();
     g.take_definitions(true)
 }
 
@@ -165,6 +184,8 @@ fn schemas() -> Value {
         "PointsTransactionList": list_of("PointsTransaction"),
         "RewardList": list_of("Reward"),
         "RedemptionList": list_of("Redemption"),
+        "PaymentIntentList": seed004_list_of("PaymentIntent"),
+        "IntentPaymentList": seed004_list_of("Payment"),
     });
     all.as_object_mut().unwrap().extend(derived());
     all.as_object_mut()
@@ -372,6 +393,16 @@ fn body_example(group: Group, action: &str) -> Option<Value> {
         (Group::Loyalty, "loyalty_redemption_create") => {
             json!({ "account": "loy_01jexample", "reward": "rwd_01jexample" })
         }
+        (Group::Intents, "create") => json!({
+            "amount": 5000,
+            "currency": "USD",
+            "capture": true,
+            "reference_id": "order-1042",
+            "user_fields": { "channel": "web" },
+            "payment_method_types": ["card"]
+        }),
+        (Group::Intents, "attempt") => json!({ "payment_method_id": "pm_card_visa", "cvv2": "123" }),
+        (Group::Intents, "cancel") => json!({ "cancellation_reason": "requested_by_customer" }),
         (Group::Billing, "product_create") => json!({ "name": "Pro plan", "description": "Everything, monthly" }),
         (Group::Billing, "product_update") => json!({ "active": false }),
         (Group::Billing, "price_create") => json!({
@@ -503,7 +534,7 @@ fn query_params(f: &Field) -> Vec<(String, Value)> {
 /// What a declared operation takes and returns.
 fn declared(spec: &Spec) -> Op {
     let fields: Vec<&Field> = spec.all_fields().collect();
-    let (query, body): (Vec<&Field>, Vec<&Field>) = if spec.method == "POST" {
+    let (query, body): (Vec<&Field>, Vec<&Field>) = if has_body(spec.method) {
         (fields.iter().copied().filter(|f| f.in_query).collect(), fields)
     } else {
         (fields, Vec::new())
@@ -516,7 +547,7 @@ fn declared(spec: &Spec) -> Op {
     Op {
         summary: spec.summary,
         query: query.into_iter().flat_map(query_params).collect(),
-        body: (spec.method == "POST").then(|| properties(&body_fields)),
+        body: has_body(spec.method).then(|| properties(&body_fields)),
         ok,
         ok_media,
         forbidden: spec.forbidden,
@@ -524,7 +555,7 @@ fn declared(spec: &Spec) -> Op {
 }
 
 fn operation(group: Group, spec: &Spec) -> Value {
-    let (method, pattern, action) = (spec.method, spec.path, spec.name);
+    let (method, pattern, action, seed004) = (spec.method, spec.path, spec.name, spec.seed004);
     let spec = declared(spec);
     let mut params: Vec<Value> = Vec::new();
     if pattern.contains(":id") {
@@ -540,8 +571,11 @@ fn operation(group: Group, spec: &Spec) -> Value {
         }
         params.push(p);
     }
-    if method == "POST" {
+    if has_body(method) {
         params.push(json!({ "$ref": "#/components/parameters/IdempotencyKey" }));
+        if seed004 {
+            params.push(json!({ "$ref": "#/components/parameters/XIdempotencyKey" }));
+        }
     }
     let mut responses = Map::new();
     responses.insert(
@@ -570,7 +604,7 @@ fn operation(group: Group, spec: &Spec) -> Value {
         responses.insert("202".into(), json!({ "description": "Accepted: the payment is pending (async mode, or a sync wait that ran out).", "content": { "application/json": { "schema": spec.ok } } }));
         responses.insert("502".into(), error_response("communication_error: the device's connection dropped during a sync payment; error.payment is the payment as it stands."));
     }
-    if method == "POST" {
+    if has_body(method) {
         responses.insert("409".into(), error_response("The Idempotency-Key is in use by a request in flight, or was used with other parameters; for a terminal payment also terminal_offline or terminal_busy."));
         responses.insert("413".into(), error_response("The body exceeds 64 KiB."));
     }
@@ -635,6 +669,7 @@ fn group_name(g: Group) -> &'static str {
         Group::ApiKeys => "api_keys",
         Group::Billing => "billing",
         Group::Loyalty => "loyalty",
+        Group::Intents => "payment_intents",
     }
 }
 
@@ -684,6 +719,11 @@ pub fn document() -> Value {
                     "name": "Idempotency-Key", "in": "header", "required": false,
                     "description": "Makes the POST safe to retry: the first response is stored and replayed (header idempotent-replayed: true) for 24 h or more.",
                     "schema": { "type": "string", "pattern": "^[!-~]{1,255}$" },
+                },
+                "XIdempotencyKey": {
+                    "name": "x-idempotency-key", "in": "header", "required": false,
+                    "description": "Seed 004's name for Idempotency-Key (send one of the two). On seed 004's operations a key has at least 10 characters; a shorter one is a 400 idempotency_key_too_short.",
+                    "schema": { "type": "string", "pattern": "^[!-~]{10,255}$" },
                 },
             },
             "schemas": schemas(),

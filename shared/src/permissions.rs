@@ -86,6 +86,11 @@ pub const GROUPS: &[ResourceGroup] = &[
         &["loyalty"],
         "Engagement: the loyalty program, accounts, points transactions, rewards and redemptions.",
     ),
+    group(
+        "payment_intents",
+        &["payment_intents"],
+        "Seed 004's payment intents, their attempts, captures and refunds.",
+    ),
 ];
 
 const N: usize = GROUPS.len();

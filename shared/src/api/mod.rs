@@ -7,6 +7,7 @@ pub mod balance;
 pub mod billing;
 pub mod customers;
 pub mod disputes;
+pub mod intents;
 pub mod loyalty;
 pub mod operation;
 pub mod payment_methods;
@@ -53,10 +54,12 @@ pub enum Group {
     Billing,
     /// Engagement: `/v1/loyalty/...` (program, accounts, transactions, rewards, redemptions).
     Loyalty,
+    /// Seed 004's payment model: `/v1/payment_intents`.
+    Intents,
 }
 
 impl Group {
-    pub const ALL: [Group; 10] = [
+    pub const ALL: [Group; 11] = [
         Group::Payments,
         Group::Customers,
         Group::PaymentMethods,
@@ -67,6 +70,7 @@ impl Group {
         Group::ApiKeys,
         Group::Billing,
         Group::Loyalty,
+        Group::Intents,
     ];
 
     /// The group's operations, as declared (without their group-specific actions).
@@ -85,6 +89,7 @@ impl Group {
             Group::ApiKeys => of(api_keys::OPS),
             Group::Billing => of(billing::OPS),
             Group::Loyalty => of(loyalty::OPS),
+            Group::Intents => of(intents::OPS),
         }
     }
 
@@ -108,6 +113,7 @@ impl Group {
             "products" | "prices" | "invoices" | "subscriptions" | "billing" | "usage_records"
             | "subscription_items" => Group::Billing,
             "loyalty" => Group::Loyalty,
+            "payment_intents" => Group::Intents,
             _ => return None,
         })
     }
@@ -333,6 +339,7 @@ route_groups! {
     ApiKeysRoutes => ApiKeys, api_keys;
     BillingRoutes => Billing, billing;
     LoyaltyRoutes => Loyalty, loyalty;
+    IntentsRoutes => Intents, intents;
 }
 
 /// Serves one request for a route group. Never fails: every error becomes its JSON response.
@@ -397,7 +404,7 @@ async fn serve<G: Routes, D: Db, E: Env, C: Cache>(
     let acct = authenticate(db, cache, now, req).await?;
     // A restricted key outside its grant: 403 before anything is read.
     crate::permissions::check(acct.permissions.as_ref(), route.op.spec.method, route.op.spec.path)?;
-    let is_post = req.method == "POST";
+    let is_post = operation::has_body(&req.method);
     let mut params = if is_post {
         Params::from_body(req.header("content-type"), &req.body)?
     } else {
@@ -445,6 +452,9 @@ async fn serve<G: Routes, D: Db, E: Env, C: Cache>(
     let held: (String, String, String);
     if let Some(k) = key {
         idempotency::check_key(&k)?;
+        if route.op.spec.seed004 && k.len() < operation::SEED004_MIN_KEY {
+            return Err(idempotency::too_short(operation::SEED004_MIN_KEY));
+        }
         let secret = env.hash_secret().ok_or_else(|| {
             ApiError::internal("VINR_HASH_KEY is not set: idempotent requests cannot be fingerprinted")
         })?;

@@ -283,6 +283,17 @@ pub struct Spec {
     /// Fields of the answer that hold a secret shown once (a webhook secret, a device key): the
     /// copy kept for idempotent replays has them `null` (docs/security.md).
     pub shown_once: &'static [&'static str],
+    /// One of seed 004's operations: its idempotency key (`x-idempotency-key`) must have at least
+    /// [`SEED004_MIN_KEY`] characters, as that seed asks (docs/intents.md).
+    pub seed004: bool,
+}
+
+/// Seed 004: "a unique value of at least 10 characters".
+pub const SEED004_MIN_KEY: usize = 10;
+
+/// Whether requests of `method` carry their parameters in the body (and may be idempotent).
+pub fn has_body(method: &str) -> bool {
+    method == "POST" || method == "PATCH"
 }
 
 impl<A: Copy> Op<A> {
@@ -299,6 +310,7 @@ impl<A: Copy> Op<A> {
             sandbox_only: None,
             after_load: false,
             shown_once: &[],
+            seed004: false,
         };
         Op { spec, action }
     }
@@ -307,6 +319,9 @@ impl<A: Copy> Op<A> {
     }
     pub const fn post(path: &'static str, name: &'static str, action: A) -> Op<A> {
         Op::new("POST", path, name, action)
+    }
+    pub const fn patch(path: &'static str, name: &'static str, action: A) -> Op<A> {
+        Op::new("PATCH", path, name, action)
     }
     pub const fn delete(path: &'static str, name: &'static str, action: A) -> Op<A> {
         Op::new("DELETE", path, name, action)
@@ -342,6 +357,11 @@ impl<A: Copy> Op<A> {
     /// The answer's `fields` are secrets shown once: never stored for replays.
     pub const fn shows_once(mut self, fields: &'static [&'static str]) -> Op<A> {
         self.spec.shown_once = fields;
+        self
+    }
+    /// Seed 004's conventions for this operation ([`Spec::seed004`]).
+    pub const fn seed004(mut self) -> Op<A> {
+        self.spec.seed004 = true;
         self
     }
     pub const fn sandbox_only(mut self, message: &'static str) -> Op<A> {

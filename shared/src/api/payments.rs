@@ -3,14 +3,12 @@
 
 use super::Outcome;
 use super::operation::{Args, Field, Op};
-use crate::cards::TestBehavior;
 use crate::context::Ctx;
 use crate::domain::payment::{self, CANCELLATION_REASONS, Transition, apply_authorization};
 use crate::error::{ApiError, ApiResult};
-use crate::events;
 use crate::fields;
 use crate::flows;
-use crate::flows::payment::{NewPayment, capture_writes, insert_charge, live_guard, random6};
+use crate::flows::payment::{NewPayment, live_guard, random6};
 use crate::flows::payment_method::{ResolvedPm, resolve};
 use crate::list::{self, ListSpec};
 use crate::money::{check_amount, parse_currency};
@@ -18,7 +16,7 @@ use crate::objects::*;
 use crate::port::{Db, Env, Stmt};
 use crate::processor::{self, AuthOutcome};
 use crate::sql_params;
-use crate::store::{Loaded, guarded_update, load, load_param, load_path, to_json};
+use crate::store::{Loaded, load, load_param, load_path, to_json};
 use serde_json::{Value, json};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -271,6 +269,7 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Ou
             on_behalf_of,
             statement_descriptor,
             off_session: false,
+            intent: None,
         },
     )
     .await?;
@@ -310,57 +309,18 @@ async fn transition<D: Db, E: Env>(
     step: impl FnOnce(&Payment, Option<&Charge>) -> ApiResult<Transition>,
 ) -> ApiResult<Outcome> {
     let expand = p.expand()?;
-    let Loaded { obj: pay, version } = load_path::<Payment, _, _>(cx, "payments", "", "payment", id).await?;
-    let charge = match &pay.latest_charge {
-        Some(ch) => load::<Charge, _, _>(cx, "charges", "", ch).await?.map(|l| l.obj),
-        None => None,
-    };
-    let t = step(&pay, charge.as_ref())?;
-    let behavior = match (&t.payment.status, &t.payment.payment_method) {
-        (PaymentStatus::Succeeded, Some(pm)) if t.payment.balance_transaction.is_none() => {
-            resolve(cx, "payment_method", pm).await.ok().and_then(|p| p.behavior)
-        }
-        _ => None,
-    };
-    commit(cx, version, t, charge.is_some(), &expand, behavior).await
+    let moved = flows::payment::transition(cx, id, step).await?;
+    rendered(cx, moved, &expand).await
 }
 
-async fn commit<D: Db, E: Env>(
+/// A moved payment's answer (with `expand`) and writes.
+async fn rendered<D: Db, E: Env>(
     cx: &Ctx<'_, D, E>,
-    version: i64,
-    mut t: Transition,
-    charge_existed: bool,
+    m: flows::payment::Moved,
     expand: &[String],
-    behavior: Option<TestBehavior>,
 ) -> ApiResult<Outcome> {
-    let money = capture_writes(cx, &mut t.payment, behavior).await?;
-    let data = to_json(&t.payment);
-    let mut writes: Vec<Stmt> = guarded_update(
-        "payments",
-        "status = ?, data = ?",
-        sql_params![t.payment.status.as_str(), data.to_string()],
-        &t.payment.id,
-        version,
-    )
-    .into();
-    if let Some(ch) = &t.charge {
-        writes.push(if charge_existed {
-            Stmt::new(
-                "UPDATE charges SET data = ? WHERE id = ? AND account_id = ?",
-                sql_params![to_json(ch).to_string(), &ch.id, &cx.acct.id],
-            )
-        } else {
-            insert_charge(cx, ch)
-        });
-    }
-    writes.extend(money);
-    writes.extend(
-        t.events
-            .iter()
-            .flat_map(|e| events::record(cx.env, &cx.acct, *e, cx.now, &data)),
-    );
-    let body = render(cx, &t.payment, expand, t.charge.as_ref().map(|c| (None, Some(c)))).await?;
-    Ok(Outcome::write(body, writes))
+    let body = render(cx, &m.payment, expand, m.charge.as_ref().map(|c| (None, Some(c)))).await?;
+    Ok(Outcome::write(body, m.writes))
 }
 
 async fn capture<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> ApiResult<Outcome> {
@@ -406,7 +366,8 @@ async fn confirm<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> A
         ));
     }
     if !authenticated {
-        return commit(cx, version, payment::fail_authentication(&pay)?, false, &expand, None).await;
+        let moved = flows::payment::commit(cx, version, payment::fail_authentication(&pay)?, false, None).await?;
+        return rendered(cx, moved, &expand).await;
     }
     let pm_id = pay.payment_method.clone().unwrap_or_default();
     let pm = resolve(cx, "payment_method", &pm_id).await?;
@@ -427,7 +388,7 @@ async fn confirm<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> A
     };
     let (charge, events) = apply_authorization(&mut next, outcome, details, cx.id("ch_"), cx.now);
     debug_assert!(approved || charge.as_ref().is_some_and(|c| c.status == ChargeStatus::Failed));
-    commit(
+    let moved = flows::payment::commit(
         cx,
         version,
         Transition {
@@ -436,10 +397,10 @@ async fn confirm<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> A
             events,
         },
         false,
-        &expand,
         Some(behavior),
     )
-    .await
+    .await?;
+    rendered(cx, moved, &expand).await
 }
 
 async fn list<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {

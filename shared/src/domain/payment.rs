@@ -305,6 +305,10 @@ pub(crate) mod tests {
             reversal: None,
             canceled_at: None,
             cancellation_reason: None,
+            payment_intent_id: None,
+            reference_id: None,
+            user_fields: None,
+            order_details: None,
             livemode: false,
             created: 1,
         }

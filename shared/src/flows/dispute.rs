@@ -117,6 +117,7 @@ pub async fn open<D: Db, E: Env>(cx: &Ctx<'_, D, E>, payment_id: &str) -> ApiRes
     for kind in &o.events {
         writes.extend(events::record(cx.env, &cx.acct, *kind, cx.now, &data));
     }
+    writes.extend(super::intent::follow_payment(cx, &o.payment).await?.1);
     Ok(writes)
 }
 

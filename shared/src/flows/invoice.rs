@@ -155,6 +155,7 @@ pub async fn charge<D: Db, E: Env>(
             on_behalf_of: None,
             statement_descriptor: None,
             off_session: true,
+            intent: None,
         },
     )
     .await?;

@@ -4,6 +4,7 @@
 
 pub mod dispute;
 pub mod dunning;
+pub mod intent;
 pub mod invoice;
 pub mod loyalty;
 pub mod payment;

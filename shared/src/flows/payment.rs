@@ -4,19 +4,20 @@
 
 use crate::cards::TestBehavior;
 use crate::context::Ctx;
-use crate::domain::payment::apply_authorization;
+use crate::domain::payment::{Transition, apply_authorization};
 use crate::error::{ApiError, ApiResult};
 use crate::events;
 use crate::fields::Metadata;
-use crate::flows::payment_method::ResolvedPm;
+use crate::flows::payment_method::{ResolvedPm, resolve};
 use crate::ledger::{NewTxn, SourceType};
+use crate::objects::intents::PaymentIntent;
 use crate::objects::*;
 use crate::plan;
 use crate::port::{Db, Env, Stmt};
 use crate::processor::{self, AuthOutcome};
 use crate::sql_params;
 use crate::steps::{self, Step};
-use crate::store::to_json;
+use crate::store::{Loaded, guarded_update, load, load_path, to_json};
 
 /// What a new payment is, checked by the caller.
 pub struct NewPayment {
@@ -34,6 +35,16 @@ pub struct NewPayment {
     /// Charged without the cardholder present (an invoice): a card that asks for 3-D Secure is
     /// declined (`authentication_required`) instead of waiting for a challenge nobody can answer.
     pub off_session: bool,
+    /// The payment intent this payment is an attempt at (seed 004), if any.
+    pub intent: Option<IntentAttempt>,
+}
+
+/// What an attempt at a payment intent adds to its payment (seed 004's fields).
+pub struct IntentAttempt {
+    pub payment_intent_id: String,
+    pub reference_id: Option<String>,
+    pub user_fields: Option<serde_json::Map<String, serde_json::Value>>,
+    pub order_details: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// The payment (and its charge) as authorized, and the writes that store it. A declined card
@@ -75,9 +86,19 @@ pub async fn create<D: Db, E: Env>(
         reversal: None,
         canceled_at: None,
         cancellation_reason: None,
+        payment_intent_id: None,
+        reference_id: None,
+        user_fields: None,
+        order_details: None,
         livemode: cx.acct.livemode,
         created: cx.now,
     };
+    if let Some(a) = n.intent {
+        pay.payment_intent_id = Some(a.payment_intent_id);
+        pay.reference_id = a.reference_id;
+        pay.user_fields = a.user_fields;
+        pay.order_details = a.order_details;
+    }
     let outcome = match processor::authorize(behavior, false, &random6(cx)) {
         AuthOutcome::ChallengeRequired if n.off_session => AuthOutcome::Declined {
             decline_code: "authentication_required",
@@ -96,7 +117,7 @@ pub async fn create<D: Db, E: Env>(
 
     let data = to_json(&pay);
     let mut writes = vec![Stmt::new(
-        "INSERT INTO payments (id, account_id, livemode, customer_id, status, created, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO payments (id, account_id, livemode, customer_id, status, created, data, payment_intent_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         sql_params![
             &pay.id,
             &cx.acct.id,
@@ -104,7 +125,8 @@ pub async fn create<D: Db, E: Env>(
             pay.customer.clone(),
             pay.status.as_str(),
             cx.now,
-            data.to_string()
+            data.to_string(),
+            pay.payment_intent_id.clone()
         ],
     )];
     if let Some(ch) = &charge {
@@ -219,4 +241,80 @@ pub fn insert_charge<D: Db, E: Env>(cx: &Ctx<'_, D, E>, ch: &Charge) -> Stmt {
             to_json(ch).to_string()
         ],
     )
+}
+
+/// A payment moved by a transition: its new state and charge, the intent it is an attempt at as
+/// it now is (if any), and the writes that store all of it.
+pub struct Moved {
+    pub payment: Payment,
+    pub charge: Option<Charge>,
+    pub intent: Option<PaymentIntent>,
+    pub writes: Vec<Stmt>,
+}
+
+/// Loads payment `id` and its charge, applies `step`, and returns the writes (behind the
+/// payment's version guard).
+pub async fn transition<D: Db, E: Env>(
+    cx: &Ctx<'_, D, E>,
+    id: &str,
+    step: impl FnOnce(&Payment, Option<&Charge>) -> ApiResult<Transition>,
+) -> ApiResult<Moved> {
+    let Loaded { obj: pay, version } = load_path::<Payment, _, _>(cx, "payments", "", "payment", id).await?;
+    let charge = match &pay.latest_charge {
+        Some(ch) => load::<Charge, _, _>(cx, "charges", "", ch).await?.map(|l| l.obj),
+        None => None,
+    };
+    let t = step(&pay, charge.as_ref())?;
+    let behavior = match (&t.payment.status, &t.payment.payment_method) {
+        (PaymentStatus::Succeeded, Some(pm)) if t.payment.balance_transaction.is_none() => {
+            resolve(cx, "payment_method", pm).await.ok().and_then(|p| p.behavior)
+        }
+        _ => None,
+    };
+    commit(cx, version, t, charge.is_some(), behavior).await
+}
+
+/// The writes of transition `t` of a payment read at `version`: the payment, its charge (new or
+/// updated), the money of a first capture, the events, and the payment intent following it.
+pub async fn commit<D: Db, E: Env>(
+    cx: &Ctx<'_, D, E>,
+    version: i64,
+    mut t: Transition,
+    charge_existed: bool,
+    behavior: Option<TestBehavior>,
+) -> ApiResult<Moved> {
+    let money = capture_writes(cx, &mut t.payment, behavior).await?;
+    let data = to_json(&t.payment);
+    let mut writes: Vec<Stmt> = guarded_update(
+        "payments",
+        "status = ?, data = ?",
+        sql_params![t.payment.status.as_str(), data.to_string()],
+        &t.payment.id,
+        version,
+    )
+    .into();
+    if let Some(ch) = &t.charge {
+        writes.push(if charge_existed {
+            Stmt::new(
+                "UPDATE charges SET data = ? WHERE id = ? AND account_id = ?",
+                sql_params![to_json(ch).to_string(), &ch.id, &cx.acct.id],
+            )
+        } else {
+            insert_charge(cx, ch)
+        });
+    }
+    writes.extend(money);
+    writes.extend(
+        t.events
+            .iter()
+            .flat_map(|e| events::record(cx.env, &cx.acct, *e, cx.now, &data)),
+    );
+    let (intent, intent_writes) = crate::flows::intent::follow_payment(cx, &t.payment).await?;
+    writes.extend(intent_writes);
+    Ok(Moved {
+        payment: t.payment,
+        charge: t.charge,
+        intent,
+        writes,
+    })
 }

@@ -74,6 +74,7 @@ pub async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, input: CreateRefund) -> A
         };
         writes.extend(events::record(cx.env, &cx.acct, *kind, cx.now, object));
     }
+    writes.extend(super::intent::follow_payment(cx, &c.payment).await?.1);
     Ok((c.refund, writes))
 }
 
@@ -126,5 +127,6 @@ pub async fn fail<D: Db, E: Env>(cx: &Ctx<'_, D, E>, refund_id: &str) -> ApiResu
     for kind in &f.events {
         writes.extend(events::record(cx.env, &cx.acct, *kind, cx.now, &data));
     }
+    writes.extend(super::intent::follow_payment(cx, &f.payment).await?.1);
     Ok(writes)
 }
