@@ -166,6 +166,11 @@ pub fn brand_of(number: &str) -> &'static str {
     }
 }
 
+/// A card security code's form: 3 or 4 digits (`card[cvc]`, seed 004's `cvv2`).
+pub fn is_cvc(s: &str) -> bool {
+    (3..=4).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// Normalises a card number: strips spaces and dashes; checks 12-19 digits and the Luhn sum.
 pub fn normalize_number(raw: &str) -> Option<String> {
     let n: String = raw.chars().filter(|c| *c != ' ' && *c != '-').collect();
@@ -190,6 +195,12 @@ pub fn supports_decrease(brand: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cvc_is_three_or_four_digits() {
+        assert!(is_cvc("123") && is_cvc("1234"));
+        assert!(!is_cvc("12") && !is_cvc("12345") && !is_cvc("12a") && !is_cvc(""));
+    }
 
     #[test]
     fn test_cards_are_valid_numbers_with_right_brand() {

@@ -308,7 +308,7 @@ async fn attempt<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> A
     let pm_id = p.required_string("payment_method_id")?;
     // Checked for its form only: the sandbox has no issuer to send it to, and it is never stored.
     if let Some(cvv) = p.string("cvv2")?
-        && !((3..=4).contains(&cvv.len()) && cvv.bytes().all(|b| b.is_ascii_digit()))
+        && !crate::cards::is_cvc(&cvv)
     {
         return Err(ApiError::invalid(
             "cvv2",

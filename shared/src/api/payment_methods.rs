@@ -170,7 +170,7 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Ou
         ));
     }
     if let Some(cvc) = card.string("cvc")?
-        && !(cvc.len() >= 3 && cvc.bytes().all(|b| b.is_ascii_digit()))
+        && !crate::cards::is_cvc(&cvc)
     {
         return Err(ApiError::invalid(
             "card[cvc]",
