@@ -22,6 +22,10 @@ pub struct Account {
     /// A restricted key's grant (checked by the pipeline, `crate::permissions::check`); None for
     /// a secret key and for the platform's own work, which may do everything.
     pub permissions: Option<Permissions>,
+    /// The platform this account is connected to (seed 004's `partner_id`), if any.
+    pub platform_id: Option<String>,
+    /// Seed 004's `business_id`: the business this connected account belongs to, if any.
+    pub business_id: Option<String>,
 }
 
 impl Account {
@@ -110,6 +114,8 @@ fn to_cache(found: &Found, kind: KeyKind, now: i64) -> String {
         "livemode": found.account.livemode,
         "kind": kind.as_str(),
         "permissions": found.account.permissions.map(|p| p.to_stored()),
+        "platform_id": found.account.platform_id,
+        "business_id": found.account.business_id,
         "expires_at": found.expires_at,
         "until": now + KEY_CACHE_SECS,
     })
@@ -139,6 +145,8 @@ fn from_cache(v: &str, now: i64, shape: &KeyShape) -> Option<Account> {
         fingerprint_key: None,
         clock_offset: 0,
         permissions,
+        platform_id: v["platform_id"].as_str().map(str::to_string),
+        business_id: v["business_id"].as_str().map(str::to_string),
     })
 }
 
@@ -151,7 +159,7 @@ struct Found {
 async fn lookup(db: &impl Db, hash: &str, shape: &KeyShape, now: i64) -> ApiResult<Found> {
     let rows = db
         .query(Stmt::new(
-            "SELECT k.account_id, k.livemode, k.kind, k.revoked_at, a.fingerprint_key, a.clock_offset, k.expires_at, k.permissions FROM api_keys k JOIN accounts a ON a.id = k.account_id WHERE k.key_hash = ?",
+            "SELECT k.account_id, k.livemode, k.kind, k.revoked_at, a.fingerprint_key, a.clock_offset, k.expires_at, k.permissions, a.platform_id, a.business_id FROM api_keys k JOIN accounts a ON a.id = k.account_id WHERE k.key_hash = ?",
             sql_params![hash],
         ))
         .await?;
@@ -195,8 +203,60 @@ async fn lookup(db: &impl Db, hash: &str, shape: &KeyShape, now: i64) -> ApiResu
             fingerprint_key: row[4].as_str().map(str::to_string),
             clock_offset: if livemode { 0 } else { row[5].as_i64().unwrap_or(0) },
             permissions,
+            platform_id: row[8].as_str().map(str::to_string),
+            business_id: row[9].as_str().map(str::to_string),
         },
         expires_at,
+    })
+}
+
+/// The header that makes a platform's request one of its connected accounts' (seed 004).
+pub const ACCOUNT_HEADER: &str = "x-account-id";
+
+/// The account a request acts as. Without `x-account-id`, or with the caller's own id, the
+/// caller. With one of the caller's connected accounts (of the caller's environment, or made by
+/// the CLI, which exist in both), that account, keeping the caller's environment and grant: its
+/// objects, balance and webhooks are the request's. Any other value (another platform's account,
+/// an unknown id, a malformed one) is one and the same 403, so the answer says nothing about
+/// who else is on the platform.
+pub async fn acting_as(db: &impl Db, caller: Account, header: Option<&str>) -> ApiResult<Account> {
+    let Some(id) = header.map(str::trim) else {
+        return Ok(caller);
+    };
+    if id == caller.id {
+        return Ok(caller);
+    }
+    let refused = || {
+        ApiError::new(
+            403,
+            "permission_error",
+            "account_invalid",
+            "No such account. x-account-id names your own account or one of your connected accounts.",
+        )
+        .with_param(ACCOUNT_HEADER)
+    };
+    if !(id.starts_with("acct_") && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')) {
+        return Err(refused());
+    }
+    let rows = db
+        .query(Stmt::new(
+            "SELECT fingerprint_key, clock_offset, business_id FROM accounts WHERE id = ? AND platform_id = ? AND (livemode IS NULL OR livemode = ?)",
+            sql_params![id, &caller.id, caller.livemode],
+        ))
+        .await?;
+    let row = rows.first().ok_or_else(refused)?;
+    Ok(Account {
+        id: id.to_string(),
+        livemode: caller.livemode,
+        fingerprint_key: row[0].as_str().map(str::to_string),
+        clock_offset: if caller.livemode {
+            0
+        } else {
+            row[1].as_i64().unwrap_or(0)
+        },
+        permissions: caller.permissions,
+        platform_id: Some(caller.id),
+        business_id: row[2].as_str().map(str::to_string),
     })
 }
 
@@ -222,6 +282,8 @@ mod tests {
                 fingerprint_key: Some("f1ngerpr1nt".into()),
                 clock_offset: 0,
                 permissions,
+                platform_id: None,
+                business_id: None,
             },
             expires_at,
         }

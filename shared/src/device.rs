@@ -74,6 +74,8 @@ async fn account<D: Db>(db: &D, dev: &Device) -> Result<Account, DbError> {
         fingerprint_key: None,
         permissions: None,
         clock_offset: if dev.livemode { 0 } else { offset },
+        platform_id: None,
+        business_id: None,
     })
 }
 

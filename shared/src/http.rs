@@ -31,6 +31,9 @@ pub const READ_HEADERS: &[&str] = &[
     "idempotency-key",
     "x-idempotency-key",
     "content-type",
+    // A platform acting as a connected account: dropped, the request would act as the platform.
+    "x-account-id",
+    "x-business-id",
 ];
 
 /// A header value as `http::HeaderValue::to_str` accepts it: visible ASCII, space and tab. The

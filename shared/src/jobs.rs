@@ -88,6 +88,8 @@ pub async fn run_due<D: Db, E: Env>(db: &D, env: &E, scope: Scope<'_>, limit: i6
                 fingerprint_key: None,
                 permissions: None,
                 clock_offset: if livemode { 0 } else { r[6].as_i64().unwrap_or(0) },
+                platform_id: None,
+                business_id: None,
             },
             step: Step::parse(r[3].as_str().unwrap_or_default(), r[4].as_str().unwrap_or_default()),
             due_at: r[5].as_i64().unwrap_or(0),

@@ -8,6 +8,10 @@
 //!   `cardholders −amount`, `vinr_fees +fee`, `merchant_pending +net`; settled later.
 //! - bank money (`payout`, `payout_failure`): `payouts_in_transit −amount`,
 //!   `merchant_available +amount`; settled at once.
+//! - split money (`transfer`, `transfer_refund`), one posting on each of the two accounts:
+//!   `connected_transfers −amount`, `merchant_pending +amount`, the platform's with the opposite
+//!   sign of the connected account's, so `connected_transfers` sums to zero across them; settled
+//!   later, as card money.
 
 use crate::auth::Account;
 use crate::port::{GUARD_ONE_SQL, SqlValue, Stmt};
@@ -24,6 +28,8 @@ pub enum LedgerAccount {
     MerchantAvailable,
     PayoutsInTransit,
     MerchantBank,
+    /// The other side of a split: money moved between a platform and a connected account.
+    ConnectedTransfers,
 }
 
 impl LedgerAccount {
@@ -35,6 +41,7 @@ impl LedgerAccount {
             LedgerAccount::MerchantAvailable => "merchant_available",
             LedgerAccount::PayoutsInTransit => "payouts_in_transit",
             LedgerAccount::MerchantBank => "merchant_bank",
+            LedgerAccount::ConnectedTransfers => "connected_transfers",
         }
     }
 }
@@ -51,6 +58,10 @@ pub enum SourceType {
     DisputeReversal,
     Payout,
     PayoutFailure,
+    /// A split of a captured intent, platform to connected account.
+    Transfer,
+    /// A refund's share of a split, given back to the platform.
+    TransferRefund,
 }
 
 impl SourceType {
@@ -63,6 +74,8 @@ impl SourceType {
             SourceType::DisputeReversal => "dispute_reversal",
             SourceType::Payout => "payout",
             SourceType::PayoutFailure => "payout_failure",
+            SourceType::Transfer => "transfer",
+            SourceType::TransferRefund => "transfer_refund",
         }
     }
 
@@ -81,6 +94,8 @@ pub const SOURCE_TYPES: &[&str] = &[
     SourceType::DisputeReversal.as_str(),
     SourceType::Payout.as_str(),
     SourceType::PayoutFailure.as_str(),
+    SourceType::Transfer.as_str(),
+    SourceType::TransferRefund.as_str(),
 ];
 
 /// When a transaction created at `created` (account clock) is settled: the daily 00:00 UTC batch
@@ -124,6 +139,11 @@ impl NewTxn<'_> {
             vec![
                 (LedgerAccount::PayoutsInTransit, -self.amount),
                 (LedgerAccount::MerchantAvailable, self.amount),
+            ]
+        } else if matches!(self.source_type, SourceType::Transfer | SourceType::TransferRefund) {
+            vec![
+                (LedgerAccount::ConnectedTransfers, -self.amount),
+                (LedgerAccount::MerchantPending, self.net()),
             ]
         } else {
             let mut l = vec![
@@ -376,6 +396,8 @@ mod tests {
             txn(SourceType::DisputeReversal, 5000, 0),
             txn(SourceType::Payout, -700, 0),
             txn(SourceType::PayoutFailure, 700, 0),
+            txn(SourceType::Transfer, -1500, 0),
+            txn(SourceType::TransferRefund, 300, 0),
         ] {
             assert_eq!(t.lines().iter().map(|l| l.1).sum::<i64>(), 0, "{t:?}");
         }

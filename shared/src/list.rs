@@ -27,16 +27,7 @@ pub struct ListSpec {
 
 /// Runs the list and returns the stored `data` JSON of each row, newest first, with `has_more`.
 pub async fn fetch(db: &impl Db, acct: &Account, spec: ListSpec, page: &Page) -> ApiResult<(Vec<Value>, bool)> {
-    let (rows, has_more) = fetch_rows(db, acct, spec, page, "data").await?;
-    let data = rows
-        .iter()
-        .map(|r| {
-            r[0].as_str()
-                .and_then(|s| serde_json::from_str(s).ok())
-                .ok_or_else(|| ApiError::internal("unreadable stored object"))
-        })
-        .collect::<ApiResult<_>>()?;
-    Ok((data, has_more))
+    fetch_in(db, Scope::account(acct), spec, page).await
 }
 
 /// As `fetch`, returning the raw `columns` of each row (for tables without a `data` column).
@@ -47,24 +38,66 @@ pub async fn fetch_rows(
     page: &Page,
     columns: &str,
 ) -> ApiResult<(Vec<crate::port::Row>, bool)> {
+    fetch_rows_in(db, Scope::account(acct), spec, page, columns).await
+}
+
+/// Which rows of a table a list may see, and the column that orders them.
+pub struct Scope {
+    /// SQL conditions (`account_id = ? AND livemode = ?`) and their parameters.
+    pub sql: String,
+    pub params: Vec<SqlValue>,
+    /// Insertion order: `seq`, or `rowid` for a table without one (accounts).
+    pub order: &'static str,
+}
+
+impl Scope {
+    /// The caller's own rows in its environment: every list but the platform's.
+    pub fn account(acct: &Account) -> Scope {
+        Scope {
+            sql: "account_id = ? AND livemode = ?".into(),
+            params: sql_params![&acct.id, acct.livemode],
+            order: "seq",
+        }
+    }
+
+    /// The rows of every account of business `business` (seed 004's `x-business-id`) that the
+    /// caller may see: its own, if it is of that business, and its connected accounts of it.
+    pub fn business(acct: &Account, business: &str) -> Scope {
+        Scope {
+            sql: "livemode = ? AND account_id IN (SELECT id FROM accounts WHERE business_id = ? AND (id = ? OR platform_id = ?))"
+                .into(),
+            params: sql_params![acct.livemode, business, &acct.id, &acct.id],
+            order: "seq",
+        }
+    }
+}
+
+/// As [`fetch_rows`], over the rows `scope` allows (a platform's accounts, a business's payouts).
+pub async fn fetch_rows_in(
+    db: &impl Db,
+    scope: Scope,
+    spec: ListSpec,
+    page: &Page,
+    columns: &str,
+) -> ApiResult<(Vec<crate::port::Row>, bool)> {
     let table = spec.table;
+    let order = scope.order;
     let (cursor_param, cursor) = match (&page.starting_after, &page.ending_before) {
         (Some(c), _) => ("starting_after", Some(c)),
         (_, Some(c)) => ("ending_before", Some(c)),
         _ => ("", None),
     };
-    let mut params = sql_params![&acct.id, acct.livemode];
+    let mut params = scope.params.clone();
     params.extend(spec.filter_params);
-    let mut sql = format!(
-        "SELECT {columns} FROM {table} WHERE account_id = ? AND livemode = ?{}",
-        spec.filter
-    );
+    let mut sql = format!("SELECT {columns} FROM {table} WHERE {}{}", scope.sql, spec.filter);
     let ascending = page.ending_before.is_some();
     if let Some(c) = cursor {
+        let mut cursor_params = sql_params![c];
+        cursor_params.extend(scope.params);
         let rows = db
             .query(Stmt::new(
-                format!("SELECT seq FROM {table} WHERE id = ? AND account_id = ? AND livemode = ?"),
-                sql_params![c, &acct.id, acct.livemode],
+                format!("SELECT {order} FROM {table} WHERE id = ? AND {}", scope.sql),
+                cursor_params,
             ))
             .await?;
         let seq = rows.first().and_then(|r| r[0].as_i64()).ok_or_else(|| {
@@ -74,14 +107,13 @@ pub async fn fetch_rows(
                 format!("No such object for {cursor_param}: '{c}'."),
             )
         })?;
-        sql.push_str(if ascending { " AND seq > ?" } else { " AND seq < ?" });
+        sql.push_str(&format!(" AND {order} {} ?", if ascending { ">" } else { "<" }));
         params.push(SqlValue::Int(seq));
     }
-    sql.push_str(if ascending {
-        " ORDER BY seq ASC LIMIT ?"
-    } else {
-        " ORDER BY seq DESC LIMIT ?"
-    });
+    sql.push_str(&format!(
+        " ORDER BY {order} {} LIMIT ?",
+        if ascending { "ASC" } else { "DESC" }
+    ));
     params.push(SqlValue::Int(page.limit + 1));
     let mut rows = db.query(Stmt::new(sql, params)).await?;
     let has_more = rows.len() as i64 > page.limit;
@@ -90,6 +122,20 @@ pub async fn fetch_rows(
         rows.reverse();
     }
     Ok((rows, has_more))
+}
+
+/// As [`fetch`], over the rows `scope` allows.
+pub async fn fetch_in(db: &impl Db, scope: Scope, spec: ListSpec, page: &Page) -> ApiResult<(Vec<Value>, bool)> {
+    let (rows, has_more) = fetch_rows_in(db, scope, spec, page, "data").await?;
+    let data = rows
+        .iter()
+        .map(|r| {
+            r[0].as_str()
+                .and_then(|s| serde_json::from_str(s).ok())
+                .ok_or_else(|| ApiError::internal("unreadable stored object"))
+        })
+        .collect::<ApiResult<_>>()?;
+    Ok((data, has_more))
 }
 
 pub fn envelope(url: &str, data: Vec<Value>, has_more: bool) -> Value {

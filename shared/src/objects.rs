@@ -4,6 +4,7 @@
 //! attributes are the schemas of the OpenAPI document (`openapi.rs`), so write doc comments of
 //! fields for API clients.
 
+pub mod accounts;
 pub mod billing;
 pub mod intents;
 pub mod loyalty;

@@ -79,6 +79,7 @@ fn derived() -> Map<String, Value> {
     use crate::domain::settlement::Settlement;
     use crate::events::Event;
     use crate::ledger::Transaction;
+    use crate::objects::accounts::ConnectedAccount;
     use crate::objects::billing::{
         BillingSettings, Invoice, Price, Product, Subscription, UsageRecord, UsageRecordBatch, UsageRecordSummary,
     };
@@ -129,6 +130,7 @@ fn derived() -> Map<String, Value> {
     g.subschema_for::<Reward>();
     g.subschema_for::<Redemption>();
     g.subschema_for::<PaymentIntent>();
+    g.subschema_for::<ConnectedAccount>();
     g.take_definitions(true)
 }
 
@@ -186,6 +188,8 @@ fn schemas() -> Value {
         "RedemptionList": list_of("Redemption"),
         "PaymentIntentList": seed004_list_of("PaymentIntent"),
         "IntentPaymentList": seed004_list_of("Payment"),
+        "ConnectedAccountList": seed004_list_of("ConnectedAccount"),
+        "BusinessPayoutList": seed004_list_of("Payout"),
     });
     all.as_object_mut().unwrap().extend(derived());
     all.as_object_mut()
@@ -338,6 +342,8 @@ struct Op {
     query: Vec<(String, Value)>,
     /// Request body properties (POST), and which are required.
     body: Option<(Value, Vec<&'static str>)>,
+    /// Header parameters ([`Field::header`]).
+    headers: Vec<Value>,
     /// The 200 response's schema.
     ok: Value,
     /// The 200 response's media type.
@@ -533,7 +539,7 @@ fn query_params(f: &Field) -> Vec<(String, Value)> {
 
 /// What a declared operation takes and returns.
 fn declared(spec: &Spec) -> Op {
-    let fields: Vec<&Field> = spec.all_fields().collect();
+    let (headers, fields): (Vec<&Field>, Vec<&Field>) = spec.all_fields().partition(|f| f.in_header);
     let (query, body): (Vec<&Field>, Vec<&Field>) = if has_body(spec.method) {
         (fields.iter().copied().filter(|f| f.in_query).collect(), fields)
     } else {
@@ -548,6 +554,17 @@ fn declared(spec: &Spec) -> Op {
         summary: spec.summary,
         query: query.into_iter().flat_map(query_params).collect(),
         body: has_body(spec.method).then(|| properties(&body_fields)),
+        headers: headers
+            .into_iter()
+            .map(|f| {
+                let mut h =
+                    json!({ "name": f.name, "in": "header", "required": f.required, "schema": field_schema(f) });
+                if let Some(d) = f.doc {
+                    h["description"] = json!(d);
+                }
+                h
+            })
+            .collect(),
         ok,
         ok_media,
         forbidden: spec.forbidden,
@@ -571,6 +588,9 @@ fn operation(group: Group, spec: &Spec) -> Value {
         }
         params.push(p);
     }
+    params.extend(spec.headers.iter().cloned());
+    // Every authenticated operation may act as a connected account.
+    params.push(json!({ "$ref": "#/components/parameters/XAccountId" }));
     if has_body(method) {
         params.push(json!({ "$ref": "#/components/parameters/IdempotencyKey" }));
         if seed004 {
@@ -719,6 +739,11 @@ pub fn document() -> Value {
                     "name": "Idempotency-Key", "in": "header", "required": false,
                     "description": "Makes the POST safe to retry: the first response is stored and replayed (header idempotent-replayed: true) for 24 h or more.",
                     "schema": { "type": "string", "pattern": "^[!-~]{1,255}$" },
+                },
+                "XAccountId": {
+                    "name": "x-account-id", "in": "header", "required": false,
+                    "description": "Act as one of your connected accounts (acct_...): its objects, balance and webhooks. Your own account id is the same as none; any other is a 403 account_invalid.",
+                    "schema": { "type": "string", "pattern": "^acct_[A-Za-z0-9_]{1,59}$" },
                 },
                 "XIdempotencyKey": {
                     "name": "x-idempotency-key", "in": "header", "required": false,

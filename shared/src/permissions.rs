@@ -56,12 +56,16 @@ pub const GROUPS: &[ResourceGroup] = &[
         post_reads: &["transactions/search", "transactions/download"],
         ..group(
             "balance",
-            &["balance", "transactions", "processing_plan"],
-            "The balance, its transactions (search and CSV download are reads) and the processing plan.",
+            &["balance", "transactions", "processing_plan", "partners"],
+            "The balance, its transactions (search and CSV download are reads) and the processing plan (also by partner).",
         )
     },
     group("settlements", &["settlements"], "Settlements and their transactions."),
-    group("payouts", &["payouts"], "Payouts and the payout schedule."),
+    group(
+        "payouts",
+        &["payouts", "business"],
+        "Payouts, the payout schedule and a business's payouts.",
+    ),
     group(
         "terminals",
         &["terminals", "terminal"],
@@ -90,6 +94,11 @@ pub const GROUPS: &[ResourceGroup] = &[
         "payment_intents",
         &["payment_intents"],
         "Seed 004's payment intents, their attempts, captures and refunds.",
+    ),
+    group(
+        "accounts",
+        &["accounts"],
+        "A platform's connected accounts (creating them, listing them).",
     ),
 ];
 

@@ -127,6 +127,8 @@ fn a_request_that_lost_its_claim_cannot_finish_or_release_it() {
         fingerprint_key: Some("acct_A".into()),
         clock_offset: 0,
         permissions: None,
+        platform_id: None,
+        business_id: None,
     };
     use vinr_shared::idempotency::{Claim, claim, finish, release};
     use vinr_shared::port::{Db, DbError};

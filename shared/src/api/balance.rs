@@ -27,6 +27,8 @@ pub enum Action {
     Settlement,
     SettlementTransactions,
     Plan,
+    /// Seed 004's "Fetch Partner Processing Plan".
+    PartnerPlan,
     Payouts(payouts::Action),
     Clock(test_clock::Action),
 }
@@ -112,6 +114,16 @@ pub const OPS: &[Op<Action>] = &[
     Op::get("processing_plan", "plan", Action::Plan)
         .summary("Retrieve the processing plan")
         .answers("ProcessingPlan"),
+    Op::get("partners/:id/processing_plan", "partner_plan", Action::PartnerPlan)
+        .summary("Retrieve a partner's processing plan: your own account's id, or your platform's when acting as a connected account")
+        .seed004()
+        .answers("ProcessingPlan"),
+    Op::get("business/payouts", "business_payouts", Action::Payouts(payouts::Action::Business))
+        .summary("List the payouts of every account of a business (x-business-id), newest first")
+        .list()
+        .fields(&[payouts::BUSINESS])
+        .seed004()
+        .answers("BusinessPayoutList"),
     Op::post("payouts", "payout_create", Action::Payouts(payouts::Action::Create))
         .summary("Pay out available balance to the bank")
         .fields(payouts::CREATE)
@@ -203,6 +215,13 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p:
             )))
         }
         Action::Plan => Ok(Outcome::read(crate::plan::plan_json(cx.acct.livemode))),
+        Action::PartnerPlan => {
+            // Every partner has the sandbox plan; the id must be one the caller may ask about.
+            if id != cx.acct.id && cx.acct.platform_id.as_deref() != Some(id) {
+                return Err(ApiError::not_found("id", "partner", id));
+            }
+            Ok(Outcome::read(crate::plan::plan_json(cx.acct.livemode)))
+        }
         Action::Clock(action) => test_clock::run(cx, action, p).await,
         Action::Payouts(action) => payouts::run(cx, action, id, p).await,
     }

@@ -1,19 +1,22 @@
 //! Seed 004's payment intents, `/v1/payment_intents`: create, list, retrieve, update, cancel,
-//! capture, pay by an attempt (`/payments`: a `pay_`), list its attempts, refund. Decisions are
+//! capture, pay by an attempt (`/payments`: a `pay_`), list its attempts, refund; and the
+//! platform's connected accounts ([`super::accounts`]), which its splits pay. Decisions are
 //! [`crate::domain::intent`]'s, writes [`crate::flows::intent`]'s; docs/intents.md.
 
 use super::Outcome;
+use super::accounts;
 use super::operation::{Args, Field, Op};
 use crate::context::Ctx;
 use crate::domain::intent::{self, Cancel, NewIntent};
 use crate::domain::payment;
 use crate::domain::refund::CreateRefund;
+use crate::domain::split::{self, SplitIn};
 use crate::error::{ApiError, ApiResult};
 use crate::fields;
 use crate::flows;
 use crate::flows::intent::{load_intent, save};
 use crate::flows::payment::{IntentAttempt, NewPayment};
-use crate::list::{self, ListSpec};
+use crate::list::{self, ListSpec, Scope};
 use crate::money::{check_amount, check_partial, parse_currency};
 use crate::objects::intents::{CANCELLATION_REASONS, PaymentIntent};
 use crate::objects::{CaptureMethod, Routing};
@@ -34,6 +37,8 @@ pub enum Action {
     Attempt,
     Attempts,
     Refund,
+    /// `/v1/accounts`, served by this group: the platform's side of seed 004.
+    Accounts(super::accounts::Action),
 }
 
 const AMOUNT_DOC: &str = super::payments::AMOUNT_DOC;
@@ -52,10 +57,31 @@ const ORDER_DETAILS: Field = Field::any("order_details", object_schema);
 const REFERENCE_ID: Field = Field::str("reference_id", 255).doc("The merchant's reference.");
 const DESCRIPTION: Field = Field::str("description", 1000);
 
+/// One of `payment_splits[]`.
+const SPLIT: &[Field] = &[
+    Field::str("account_id", 100)
+        .required()
+        .doc("One of your connected accounts (acct_...)."),
+    Field::int_in("amount", 1, crate::money::MAX_AMOUNT)
+        .required()
+        .doc("Minor units given to the account on capture."),
+    Field::str("description", 500),
+];
+
+const SPLITS: Field = Field::objects("payment_splits", SPLIT, split::MAX_SPLITS)
+    .doc("What connected accounts are given of the capture; together at most amount (docs/platforms.md).");
+
+/// Seed 004's `x-business-id`: only the accounts of that business.
+const BUSINESS: Field = Field::str("x-business-id", 100)
+    .header()
+    .doc("Only the objects of the accounts of this business (the business_id given to POST /v1/accounts).");
+
 /// The fields an intent is created with (and, but `amount`'s requiredness, updated with).
 const CREATE: &[Field] = &[
     Field::int("amount").required().doc(AMOUNT_DOC),
-    Field::int("merchant_amount").doc("What the merchant keeps of amount: amount itself (the default)."),
+    Field::int("merchant_amount")
+        .doc("What the merchant keeps of amount: amount less the payment_splits (the default)."),
+    SPLITS,
     Field::bool("capture").doc("Capture an approved attempt at once (true, the default) or wait for a capture."),
     Field::checked("currency", 16).doc("ISO 4217; USD when not given (seed 004)."),
     REFERENCE_ID,
@@ -68,6 +94,7 @@ const CREATE: &[Field] = &[
 const UPDATE: &[Field] = &[
     Field::int("amount").doc(AMOUNT_DOC),
     Field::int("merchant_amount"),
+    SPLITS,
     Field::bool("capture"),
     Field::checked("currency", 16),
     REFERENCE_ID,
@@ -89,6 +116,21 @@ const ATTEMPT: &[Field] = &[
 ];
 
 pub const OPS: &[Op<Action>] = &[
+    Op::post("accounts", "account_create", Action::Accounts(accounts::Action::Create))
+        .summary("Create a connected account of your platform (act as it with x-account-id)")
+        .fields(accounts::CREATE)
+        .seed004()
+        .answers("ConnectedAccount"),
+    Op::get("accounts", "account_list", Action::Accounts(accounts::Action::List))
+        .summary("List your platform's connected accounts, newest first")
+        .list()
+        .fields(accounts::LIST)
+        .seed004()
+        .answers("ConnectedAccountList"),
+    Op::get("accounts/:id", "account", Action::Accounts(accounts::Action::Retrieve))
+        .summary("Retrieve one of your connected accounts")
+        .seed004()
+        .answers("ConnectedAccount"),
     Op::post("payment_intents", "create", Action::Create)
         .summary("Create a payment intent (status created, with its client_secret)")
         .fields(CREATE)
@@ -97,6 +139,7 @@ pub const OPS: &[Op<Action>] = &[
     Op::get("payment_intents", "list", Action::List)
         .summary("List payment intents, newest first")
         .list()
+        .fields(&[BUSINESS])
         .seed004()
         .answers("PaymentIntentList"),
     Op::get("payment_intents/:id", "retrieve", Action::Retrieve)
@@ -120,7 +163,12 @@ pub const OPS: &[Op<Action>] = &[
         .answers("PaymentIntent"),
     Op::post("payment_intents/:id/capture", "capture", Action::Capture)
         .summary("Capture all or part of an uncaptured payment intent")
-        .fields(&[Field::int("amount").doc("At most what is authorized; all of it when not given.")])
+        .fields(&[
+            Field::int("amount").doc("At most what is authorized; all of it when not given."),
+            Field::objects("payment_splits", SPLIT, split::MAX_SPLITS).doc(
+                "The splits of this capture, instead of the intent's (which a partial capture shrinks in proportion).",
+            ),
+        ])
         .seed004()
         .answers("PaymentIntent"),
     Op::post("payment_intents/:id/payments", "attempt", Action::Attempt)
@@ -142,6 +190,7 @@ pub const OPS: &[Op<Action>] = &[
 
 pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p: &Args<'_>) -> ApiResult<Outcome> {
     match action {
+        Action::Accounts(a) => accounts::run(cx, a, id, p).await,
         Action::Create => create(cx, p).await,
         Action::List => {
             let page = p.page()?;
@@ -150,7 +199,11 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p:
                 filter: String::new(),
                 filter_params: Vec::new(),
             };
-            let (data, has_more) = list::fetch(cx.db, &cx.acct, spec, &page).await?;
+            let scope = match p.string("x-business-id")? {
+                Some(b) => Scope::business(&cx.acct, &b),
+                None => Scope::account(&cx.acct),
+            };
+            let (data, has_more) = list::fetch_in(cx.db, scope, spec, &page).await?;
             Ok(Outcome::read(list::seed004_envelope(
                 "/v1/payment_intents",
                 data,
@@ -204,6 +257,26 @@ fn amount_in(amount: i64, currency: Option<String>) -> ApiResult<String> {
     Ok(currency)
 }
 
+/// `payment_splits[]` as sent (None when not sent), each amount at least 1 (declared).
+fn splits(p: &Args<'_>) -> ApiResult<Option<Vec<SplitIn>>> {
+    if !p.has("payment_splits") {
+        return Ok(None);
+    }
+    p.objects("payment_splits")?
+        .iter()
+        .map(|s| {
+            Ok(SplitIn {
+                account_id: s.required_string("account_id")?,
+                amount: s
+                    .integer("amount")?
+                    .ok_or_else(|| ApiError::missing(&s.display("amount")))?,
+                description: s.string("description")?,
+            })
+        })
+        .collect::<ApiResult<Vec<_>>>()
+        .map(Some)
+}
+
 fn types(p: &Args<'_>) -> ApiResult<Option<Vec<String>>> {
     fields::choices(p.params(), "payment_method_types", PAYMENT_METHOD_TYPES)
 }
@@ -211,9 +284,12 @@ fn types(p: &Args<'_>) -> ApiResult<Option<Vec<String>>> {
 async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {
     let amount = p.integer("amount")?.ok_or_else(|| ApiError::missing("amount"))?;
     let currency = amount_in(amount, p.string("currency")?)?;
+    let payment_splits = splits(p)?.unwrap_or_default();
+    flows::intent::check_split_accounts(cx, &payment_splits, "payment_splits").await?;
     let n = NewIntent {
         amount,
         merchant_amount: p.integer("merchant_amount")?,
+        payment_splits,
         currency,
         capture: p.boolean("capture")?.unwrap_or(true),
         payment_method_types: types(p)?.unwrap_or_else(|| vec!["card".into()]),
@@ -224,7 +300,9 @@ async fn create<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Ou
     };
     let id = cx.id("pi_");
     let secret = cx.id(&format!("{id}_secret_"));
-    let pi = intent::new(n, (id, secret), &cx.acct.id, cx.acct.livemode, cx.now)?;
+    let mut pi = intent::new(n, (id, secret), &cx.acct.id, cx.acct.livemode, cx.now)?;
+    pi.partner_id = cx.acct.platform_id.clone();
+    pi.business_id = cx.acct.business_id.clone();
     Ok(Outcome::write(to_json(&pi), flows::intent::insert(cx, &pi)))
 }
 
@@ -235,11 +313,27 @@ async fn update<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> Ap
     let amount = p.integer("amount")?.unwrap_or(pi.amount);
     let currency = p.string("currency")?.or(Some(pi.currency.clone()));
     n.currency = amount_in(amount, currency)?;
-    // A new amount without a new merchant_amount keeps "all of it".
-    let merchant = p
-        .integer("merchant_amount")?
-        .or((amount == pi.amount).then_some(pi.merchant_amount));
-    n.merchant_amount = intent::merchant_amount(amount, merchant)?;
+    // New splits replace the old; either must fit in the (new) amount. Nothing has moved yet:
+    // only an intent that was never captured is updated.
+    let asked = match splits(p)? {
+        Some(s) => {
+            flows::intent::check_split_accounts(cx, &s, "payment_splits").await?;
+            s
+        }
+        None => pi
+            .payment_splits
+            .iter()
+            .map(|s| SplitIn {
+                account_id: s.account_id.clone(),
+                amount: s.amount,
+                description: s.description.clone(),
+            })
+            .collect(),
+    };
+    split::check(&asked, amount, "payment_splits")?;
+    n.payment_splits = split::new(asked);
+    // Without a new merchant_amount it is again what the splits leave.
+    n.merchant_amount = split::merchant_amount(amount, &n.payment_splits, p.integer("merchant_amount")?)?;
     n.amount = amount;
     if let Some(c) = p.boolean("capture")? {
         n.capture = c;
@@ -291,13 +385,27 @@ async fn capture<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> A
     let pi = load_intent(cx, id).await?.obj;
     let pay = intent::capturable(&pi)?;
     let amount = p.integer("amount")?;
-    let moved = flows::payment::transition(cx, &pay, |pay, ch| {
-        if let Some(a) = amount {
-            check_partial("amount", a, pay.amount_capturable)?;
+    let replace = match splits(p)? {
+        Some(s) => {
+            let captured = amount.unwrap_or(pi.amount_authorized);
+            split::check(&s, captured, "payment_splits")?;
+            flows::intent::check_split_accounts(cx, &s, "payment_splits").await?;
+            Some(split::new(s))
         }
-        let ch = ch.ok_or_else(|| ApiError::internal("an authorized attempt without its charge"))?;
-        payment::capture(pay, ch, amount)
-    })
+        None => None,
+    };
+    let moved = flows::payment::transition_with(
+        cx,
+        &pay,
+        |pay, ch| {
+            if let Some(a) = amount {
+                check_partial("amount", a, pay.amount_capturable)?;
+            }
+            let ch = ch.ok_or_else(|| ApiError::internal("an authorized attempt without its charge"))?;
+            payment::capture(pay, ch, amount)
+        },
+        replace,
+    )
     .await?;
     followed(moved)
 }
@@ -360,7 +468,6 @@ async fn attempt<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str, p: &Args<'_>) -> A
         },
     )
     .await?;
-    let (next, events) = intent::follow(&pi, &pay, cx.now);
-    writes.extend(save(cx, &next, version, &events));
+    writes.extend(flows::intent::follow(cx, &pi, version, &pay, None).await?.1);
     Ok(Outcome::write(to_json(&pay), writes))
 }

@@ -2,6 +2,7 @@
 //! idempotency key, run the handler, commit its writes (and the stored response) in one batch,
 //! re-running the handler if a guarded transition lost a race.
 
+pub mod accounts;
 pub mod api_keys;
 pub mod balance;
 pub mod billing;
@@ -43,7 +44,8 @@ pub enum Group {
     /// `/v1/refunds` and `/v1/disputes`.
     Refunds,
     /// `/v1/balance`, `/v1/transactions`, `/v1/settlements`, `/v1/payouts`,
-    /// `/v1/processing_plan` and `/v1/test_helpers`.
+    /// `/v1/processing_plan`, `/v1/test_helpers`, and seed 004's `/v1/business/payouts` and
+    /// `/v1/partners/:id/processing_plan`.
     Balance,
     /// `/v1/terminals` and `/v1/terminal/payments`.
     Terminal,
@@ -54,7 +56,7 @@ pub enum Group {
     Billing,
     /// Engagement: `/v1/loyalty/...` (program, accounts, transactions, rewards, redemptions).
     Loyalty,
-    /// Seed 004's payment model: `/v1/payment_intents`.
+    /// Seed 004's payment model: `/v1/payment_intents` and the platform's `/v1/accounts`.
     Intents,
 }
 
@@ -105,15 +107,14 @@ impl Group {
             "payment_methods" => Group::PaymentMethods,
             "webhooks" | "events" => Group::Webhooks,
             "refunds" | "disputes" => Group::Refunds,
-            "balance" | "transactions" | "settlements" | "payouts" | "processing_plan" | "test_helpers" => {
-                Group::Balance
-            }
+            "balance" | "transactions" | "settlements" | "payouts" | "processing_plan" | "test_helpers"
+            | "business" | "partners" => Group::Balance,
             "terminals" | "terminal" => Group::Terminal,
             "api_keys" => Group::ApiKeys,
             "products" | "prices" | "invoices" | "subscriptions" | "billing" | "usage_records"
             | "subscription_items" => Group::Billing,
             "loyalty" => Group::Loyalty,
-            "payment_intents" => Group::Intents,
+            "payment_intents" | "accounts" => Group::Intents,
             _ => return None,
         })
     }
@@ -404,6 +405,9 @@ async fn serve<G: Routes, D: Db, E: Env, C: Cache>(
     let acct = authenticate(db, cache, now, req).await?;
     // A restricted key outside its grant: 403 before anything is read.
     crate::permissions::check(acct.permissions.as_ref(), route.op.spec.method, route.op.spec.path)?;
+    // A platform acting as one of its connected accounts (seed 004): from here on the request
+    // is that account's.
+    let acct = crate::auth::acting_as(db, acct, req.header(crate::auth::ACCOUNT_HEADER)).await?;
     let is_post = operation::has_body(&req.method);
     let mut params = if is_post {
         Params::from_body(req.header("content-type"), &req.body)?
@@ -426,6 +430,7 @@ async fn serve<G: Routes, D: Db, E: Env, C: Cache>(
             params.root.entry(k).or_insert(v);
         }
     }
+    operation::header_params(route.op.spec.fields, &mut params, |n| req.header(n));
     let mut key = req
         .header("idempotency-key")
         .or_else(|| req.header("x-idempotency-key"))

@@ -81,6 +81,9 @@ pub struct Field {
     /// Documented as a query parameter of a POST too (the pipeline reads a POST's query
     /// parameters as body parameters the body does not set: seed 003's `?simulateDelay=30`).
     pub in_query: bool,
+    /// Read from the request header of this name (seed 004's `x-business-id`), not from the
+    /// query or the body: the pipeline copies the header in ([`header_params`]).
+    pub in_header: bool,
     /// Another name for it (seed 003's camelCase beside our snake_case), read when `name` is not
     /// sent; only the name read is checked.
     pub alias: Option<&'static str>,
@@ -95,6 +98,7 @@ impl Field {
             doc: None,
             default: None,
             in_query: false,
+            in_header: false,
             alias: None,
         }
     }
@@ -237,6 +241,21 @@ impl Field {
     pub const fn in_query(mut self) -> Field {
         self.in_query = true;
         self
+    }
+    pub const fn header(mut self) -> Field {
+        self.in_header = true;
+        self
+    }
+}
+
+/// Puts the declared header fields of `fields` into `p` under their names, as sent in `header`
+/// (a value of that name from the query or body is dropped: the header is the only source).
+pub fn header_params<'h>(fields: &[Field], p: &mut Params, header: impl Fn(&str) -> Option<&'h str>) {
+    for f in fields.iter().filter(|f| f.in_header) {
+        p.root.remove(f.name);
+        if let Some(v) = header(f.name) {
+            p.root.insert(f.name.to_string(), Value::String(v.to_string()));
+        }
     }
 }
 
@@ -940,7 +959,8 @@ mod tests {
                 );
                 if spec.method == "GET" {
                     assert!(
-                        spec.fields.iter().all(|f| !f.required),
+                        // A header (x-business-id) may be required; a query may not.
+                        spec.fields.iter().all(|f| !f.required || f.in_header),
                         "{group:?} {}: a required query",
                         spec.name
                     );

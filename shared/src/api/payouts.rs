@@ -31,7 +31,15 @@ pub enum Action {
     Retrieve,
     Schedule,
     ScheduleUpdate,
+    /// Seed 004's business payouts.
+    Business,
 }
+
+/// `GET /v1/business/payouts`: whose payouts.
+pub const BUSINESS: Field = Field::str("x-business-id", 100)
+    .header()
+    .required()
+    .doc("The business whose accounts' payouts to list (the business_id given to POST /v1/accounts).");
 
 pub const STATUSES: &[&str] = &["pending", "in_transit", "paid", "failed"];
 
@@ -67,6 +75,23 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p:
             )
             .await?;
             Ok(Outcome::read(list::envelope("/v1/payouts", data, has_more)))
+        }
+        Action::Business => {
+            let page = p.page()?;
+            let business = p.required_string("x-business-id")?;
+            let spec = ListSpec {
+                table: "payouts",
+                filter: String::new(),
+                filter_params: Vec::new(),
+            };
+            let (data, has_more) =
+                list::fetch_in(cx.db, list::Scope::business(&cx.acct, &business), spec, &page).await?;
+            Ok(Outcome::read(list::seed004_envelope(
+                "/v1/business/payouts",
+                data,
+                has_more,
+                page.limit,
+            )))
         }
         Action::Retrieve => Ok(Outcome::read(to_json(
             &load_path::<Payout, _, _>(cx, "payouts", "", "payout", id).await?.obj,

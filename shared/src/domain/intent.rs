@@ -10,6 +10,7 @@
 //!   └─ cancel (created, failed, pending, uncaptured) ─> cancelled
 //! ```
 
+use crate::domain::split;
 use crate::error::{ApiError, ApiResult};
 use crate::events::EventType;
 use crate::objects::intents::{IntentStatus, PaymentIntent};
@@ -136,22 +137,8 @@ pub struct NewIntent {
     pub description: Option<String>,
     pub user_fields: Option<serde_json::Map<String, serde_json::Value>>,
     pub order_details: Option<serde_json::Map<String, serde_json::Value>>,
-}
-
-/// `merchant_amount` is what the merchant keeps of `amount`: all of it until splits give some
-/// away, so another value is refused.
-pub fn merchant_amount(amount: i64, given: Option<i64>) -> ApiResult<i64> {
-    match given {
-        None => Ok(amount),
-        Some(m) if m == amount => Ok(m),
-        Some(m) => Err(ApiError::invalid(
-            "merchant_amount",
-            "merchant_amount_mismatch",
-            format!(
-                "merchant_amount ({m}) must equal amount ({amount}): without payment_splits the merchant keeps all of it."
-            ),
-        )),
-    }
+    /// Checked against `amount` here; their accounts by the caller.
+    pub payment_splits: Vec<split::SplitIn>,
 }
 
 /// A new intent, status `created`. `ids` is (its id, its client secret).
@@ -162,7 +149,9 @@ pub fn new(
     livemode: bool,
     now: i64,
 ) -> ApiResult<PaymentIntent> {
-    let merchant_amount = merchant_amount(n.amount, n.merchant_amount)?;
+    split::check(&n.payment_splits, n.amount, "payment_splits")?;
+    let payment_splits = split::new(n.payment_splits);
+    let merchant_amount = split::merchant_amount(n.amount, &payment_splits, n.merchant_amount)?;
     Ok(PaymentIntent {
         id: ids.0,
         object: "payment_intent".into(),
@@ -177,6 +166,7 @@ pub fn new(
         amount_voided: 0,
         amount_disputed: 0,
         amount_reversed: 0,
+        payment_splits,
         order_details: n.order_details,
         capture: n.capture,
         currency: n.currency,
@@ -240,6 +230,7 @@ mod tests {
             description: None,
             user_fields: None,
             order_details: None,
+            payment_splits: Vec::new(),
         };
         new(n, ("pi_1".into(), "pi_1_secret_x".into()), "acct_1", false, NOW).unwrap()
     }
@@ -247,9 +238,12 @@ mod tests {
     #[test]
     fn merchant_amount_is_all_of_amount_without_splits() {
         assert_eq!(intent().merchant_amount, 5000);
-        assert_eq!(merchant_amount(5000, Some(5000)).unwrap(), 5000);
+        assert_eq!(split::merchant_amount(5000, &[], Some(5000)).unwrap(), 5000);
         assert_eq!(
-            merchant_amount(5000, Some(4000)).unwrap_err().param.as_deref(),
+            split::merchant_amount(5000, &[], Some(4000))
+                .unwrap_err()
+                .param
+                .as_deref(),
             Some("merchant_amount")
         );
     }

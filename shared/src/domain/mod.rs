@@ -13,6 +13,7 @@ pub mod payout;
 pub mod pricing;
 pub mod refund;
 pub mod settlement;
+pub mod split;
 pub mod subscription;
 pub mod terminal_payment;
 pub mod usage;

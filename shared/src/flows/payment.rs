@@ -10,7 +10,7 @@ use crate::events;
 use crate::fields::Metadata;
 use crate::flows::payment_method::{ResolvedPm, resolve};
 use crate::ledger::{NewTxn, SourceType};
-use crate::objects::intents::PaymentIntent;
+use crate::objects::intents::{PaymentIntent, PaymentSplit};
 use crate::objects::*;
 use crate::plan;
 use crate::port::{Db, Env, Stmt};
@@ -259,6 +259,16 @@ pub async fn transition<D: Db, E: Env>(
     id: &str,
     step: impl FnOnce(&Payment, Option<&Charge>) -> ApiResult<Transition>,
 ) -> ApiResult<Moved> {
+    transition_with(cx, id, step, None).await
+}
+
+/// As [`transition`], for the capture of an intent's attempt that names its own payment splits.
+pub async fn transition_with<D: Db, E: Env>(
+    cx: &Ctx<'_, D, E>,
+    id: &str,
+    step: impl FnOnce(&Payment, Option<&Charge>) -> ApiResult<Transition>,
+    splits: Option<Vec<PaymentSplit>>,
+) -> ApiResult<Moved> {
     let Loaded { obj: pay, version } = load_path::<Payment, _, _>(cx, "payments", "", "payment", id).await?;
     let charge = match &pay.latest_charge {
         Some(ch) => load::<Charge, _, _>(cx, "charges", "", ch).await?.map(|l| l.obj),
@@ -271,7 +281,7 @@ pub async fn transition<D: Db, E: Env>(
         }
         _ => None,
     };
-    commit(cx, version, t, charge.is_some(), behavior).await
+    commit_with(cx, version, t, charge.is_some(), behavior, splits).await
 }
 
 /// The writes of transition `t` of a payment read at `version`: the payment, its charge (new or
@@ -279,9 +289,20 @@ pub async fn transition<D: Db, E: Env>(
 pub async fn commit<D: Db, E: Env>(
     cx: &Ctx<'_, D, E>,
     version: i64,
+    t: Transition,
+    charge_existed: bool,
+    behavior: Option<TestBehavior>,
+) -> ApiResult<Moved> {
+    commit_with(cx, version, t, charge_existed, behavior, None).await
+}
+
+async fn commit_with<D: Db, E: Env>(
+    cx: &Ctx<'_, D, E>,
+    version: i64,
     mut t: Transition,
     charge_existed: bool,
     behavior: Option<TestBehavior>,
+    splits: Option<Vec<PaymentSplit>>,
 ) -> ApiResult<Moved> {
     let money = capture_writes(cx, &mut t.payment, behavior).await?;
     let data = to_json(&t.payment);
@@ -309,7 +330,7 @@ pub async fn commit<D: Db, E: Env>(
             .iter()
             .flat_map(|e| events::record(cx.env, &cx.acct, *e, cx.now, &data)),
     );
-    let (intent, intent_writes) = crate::flows::intent::follow_payment(cx, &t.payment).await?;
+    let (intent, intent_writes) = crate::flows::intent::follow_payment_with(cx, &t.payment, splits).await?;
     writes.extend(intent_writes);
     Ok(Moved {
         payment: t.payment,

@@ -42,6 +42,22 @@ impl IntentStatus {
 /// Seed 004's reasons for cancelling an intent.
 pub const CANCELLATION_REASONS: &[&str] = &["duplicate", "fraudulent", "requested_by_customer", "abandoned"];
 
+/// One of an intent's `payment_splits`: what one connected account is given of the capture.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema), schemars(inline))]
+pub struct PaymentSplit {
+    #[cfg_attr(feature = "openapi", schemars(extend("pattern" = "^acct_")))]
+    pub account_id: String,
+    /// Minor units moved to the account when the intent is captured (a partial capture shrinks it
+    /// in proportion, unless the capture names its own splits).
+    pub amount: i64,
+    pub description: Option<String>,
+    /// Moved to the account so far: a `transfer` transaction on both balances.
+    pub amount_transferred: i64,
+    /// Given back to the platform by refunds so far: `transfer_refund` transactions.
+    pub amount_reversed: i64,
+}
+
 /// A payment intent (`pi_`).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
@@ -67,6 +83,10 @@ pub struct PaymentIntent {
     pub amount_voided: i64,
     pub amount_disputed: i64,
     pub amount_reversed: i64,
+    /// What connected accounts are given of the capture (docs/platforms.md). Rows stored before
+    /// splits existed have none.
+    #[serde(default)]
+    pub payment_splits: Vec<PaymentSplit>,
     /// Free-form order lines and totals, stored as given.
     pub order_details: Option<Map<String, Value>>,
     /// Whether an approved attempt is captured at once (true) or waits for a capture.
