@@ -31,7 +31,7 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 
-"$venv/bin/schemathesis" run "http://127.0.0.1:$port/v1/openapi.json" \
+"$venv/bin/schemathesis" --config-file scripts/schemathesis.toml run "http://127.0.0.1:$port/v1/openapi.json" \
     --header "Authorization: Bearer $key" \
     --seed "${VINR_FUZZ_SEED:-42}" --max-examples "${VINR_FUZZ_EXAMPLES:-25}" \
     --checks all --exclude-checks positive_data_acceptance \
