@@ -98,6 +98,71 @@ pub const SOURCE_TYPES: &[&str] = &[
     SourceType::TransferRefund.as_str(),
 ];
 
+/// Seed 004's source types that no transaction of ours carries: accepted as filters, which
+/// then select nothing (`payment_intent` is the exception: [`SourceFilter`]).
+const SEED004_SOURCE_TYPES: &[&str] = &[
+    "adjustment",
+    "checkout_session",
+    "fee",
+    "fee_refund",
+    "funding",
+    "payment_intent",
+    "payment_method",
+    "payment_refund",
+    "reversal",
+];
+
+/// Every value the `source_type` filter accepts: ours, then the rest of seed 004's 16.
+pub const SOURCE_TYPE_FILTERS: &[&str] = &{
+    let mut all = [""; SOURCE_TYPES.len() + SEED004_SOURCE_TYPES.len()];
+    let mut i = 0;
+    while i < all.len() {
+        all[i] = if i < SOURCE_TYPES.len() {
+            SOURCE_TYPES[i]
+        } else {
+            SEED004_SOURCE_TYPES[i - SOURCE_TYPES.len()]
+        };
+        i += 1;
+    }
+    all
+};
+
+/// What a `source_type` filter selects.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SourceFilter<'a> {
+    /// Transactions of this source type.
+    Is(&'a str),
+    /// Seed 004's `payment_intent`: the `payment` transactions of payments that are attempts of
+    /// a payment intent.
+    IntentPayments,
+    /// A seed 004 type we never produce.
+    Nothing,
+}
+
+impl SourceFilter<'_> {
+    pub fn of(t: &str) -> SourceFilter<'_> {
+        if SOURCE_TYPES.contains(&t) {
+            SourceFilter::Is(t)
+        } else if t == "payment_intent" {
+            SourceFilter::IntentPayments
+        } else {
+            SourceFilter::Nothing
+        }
+    }
+
+    /// The SQL condition on `balance_transactions` and its parameter, if any.
+    pub fn sql(&self) -> (&'static str, Option<&str>) {
+        match self {
+            SourceFilter::Is(t) => ("source_type = ?", Some(t)),
+            SourceFilter::IntentPayments => (
+                "source_type = 'payment' AND EXISTS (SELECT 1 FROM payments p WHERE p.id = source_id AND p.payment_intent_id IS NOT NULL)",
+                None,
+            ),
+            SourceFilter::Nothing => ("0", None),
+        }
+    }
+}
+
 /// When a transaction created at `created` (account clock) is settled: the daily 00:00 UTC batch
 /// of the day after next (T+1).
 pub fn available_on(created: i64) -> i64 {
@@ -338,6 +403,38 @@ pub fn txn_json(r: &[SqlValue]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_seed004_source_type_is_a_filter() {
+        let seed = [
+            "adjustment",
+            "checkout_session",
+            "dispute",
+            "fee",
+            "fee_refund",
+            "funding",
+            "payment",
+            "payment_intent",
+            "payment_method",
+            "payment_refund",
+            "payout",
+            "refund",
+            "refund_failure",
+            "transfer",
+            "transfer_refund",
+            "reversal",
+        ];
+        for t in seed {
+            assert!(SOURCE_TYPE_FILTERS.contains(&t), "{t}");
+        }
+        for t in SOURCE_TYPES {
+            assert!(SOURCE_TYPE_FILTERS.contains(t), "{t}");
+            assert_eq!(SourceFilter::of(t), SourceFilter::Is(t));
+        }
+        assert_eq!(SOURCE_TYPE_FILTERS.len(), 18);
+        assert_eq!(SourceFilter::of("payment_intent"), SourceFilter::IntentPayments);
+        assert_eq!(SourceFilter::of("fee").sql(), ("0", None));
+    }
 
     /// The object as `json!` built it before [`Transaction`]: every field, nulls included.
     #[test]

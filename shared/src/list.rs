@@ -127,15 +127,18 @@ pub async fn fetch_rows_in(
 /// As [`fetch`], over the rows `scope` allows.
 pub async fn fetch_in(db: &impl Db, scope: Scope, spec: ListSpec, page: &Page) -> ApiResult<(Vec<Value>, bool)> {
     let (rows, has_more) = fetch_rows_in(db, scope, spec, page, "data").await?;
-    let data = rows
-        .iter()
+    Ok((objects(&rows)?, has_more))
+}
+
+/// The stored objects of rows whose first column is `data`.
+pub fn objects(rows: &[crate::port::Row]) -> ApiResult<Vec<Value>> {
+    rows.iter()
         .map(|r| {
             r[0].as_str()
                 .and_then(|s| serde_json::from_str(s).ok())
                 .ok_or_else(|| ApiError::internal("unreadable stored object"))
         })
-        .collect::<ApiResult<_>>()?;
-    Ok((data, has_more))
+        .collect()
 }
 
 pub fn envelope(url: &str, data: Vec<Value>, has_more: bool) -> Value {

@@ -187,6 +187,7 @@ fn schemas() -> Value {
         "RewardList": list_of("Reward"),
         "RedemptionList": list_of("Redemption"),
         "PaymentIntentList": seed004_list_of("PaymentIntent"),
+        "PaymentIntentSearchResult": search_result_of("PaymentIntent"),
         "IntentPaymentList": seed004_list_of("Payment"),
         "ConnectedAccountList": seed004_list_of("ConnectedAccount"),
         "BusinessPayoutList": seed004_list_of("Payout"),
@@ -226,13 +227,18 @@ fn terminal_schemas() -> Value {
     })
 }
 
+/// Seed 004's search answer (crate::api::search::result).
+fn search_result_of(item: &str) -> Value {
+    object(json!({
+        "object": { "const": "search_result" }, "url": { "type": "string" }, "has_more": { "type": "boolean" },
+        "data": { "type": "array", "items": r(item) },
+        "meta": object(json!({ "page": { "type": "integer" }, "limit": { "type": "integer" }, "total": { "type": "integer" } })),
+    }))
+}
+
 fn money_schemas() -> Value {
     let mut all = json!({
-        "TransactionSearchResult": object(json!({
-            "object": { "const": "search_result" }, "url": { "type": "string" }, "has_more": { "type": "boolean" },
-            "data": { "type": "array", "items": r("Transaction") },
-            "meta": object(json!({ "page": { "type": "integer" }, "limit": { "type": "integer" }, "total": { "type": "integer" } })),
-        })),
+        "TransactionSearchResult": search_result_of("Transaction"),
     });
     let lists = json!({
         "RefundList": list_of("Refund"),

@@ -90,11 +90,14 @@ pub const GROUPS: &[ResourceGroup] = &[
         &["loyalty"],
         "Engagement: the loyalty program, accounts, points transactions, rewards and redemptions.",
     ),
-    group(
-        "payment_intents",
-        &["payment_intents"],
-        "Seed 004's payment intents, their attempts, captures and refunds.",
-    ),
+    ResourceGroup {
+        post_reads: &["payment_intents/search"],
+        ..group(
+            "payment_intents",
+            &["payment_intents"],
+            "Seed 004's payment intents, their attempts, captures and refunds (search is a read).",
+        )
+    },
     group(
         "accounts",
         &["accounts"],
@@ -288,6 +291,14 @@ mod tests {
                 level: Level::Read
             }
         );
+        assert_eq!(
+            need("POST", "payment_intents/search"),
+            Need {
+                group: Some(idx("payment_intents")),
+                level: Level::Read
+            }
+        );
+        assert_eq!(need("POST", "payment_intents/:id").level, Level::Write);
         assert_eq!(need("POST", "terminal/payments").group, Some(idx("terminals")));
         assert_eq!(need("GET", "api_keys").group, None);
     }

@@ -4,17 +4,18 @@
 //! [`crate::flows::settlement`]'s.
 
 use super::operation::{Args, Field, Op};
+use super::search::{self, Filter, Paging};
 use super::{Outcome, payouts, test_clock};
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
-use crate::ledger::{SOURCE_TYPES, TXN_COLUMNS, txn_json};
+use crate::ledger::{SOURCE_TYPE_FILTERS, SourceFilter, TXN_COLUMNS, txn_json};
 use crate::list::{self, ListSpec};
 use crate::money::parse_currency;
 use crate::port::{Db, Env, SqlValue, Stmt};
 use crate::sql_params;
 use crate::store::load_path;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -36,23 +37,16 @@ pub enum Action {
 /// A currency filter in a query: an empty value is no filter.
 const CURRENCY_FILTER: Field = Field::pattern("currency", 16, "^([A-Za-z]{3})?$").doc("ISO 4217 code, e.g. EUR.");
 
-fn date_schema() -> Value {
-    json!({
-        "description": "RFC 3339 date-time or unix seconds; on `created`, inclusive.",
-        "anyOf": [{ "type": "integer" }, { "type": "string", "pattern": "^[0-9]+$" }, { "type": "string", "format": "date-time" }],
-    })
-}
-
 /// The filters and order of transaction search and download (seed 004).
 const SELECTION: [Field; 8] = [
-    Field::one_of("source_type", SOURCE_TYPES),
+    Field::one_of("source_type", SOURCE_TYPE_FILTERS),
     Field::one_of("settlement_status", &["settled", "unsettled"]),
-    Field::any("start_date", date_schema),
-    Field::any("end_date", date_schema),
-    Field::int("amount_min").doc("On `amount`, inclusive."),
-    Field::int("amount_max").doc("On `amount`, inclusive."),
+    search::START_DATE,
+    search::END_DATE,
+    search::AMOUNT_MIN,
+    search::AMOUNT_MAX,
     Field::one_of("sort_column", &["updated_at", "created_at", "amount"]).default("\"updated_at\""),
-    Field::one_of("sort_direction", &["asc", "desc"]).default("\"desc\""),
+    search::SORT_DIRECTION,
 ];
 const SEARCH: &[Field] = &[
     SELECTION[0],
@@ -63,8 +57,8 @@ const SEARCH: &[Field] = &[
     SELECTION[5],
     SELECTION[6],
     SELECTION[7],
-    Field::int_in("limit", 1, 50).default("10"),
-    Field::int_in("page", 1, 1_000_000).default("1"),
+    search::LIMIT,
+    search::PAGE,
 ];
 
 /// Who may not advance the clock (the document's 403).
@@ -81,7 +75,7 @@ pub const OPS: &[Op<Action>] = &[
         .fields(&[
             // Seed 004 names it payout_id.
             Field::str("payout", 100).alias("payout_id"),
-            Field::one_of("source_type", SOURCE_TYPES),
+            Field::one_of("source_type", SOURCE_TYPE_FILTERS),
             Field::str("settlement", 100),
         ])
         .answers("TransactionList"),
@@ -273,27 +267,23 @@ pub struct CurrencyBalance {
 
 async fn transactions<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {
     let page = p.page()?;
-    let mut filter = String::new();
-    let mut filter_params = Vec::new();
+    let mut f = Filter::default();
     if let Some(po) = p.string("payout")? {
-        filter.push_str(" AND payout_id = ?");
-        filter_params.push(po.into());
+        f.add("payout_id = ?", po);
     }
     if let Some(t) = p.one_of("source_type")? {
-        filter.push_str(" AND source_type = ?");
-        filter_params.push(t.into());
+        source_type_filter(&mut f, &t);
     }
     if let Some(s) = p.string("settlement")? {
-        filter.push_str(" AND settlement_id = ?");
-        filter_params.push(s.into());
+        f.add("settlement_id = ?", s);
     }
     let (rows, has_more) = list::fetch_rows(
         cx.db,
         &cx.acct,
         ListSpec {
             table: "balance_transactions",
-            filter,
-            filter_params,
+            filter: f.sql,
+            filter_params: f.params,
         },
         &page,
         TXN_COLUMNS,
@@ -306,6 +296,14 @@ async fn transactions<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiRes
     )))
 }
 
+/// `source_type`: one of ours, or one of seed 004's (docs/money.md).
+fn source_type_filter(f: &mut Filter, t: &str) {
+    match SourceFilter::of(t).sql() {
+        (condition, Some(value)) => f.add(condition, value),
+        (condition, None) => f.raw(condition),
+    }
+}
+
 /// The filters and order shared by search and download (seed 004).
 struct Selection {
     filter: String,
@@ -314,100 +312,54 @@ struct Selection {
 }
 
 fn selection<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Selection> {
-    let mut filter = String::from(" WHERE account_id = ? AND livemode = ?");
-    let mut params = sql_params![&cx.acct.id, cx.acct.livemode];
+    let mut f = Filter::default();
     if let Some(t) = p.one_of("source_type")? {
-        filter.push_str(" AND source_type = ?");
-        params.push(t.into());
+        source_type_filter(&mut f, &t);
     }
     if let Some(s) = p.one_of("settlement_status")? {
-        filter.push_str(" AND settlement_status = ?");
-        params.push(s.into());
+        f.add("settlement_status = ?", s);
     }
-    for (name, op) in [("start_date", ">="), ("end_date", "<=")] {
-        if let Some(t) = date(p, name)? {
-            filter.push_str(&format!(" AND created {op} ?"));
-            params.push(t.into());
-        }
-    }
-    for (name, op) in [("amount_min", ">="), ("amount_max", "<=")] {
-        if let Some(a) = p.integer(name)? {
-            filter.push_str(&format!(" AND amount {op} ?"));
-            params.push(a.into());
-        }
-    }
+    f.window(p)?;
     let column = match p.one_of("sort_column")?.as_deref() {
         Some("created_at") => "created",
         Some("amount") => "amount",
         _ => "updated",
     };
-    let direction = match p.one_of("sort_direction")?.as_deref() {
-        Some("asc") => "ASC",
-        _ => "DESC",
-    };
+    let direction = search::direction(p)?;
+    let mut params = sql_params![&cx.acct.id, cx.acct.livemode];
+    params.extend(f.params);
     // `seq` breaks ties, so pages never overlap or skip.
     Ok(Selection {
-        filter,
+        filter: format!(" WHERE account_id = ? AND livemode = ?{}", f.sql),
         params,
         order: format!(" ORDER BY {column} {direction}, seq {direction}"),
     })
 }
 
-/// A date filter: RFC 3339 date-time or unix seconds.
-fn date(p: &Args<'_>, name: &str) -> ApiResult<Option<i64>> {
-    let bad = || {
-        ApiError::invalid(
-            name,
-            "parameter_invalid",
-            format!("{name} must be an RFC 3339 date-time (2026-11-21T10:00:00Z) or unix seconds."),
-        )
-    };
-    match p.raw(name)? {
-        None => Ok(None),
-        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(bad),
-        Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
-            s.parse().map(Some).map_err(|_| bad())
-        }
-        Some(Value::String(s)) => chrono::DateTime::parse_from_rfc3339(s)
-            .map(|d| Some(d.timestamp()))
-            .map_err(|_| bad()),
-        Some(_) => Err(bad()),
-    }
-}
-
 async fn search<D: Db, E: Env>(cx: &Ctx<'_, D, E>, p: &Args<'_>) -> ApiResult<Outcome> {
-    // Both are within their declared ranges (checked before the handler runs).
-    let limit = p.integer("limit")?.unwrap_or(10);
-    let page = p.integer("page")?.unwrap_or(1);
+    let paging = Paging::of(p)?;
     let sel = selection(cx, p)?;
-    let total = cx
-        .db
-        .query(Stmt::new(
-            format!("SELECT COUNT(*) FROM balance_transactions{}", sel.filter),
-            sel.params.clone(),
-        ))
-        .await?;
-    let total = total.first().and_then(|r| r[0].as_i64()).unwrap_or(0);
+    let total = search::total(cx.db, "balance_transactions", &sel.filter, sel.params.clone()).await?;
+    let (limit, limit_params) = paging.sql();
     let mut params = sel.params;
-    params.extend(sql_params![limit, (page - 1) * limit]);
+    params.extend(limit_params);
     let rows = cx
         .db
         .query(Stmt::new(
             format!(
-                "SELECT {TXN_COLUMNS} FROM balance_transactions{}{} LIMIT ? OFFSET ?",
+                "SELECT {TXN_COLUMNS} FROM balance_transactions{}{}{limit}",
                 sel.filter, sel.order
             ),
             params,
         ))
         .await?;
     let data: Vec<Value> = rows.iter().map(|r| txn_json(r)).collect();
-    Ok(Outcome::read(json!({
-        "object": "search_result",
-        "url": "/v1/transactions/search",
-        "has_more": page * limit < total,
-        "data": data,
-        "meta": { "page": page, "limit": limit, "total": total },
-    })))
+    Ok(Outcome::read(search::result(
+        "/v1/transactions/search",
+        data,
+        &paging,
+        total,
+    )))
 }
 
 /// Most rows one download returns; narrow the filters for more.

@@ -37,6 +37,7 @@ pub enum Action {
     Attempt,
     Attempts,
     Refund,
+    Search,
     /// `/v1/accounts`, served by this group: the platform's side of seed 004.
     Accounts(super::accounts::Action),
 }
@@ -72,7 +73,7 @@ const SPLITS: Field = Field::objects("payment_splits", SPLIT, split::MAX_SPLITS)
     .doc("What connected accounts are given of the capture; together at most amount (docs/platforms.md).");
 
 /// Seed 004's `x-business-id`: only the accounts of that business.
-const BUSINESS: Field = Field::str("x-business-id", 100)
+pub const BUSINESS: Field = Field::str("x-business-id", 100)
     .header()
     .doc("Only the objects of the accounts of this business (the business_id given to POST /v1/accounts).");
 
@@ -142,6 +143,11 @@ pub const OPS: &[Op<Action>] = &[
         .fields(&[BUSINESS])
         .seed004()
         .answers("PaymentIntentList"),
+    Op::post("payment_intents/search", "search", Action::Search)
+        .summary("Search payment intents (seed 004's filters, numbered pages with a total)")
+        .fields(super::intent_search::FIELDS)
+        .seed004()
+        .answers("PaymentIntentSearchResult"),
     Op::get("payment_intents/:id", "retrieve", Action::Retrieve)
         .summary("Retrieve a payment intent")
         .seed004()
@@ -212,6 +218,7 @@ pub async fn run<D: Db, E: Env>(cx: &Ctx<'_, D, E>, action: Action, id: &str, p:
             )))
         }
         Action::Retrieve => Ok(Outcome::read(to_json(&load_intent(cx, id).await?.obj))),
+        Action::Search => super::intent_search::run(cx, p).await,
         Action::Update => update(cx, id, p).await,
         Action::Cancel => cancel(cx, id, p).await,
         Action::Capture => capture(cx, id, p).await,

@@ -28,7 +28,7 @@ pub async fn load_intent<D: Db, E: Env>(cx: &Ctx<'_, D, E>, id: &str) -> ApiResu
 pub fn insert<D: Db, E: Env>(cx: &Ctx<'_, D, E>, pi: &PaymentIntent) -> Vec<Stmt> {
     let data = to_json(pi);
     let mut writes = vec![Stmt::new(
-        "INSERT INTO payment_intents (id, account_id, livemode, status, amount, reference_id, created, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO payment_intents (id, account_id, livemode, status, amount, reference_id, created, updated, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         sql_params![
             &pi.id,
             &cx.acct.id,
@@ -36,6 +36,7 @@ pub fn insert<D: Db, E: Env>(cx: &Ctx<'_, D, E>, pi: &PaymentIntent) -> Vec<Stmt
             pi.status.as_str(),
             pi.amount,
             pi.reference_id.clone(),
+            cx.now,
             cx.now,
             data.to_string()
         ],
@@ -57,13 +58,16 @@ pub fn save<D: Db, E: Env>(cx: &Ctx<'_, D, E>, pi: &PaymentIntent, version: i64,
     let pay_status = pi.latest_payment.as_deref().map(payment_status);
     let mut writes: Vec<Stmt> = guarded_update(
         TABLE,
-        "status = ?, amount = ?, reference_id = ?, payment_status = ?, has_refund = ?, data = ?",
+        "status = ?, amount = ?, reference_id = ?, payment_status = ?, has_refund = ?, amount_captured = ?, amount_refunded = ?, updated = ?, data = ?",
         sql_params![
             pi.status.as_str(),
             pi.amount,
             pi.reference_id.clone(),
             pay_status,
             pi.amount_refunded > 0,
+            pi.amount_captured,
+            pi.amount_refunded,
+            cx.now,
             data.to_string()
         ],
         &pi.id,
