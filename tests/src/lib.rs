@@ -8,6 +8,7 @@
 //! - `fixtures`: helpers that create fresh objects, so that tests never share data.
 //! - `billing`: helpers of the Billing tests (customers, prices, default payment methods).
 //! - `loyalty`: helpers of the Engagement tests (program, members, rewards, invariants).
+//! - `platforms`: helpers of the platform tests (connected accounts, x-account-id).
 //! - `terminals`: helpers of the terminal tests (docs/terminals.md).
 //! - `webhooks`: helpers of the webhook tests (endpoints, events, deliveries).
 
@@ -16,6 +17,7 @@ pub mod fixtures;
 pub mod http;
 pub mod loyalty;
 pub mod money;
+pub mod platforms;
 pub mod receiver;
 pub mod runtime;
 pub mod terminals;

@@ -5,18 +5,12 @@
 //! searches.
 
 use vinr_conformance::money::{err_naming, int};
+use vinr_conformance::platforms::{ACT, connected, new_account};
 use vinr_conformance::*;
 
-const ACT: &str = "x-account-id";
-
-/// A new connected account of the sandbox (in business `business` when given).
-fn account(rt: &Runtime, business: Option<&str>) -> String {
-    let form = match business {
-        Some(b) => format!("business_name=Shop&business_id={b}"),
-        None => "business_name=Shop".to_string(),
-    };
-    let a = rt.post("/v1/accounts").form(&form).send().ok();
-    id_of(&a)
+/// A new connected account of the sandbox in business `business`.
+fn account_of(rt: &Runtime, business: &str) -> String {
+    id_of(&connected(rt, &format!("business_name=Shop&business_id={business}")))
 }
 
 fn intent(rt: &Runtime, acct: &str, form: &str) -> String {
@@ -83,7 +77,7 @@ fn five_intents(rt: &Runtime, acct: &str) -> (String, Vec<String>) {
 #[test]
 fn search_answers_every_seed_004_filter_with_its_total() {
     let rt = shared();
-    let acct = account(rt, None);
+    let acct = new_account(rt);
     let (reference, pis) = five_intents(rt, &acct);
     let newest_first: Vec<String> = pis.iter().rev().cloned().collect();
 
@@ -138,7 +132,7 @@ fn search_answers_every_seed_004_filter_with_its_total() {
 #[test]
 fn search_sorts_by_each_column_and_numbers_its_pages() {
     let rt = shared();
-    let acct = account(rt, None);
+    let acct = new_account(rt);
     let (_, pis) = five_intents(rt, &acct);
     let by = |column: &str, direction: &str| {
         found(rt, &acct, json!({ "sort_column": column, "sort_direction": direction })).0
@@ -201,9 +195,9 @@ fn search_sorts_by_each_column_and_numbers_its_pages() {
 fn search_with_x_business_id_covers_every_account_of_the_business() {
     let rt = shared();
     let business = uniq("biz");
-    let a = account(rt, Some(&business));
-    let b = account(rt, Some(&business));
-    let other = account(rt, None);
+    let a = account_of(rt, &business);
+    let b = account_of(rt, &business);
+    let other = new_account(rt);
     let in_a = intent(rt, &a, "amount=1100&currency=EUR");
     let in_b = intent(rt, &b, "amount=1200&currency=EUR");
     intent(rt, &other, "amount=1300&currency=EUR");
@@ -220,7 +214,7 @@ fn search_with_x_business_id_covers_every_account_of_the_business() {
 #[test]
 fn bad_searches_are_refused_naming_the_parameter() {
     let rt = shared();
-    let acct = account(rt, None);
+    let acct = new_account(rt);
     for (body, param) in [
         (json!({ "status": "paid" }), "status"),
         (json!({ "payment_status": "succeeded" }), "payment_status"),
@@ -249,7 +243,7 @@ fn bad_searches_are_refused_naming_the_parameter() {
 #[test]
 fn seed_004_source_types_filter_transactions() {
     let rt = shared();
-    let acct = account(rt, None);
+    let acct = new_account(rt);
     let pi = intent(rt, &acct, "amount=2500&currency=EUR");
     let pay = act(rt, &acct, &pi, "payments", "payment_method_id=pm_card_visa");
     // A payment that is no intent's attempt.

@@ -6,19 +6,8 @@
 //! connected accounts, so their balances start at zero.
 
 use vinr_conformance::money::{advance, balance, err_naming, int, serial};
+use vinr_conformance::platforms::{ACT, Steps, connected, new_account};
 use vinr_conformance::*;
-
-const ACT: &str = "x-account-id";
-
-fn connected(rt: &Runtime, form: &str) -> Value {
-    let a = rt.post("/v1/accounts").form(form).send().ok();
-    assert_eq!(a["object"], "account", "{a}");
-    a
-}
-
-fn new_account(rt: &Runtime) -> String {
-    id_of(&connected(rt, "business_name=Shop"))
-}
 
 /// `(pending, available)` of `acct` (acting as it) in `currency`.
 fn balance_of(rt: &Runtime, acct: &str, currency: &str) -> (i64, i64) {
@@ -559,13 +548,8 @@ fn random_split_histories_keep_the_ledger_summing_to_zero() {
     let rt = shared();
     let _s = serial();
     let accounts = [new_account(rt), new_account(rt), new_account(rt)];
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = |n: i64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        (seed % n.max(1) as u64) as i64
-    };
+    let mut steps = Steps::new(0x9e37_79b9_7f4a_7c15);
+    let mut next = |n: i64| steps.below(n);
     let held0: Vec<i64> = accounts.iter().map(|a| balance_of(rt, a, "DKK").0).collect();
     let mut expected = held0.clone();
     let mut intents: Vec<String> = Vec::new();
